@@ -1,0 +1,93 @@
+// Domain model: the parsed manifest, the desired state built from one commit, and what is deployed.
+// Pure data; adapters fill it (sources/tree reads files) and persist it (store).
+
+export type FunctionRuntimeKind = 'lua' | 'python' | 'js' | 'docker';
+export type CodeLanguage = 'javascript' | 'typescript';
+
+/** One function as written in zerverless.yaml (after validation, before its code is read). */
+export interface FunctionDecl {
+  path: string;
+  runtime: FunctionRuntimeKind;
+  /** For runtime js: typescript when the manifest says ts/typescript or codeFile ends in .ts/.mts/.cts. */
+  language?: CodeLanguage;
+  code?: string;
+  /** 1-based line in zerverless.yaml where inline `code` starts. */
+  codeLine?: number;
+  codeFile?: string;
+  dockerfile?: string;
+  context?: string;
+  timeoutMs: number;
+  memoryMb: number;
+  env: Record<string, string>;
+  port?: number;
+  /** Where the function is declared, for messages. */
+  line: number;
+}
+
+export interface Manifest {
+  apiVersion: string;
+  kind: 'Application';
+  metadata: { name: string; namespace?: string };
+  spec: {
+    source?: { repoURL?: string; branch?: string };
+    functions: FunctionDecl[];
+    static?: { dir: string; line: number };
+  };
+}
+
+/** A problem found in a file: `file:line:col: message`. */
+export interface Diagnostic {
+  file: string;
+  line: number;
+  col: number;
+  /** Dotted field path, e.g. `spec.functions[1].codeFile`. */
+  field?: string;
+  message: string;
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.field ? `${d.field}: ` : ''}${d.message}`;
+}
+
+/** A function ready to load: its code read from the commit. */
+export interface DesiredFunction {
+  path: string;
+  runtime: FunctionRuntimeKind;
+  language?: CodeLanguage;
+  code: string;
+  /** File the code came from (`zerverless.yaml` for inline code). */
+  filename: string;
+  lineOffset?: number;
+  timeoutMs: number;
+  memoryMb: number;
+  env: Record<string, string>;
+  port?: number;
+  /** Content hash over everything above that changes behaviour; a different hash means update. */
+  hash: string;
+}
+
+export interface StaticFileEntry {
+  /** Relative POSIX path inside the static dir, no leading slash: `index.html`, `css/site.css`. */
+  path: string;
+  /** sha256 hex of the content (the blob key). */
+  hash: string;
+  size: number;
+}
+
+export interface StaticSite {
+  dir: string;
+  files: StaticFileEntry[];
+}
+
+/** What one commit asks for. */
+export interface DesiredState {
+  commit: string;
+  functions: DesiredFunction[];
+  static: StaticSite | null;
+  warnings: string[];
+}
+
+/** What is deployed and served for an application (the last good sync). */
+export type DeployedState = DesiredState;
+
+export type AppSyncStatus = 'pending' | 'syncing' | 'synced' | 'degraded' | 'error';

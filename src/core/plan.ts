@@ -1,0 +1,88 @@
+// Diff of desired vs deployed state → a plan: plain data, printable as JSON, applied by the reconciler.
+import type { DeployedState, DesiredState, FunctionRuntimeKind } from './model.js';
+
+export type Action = 'create' | 'update' | 'delete' | 'unchanged';
+
+export interface FunctionChange {
+  path: string;
+  runtime: FunctionRuntimeKind;
+  action: Action;
+  /** For updates: what differs. */
+  fromHash?: string;
+  toHash?: string;
+}
+
+export interface StaticChange {
+  path: string;
+  action: Action;
+}
+
+export interface PlanSummary {
+  create: number;
+  update: number;
+  delete: number;
+  unchanged: number;
+}
+
+export interface Plan {
+  fromCommit: string | null;
+  toCommit: string;
+  functions: FunctionChange[];
+  static: StaticChange[];
+  /** The static site as a whole: set up, replaced, removed or kept. */
+  staticSite: Action | null;
+  summary: PlanSummary;
+}
+
+function byPath<T extends { path: string }>(a: T, b: T): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
+export function planSync(desired: DesiredState, deployed: DeployedState | null): Plan {
+  const summary: PlanSummary = { create: 0, update: 0, delete: 0, unchanged: 0 };
+  const count = <T extends { action: Action }>(c: T): T => {
+    summary[c.action]++;
+    return c;
+  };
+
+  const before = new Map((deployed?.functions ?? []).map((f) => [f.path, f]));
+  const after = new Map(desired.functions.map((f) => [f.path, f]));
+  const functions: FunctionChange[] = [];
+  for (const f of desired.functions) {
+    const old = before.get(f.path);
+    if (!old) functions.push(count({ path: f.path, runtime: f.runtime, action: 'create', toHash: f.hash }));
+    else if (old.hash !== f.hash) functions.push(count({ path: f.path, runtime: f.runtime, action: 'update', fromHash: old.hash, toHash: f.hash }));
+    else functions.push(count({ path: f.path, runtime: f.runtime, action: 'unchanged', toHash: f.hash }));
+  }
+  for (const f of deployed?.functions ?? []) {
+    if (!after.has(f.path)) functions.push(count({ path: f.path, runtime: f.runtime, action: 'delete', fromHash: f.hash }));
+  }
+  functions.sort(byPath);
+
+  const oldFiles = new Map((deployed?.static?.files ?? []).map((f) => [f.path, f.hash]));
+  const newFiles = new Map((desired.static?.files ?? []).map((f) => [f.path, f.hash]));
+  const staticChanges: StaticChange[] = [];
+  for (const [path, hash] of newFiles) {
+    const old = oldFiles.get(path);
+    staticChanges.push(count({ path, action: old === undefined ? 'create' : old === hash ? 'unchanged' : 'update' }));
+  }
+  for (const path of oldFiles.keys()) if (!newFiles.has(path)) staticChanges.push(count({ path, action: 'delete' }));
+  staticChanges.sort(byPath);
+
+  let staticSite: Action | null = null;
+  const had = deployed?.static ?? null;
+  const has = desired.static;
+  if (had && !has) staticSite = 'delete';
+  else if (!had && has) staticSite = 'create';
+  else if (had && has) {
+    const changed = had.dir !== has.dir || staticChanges.some((c) => c.action !== 'unchanged');
+    staticSite = changed ? 'update' : 'unchanged';
+  }
+
+  return { fromCommit: deployed?.commit ?? null, toCommit: desired.commit, functions, static: staticChanges, staticSite, summary };
+}
+
+/** True when applying the plan changes nothing that is served. */
+export function isNoop(plan: Plan): boolean {
+  return plan.summary.create === 0 && plan.summary.update === 0 && plan.summary.delete === 0 && plan.staticSite !== 'create' && plan.staticSite !== 'delete';
+}

@@ -1,0 +1,78 @@
+// The one registry of stable error codes: each code has an HTTP status and a default message.
+// Codes are never renamed or reused once released; docs/errors.md documents every one
+// (a test checks that). Add new codes at the end of their group.
+
+export const ERRORS = {
+  // Request / API input
+  BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  VALIDATION_FAILED: { status: 400, message: 'The request body is invalid' },
+  INVALID_REPO_URL: { status: 400, message: 'The repository URL is not allowed' },
+  INVALID_NAMESPACE: { status: 400, message: 'The namespace is not a valid DNS label or is reserved' },
+  APP_EXISTS: { status: 409, message: 'An application with that name already exists in the namespace' },
+  APP_NOT_FOUND: { status: 404, message: 'No such application' },
+  APP_AMBIGUOUS: { status: 409, message: 'The name exists in several namespaces; pass ?namespace=' },
+  UNAUTHORIZED: { status: 401, message: 'Missing or invalid token' },
+
+  // Gateway
+  NOT_FOUND: { status: 404, message: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is over the limit' },
+  RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range cannot be served' },
+  NOT_READY: { status: 503, message: 'The server is not ready yet' },
+
+  // Function invocation
+  FUNCTION_ERROR: { status: 500, message: 'The function raised an error' },
+  FUNCTION_TIMEOUT: { status: 504, message: 'The function did not answer within its timeout' },
+  FUNCTION_MEMORY_LIMIT: { status: 500, message: 'The function went over its memory limit' },
+  FUNCTION_UNAVAILABLE: { status: 503, message: 'The function cannot take requests right now' },
+  FUNCTION_BAD_RESPONSE: { status: 500, message: 'The function returned a value that is not a response' },
+
+  // Sync (reported in the application status; HTTP status used when a sync call fails)
+  MANIFEST_NOT_FOUND: { status: 422, message: 'The repository has neither zerverless.yaml nor an apps folder' },
+  MANIFEST_INVALID: { status: 422, message: 'The manifest is invalid' },
+  NAMESPACE_MISMATCH: { status: 422, message: 'metadata.namespace differs from the registered namespace' },
+  PATH_ESCAPE: { status: 422, message: 'A path in the manifest leaves the repository tree' },
+  CODE_FILE_MISSING: { status: 422, message: 'A codeFile does not exist in the commit' },
+  FUNCTION_COMPILE_ERROR: { status: 422, message: 'Function code failed to compile' },
+  OWNERSHIP_CONFLICT: { status: 409, message: 'Another application in the namespace owns this resource' },
+  RUNTIME_UNAVAILABLE: { status: 422, message: 'The runtime is not available on this server' },
+  GIT_ERROR: { status: 502, message: 'A git operation failed' },
+  GIT_TIMEOUT: { status: 504, message: 'A git operation took too long' },
+  GIT_REF_NOT_FOUND: { status: 422, message: 'The branch does not exist in the repository' },
+
+  // Server
+  CONFIG_INVALID: { status: 500, message: 'The server configuration is invalid' },
+  INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that carries a stable code; `details` is extra data safe to show to the user. */
+export class ZvError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message ?? ERRORS[code].message, options);
+    this.name = 'ZvError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+export function isZvError(e: unknown, code?: ErrorCode): e is ZvError {
+  return e instanceof ZvError && (code === undefined || e.code === code);
+}
+
+/** Wraps anything thrown into a ZvError, keeping ZvErrors as they are. */
+export function toZvError(e: unknown, fallback: ErrorCode = 'INTERNAL'): ZvError {
+  if (e instanceof ZvError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new ZvError(fallback, message, undefined, { cause: e });
+}

@@ -1,0 +1,51 @@
+// The runtime interface: how the platform loads function code and invokes it.
+// Every runtime (lua, js, python, and later docker) implements FunctionRuntime and passes the
+// shared contract suite in ./contract.ts.
+import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
+
+export type RuntimeName = 'lua' | 'js' | 'python';
+
+export interface FunctionSource {
+  /** Unique, human-readable id used in logs: `namespace/app/path@hash`. */
+  id: string;
+  runtime: RuntimeName;
+  /** For `js`: whether the code is TypeScript (compiled at load). */
+  language?: 'javascript' | 'typescript';
+  code: string;
+  /** Where the code came from, for error messages: `handlers/x.py`, or `zerverless.yaml` for inline code. */
+  filename: string;
+  /** For inline code: the 1-based line of `filename` where the code starts (errors are shifted by it). */
+  lineOffset?: number;
+  timeoutMs: number;
+  memoryMb: number;
+  env: Record<string, string>;
+}
+
+export type LogStream = 'stdout' | 'stderr';
+export type FunctionLogger = (stream: LogStream, line: string) => void;
+
+/** A function whose code is compiled and ready to serve. */
+export interface LoadedFunction {
+  /**
+   * Runs the function. Rejects with a ZvError:
+   * FUNCTION_TIMEOUT (over `timeoutMs`), FUNCTION_MEMORY_LIMIT (over `memoryMb`),
+   * FUNCTION_ERROR (the function threw), FUNCTION_BAD_RESPONSE (unusable return value),
+   * FUNCTION_UNAVAILABLE (disposed / cannot run).
+   */
+  invoke(req: FunctionRequest): Promise<FunctionResponse>;
+  /** Frees everything. The platform only calls it once no invocation is in flight (see drain.ts). */
+  dispose(): Promise<void>;
+}
+
+export interface FunctionRuntime {
+  readonly name: RuntimeName;
+  /**
+   * Compiles `source` and gets it ready to serve. Rejects with ZvError FUNCTION_COMPILE_ERROR whose
+   * message names `filename:line` when the code does not compile.
+   */
+  load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction>;
+  /** Whether the runtime can run on this host (e.g. python needs python3 and bwrap), and why not. */
+  available(): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /** Stops everything the runtime started. */
+  close(): Promise<void>;
+}

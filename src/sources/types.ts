@@ -1,0 +1,37 @@
+// The Source interface: where desired state comes from. A source turns (repository, branch) into an
+// immutable artifact: one exact commit's tree on disk with its SHA. Appliers only read artifacts.
+
+export interface RepoRef {
+  repoURL: string;
+  branch: string;
+}
+
+export interface Artifact {
+  repoURL: string;
+  branch: string;
+  /** Full 40-hex commit SHA. */
+  revision: string;
+  /** Directory holding exactly the tree of `revision`; never modified after creation. */
+  dir: string;
+}
+
+export interface Source {
+  /**
+   * The branch head on the remote, asked without fetching (`git ls-remote`). Concurrent and recent
+   * calls for the same (repoURL, branch) share one check. Rejects with GIT_REF_NOT_FOUND, GIT_ERROR
+   * or GIT_TIMEOUT.
+   */
+  head(ref: RepoRef, opts?: { maxAgeMs?: number }): Promise<string>;
+  /**
+   * The tree of `revision` (default: the branch head) as an artifact. Fetches into the shared clone
+   * of the repository only when the commit is not already there.
+   */
+  artifact(ref: RepoRef, revision?: string): Promise<Artifact>;
+  /** Drops artifacts not in `keep` (revisions). */
+  prune(keep: Set<string>): Promise<void>;
+}
+
+/** Thrown for URLs that are refused (see git/url.ts). */
+export interface UrlPolicy {
+  allowFileRepos: boolean;
+}
