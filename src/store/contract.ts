@@ -1,0 +1,274 @@
+// The shared contract suite every Store (SQLite now, PostgreSQL later) must pass. A store's test
+// file calls `storeContract(name, open)`; `open` gives a fresh, empty store, `reopen` a new
+// connection to the same data (it may be called while the first store is still open), and
+// `cleanup` closes whatever is still open (stores the suite already closed included) and removes
+// the data. Each test opens its own store.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { isZvError } from '../errors/registry.js';
+import type { DeployedState } from '../core/model.js';
+import { planSync } from '../core/plan.js';
+import type { NewApp, Store } from './types.js';
+
+export interface OpenedStore {
+  store: Store;
+  reopen: () => Promise<Store>;
+  cleanup: () => Promise<void>;
+}
+
+const SHA_A = 'a'.repeat(40);
+const SHA_B = 'b'.repeat(40);
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export function newApp(name: string, namespace = 'team', path = ''): NewApp {
+  return { name, namespace, source: { repoURL: `https://git.example.com/${namespace}/${name}.git`, branch: 'main', path } };
+}
+
+/** A deployed state using every field of the model, optional ones included. */
+export function sampleDeployed(commit = SHA_A): DeployedState {
+  return {
+    commit,
+    functions: [
+      { path: '/api/hello', runtime: 'lua', code: 'function handle(req)\n  return {status=200, body="hi ✓"}\nend\n', filename: 'zerverless.yaml', lineOffset: 12, timeoutMs: 30000, memoryMb: 128, env: {}, hash: 'h1' },
+      { path: '/api/js', runtime: 'js', language: 'typescript', code: "export default { fetch: () => new Response('x') };\n", filename: 'handlers/hello.ts', timeoutMs: 1500, memoryMb: 64, env: { GREETING: 'hé "quoted"', EMPTY: '' }, hash: 'h2' },
+      { path: '/api/docker', runtime: 'docker', code: 'FROM node:20\n', filename: 'services/api/Dockerfile', timeoutMs: 30000, memoryMb: 256, env: { A: '1' }, port: 9090, hash: 'h3' },
+    ],
+    static: {
+      dir: './static',
+      files: [
+        { path: 'index.html', hash: '1'.repeat(64), size: 120 },
+        { path: 'css/site.css', hash: '2'.repeat(64), size: 0 },
+      ],
+    },
+    warnings: ["spec.source.branch 'dev' differs from the registered branch 'main'"],
+  };
+}
+
+export function storeContract(name: string, open: () => Promise<OpenedStore>): void {
+  describe(`store contract: ${name}`, () => {
+    const withStore = async (fn: (o: OpenedStore) => Promise<void>): Promise<void> => {
+      const o = await open();
+      try {
+        await fn(o);
+      } finally {
+        await o.cleanup();
+      }
+    };
+
+    it('creates an application and reads it back by name and by id', () => withStore(async ({ store }) => {
+      const before = Date.now();
+      const app = await store.createApp(newApp('web', 'team', 'deploy'));
+      assert.equal(typeof app.id, 'number');
+      assert.equal(app.name, 'web');
+      assert.equal(app.namespace, 'team');
+      assert.deepEqual(app.source, { repoURL: 'https://git.example.com/team/web.git', branch: 'main', path: 'deploy' });
+      assert.equal(app.status, 'pending');
+      assert.equal(app.message, '');
+      assert.equal(app.commit, null);
+      assert.equal(app.lastSync, null);
+      assert.deepEqual(app.warnings, []);
+      assert.match(app.createdAt, ISO);
+      assert.ok(Date.parse(app.createdAt) >= before - 1000);
+      assert.deepEqual(await store.getApp('team', 'web'), app);
+      assert.deepEqual(await store.getAppById(app.id), app);
+      assert.equal(await store.getApp('team', 'nope'), null);
+      assert.equal(await store.getApp('other', 'web'), null);
+      assert.equal(await store.getAppById(app.id + 1000), null);
+    }));
+
+    it('refuses a taken (namespace, name) with APP_EXISTS', () => withStore(async ({ store }) => {
+      await store.createApp(newApp('web', 'team'));
+      await assert.rejects(store.createApp(newApp('web', 'team')), (e: unknown) => {
+        assert.ok(isZvError(e, 'APP_EXISTS'), `expected APP_EXISTS, got ${String(e)}`);
+        assert.equal(e.status, 409);
+        assert.equal(e.message, "application 'web' already exists in namespace 'team'");
+        return true;
+      });
+      assert.equal((await store.listApps({})).total, 1);
+    }));
+
+    it('allows one name in two namespaces and finds both by name', () => withStore(async ({ store }) => {
+      const b = await store.createApp(newApp('web', 'zeta'));
+      const a = await store.createApp(newApp('web', 'alpha'));
+      await store.createApp(newApp('other', 'alpha'));
+      const found = await store.findAppsByName('web');
+      assert.deepEqual(found.map((x) => [x.namespace, x.id]), [['alpha', a.id], ['zeta', b.id]]);
+      assert.deepEqual(await store.findAppsByName('missing'), []);
+    }));
+
+    it('lists ordered by namespace then name, with limit, offset, total and a namespace filter', () => withStore(async ({ store }) => {
+      for (const [n, ns] of [['c', 'b'], ['a', 'b'], ['z', 'a'], ['b', 'b'], ['m', 'c']] as const) await store.createApp(newApp(n, ns));
+      const all = await store.listApps({});
+      assert.equal(all.total, 5);
+      assert.deepEqual(all.apps.map((x) => `${x.namespace}/${x.name}`), ['a/z', 'b/a', 'b/b', 'b/c', 'c/m']);
+      const page = await store.listApps({ limit: 2, offset: 1 });
+      assert.equal(page.total, 5);
+      assert.deepEqual(page.apps.map((x) => `${x.namespace}/${x.name}`), ['b/a', 'b/b']);
+      const last = await store.listApps({ limit: 2, offset: 4 });
+      assert.deepEqual(last.apps.map((x) => x.name), ['m']);
+      const past = await store.listApps({ limit: 10, offset: 50 });
+      assert.deepEqual(past, { apps: [], total: 5 });
+      const ns = await store.listApps({ namespace: 'b', limit: 2 });
+      assert.equal(ns.total, 3);
+      assert.deepEqual(ns.apps.map((x) => x.name), ['a', 'b']);
+      assert.deepEqual(await store.listApps({ namespace: 'nobody' }), { apps: [], total: 0 });
+      assert.deepEqual((await store.listApps({ limit: 0 })).apps, []);
+    }));
+
+    it('updates status fields and keeps the rest', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      const up = await store.updateApp(app.id, { status: 'error', message: 'zerverless.yaml:3:1: bad', warnings: ['w1', 'w2'] });
+      assert.equal(up.status, 'error');
+      assert.equal(up.message, 'zerverless.yaml:3:1: bad');
+      assert.deepEqual(up.warnings, ['w1', 'w2']);
+      assert.deepEqual(up.source, app.source);
+      assert.equal(up.createdAt, app.createdAt);
+      const up2 = await store.updateApp(app.id, { commit: SHA_A, lastSync: '2026-01-15T10:30:00.000Z' });
+      assert.equal(up2.status, 'error');
+      assert.equal(up2.commit, SHA_A);
+      assert.equal(up2.lastSync, '2026-01-15T10:30:00.000Z');
+      assert.deepEqual(await store.getAppById(app.id), up2);
+      const up3 = await store.updateApp(app.id, { commit: null, lastSync: null });
+      assert.equal(up3.commit, null);
+      assert.equal(up3.lastSync, null);
+      await assert.rejects(store.updateApp(app.id + 1000, { status: 'synced' }), (e: unknown) => isZvError(e, 'APP_NOT_FOUND'));
+    }));
+
+    it('records syncs and lists them newest first', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      const other = await store.createApp(newApp('other'));
+      const s1 = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
+      const plan = planSync(sampleDeployed(), null);
+      await store.finishSync(s1, { commit: SHA_A, finishedAt: '2026-01-15T10:00:05.000Z', result: 'success', message: '', plan });
+      const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
+      await store.finishSync(s2, { commit: null, finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'GIT_ERROR: unreachable', plan: null });
+      const s3 = await store.startSync(app.id, '2026-01-15T12:00:00.000Z');
+      await store.startSync(other.id, '2026-01-15T12:00:00.000Z');
+
+      const syncs = await store.listSyncs(app.id);
+      assert.deepEqual(syncs.map((s) => s.id), [s3, s2, s1]);
+      assert.deepEqual(syncs[0], { id: s3, appId: app.id, commit: null, startedAt: '2026-01-15T12:00:00.000Z', finishedAt: null, result: 'running', message: '', plan: null });
+      assert.deepEqual(syncs[1], { id: s2, appId: app.id, commit: null, startedAt: '2026-01-15T11:00:00.000Z', finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'GIT_ERROR: unreachable', plan: null });
+      assert.deepEqual(syncs[2], { id: s1, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:05.000Z', result: 'success', message: '', plan });
+      assert.deepEqual((await store.listSyncs(app.id, 2)).map((s) => s.id), [s3, s2]);
+      assert.equal((await store.listSyncs(other.id)).length, 1);
+      assert.deepEqual(await store.listSyncs(app.id + 1000), []);
+    }));
+
+    it('has no deployed state before the first good sync', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      assert.equal(await store.getDeployed(app.id), null);
+      const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
+      await store.finishSync(s, { commit: null, finishedAt: '2026-01-15T10:00:01.000Z', result: 'error', message: 'boom', plan: null });
+      assert.equal(await store.getDeployed(app.id), null);
+    }));
+
+    it('commitSync stores the deployed state, patches the status and closes the sync', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      await store.updateApp(app.id, { status: 'syncing' });
+      const deployed = sampleDeployed();
+      const plan = planSync(deployed, null);
+      const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
+      const rec = await store.commitSync(app.id, s, deployed, {
+        finishedAt: '2026-01-15T10:00:03.000Z',
+        plan,
+        status: { status: 'synced', message: '', warnings: deployed.warnings },
+      });
+      assert.equal(rec.status, 'synced');
+      assert.equal(rec.commit, SHA_A);
+      assert.equal(rec.lastSync, '2026-01-15T10:00:03.000Z');
+      assert.deepEqual(rec.warnings, deployed.warnings);
+      assert.deepEqual(await store.getAppById(app.id), rec);
+      assert.deepEqual(await store.getDeployed(app.id), deployed);
+      const [sync] = await store.listSyncs(app.id);
+      assert.deepEqual(sync, { id: s, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan });
+
+      // a second good sync replaces the state: a pruned function and file are gone
+      const next: DeployedState = { ...sampleDeployed(SHA_B), functions: [sampleDeployed().functions[1]!], static: null, warnings: [] };
+      const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
+      const rec2 = await store.commitSync(app.id, s2, next, { finishedAt: '2026-01-15T11:00:02.000Z', plan: planSync(next, deployed), status: { status: 'degraded', message: 'service web unhealthy', warnings: [] } });
+      assert.equal(rec2.commit, SHA_B);
+      assert.equal(rec2.status, 'degraded');
+      assert.equal(rec2.message, 'service web unhealthy');
+      assert.deepEqual(await store.getDeployed(app.id), next);
+    }));
+
+    it('keeps everything after a restart (a new connection to the same data)', async () => {
+      const o = await open();
+      let again: Store | undefined;
+      try {
+        const { store } = o;
+        const app = await store.createApp(newApp('web', 'team', 'sub'));
+        await store.createApp(newApp('web', 'other'));
+        const deployed = sampleDeployed();
+        const plan = planSync(deployed, null);
+        const failed = await store.startSync(app.id, '2026-01-15T09:00:00.000Z');
+        await store.finishSync(failed, { commit: null, finishedAt: '2026-01-15T09:00:01.000Z', result: 'error', message: 'first try failed', plan: null });
+        const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
+        const rec = await store.commitSync(app.id, s, deployed, { finishedAt: '2026-01-15T10:00:03.000Z', plan, status: { status: 'synced', message: '', warnings: ['w'] } });
+        const syncs = await store.listSyncs(app.id);
+        const list = await store.listApps({});
+        await store.close();
+
+        again = await o.reopen();
+        assert.deepEqual(await again.getAppById(app.id), rec);
+        assert.deepEqual(await again.getApp('team', 'web'), rec);
+        assert.deepEqual(await again.listApps({}), list);
+        assert.deepEqual(await again.listSyncs(app.id), syncs);
+        assert.deepEqual(await again.getDeployed(app.id), deployed);
+        // and it keeps working: ids are not reused, names stay taken
+        await assert.rejects(again.createApp(newApp('web', 'team')), (e: unknown) => isZvError(e, 'APP_EXISTS'));
+        const fresh = await again.createApp(newApp('new'));
+        assert.ok(fresh.id > app.id);
+      } finally {
+        await again?.close();
+        await o.cleanup();
+      }
+    });
+
+    it('deleteApp removes the application, its history and its deployed state', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      const keep = await store.createApp(newApp('keep'));
+      for (const a of [app, keep]) {
+        const s = await store.startSync(a.id, '2026-01-15T10:00:00.000Z');
+        await store.commitSync(a.id, s, sampleDeployed(), { finishedAt: '2026-01-15T10:00:01.000Z', plan: planSync(sampleDeployed(), null), status: { status: 'synced' } });
+      }
+      await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
+      await store.deleteApp(app.id);
+      assert.equal(await store.getAppById(app.id), null);
+      assert.equal(await store.getApp('team', 'web'), null);
+      assert.deepEqual(await store.listSyncs(app.id), []);
+      assert.equal(await store.getDeployed(app.id), null);
+      assert.deepEqual((await store.listApps({})).apps.map((a) => a.name), ['keep']);
+      // the other application is untouched
+      assert.deepEqual(await store.getDeployed(keep.id), sampleDeployed());
+      assert.equal((await store.listSyncs(keep.id)).length, 1);
+      // the name is free again, and the new application starts from nothing
+      const re = await store.createApp(newApp('web'));
+      assert.notEqual(re.id, app.id);
+      assert.equal(re.status, 'pending');
+      assert.equal(await store.getDeployed(re.id), null);
+      assert.deepEqual(await store.listSyncs(re.id), []);
+    }));
+
+    it('lets exactly one of several concurrent createApp calls for one name win', async () => {
+      const o = await open();
+      let second: Store | undefined;
+      try {
+        second = await o.reopen();
+        const stores = [o.store, second];
+        const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => stores[i % 2]!.createApp(newApp('race'))));
+        const won = results.filter((r) => r.status === 'fulfilled');
+        const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+        assert.equal(won.length, 1);
+        assert.equal(lost.length, 7);
+        for (const r of lost) assert.ok(isZvError(r.reason, 'APP_EXISTS'), `expected APP_EXISTS, got ${String(r.reason)}`);
+        assert.equal((await o.store.listApps({})).total, 1);
+        assert.equal((await second.findAppsByName('race')).length, 1);
+      } finally {
+        await second?.close();
+        await o.cleanup();
+      }
+    });
+  });
+}

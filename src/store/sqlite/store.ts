@@ -1,0 +1,255 @@
+// The embedded Store: one SQLite file (better-sqlite3, WAL journal, foreign keys on). Writes run in
+// IMMEDIATE transactions so several connections or processes sharing the file queue up on the
+// busy timeout instead of failing; commitSync stores a good sync in one transaction.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { DeployedState } from '../../core/model.js';
+import type { Plan } from '../../core/plan.js';
+import { ZvError } from '../../errors/registry.js';
+import type { AppRecord, AppStatusPatch, NewApp, Store, SyncRecord } from '../types.js';
+import { MIGRATIONS, migrate } from './migrations.js';
+import {
+  appFromRow, functionFromRow, functionParams, isoUtc, staticFileFromRow, syncFromRow, toJson,
+  type AppRow, type DeployedRow, type FunctionRow, type StaticFileRow, type SyncRow,
+} from './rows.js';
+
+export interface SqliteStoreOptions {
+  /** Sync records kept per application; older ones are dropped when a new sync starts. Default 100. */
+  historyLimit?: number;
+  /** How long a write waits for another connection's lock before failing. Default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at';
+const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan';
+
+type SyncResult = { commit: string | null; finishedAt: string; result: 'success' | 'error'; message: string; plan: Plan | null };
+
+function isUniqueViolation(e: unknown): boolean {
+  return e instanceof Database.SqliteError && (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
+}
+
+/** A non-negative integer, or `fallback` for undefined / NaN / negative input. */
+function count(n: number | undefined, fallback: number): number {
+  return n === undefined || !Number.isFinite(n) || n < 0 ? fallback : Math.floor(n);
+}
+
+function appNotFound(id: number): ZvError {
+  return new ZvError('APP_NOT_FOUND', `no application with id ${id}`, { id });
+}
+
+export class SqliteStore implements Store {
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly historyLimit: number;
+  private closed = false;
+
+  constructor(file: string, opts: SqliteStoreOptions = {}) {
+    this.file = file;
+    this.historyLimit = Math.max(1, Math.floor(opts.historyLimit ?? 100));
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file, { timeout: opts.busyTimeoutMs ?? 5000 });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, MIGRATIONS, file);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    this.db = db;
+  }
+
+  private appRow(id: number): AppRow | undefined {
+    return this.db.prepare(`SELECT ${APP_COLUMNS} FROM applications WHERE id = ?`).get(id) as AppRow | undefined;
+  }
+
+  private mustApp(id: number): AppRecord {
+    const row = this.appRow(id);
+    if (!row) throw appNotFound(id);
+    return appFromRow(row);
+  }
+
+  async createApp(app: NewApp): Promise<AppRecord> {
+    try {
+      const info = this.db
+        .prepare('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(app.namespace, app.name, app.source.repoURL, app.source.branch, app.source.path ?? '', new Date().toISOString());
+      return this.mustApp(Number(info.lastInsertRowid));
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new ZvError('APP_EXISTS', `application '${app.name}' already exists in namespace '${app.namespace}'`, {
+          name: app.name,
+          namespace: app.namespace,
+        });
+      }
+      throw e;
+    }
+  }
+
+  async getApp(namespace: string, name: string): Promise<AppRecord | null> {
+    const row = this.db.prepare(`SELECT ${APP_COLUMNS} FROM applications WHERE namespace = ? AND name = ?`).get(namespace, name) as AppRow | undefined;
+    return row ? appFromRow(row) : null;
+  }
+
+  async getAppById(id: number): Promise<AppRecord | null> {
+    const row = this.appRow(id);
+    return row ? appFromRow(row) : null;
+  }
+
+  async findAppsByName(name: string): Promise<AppRecord[]> {
+    const rows = this.db.prepare(`SELECT ${APP_COLUMNS} FROM applications WHERE name = ? ORDER BY namespace`).all(name) as AppRow[];
+    return rows.map(appFromRow);
+  }
+
+  async listApps(q: { namespace?: string; limit?: number; offset?: number }): Promise<{ apps: AppRecord[]; total: number }> {
+    const ns = q.namespace ?? null;
+    const limit = count(q.limit, -1);
+    const offset = count(q.offset, 0);
+    const read = this.db.transaction(() => {
+      const rows = this.db
+        .prepare(`SELECT ${APP_COLUMNS} FROM applications WHERE (@ns IS NULL OR namespace = @ns) ORDER BY namespace, name LIMIT @limit OFFSET @offset`)
+        .all({ ns, limit, offset }) as AppRow[];
+      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM applications WHERE (@ns IS NULL OR namespace = @ns)').get({ ns }) as { n: number };
+      return { apps: rows.map(appFromRow), total: n };
+    });
+    return read.deferred();
+  }
+
+  /** Applies a status patch inside the caller's transaction (fields left undefined are kept). */
+  private patchApp(id: number, patch: AppStatusPatch): void {
+    const sets: string[] = [];
+    const params: Record<string, unknown> = { id };
+    if (patch.status !== undefined) { sets.push('status = @status'); params.status = patch.status; }
+    if (patch.message !== undefined) { sets.push('message = @message'); params.message = patch.message; }
+    if (patch.commit !== undefined) { sets.push('commit_sha = @commit'); params.commit = patch.commit; }
+    if (patch.lastSync !== undefined) {
+      sets.push('last_sync = @lastSync');
+      params.lastSync = patch.lastSync === null ? null : isoUtc(patch.lastSync, 'lastSync');
+    }
+    if (patch.warnings !== undefined) { sets.push('warnings = @warnings'); params.warnings = toJson(patch.warnings, 'warnings'); }
+    if (sets.length === 0) {
+      if (!this.appRow(id)) throw appNotFound(id);
+      return;
+    }
+    const info = this.db.prepare(`UPDATE applications SET ${sets.join(', ')} WHERE id = @id`).run(params);
+    if (info.changes === 0) throw appNotFound(id);
+  }
+
+  async updateApp(id: number, patch: AppStatusPatch): Promise<AppRecord> {
+    return this.db.transaction(() => {
+      this.patchApp(id, patch);
+      return this.mustApp(id);
+    }).immediate();
+  }
+
+  async deleteApp(id: number): Promise<void> {
+    // syncs, deployed, deployed_functions and deployed_static_files go by ON DELETE CASCADE
+    this.db.prepare('DELETE FROM applications WHERE id = ?').run(id);
+  }
+
+  async startSync(appId: number, startedAt: string): Promise<number> {
+    const at = isoUtc(startedAt, 'startedAt');
+    return this.db.transaction(() => {
+      if (!this.appRow(appId)) throw appNotFound(appId);
+      const info = this.db.prepare('INSERT INTO syncs (app_id, started_at) VALUES (?, ?)').run(appId, at);
+      this.db
+        .prepare('DELETE FROM syncs WHERE app_id = @appId AND id < (SELECT id FROM syncs WHERE app_id = @appId ORDER BY id DESC LIMIT 1 OFFSET @skip)')
+        .run({ appId, skip: this.historyLimit - 1 });
+      return Number(info.lastInsertRowid);
+    }).immediate();
+  }
+
+  /** Closes a sync record inside the caller's transaction; the sync must exist (and belong to appId when given). */
+  private endSync(syncId: number, r: SyncResult, appId?: number): void {
+    const row = this.db.prepare('SELECT app_id FROM syncs WHERE id = ?').get(syncId) as { app_id: number } | undefined;
+    if (!row) throw new ZvError('INTERNAL', `no sync record with id ${syncId}`, { syncId });
+    if (appId !== undefined && row.app_id !== appId) {
+      throw new ZvError('INTERNAL', `sync record ${syncId} belongs to application ${row.app_id}, not ${appId}`, { syncId, appId });
+    }
+    this.db
+      .prepare('UPDATE syncs SET commit_sha = @commit, finished_at = @finishedAt, result = @result, message = @message, plan = @plan WHERE id = @id')
+      .run({
+        id: syncId,
+        commit: r.commit,
+        finishedAt: isoUtc(r.finishedAt, 'finishedAt'),
+        result: r.result,
+        message: r.message,
+        plan: r.plan === null ? null : toJson(r.plan, 'the sync plan'),
+      });
+  }
+
+  async finishSync(syncId: number, r: SyncResult): Promise<void> {
+    this.db.transaction(() => this.endSync(syncId, r)).immediate();
+  }
+
+  async listSyncs(appId: number, limit?: number): Promise<SyncRecord[]> {
+    const n = count(limit, -1);
+    const rows = this.db.prepare(`SELECT ${SYNC_COLUMNS} FROM syncs WHERE app_id = ? ORDER BY id DESC LIMIT ?`).all(appId, n) as SyncRow[];
+    return rows.map(syncFromRow);
+  }
+
+  private readDeployed(appId: number): DeployedState | null {
+    const d = this.db.prepare('SELECT app_id, commit_sha, static_dir, warnings FROM deployed WHERE app_id = ?').get(appId) as DeployedRow | undefined;
+    if (!d) return null;
+    const fns = this.db.prepare('SELECT * FROM deployed_functions WHERE app_id = ? ORDER BY position').all(appId) as FunctionRow[];
+    let site: DeployedState['static'] = null;
+    if (d.static_dir !== null) {
+      const files = this.db.prepare('SELECT path, hash, size FROM deployed_static_files WHERE app_id = ? ORDER BY position').all(appId) as StaticFileRow[];
+      site = { dir: d.static_dir, files: files.map(staticFileFromRow) };
+    }
+    return { commit: d.commit_sha, functions: fns.map(functionFromRow), static: site, warnings: JSON.parse(d.warnings) as string[] };
+  }
+
+  async getDeployed(appId: number): Promise<DeployedState | null> {
+    return this.db.transaction(() => this.readDeployed(appId)).deferred();
+  }
+
+  private writeDeployed(appId: number, s: DeployedState): void {
+    this.db.prepare('DELETE FROM deployed WHERE app_id = ?').run(appId);
+    this.db
+      .prepare('INSERT INTO deployed (app_id, commit_sha, static_dir, warnings) VALUES (?, ?, ?, ?)')
+      .run(appId, s.commit, s.static ? s.static.dir : null, toJson(s.warnings ?? [], 'deployed warnings'));
+    const fn = this.db.prepare(
+      `INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, hash)
+       VALUES (@app_id, @position, @path, @runtime, @language, @code, @filename, @line_offset, @timeout_ms, @memory_mb, @env, @port, @hash)`,
+    );
+    s.functions.forEach((f, i) => fn.run(functionParams(appId, i, f)));
+    if (s.static) {
+      const file = this.db.prepare('INSERT INTO deployed_static_files (app_id, position, path, hash, size) VALUES (?, ?, ?, ?, ?)');
+      s.static.files.forEach((f, i) => file.run(appId, i, f.path, f.hash, f.size));
+    }
+  }
+
+  /**
+   * The status patch defaults `commit` to the deployed commit and `lastSync` to `finishedAt`; fields
+   * given in `r.status` win. The sync record is closed as `success` with the patch's message.
+   */
+  async commitSync(appId: number, syncId: number, deployed: DeployedState, r: { finishedAt: string; plan: Plan; status: AppStatusPatch }): Promise<AppRecord> {
+    return this.db.transaction(() => {
+      if (!this.appRow(appId)) throw appNotFound(appId);
+      this.writeDeployed(appId, deployed);
+      this.patchApp(appId, { commit: deployed.commit, lastSync: r.finishedAt, ...r.status });
+      this.endSync(syncId, { commit: deployed.commit, finishedAt: r.finishedAt, result: 'success', message: r.status.message ?? '', plan: r.plan }, appId);
+      return this.mustApp(appId);
+    }).immediate();
+  }
+
+  /** Every static-file blob hash some application serves (the `keep` set for BlobStore.gc). */
+  async liveBlobHashes(): Promise<Set<string>> {
+    const rows = this.db.prepare('SELECT DISTINCT hash FROM deployed_static_files').all() as { hash: string }[];
+    return new Set(rows.map((r) => r.hash));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
+  return new SqliteStore(file, opts);
+}
