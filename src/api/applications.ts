@@ -1,0 +1,146 @@
+// The management API of PRODUCT.md §6 under /api/gitops/applications, as a Hono sub-app.
+// Bodies are validated at the edge (ajv); every error answer has the registry's shape.
+import { Hono } from 'hono';
+import { Ajv, type ErrorObject } from 'ajv';
+import { ZvError } from '../errors/registry.js';
+import { validateAppName, validateNamespace } from '../core/names.js';
+import type { AppRecord, Store } from '../store/types.js';
+import type { Reconciler } from '../reconciler/reconciler.js';
+import { errorResponse } from '../gateway/respond.js';
+
+const createBody = {
+  type: 'object',
+  required: ['name', 'namespace', 'source'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string' },
+    namespace: { type: 'string' },
+    source: {
+      type: 'object',
+      required: ['repoURL'],
+      additionalProperties: false,
+      properties: {
+        repoURL: { type: 'string', minLength: 1 },
+        branch: { type: 'string', minLength: 1 },
+        path: { type: 'string' },
+        subdir: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+interface CreateBody {
+  name: string;
+  namespace: string;
+  source: { repoURL: string; branch?: string; path?: string; subdir?: string };
+}
+
+const ajv = new Ajv({ allErrors: true });
+const validateCreate = ajv.compile<CreateBody>(createBody);
+
+function describeAjv(errors: ErrorObject[] | null | undefined): string {
+  return (errors ?? [])
+    .map((e) => {
+      const field = e.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'body';
+      if (e.keyword === 'additionalProperties') return `${field}: unknown field '${String(e.params.additionalProperty)}'`;
+      if (e.keyword === 'required') return `${field === 'body' ? '' : `${field}.`}${String(e.params.missingProperty)}: is required`;
+      return `${field}: ${e.message ?? 'is invalid'}`;
+    })
+    .join('; ');
+}
+
+function cleanSourcePath(p: string): string {
+  const trimmed = p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
+  if (trimmed.split('/').some((seg) => seg === '..') || p.startsWith('/') || p.includes('\\') || p.includes('\0')) {
+    throw new ZvError('VALIDATION_FAILED', `source.path: '${p}' must be a folder inside the repository`);
+  }
+  return trimmed === '.' ? '' : trimmed;
+}
+
+export interface ApiDeps {
+  store: Store;
+  reconciler: Reconciler;
+  checkRepoUrl: (url: string) => void;
+}
+
+export function applicationsApi(deps: ApiDeps): Hono {
+  const { store, reconciler } = deps;
+  const api = new Hono();
+
+  const findApp = async (name: string, namespace: string | undefined): Promise<AppRecord> => {
+    if (namespace !== undefined) {
+      const app = await store.getApp(namespace, name);
+      if (!app) throw new ZvError('APP_NOT_FOUND', `application '${name}' not found in namespace '${namespace}'`);
+      return app;
+    }
+    const apps = await store.findAppsByName(name);
+    if (apps.length === 0) throw new ZvError('APP_NOT_FOUND', `application '${name}' not found`);
+    if (apps.length > 1) {
+      throw new ZvError('APP_AMBIGUOUS', `application '${name}' exists in namespaces ${apps.map((a) => `'${a.namespace}'`).join(', ')}; pass ?namespace=`);
+    }
+    return apps[0] as AppRecord;
+  };
+
+  api.onError((err) => errorResponse(err));
+
+  api.post('/', async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new ZvError('BAD_REQUEST', 'the body must be JSON');
+    }
+    if (!validateCreate(body)) throw new ZvError('VALIDATION_FAILED', describeAjv(validateCreate.errors));
+    const nameErr = validateAppName(body.name);
+    if (nameErr) throw new ZvError('VALIDATION_FAILED', `name: ${nameErr}`);
+    const nsErr = validateNamespace(body.namespace);
+    if (nsErr) throw new ZvError('INVALID_NAMESPACE', `namespace: ${nsErr}`);
+    const branch = body.source.branch ?? 'main';
+    if (branch.startsWith('-') || /[\s~^:?*[\\\0]|\.\.|@\{/.test(branch)) throw new ZvError('VALIDATION_FAILED', `source.branch: '${branch}' is not a valid branch name`);
+    deps.checkRepoUrl(body.source.repoURL);
+    if (body.source.path !== undefined && body.source.subdir !== undefined && cleanSourcePath(body.source.path) !== cleanSourcePath(body.source.subdir)) {
+      throw new ZvError('VALIDATION_FAILED', 'source.path and source.subdir differ; send one of them');
+    }
+    const path = cleanSourcePath(body.source.path ?? body.source.subdir ?? '');
+    const app = await reconciler.register({ name: body.name, namespace: body.namespace, source: { repoURL: body.source.repoURL, branch, path } });
+    return c.json(reconciler.status(app), 201);
+  });
+
+  api.get('/', async (c) => {
+    const namespace = c.req.query('namespace');
+    const num = (v: string | undefined, name: string, def: number): number => {
+      if (v === undefined) return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new ZvError('BAD_REQUEST', `${name} must be a non-negative integer`);
+      return n;
+    };
+    const limit = Math.min(num(c.req.query('limit'), 'limit', 100), 1000);
+    const offset = num(c.req.query('offset'), 'offset', 0);
+    const { apps, total } = await store.listApps({ namespace, limit, offset });
+    return c.json({ applications: apps.map((a) => reconciler.status(a)), total });
+  });
+
+  api.get('/:name', async (c) => {
+    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    return c.json(reconciler.status(app));
+  });
+
+  api.post('/:name/sync', async (c) => {
+    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    const run = reconciler.sync(app.id);
+    if (c.req.query('async') === 'true') {
+      run.catch(() => undefined);
+      const now = (await store.getAppById(app.id)) ?? app;
+      return c.json({ ...reconciler.status(now), status: 'syncing' }, 202);
+    }
+    return c.json(reconciler.status(await run));
+  });
+
+  api.delete('/:name', async (c) => {
+    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    await reconciler.remove(app);
+    return c.body(null, 204);
+  });
+
+  return api;
+}

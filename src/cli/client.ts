@@ -1,0 +1,67 @@
+// A small client of the management API, used by `zerverless apps …`.
+import { ZvError, type ErrorCode } from '../errors/registry.js';
+import type { AppStatus } from '../core/status.js';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export class ApiClient {
+  constructor(private readonly server: string, private readonly token?: string) {}
+
+  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const url = `${this.server.replace(/\/+$/, '')}/api/gitops/applications${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      throw new ZvError('BAD_REQUEST', `cannot reach ${this.server}${cause ? ` (${cause})` : ''}: is the server running? (--server URL)`);
+    }
+    if (res.status === 204) return null;
+    const text = await res.text();
+    let data: unknown = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      throw new ApiError(res.status, 'BAD_RESPONSE', `${method} ${url}: ${res.status} with a body that is not JSON`);
+    }
+    if (!res.ok) {
+      const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+      throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? `${method} ${url} answered ${res.status}`);
+    }
+    return data;
+  }
+
+  private static q(params: Record<string, string | number | boolean | undefined>): string {
+    const sp = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== undefined) sp.set(k, String(v));
+    const s = sp.toString();
+    return s ? `?${s}` : '';
+  }
+
+  list(q: { namespace?: string; limit?: number; offset?: number }): Promise<{ applications: AppStatus[]; total: number }> {
+    return this.call('GET', `/${ApiClient.q(q)}`) as Promise<{ applications: AppStatus[]; total: number }>;
+  }
+  get(name: string, namespace?: string): Promise<AppStatus> {
+    return this.call('GET', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`) as Promise<AppStatus>;
+  }
+  add(body: { name: string; namespace: string; source: { repoURL: string; branch?: string; path?: string } }): Promise<AppStatus> {
+    return this.call('POST', '/', body) as Promise<AppStatus>;
+  }
+  sync(name: string, namespace?: string, async = false): Promise<AppStatus> {
+    return this.call('POST', `/${encodeURIComponent(name)}/sync${ApiClient.q({ namespace, async: async || undefined })}`) as Promise<AppStatus>;
+  }
+  async delete(name: string, namespace?: string): Promise<void> {
+    await this.call('DELETE', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`);
+  }
+}
+
+export function isKnownCode(code: string): code is ErrorCode {
+  return /^[A-Z_]+$/.test(code);
+}

@@ -1,0 +1,32 @@
+// Human-readable output for `zerverless apps …` (`--json` prints the API's JSON instead).
+import type { AppStatus } from '../core/status.js';
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+export function formatList(apps: AppStatus[], total: number): string {
+  const rows = [['NAMESPACE', 'NAME', 'STATUS', 'COMMIT', 'LAST SYNC', 'REPOSITORY']];
+  for (const a of apps) {
+    rows.push([a.namespace, a.name, a.status, a.source.commit?.slice(0, 12) ?? '-', a.lastSync ?? '-', `${a.source.repoURL}#${a.source.branch}`]);
+  }
+  return `${table(rows)}\n${apps.length} of ${total} application(s)`;
+}
+
+export function formatApp(a: AppStatus): string {
+  const lines = [
+    `${a.namespace}/${a.name}: ${a.status}${a.message ? ` — ${a.message}` : ''}`,
+    `  source:    ${a.source.repoURL} (branch ${a.source.branch}${a.source.path ? `, path ${a.source.path}` : ''})`,
+    `  commit:    ${a.source.commit ?? '-'}`,
+    `  last sync: ${a.lastSync ?? '-'}`,
+  ];
+  if (a.functions.length) {
+    lines.push('  functions:');
+    const rows = a.functions.map((f) => [`    ${f.path}`, f.runtime, f.status, f.url, f.message ?? '']);
+    lines.push(table(rows));
+  }
+  if (a.static) lines.push(`  static:    ${a.static.files} file(s) from ${a.static.dir} at ${a.static.url}`);
+  for (const w of a.warnings ?? []) lines.push(`  warning:   ${w}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,133 @@
+// The `zerverless` command line: serve, validate, apps. Commands are thin; main() returns the exit
+// code and only bin/zerverless.js sets it on the process.
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { toZvError } from '../errors/registry.js';
+import { fromConfigFile, fromEnv, resolveServeConfig, SETTINGS, type RawSettings, type SettingName } from '../server/config.js';
+import { ApiClient, ApiError } from './client.js';
+import { formatApp, formatList } from './format.js';
+import { runValidate } from './validate.js';
+import { runServe } from './serve.js';
+
+interface ClientOpts {
+  server: string;
+  token?: string;
+  json?: boolean;
+  namespace?: string;
+}
+
+async function readConfigFile(): Promise<RawSettings> {
+  let text: string;
+  try {
+    text = await readFile('zerverless.config.yaml', 'utf8');
+  } catch {
+    return {};
+  }
+  return fromConfigFile(text);
+}
+
+function clientOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--server <url>', 'zerverless server').env('ZV_SERVER').default('http://127.0.0.1:8000'))
+    .addOption(new Option('--token <token>', 'API token').env('ZV_TOKEN'))
+    .option('--json', 'print the API answer as JSON');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+  const fail = (e: unknown): void => {
+    if (e instanceof ApiError) process.stderr.write(`error: ${e.code}: ${e.message}\n`);
+    else {
+      const err = toZvError(e);
+      process.stderr.write(`error: ${err.code}: ${err.message}\n`);
+    }
+    exitCode = 1;
+  };
+  const client = (o: ClientOpts) => new ApiClient(o.server, o.token);
+  const show = (o: ClientOpts, data: unknown, human: () => string) => out(o.json ? JSON.stringify(data, null, 2) : human());
+
+  const program = new Command('zerverless')
+    .description('GitOps for functions, static sites and Node services')
+    .exitOverride()
+    .showHelpAfterError();
+
+  const serve = program.command('serve').description('run the API, gateway and reconciler in one process');
+  serve
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'port to listen on (default 8000)')
+    .option('--data-dir <dir>', 'state, clones and blobs (default ./.zerverless)')
+    .option('--poll-interval <duration>', 'how often each branch is checked: 500ms, 30s, 5m, 1h (default 5m)')
+    .option('--allow-file-repos', 'accept file:// and local-path repository URLs')
+    .option('--max-body <size>', 'request body limit, e.g. 10MiB (default 10 MiB)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
+    .option('--repo <url>', 'register one bootstrap application at start')
+    .option('--branch <branch>', 'branch of --repo (default main)')
+    .option('--apps-dir <dir>', 'apps folder of --repo (default apps)')
+    .option('--namespace <ns>', 'namespace of --repo (default default)')
+    .option('--name <name>', 'application name of --repo (default: from the URL)')
+    .option('--example', 'also serve the bundled example application')
+    .action(async (opts: Record<string, string | boolean>) => {
+      const flags: RawSettings = {};
+      for (const s of SETTINGS) {
+        const key = s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+        if (opts[key] !== undefined) flags[s as SettingName] = opts[key];
+      }
+      const config = resolveServeConfig(flags, fromEnv(process.env), await readConfigFile());
+      exitCode = await runServe(config);
+    });
+
+  program
+    .command('validate [dir]')
+    .description('check zerverless.yaml (and apps/*/app.*) in DIR; exit 1 with file:line:col lines when invalid')
+    .option('--json', 'print the diagnostics as JSON')
+    .action(async (dir: string | undefined, opts: { json?: boolean }) => {
+      exitCode = await runValidate(dir ?? '.', opts, out);
+    });
+
+  const apps = program.command('apps').description('manage applications through the HTTP API');
+  clientOptions(apps.command('list').description('list applications'))
+    .option('--namespace <ns>', 'only this namespace')
+    .option('--limit <n>', 'at most n', (v) => Number(v))
+    .option('--offset <n>', 'skip n', (v) => Number(v))
+    .action(async (o: ClientOpts & { limit?: number; offset?: number }) => {
+      const r = await client(o).list({ namespace: o.namespace, limit: o.limit, offset: o.offset });
+      show(o, r, () => formatList(r.applications, r.total));
+    });
+  clientOptions(apps.command('get <name>').description('show one application'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .action(async (name: string, o: ClientOpts) => {
+      const r = await client(o).get(name, o.namespace);
+      show(o, r, () => formatApp(r));
+    });
+  clientOptions(apps.command('add <name> <repoURL>').description('register an application'))
+    .requiredOption('--namespace <ns>', 'namespace to serve it under')
+    .option('--branch <branch>', 'branch to follow', 'main')
+    .option('--path <path>', 'folder of the repository holding zerverless.yaml')
+    .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string }) => {
+      const r = await client(o).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path } });
+      show(o, r, () => `registered ${r.namespace}/${r.name} (${r.status}); the first sync runs in the background`);
+    });
+  clientOptions(apps.command('sync <name>').description('sync now and wait for the result'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .option('--async', 'do not wait for the sync to finish')
+    .action(async (name: string, o: ClientOpts & { async?: boolean }) => {
+      const r = await client(o).sync(name, o.namespace, o.async);
+      show(o, r, () => formatApp(r));
+      if (r.status === 'error') exitCode = 1;
+    });
+  clientOptions(apps.command('delete <name>').description('remove an application and everything it deployed'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .action(async (name: string, o: ClientOpts) => {
+      await client(o).delete(name, o.namespace);
+      if (!o.json) out(`deleted ${name}`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    fail(e);
+  }
+  return exitCode;
+}

@@ -1,0 +1,107 @@
+// The HTTP edge: one Hono app for system endpoints, the management API, static sites and functions.
+// Everything goes through `app.fetch(Request) → Response`; the node server adapter only wraps it.
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { splitNamespace } from '../core/routing.js';
+import { ZvError, toZvError } from '../errors/registry.js';
+import type { FunctionRequest } from '../core/function-contract.js';
+import type { BlobStore } from '../store/types.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { ServingTable } from './serving.js';
+import { serveStatic } from './static.js';
+import { errorOf, errorResponse } from './respond.js';
+
+export interface HttpDeps {
+  serving: ServingTable;
+  blobs: BlobStore;
+  metrics: Metrics;
+  api: Hono;
+  ready: () => boolean;
+  maxBodyBytes: number;
+}
+
+const RESERVED = new Set(['api', 'static', 'healthz', 'readyz', 'metrics', 'ui', 'hooks']);
+
+function kindOf(pathname: string): string {
+  if (pathname.startsWith('/api/')) return 'api';
+  if (pathname.startsWith('/static/')) return 'static';
+  if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/metrics') return 'system';
+  return 'function';
+}
+
+function firstValues(params: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of params) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
+  const url = new URL(c.req.url);
+  const split = splitNamespace(url.pathname);
+  if (!split || RESERVED.has(split.namespace)) return errorOf('NOT_FOUND');
+  const match = deps.serving.findFunction(split.namespace, split.path);
+  if (!match) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
+  const fn = match.value;
+  const headers: Record<string, string> = {};
+  c.req.raw.headers.forEach((v, k) => {
+    headers[k] = v;
+  });
+  const req: FunctionRequest = {
+    method: c.req.method,
+    path: split.path,
+    query: firstValues(url.searchParams),
+    headers,
+    body: c.req.method === 'GET' || c.req.method === 'HEAD' ? '' : await c.req.text(),
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    // The runtime enforces the timeout; this is the backstop should a runtime fail to.
+    const backstop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ZvError('FUNCTION_TIMEOUT', `no answer within ${fn.timeoutMs} ms`)), fn.timeoutMs + 5000);
+    });
+    const res = await Promise.race([fn.handle.invoke(req), backstop]);
+    deps.metrics.invocations.inc({ runtime: fn.runtime, result: 'ok' });
+    const noBody = res.status === 204 || res.status === 304 || c.req.method === 'HEAD';
+    return new Response(noBody ? null : res.body, { status: res.status, headers: res.headers });
+  } catch (e) {
+    const err = toZvError(e, 'FUNCTION_ERROR');
+    deps.metrics.invocations.inc({ runtime: fn.runtime, result: err.code });
+    return errorResponse(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function createHttpApp(deps: HttpDeps): Hono {
+  const app = new Hono();
+  const limit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: () => errorOf('PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`) });
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const kind = kindOf(c.req.path);
+    deps.metrics.httpRequests.inc({ kind, status: String(c.res.status) });
+    deps.metrics.httpDuration.observe({ kind }, (performance.now() - started) / 1000);
+  });
+  app.onError((err) => errorResponse(err));
+  app.notFound(() => errorOf('NOT_FOUND'));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => (deps.ready() ? c.json({ status: 'ready' }) : errorOf('NOT_READY')));
+  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
+
+  app.use('/api/*', limit);
+  app.route('/api/gitops/applications', deps.api);
+  app.all('/api/*', () => errorOf('NOT_FOUND'));
+
+  app.all('/static/:namespace/*', (c) => {
+    const ns = c.req.param('namespace');
+    const prefix = `/static/${ns}/`;
+    const pathname = new URL(c.req.url).pathname;
+    return serveStatic(deps.serving.findStatic(ns), pathname.slice(prefix.length), c.req.raw, deps.blobs);
+  });
+  app.all('/static/:namespace', (c) => c.redirect(`/static/${c.req.param('namespace')}/`, 301));
+
+  app.all('*', limit, (c) => invokeFunction(c, deps));
+  return app;
+}

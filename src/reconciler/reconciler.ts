@@ -1,0 +1,278 @@
+// The reconciler: for each application, pull → read → plan → apply, one sync at a time, on a poll
+// with jitter or on request. A sync is all or nothing: any failure leaves the last good revision
+// serving and records the error. On start it serves every application's last deployed state.
+import { ZvError, toZvError } from '../errors/registry.js';
+import type { DeployedState } from '../core/model.js';
+import { planSync, type Plan } from '../core/plan.js';
+import { buildStatus, type AppStatus } from '../core/status.js';
+import type { Source } from '../sources/types.js';
+import type { AppRecord, NewApp, Store } from '../store/types.js';
+import type { ServingTable } from '../gateway/serving.js';
+import type { Logger } from '../telemetry/log.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { traced } from '../telemetry/events.js';
+import { Deployer, type AppIdentity } from './deployer.js';
+import { SerialRunner } from './serial.js';
+import type { DesiredReader, RuntimeSet } from './ports.js';
+
+export interface ReconcilerDeps {
+  store: Store;
+  source: Source;
+  reader: DesiredReader;
+  runtimes: RuntimeSet;
+  serving: ServingTable;
+  blobs: import('../store/types.js').BlobStore;
+  logger: Logger;
+  metrics?: Metrics;
+  pollIntervalMs: number;
+  now?: () => Date;
+}
+
+export const appKey = (namespace: string, name: string): string => `${namespace}/${name}`;
+const identity = (a: AppRecord): AppIdentity => ({ key: appKey(a.namespace, a.name), name: a.name, namespace: a.namespace });
+
+export class Reconciler {
+  private readonly runner = new SerialRunner();
+  private readonly deployer: Deployer;
+  /** Deployed state per app id, mirrored from the store for planning and ownership checks. */
+  private readonly deployed = new Map<number, DeployedState>();
+  /** Head commit whose sync failed, so the poll does not retry a broken commit forever. */
+  private readonly failedHead = new Map<number, string>();
+  private readonly timers = new Map<number, NodeJS.Timeout>();
+  private polling = false;
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger.child({ component: 'deployer' }));
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Serves every application's last synced revision, from the store only (no git). */
+  async restore(): Promise<void> {
+    const { apps } = await this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER });
+    await Promise.all(
+      apps.map(async (app) => {
+        const deployed = await this.deps.store.getDeployed(app.id);
+        if (!deployed) return;
+        this.deployed.set(app.id, deployed);
+        await this.deployer.restore(identity(app), deployed);
+      }),
+    );
+    this.deps.logger.info({ apps: apps.length }, 'restored deployed state');
+  }
+
+  startPolling(): void {
+    this.polling = true;
+    void this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER }).then(({ apps }) => {
+      for (const app of apps) this.schedule(app.id, this.jitter(app.commit ? this.deps.pollIntervalMs : 0));
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.polling = false;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    if (this.gcTimer) clearTimeout(this.gcTimer);
+    this.gcTimer = null;
+    await this.gcRunning;
+  }
+
+  private jitter(ms: number): number {
+    return Math.round(ms * (0.9 + Math.random() * 0.2));
+  }
+
+  private schedule(appId: number, delayMs: number): void {
+    if (!this.polling) return;
+    clearTimeout(this.timers.get(appId));
+    const t = setTimeout(() => void this.poll(appId).finally(() => this.schedule(appId, this.jitter(this.deps.pollIntervalMs))), delayMs);
+    t.unref();
+    this.timers.set(appId, t);
+  }
+
+  /** Asks the remote for the branch head only; syncs when it moved. */
+  private async poll(appId: number): Promise<void> {
+    const app = await this.deps.store.getAppById(appId);
+    if (!app) {
+      this.timers.delete(appId);
+      return;
+    }
+    try {
+      const head = await this.deps.source.head(app.source, { maxAgeMs: Math.min(10_000, this.deps.pollIntervalMs / 2) });
+      if (head === app.commit || head === this.failedHead.get(app.id)) return;
+      await this.sync(app.id, { revision: head });
+    } catch (e) {
+      this.deps.logger.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'poll failed');
+    }
+  }
+
+  async register(input: NewApp): Promise<AppRecord> {
+    const app = await this.deps.store.createApp(input);
+    this.refreshGauge();
+    void this.sync(app.id).catch(() => undefined);
+    if (this.polling) this.schedule(app.id, this.jitter(this.deps.pollIntervalMs));
+    return app;
+  }
+
+  isSyncing(appId: number): boolean {
+    return this.runner.isBusy(String(appId));
+  }
+
+  /** Runs a sync now (fetching the branch head), or joins the one queued. Resolves with the record after it. */
+  sync(appId: number, opts: { revision?: string } = {}): Promise<AppRecord> {
+    return this.runner.run(String(appId), () => this.syncOnce(appId, opts.revision));
+  }
+
+  private async syncOnce(appId: number, revision?: string): Promise<AppRecord> {
+    while (this.gcRunning) await this.gcRunning;
+    this.activeSyncs++;
+    try {
+      return await this.syncSteps(appId, revision);
+    } finally {
+      this.activeSyncs--;
+    }
+  }
+
+  private async syncSteps(appId: number, revision?: string): Promise<AppRecord> {
+    const { store, source, reader } = this.deps;
+    const app = await store.getAppById(appId);
+    if (!app) throw new ZvError('APP_NOT_FOUND', `application ${appId} no longer exists`);
+    const id = identity(app);
+    const syncId = await store.startSync(app.id, this.now().toISOString());
+    let commit: string | null = null;
+    let plan: Plan | null = null;
+    const meta = { app: app.name, namespace: app.namespace, repo: app.source.repoURL, branch: app.source.branch };
+    try {
+      return await traced('reconcile', meta, async (more) => {
+        const head = revision ?? (await source.head(app.source, { maxAgeMs: 0 }));
+        commit = head;
+        more.commit = head;
+        const artifact = await source.artifact(app.source, head);
+        const read = await reader.read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision, repoURL: app.source.repoURL, branch: app.source.branch });
+        this.checkOwnership(id, read.state);
+        const before = this.deployed.get(app.id) ?? null;
+        plan = planSync(read.state, before);
+        const p = plan;
+        more.plan = p.summary;
+        const prepared = await traced('deploy', { ...meta, commit: head, to_version: head, from_version: before?.commit ?? null }, () => this.deployer.prepare(id, read, p));
+        let record: AppRecord;
+        try {
+          record = await store.commitSync(app.id, syncId, read.state, {
+            finishedAt: this.now().toISOString(),
+            plan: p,
+            status: { status: 'synced', message: '', commit: artifact.revision, lastSync: this.now().toISOString(), warnings: read.state.warnings },
+          });
+        } catch (e) {
+          await this.deployer.abandon(prepared);
+          throw e;
+        }
+        this.deployed.set(app.id, read.state);
+        this.deployer.commit(id, prepared);
+        this.failedHead.delete(app.id);
+        this.deps.metrics?.syncs.inc({ result: 'success' });
+        this.refreshGauge();
+        this.deps.logger.info({ ...meta, commit: artifact.revision, plan: p.summary }, 'sync finished');
+        this.collectGarbage();
+        return record;
+      });
+    } catch (e) {
+      const err = toZvError(e, 'INTERNAL');
+      const finishedAt = this.now().toISOString();
+      // A broken commit is not retried by the poll until the branch moves; git and internal errors are.
+      if (commit && !err.code.startsWith('GIT_') && err.code !== 'INTERNAL') this.failedHead.set(app.id, commit);
+      await store.finishSync(syncId, { commit, finishedAt, result: 'error', message: `${err.code}: ${err.message}`, plan });
+      const record = await store.updateApp(app.id, { status: 'error', message: `${err.code}: ${err.message}`, lastSync: finishedAt });
+      this.deps.metrics?.syncs.inc({ result: 'error' });
+      this.refreshGauge();
+      this.deps.logger.warn({ ...meta, commit, code: err.code }, `sync failed: ${err.message}`);
+      return record;
+    }
+  }
+
+  private checkOwnership(app: AppIdentity, state: DeployedState): void {
+    const { serving } = this.deps;
+    const problems: string[] = [];
+    for (const f of state.functions) {
+      const owner = serving.functionOwner(app.namespace, f.path, app.key);
+      if (owner) problems.push(`function path ${f.path} is owned by application '${owner.split('/')[1]}' in namespace '${app.namespace}'`);
+    }
+    if (state.static) {
+      const owner = serving.staticOwner(app.namespace, app.key);
+      if (owner) problems.push(`the static site of namespace '${app.namespace}' is owned by application '${owner.split('/')[1]}'`);
+    }
+    if (problems.length) throw new ZvError('OWNERSHIP_CONFLICT', problems.join('; '));
+  }
+
+  /** Removes everything the application deployed, then the application. */
+  async remove(app: AppRecord): Promise<void> {
+    await this.runner.after(String(app.id), async () => {
+      clearTimeout(this.timers.get(app.id));
+      this.timers.delete(app.id);
+      await traced('remove', { app: app.name, namespace: app.namespace }, async () => {
+        await this.deployer.remove(identity(app));
+        this.deployed.delete(app.id);
+        this.failedHead.delete(app.id);
+        await this.deps.store.deleteApp(app.id);
+      });
+    });
+    this.refreshGauge();
+    this.collectGarbage();
+  }
+
+  status(app: AppRecord): AppStatus {
+    const s = buildStatus({
+      name: app.name,
+      namespace: app.namespace,
+      source: app.source,
+      commit: app.commit,
+      lastSync: app.lastSync,
+      status: app.status,
+      message: app.message,
+      warnings: app.warnings,
+      deployed: this.deployed.get(app.id) ?? null,
+      functionStates: this.deployer.functionStates.get(appKey(app.namespace, app.name)),
+    });
+    if (this.isSyncing(app.id)) s.status = 'syncing';
+    return s;
+  }
+
+  private activeSyncs = 0;
+  private gcRunning: Promise<void> | null = null;
+  private gcTimer: NodeJS.Timeout | null = null;
+
+  /** Drops blobs and artifacts no application serves; never while a sync is writing them. */
+  private collectGarbage(): void {
+    if (this.gcTimer) return;
+    this.gcTimer = setTimeout(() => {
+      this.gcTimer = null;
+      if (this.activeSyncs > 0 || this.gcRunning) return this.collectGarbage();
+      this.gcRunning = this.gcOnce().finally(() => {
+        this.gcRunning = null;
+      });
+    }, 1000);
+    this.gcTimer.unref();
+  }
+
+  private async gcOnce(): Promise<void> {
+    try {
+      const keepBlobs = new Set<string>();
+      const keepCommits = new Set<string>();
+      for (const d of this.deployed.values()) {
+        keepCommits.add(d.commit);
+        for (const f of d.static?.files ?? []) keepBlobs.add(f.hash);
+      }
+      await this.deps.blobs.gc(keepBlobs);
+      await this.deps.source.prune(keepCommits);
+    } catch (e) {
+      this.deps.logger.warn({ err: toZvError(e).message }, 'garbage collection failed');
+    }
+  }
+
+  private refreshGauge(): void {
+    const m = this.deps.metrics;
+    if (!m) return;
+    void this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER }).then(({ apps }) => {
+      m.applications.reset();
+      for (const a of apps) m.applications.inc({ status: a.status });
+    });
+  }
+}

@@ -1,0 +1,44 @@
+// Wraps a LoadedFunction so it can be retired without failing requests: after `retire()` the
+// gateway no longer routes to it, in-flight invocations finish on the old code, then it is disposed.
+import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
+import type { LoadedFunction } from './types.js';
+
+export class DrainingFunction {
+  private inflight = 0;
+  private retiring: Promise<void> | null = null;
+  private idle: (() => void) | null = null;
+
+  constructor(readonly fn: LoadedFunction) {}
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  async invoke(req: FunctionRequest): Promise<FunctionResponse> {
+    this.inflight++;
+    try {
+      return await this.fn.invoke(req);
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0 && this.idle) this.idle();
+    }
+  }
+
+  /** Disposes once every in-flight invocation has finished (or after `maxWaitMs`). */
+  retire(maxWaitMs = 120_000): Promise<void> {
+    this.retiring ??= (async () => {
+      if (this.inflight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, maxWaitMs);
+          timer.unref();
+          this.idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      await this.fn.dispose().catch(() => {});
+    })();
+    return this.retiring;
+  }
+}

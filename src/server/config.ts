@@ -1,0 +1,132 @@
+// Server settings from three layers (PRODUCT.md §2): flags win over ZV_* environment variables,
+// which win over zerverless.config.yaml in the working directory, which wins over the defaults.
+import { parse as parseYaml } from 'yaml';
+import { ZvError } from '../errors/registry.js';
+import { parseDuration } from '../core/names.js';
+
+export interface BootstrapRepo {
+  url: string;
+  branch: string;
+  appsDir: string;
+  namespace: string;
+  name: string;
+}
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  pollIntervalMs: number;
+  allowFileRepos: boolean;
+  maxBodyBytes: number;
+  logLevel: string;
+  repo: BootstrapRepo | null;
+  example: boolean;
+}
+
+/** Raw setting names as written on the command line (without `--`). */
+export const SETTINGS = ['host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example'] as const;
+export type SettingName = (typeof SETTINGS)[number];
+export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
+
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+export const envName = (s: SettingName): string => `ZV_${s.toUpperCase().replaceAll('-', '_')}`;
+
+export function fromEnv(env: NodeJS.ProcessEnv): RawSettings {
+  const out: RawSettings = {};
+  for (const s of SETTINGS) {
+    const v = env[envName(s)];
+    if (v !== undefined && v !== '') out[s] = v;
+  }
+  return out;
+}
+
+/** Reads the YAML config file text; keys may be kebab-case (`data-dir`) or camelCase (`dataDir`). */
+export function fromConfigFile(text: string, file = 'zerverless.config.yaml'): RawSettings {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ZvError('CONFIG_INVALID', `${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ZvError('CONFIG_INVALID', `${file}: must be a map of settings`);
+  const out: RawSettings = {};
+  const known = new Map<string, SettingName>();
+  for (const s of SETTINGS) {
+    known.set(s, s);
+    known.set(camel(s), s);
+  }
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const s = known.get(k);
+    if (!s) throw new ZvError('CONFIG_INVALID', `${file}: unknown setting '${k}' (known: ${SETTINGS.join(', ')})`);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new ZvError('CONFIG_INVALID', `${file}: ${k}: must be a string, number or boolean`);
+    out[s] = v;
+  }
+  return out;
+}
+
+function parseBool(v: string | boolean | number, name: string): boolean {
+  if (typeof v === 'boolean') return v;
+  const s = String(v).toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  throw new ZvError('CONFIG_INVALID', `${name}: '${v}' is not a boolean`);
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3 };
+
+export function parseSize(v: string | number): number | null {
+  if (typeof v === 'number') return Number.isInteger(v) && v > 0 ? v : null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) return null;
+  const n = Math.floor(Number(m[1]) * unit);
+  return n > 0 ? n : null;
+}
+
+function repoName(url: string): string {
+  const base = url.replace(/\/+$/, '').split(/[/:]/).pop() ?? 'app';
+  const name = base.replace(/\.git$/, '').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  return name.slice(0, 63) || 'app';
+}
+
+/** Merges the layers (later arguments lose) and checks every value, naming the setting at fault. */
+export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: RawSettings): ServeConfig {
+  const get = (s: SettingName): string | boolean | number | undefined => flags[s] ?? env[s] ?? file[s];
+  const str = (s: SettingName, def: string): string => String(get(s) ?? def);
+
+  const portRaw = get('port') ?? 8000;
+  const port = Number(portRaw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ZvError('CONFIG_INVALID', `port: '${portRaw}' is not a port number`);
+  const pollRaw = get('poll-interval') ?? '5m';
+  const pollIntervalMs = parseDuration(typeof pollRaw === 'boolean' ? '' : pollRaw);
+  if (pollIntervalMs === null || pollIntervalMs < 100) throw new ZvError('CONFIG_INVALID', `poll-interval: '${pollRaw}' is not a duration like 500ms, 30s, 5m, 1h (at least 100ms)`);
+  const bodyRaw = get('max-body') ?? 10 * 1024 * 1024;
+  const maxBodyBytes = parseSize(typeof bodyRaw === 'boolean' ? '' : bodyRaw);
+  if (maxBodyBytes === null) throw new ZvError('CONFIG_INVALID', `max-body: '${bodyRaw}' is not a size like 10MiB or 1048576`);
+
+  const url = get('repo');
+  let repo: BootstrapRepo | null = null;
+  if (url !== undefined && url !== false && url !== '') {
+    const u = String(url);
+    repo = {
+      url: u,
+      branch: str('branch', 'main'),
+      appsDir: str('apps-dir', 'apps'),
+      namespace: str('namespace', 'default'),
+      name: str('name', repoName(u)),
+    };
+  }
+  return {
+    host: str('host', '127.0.0.1'),
+    port,
+    dataDir: str('data-dir', './.zerverless'),
+    pollIntervalMs,
+    allowFileRepos: parseBool(get('allow-file-repos') ?? false, 'allow-file-repos'),
+    maxBodyBytes,
+    logLevel: str('log-level', 'info'),
+    repo,
+    example: parseBool(get('example') ?? false, 'example'),
+  };
+}

@@ -1,0 +1,128 @@
+// The composition root: builds every adapter, wires them around the core and starts HTTP.
+// This is the one place that knows which store, source and runtimes are in use.
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { ZvError, toZvError } from '../errors/registry.js';
+import type { FunctionRuntimeKind } from '../core/model.js';
+import type { FunctionRuntime } from '../runtimes/types.js';
+import { LuaRuntime } from '../runtimes/lua/index.js';
+import { JsRuntime } from '../runtimes/js/index.js';
+import { PythonRuntime } from '../runtimes/python/index.js';
+import { GitSource } from '../sources/git/index.js';
+import { validateRepoUrl } from '../sources/git/url.js';
+import { openSqliteStore } from '../store/sqlite/store.js';
+import { FsBlobStore } from '../store/blobs/fs.js';
+import { ServingTable } from '../gateway/serving.js';
+import { createHttpApp } from '../gateway/http.js';
+import { applicationsApi } from '../api/applications.js';
+import { Reconciler } from '../reconciler/reconciler.js';
+import { TreeDesiredReader } from './desired-reader.js';
+import { Metrics } from '../telemetry/metrics.js';
+import { createLogger, type Logger } from '../telemetry/log.js';
+import type { ServeConfig } from './config.js';
+import type { Store } from '../store/types.js';
+
+export interface RunningServer {
+  url: string;
+  app: Hono;
+  store: Store;
+  reconciler: Reconciler;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Replace or add runtimes (tests, embedding). */
+  runtimes?: Map<FunctionRuntimeKind, FunctionRuntime>;
+  metrics?: Metrics;
+}
+
+async function availableRuntimes(all: FunctionRuntime[], logger: Logger): Promise<Map<FunctionRuntimeKind, FunctionRuntime>> {
+  const out = new Map<FunctionRuntimeKind, FunctionRuntime>();
+  for (const rt of all) {
+    const av = await rt.available();
+    if (av.ok) out.set(rt.name, rt);
+    else {
+      logger.warn({ runtime: rt.name }, `runtime ${rt.name} is unavailable: ${av.reason}`);
+      await rt.close();
+    }
+  }
+  return out;
+}
+
+export async function startServer(config: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true });
+
+  const store = openSqliteStore(join(dataDir, 'state.db'));
+  const blobs = new FsBlobStore(join(dataDir, 'blobs'), { gcGraceMs: 10 * 60_000 });
+  const source = new GitSource({ dataDir, allowFileRepos: config.allowFileRepos });
+  const runtimes = opts.runtimes ?? (await availableRuntimes([new LuaRuntime(), new JsRuntime(), new PythonRuntime()], logger));
+  const serving = new ServingTable();
+  const metrics = opts.metrics ?? new Metrics();
+  const reconciler = new Reconciler({
+    store,
+    source,
+    reader: new TreeDesiredReader(),
+    runtimes,
+    serving,
+    blobs,
+    logger: logger.child({ component: 'reconciler' }),
+    metrics,
+    pollIntervalMs: config.pollIntervalMs,
+  });
+  const api = applicationsApi({ store, reconciler, checkRepoUrl: (url) => validateRepoUrl(url, { allowFileRepos: config.allowFileRepos }) });
+  let ready = false;
+  const app = createHttpApp({ serving, blobs, metrics, api, ready: () => ready, maxBodyBytes: config.maxBodyBytes });
+
+  const server = await new Promise<Server>((resolveListen, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
+    s.once('error', (e) => reject(new ZvError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
+    s.once('listening', () => resolveListen(s));
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+
+  await reconciler.restore();
+  ready = true;
+  reconciler.startPolling();
+
+  if (config.repo) {
+    const { repo } = config;
+    const existing = await store.getApp(repo.namespace, repo.name);
+    if (!existing) {
+      try {
+        validateRepoUrl(repo.url, { allowFileRepos: config.allowFileRepos });
+        await reconciler.register({ name: repo.name, namespace: repo.namespace, source: { repoURL: repo.url, branch: repo.branch, path: '' } });
+        logger.info({ repo: repo.url, namespace: repo.namespace, app: repo.name }, 'registered the bootstrap application');
+      } catch (e) {
+        logger.error({ repo: repo.url }, `cannot register the bootstrap application: ${toZvError(e).message}`);
+      }
+    }
+  }
+
+  let closed = false;
+  return {
+    url,
+    app,
+    store,
+    reconciler,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await reconciler.stop();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections?.();
+      });
+      await Promise.all([...runtimes.values()].map((rt) => rt.close().catch(() => undefined)));
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// Prometheus metrics (prom-client) on a registry of our own, served at /metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'zerverless_http_requests_total',
+    help: 'HTTP requests answered, by kind (function, static, api, system) and status code',
+    labelNames: ['kind', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'zerverless_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by kind',
+    labelNames: ['kind'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly invocations = new Counter({
+    name: 'zerverless_function_invocations_total',
+    help: 'Function invocations by runtime and result (ok or an error code)',
+    labelNames: ['runtime', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly syncs = new Counter({
+    name: 'zerverless_syncs_total',
+    help: 'Application syncs by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly applications = new Gauge({
+    name: 'zerverless_applications',
+    help: 'Registered applications by status',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'zerverless_' });
+  }
+}
