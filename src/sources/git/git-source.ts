@@ -1,0 +1,362 @@
+// The git Source: branch heads by `git ls-remote` (shared and briefly cached per repository and
+// branch), one shared bare clone per repository URL that is fetched only when a commit is missing,
+// and immutable per-commit artifact directories materialised from it.
+//
+// Layout under <dataDir>/git/:
+//   repos/<sha256(url) prefix>.git   bare clone shared by every application using that URL
+//   artifacts/<commit>/              exactly the tree of <commit>; created atomically, never modified
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { ZvError, isZvError } from '../../errors/registry.js';
+import { CHANNELS, publish } from '../../telemetry/events.js';
+import type { Artifact, RepoRef, Source } from '../types.js';
+import { runGit, type GitResult, type GitRun } from './exec.js';
+import { KeyedMutex, SingleFlight } from './lock.js';
+import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName } from './url.js';
+
+export interface GitSourceOptions {
+  dataDir: string;
+  /** Accept file:// URLs and absolute local paths (the --allow-file-repos flag). */
+  allowFileRepos: boolean;
+  /** Time limit of a fetch and of local git work (default 120 s); ls-remote uses min(this, 30 s). */
+  timeoutMs?: number;
+  /** Time limit of one ls-remote (default min(timeoutMs, 30 s)). */
+  lsRemoteTimeoutMs?: number;
+  /** How long a head() answer is reused when the caller gives no maxAgeMs (default 5 s). */
+  headCacheMs?: number;
+  /** The git binary (default `git` from PATH). */
+  git?: string;
+}
+
+/** Counters of the git processes this source started; for metrics and tests. */
+export interface GitSourceStats {
+  lsRemote: number;
+  fetch: number;
+  artifactsCreated: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+const DEFAULT_LS_REMOTE_TIMEOUT_MS = 30_000;
+const DEFAULT_HEAD_CACHE_MS = 5_000;
+const ARTIFACT_NAME = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const STALE_LOCKS = ['packed-refs.lock', 'HEAD.lock', 'config.lock', 'shallow.lock'];
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function randomSuffix(): string {
+  return `${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+export class GitSource implements Source {
+  readonly stats: GitSourceStats = { lsRemote: 0, fetch: 0, artifactsCreated: 0 };
+
+  private readonly dataDir: string;
+  private readonly root: string;
+  private readonly reposDir: string;
+  private readonly artifactsDir: string;
+  private readonly allowFileRepos: boolean;
+  private readonly timeoutMs: number;
+  private readonly lsRemoteTimeoutMs: number;
+  private readonly headCacheMs: number;
+  private readonly git: string;
+
+  private readonly heads = new SingleFlight<string>();
+  private readonly headCache = new Map<string, { sha: string; at: number }>();
+  private readonly artifacts = new SingleFlight<string>();
+  private readonly repoLock = new KeyedMutex();
+  private readonly checkedBranches = new Set<string>();
+  private readonly tempNames = new Set<string>();
+  private dirsReady: Promise<void> | undefined;
+
+  constructor(opts: GitSourceOptions) {
+    this.dataDir = resolve(opts.dataDir);
+    this.root = join(this.dataDir, 'git');
+    this.reposDir = join(this.root, 'repos');
+    this.artifactsDir = join(this.root, 'artifacts');
+    this.allowFileRepos = opts.allowFileRepos;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.lsRemoteTimeoutMs = opts.lsRemoteTimeoutMs ?? Math.min(this.timeoutMs, DEFAULT_LS_REMOTE_TIMEOUT_MS);
+    this.headCacheMs = opts.headCacheMs ?? DEFAULT_HEAD_CACHE_MS;
+    this.git = opts.git ?? 'git';
+  }
+
+  async head(ref: RepoRef, opts?: { maxAgeMs?: number }): Promise<string> {
+    await this.checkRef(ref);
+    const key = `${ref.repoURL}\u0000${ref.branch}`;
+    const maxAge = opts?.maxAgeMs ?? this.headCacheMs;
+    const cached = this.headCache.get(key);
+    if (cached && maxAge > 0 && Date.now() - cached.at <= maxAge) return cached.sha;
+    return this.heads.do(key, async () => {
+      const sha = await this.lsRemote(ref);
+      if (this.headCache.size > 1000) this.headCache.clear();
+      this.headCache.set(key, { sha, at: Date.now() });
+      return sha;
+    });
+  }
+
+  async artifact(ref: RepoRef, revision?: string): Promise<Artifact> {
+    await this.checkRef(ref);
+    let rev: string;
+    if (revision === undefined) {
+      rev = await this.head(ref, { maxAgeMs: 0 });
+    } else {
+      const normal = normaliseRevision(revision);
+      if (normal === undefined) {
+        throw new ZvError('GIT_ERROR', `revision '${String(revision).slice(0, 80)}' is not a full commit SHA (40 hex digits)`);
+      }
+      rev = normal;
+    }
+    const dir = join(this.artifactsDir, rev);
+    const out = { repoURL: ref.repoURL, branch: ref.branch, revision: rev, dir };
+    if (await exists(dir)) return out;
+    await this.artifacts.do(rev, async () => {
+      if (await exists(dir)) return dir;
+      const repoDir = await this.ensureCommit(ref, rev, revision !== undefined);
+      await this.materialise(repoDir, rev, dir);
+      return dir;
+    });
+    return out;
+  }
+
+  async prune(keep: Set<string>): Promise<void> {
+    const wanted = new Set([...keep].map((r) => r.toLowerCase()));
+    let names: string[];
+    try {
+      names = await readdir(this.artifactsDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const path = join(this.artifactsDir, name);
+      if (ARTIFACT_NAME.test(name)) {
+        if (wanted.has(name) || this.artifacts.has(name)) continue;
+        // Rename first so that nobody sees a half-deleted artifact under its real name.
+        const trash = join(this.artifactsDir, `.trash-${name}-${randomSuffix()}`);
+        try {
+          await rename(path, trash);
+        } catch {
+          continue;
+        }
+        await rm(trash, { recursive: true, force: true });
+      } else if (name.startsWith('.trash-') || (name.startsWith('.tmp-') && !this.isOwnTemp(name))) {
+        await rm(path, { recursive: true, force: true });
+      }
+    }
+  }
+
+  /** The bare clone used for `repoURL` (it may not exist yet). */
+  repoDir(repoURL: string): string {
+    const hash = createHash('sha256').update(repoURL).digest('hex').slice(0, 32);
+    return join(this.reposDir, `${hash}.git`);
+  }
+
+  private isOwnTemp(name: string): boolean {
+    for (const t of this.tempNames) if (name.startsWith(t)) return true;
+    return false;
+  }
+
+  private async checkRef(ref: RepoRef): Promise<void> {
+    classifyRepoUrl(ref.repoURL, { allowFileRepos: this.allowFileRepos });
+    validateBranchName(ref.branch);
+    if (this.checkedBranches.has(ref.branch)) return;
+    await this.ensureDirs();
+    const r = await this.run({
+      args: ['check-ref-format', '--branch', ref.branch], mode: 'local', okCodes: [0, 1, 128],
+      timeoutMs: this.lsRemoteTimeoutMs, what: 'git check-ref-format',
+    });
+    if (r.code !== 0) throw new ZvError('VALIDATION_FAILED', `invalid branch name '${ref.branch}': git check-ref-format refused it`);
+    if (this.checkedBranches.size > 10_000) this.checkedBranches.clear();
+    this.checkedBranches.add(ref.branch);
+  }
+
+  private ensureDirs(): Promise<void> {
+    this.dirsReady ??= (async () => {
+      await mkdir(this.reposDir, { recursive: true });
+      await mkdir(this.artifactsDir, { recursive: true });
+    })().catch((e: unknown) => {
+      this.dirsReady = undefined;
+      throw new ZvError('GIT_ERROR', `cannot create ${this.root}: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    return this.dirsReady;
+  }
+
+  private run(r: Omit<GitRun, 'git' | 'cwd' | 'allowFile'> & { cwd?: string }): Promise<GitResult> {
+    // cwd is our own directory and discovery stops at the data dir, so no surrounding repository's
+    // config (e.g. the project checkout that holds ./.zerverless) is read.
+    const env = { GIT_CEILING_DIRECTORIES: this.dataDir, ...r.env };
+    return runGit({ ...r, env, git: this.git, cwd: r.cwd ?? this.root, allowFile: this.allowFileRepos });
+  }
+
+  private async lsRemote(ref: RepoRef): Promise<string> {
+    await this.ensureDirs();
+    const url = ref.repoURL;
+    const wanted = `refs/heads/${ref.branch}`;
+    this.stats.lsRemote++;
+    const r = await this.run({
+      args: ['ls-remote', '--exit-code', '--', url, wanted], mode: 'remote', okCodes: [0, 2],
+      timeoutMs: this.lsRemoteTimeoutMs, what: `git ls-remote ${url}`,
+    });
+    for (const line of r.stdout.split('\n')) {
+      const [sha, name] = line.split('\t');
+      if (name !== wanted || sha === undefined) continue;
+      const normal = normaliseRevision(sha);
+      if (normal === undefined) throw new ZvError('GIT_ERROR', `git ls-remote ${redactUrl(url)} answered an unexpected line: ${line.slice(0, 200)}`);
+      return normal;
+    }
+    throw this.refNotFound(ref);
+  }
+
+  private refNotFound(ref: RepoRef): ZvError {
+    return new ZvError('GIT_REF_NOT_FOUND', `branch '${ref.branch}' not found in ${redactUrl(ref.repoURL)}`);
+  }
+
+  /** Makes sure `rev` is in the shared clone of ref.repoURL, fetching only when it is not. */
+  private async ensureCommit(ref: RepoRef, rev: string, explicit: boolean): Promise<string> {
+    await this.ensureDirs();
+    const repoDir = this.repoDir(ref.repoURL);
+    if (await this.hasCommit(repoDir, rev)) return repoDir;
+    return this.repoLock.run(repoDir, async () => {
+      await this.ensureClone(repoDir, ref.repoURL);
+      // Another caller may have fetched while we waited for the lock.
+      if (await this.hasCommit(repoDir, rev)) return repoDir;
+      const tip = await this.fetch(repoDir, ref, `+refs/heads/${ref.branch}:refs/heads/${ref.branch}`);
+      if (await this.hasCommit(repoDir, rev)) return repoDir;
+      if (explicit) {
+        // Not (or no longer) on the branch: ask for the commit itself; servers may allow it.
+        try {
+          await this.fetch(repoDir, ref, rev, rev);
+        } catch (e) {
+          if (isZvError(e, 'GIT_TIMEOUT')) throw e;
+        }
+        if (await this.hasCommit(repoDir, rev)) return repoDir;
+      }
+      throw new ZvError('GIT_ERROR',
+        `commit ${rev} does not exist in branch '${ref.branch}' of ${redactUrl(ref.repoURL)} (the branch is at ${tip})`);
+    });
+  }
+
+  private async hasCommit(repoDir: string, rev: string): Promise<boolean> {
+    if (!(await exists(join(repoDir, 'HEAD')))) return false;
+    const r = await this.run({
+      args: [`--git-dir=${repoDir}`, 'cat-file', '-e', `${rev}^{commit}`], mode: 'local', okCodes: [0, 1, 128],
+      timeoutMs: this.timeoutMs,
+    });
+    return r.code === 0;
+  }
+
+  private async ensureClone(repoDir: string, url: string): Promise<void> {
+    if (await exists(join(repoDir, 'HEAD'))) return;
+    const tmp = `${repoDir}.tmp-${randomSuffix()}`;
+    try {
+      await this.run({
+        args: ['init', '--bare', '--quiet', '--template=', '--initial-branch=zerverless-unused', '--', tmp],
+        mode: 'local', timeoutMs: this.timeoutMs, what: 'git init',
+      });
+      await writeFile(join(tmp, 'zerverless-url'), url + '\n');
+      await rename(tmp, repoDir);
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      if (await exists(join(repoDir, 'HEAD'))) return; // another process made it first
+      throw e;
+    }
+  }
+
+  /** Fetches `refspec` from the remote into the clone; returns the commit it brought. */
+  private async fetch(repoDir: string, ref: RepoRef, refspec: string, commit?: string): Promise<string> {
+    const url = ref.repoURL;
+    const started = performance.now();
+    this.stats.fetch++;
+    try {
+      await this.run({
+        args: [`--git-dir=${repoDir}`, 'fetch', '--quiet', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head',
+          '--no-auto-maintenance', '--', url, refspec],
+        mode: 'remote', timeoutMs: this.timeoutMs, what: `git fetch ${url} ${commit ?? ref.branch}`,
+      });
+    } catch (e) {
+      publish(CHANNELS.gitPull, {
+        repo: url, branch: ref.branch, commit: commit ?? null, duration: performance.now() - started, result: 'error',
+        error: e instanceof Error ? e.message : String(e),
+      });
+      if (isZvError(e, 'GIT_TIMEOUT')) await this.removeStaleLocks(repoDir, ref.branch);
+      if (commit === undefined && isZvError(e, 'GIT_ERROR') && /couldn't find remote ref/i.test(e.message)) {
+        throw this.refNotFound(ref);
+      }
+      throw e;
+    }
+    const tip = commit ?? await this.branchTip(repoDir, ref.branch);
+    publish(CHANNELS.gitPull, { repo: url, branch: ref.branch, commit: tip, duration: performance.now() - started, result: 'ok' });
+    await this.maintain(repoDir);
+    return tip;
+  }
+
+  private async branchTip(repoDir: string, branch: string): Promise<string> {
+    const r = await this.run({
+      args: [`--git-dir=${repoDir}`, 'rev-parse', '--verify', `refs/heads/${branch}^{commit}`],
+      mode: 'local', timeoutMs: this.timeoutMs, what: 'git rev-parse',
+    });
+    return r.stdout.trim();
+  }
+
+  /** `git gc --auto` in the foreground, under the repository lock; a failure here is not fatal. */
+  private async maintain(repoDir: string): Promise<void> {
+    try {
+      await this.run({
+        args: ['-c', 'gc.autoDetach=false', `--git-dir=${repoDir}`, 'gc', '--auto', '--quiet'],
+        mode: 'local', timeoutMs: this.timeoutMs,
+      });
+    } catch {
+      // Packs pile up a little longer; the next fetch tries again.
+    }
+  }
+
+  /** A fetch killed at its time limit can leave lock files behind that would break every later fetch. */
+  private async removeStaleLocks(repoDir: string, branch: string): Promise<void> {
+    const locks = [...STALE_LOCKS, join('refs', 'heads', `${branch}.lock`)];
+    await Promise.all(locks.map((l) => rm(join(repoDir, l), { force: true }).catch(() => undefined)));
+  }
+
+  /** Checks out the tree of `rev` into a temp directory and renames it to `dir` atomically. */
+  private async materialise(repoDir: string, rev: string, dir: string): Promise<void> {
+    const name = `.tmp-${rev}-${randomSuffix()}`;
+    const tmp = join(this.artifactsDir, name);
+    const index = `${tmp}.index`;
+    const env = { GIT_INDEX_FILE: index };
+    this.tempNames.add(name);
+    try {
+      await mkdir(tmp);
+      // read-tree + checkout-index into a private index: git's own checkout code keeps symlinks as
+      // symlinks and the executable bit, and refuses tree entries that would write outside the tree.
+      await this.run({
+        args: [`--git-dir=${repoDir}`, `--work-tree=${tmp}`, 'read-tree', rev],
+        mode: 'local', env, cwd: tmp, timeoutMs: this.timeoutMs, what: `git read-tree ${rev}`,
+      });
+      await this.run({
+        args: [`--git-dir=${repoDir}`, `--work-tree=${tmp}`, 'checkout-index', '--all', '--force'],
+        mode: 'local', env, cwd: tmp, timeoutMs: this.timeoutMs, what: `git checkout-index ${rev}`,
+      });
+      await rm(index, { force: true });
+      try {
+        await rename(tmp, dir);
+        this.stats.artifactsCreated++;
+      } catch (e) {
+        if (!(await exists(dir))) throw e;
+        await rm(tmp, { recursive: true, force: true }); // another process created it first
+      }
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      await rm(index, { force: true });
+      if (isZvError(e)) throw e;
+      throw new ZvError('GIT_ERROR', `cannot write artifact ${basename(dir)}: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
+    } finally {
+      this.tempNames.delete(name);
+    }
+  }
+}
