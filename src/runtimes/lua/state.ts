@@ -1,0 +1,288 @@
+// Worker side: one Lua 5.4 state per function, built on wasmoon's WASM Lua with wasmoon's
+// allocation tracing (the per-state memory limit). Values cross the JS/Lua boundary through the raw
+// C API as byte strings; the response is JSON-encoded by the prelude inside the protected call.
+// All states of a worker share one WASM module (`LuaHost`), one instruction-count hook that enforces
+// the current job's deadline, and one `print` sink.
+import { LuaFactory, LuaGlobal, LUA_REGISTRYINDEX } from 'wasmoon';
+import type { LuaWasm } from 'wasmoon';
+import { normalizeResult } from '../../core/function-contract.js';
+import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
+import type { LuaFunctionDef } from './protocol.js';
+import { PRELUDE } from './prelude.js';
+
+const LUA_OK = 0;
+const LUA_ERRSYNTAX = 3;
+const LUA_ERRMEM = 4;
+const LUA_TNUMBER = 3;
+const LUA_TSTRING = 4;
+const LUA_MASKCOUNT = 8;
+const HOOK_EVERY = 1000;
+const MIB = 1024 * 1024;
+const TIMEOUT_MESSAGE = 'zerverless: the function ran past its timeout';
+
+/** The emscripten exports used directly (wasmoon's typings do not list them). */
+interface RawModule {
+  HEAPU8: Uint8Array;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+  _lua_tolstring(L: number, idx: number, lenPtr: number): number;
+  _lua_pushlstring(L: number, ptr: number, len: number): number;
+  getValue(ptr: number, type: string): number;
+  addFunction(fn: (...args: number[]) => number | void, signature: string): number;
+}
+
+export type FailureKind = 'syntax' | 'error' | 'timeout' | 'memory' | 'nohandle' | 'bad';
+
+/** A failure of Lua code, classified; the worker maps it to an error code. */
+export class LuaFailure extends Error {
+  constructor(readonly kind: FailureKind, message: string) {
+    super(message);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const utf8Strict = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+const encoder = new TextEncoder();
+
+/** The WASM module of one worker and the callbacks shared by all its states. */
+export class LuaHost {
+  readonly raw: RawModule;
+  readonly hookPtr: number;
+  readonly logPtr: number;
+  private readonly lenPtr: number;
+  /** Epoch ms after which the hook raises an error in whatever Lua code runs. */
+  deadline = Infinity;
+  timedOut = false;
+  onLog: (line: string) => void = () => {};
+
+  static async create(): Promise<LuaHost> {
+    return new LuaHost(await new LuaFactory(undefined, {}).getLuaModule());
+  }
+
+  private constructor(readonly lua: LuaWasm) {
+    this.raw = lua.module as unknown as RawModule;
+    this.lenPtr = this.raw._malloc(8);
+    this.hookPtr = this.raw.addFunction((L: number) => {
+      if (Date.now() <= this.deadline) return;
+      this.timedOut = true;
+      this.pushString(L, TIMEOUT_MESSAGE);
+      this.lua.lua_error(L);
+    }, 'vii');
+    this.logPtr = this.raw.addFunction((L: number) => {
+      const line = this.lua.lua_type(L, 1) === LUA_TSTRING ? this.readString(L, 1) : '';
+      try {
+        this.onLog(line);
+      } catch {
+        // logging must never break the Lua call
+      }
+      return 0;
+    }, 'ii');
+  }
+
+  heapBytes(): number {
+    return this.raw.HEAPU8.byteLength;
+  }
+
+  pushString(L: number, s: string): void {
+    const bytes = encoder.encode(s);
+    const ptr = this.raw._malloc(Math.max(1, bytes.length));
+    if (!ptr) throw new Error('the Lua worker is out of memory');
+    try {
+      this.raw.HEAPU8.set(bytes, ptr);
+      this.raw._lua_pushlstring(L, ptr, bytes.length);
+    } finally {
+      this.raw._free(ptr);
+    }
+  }
+
+  pushMap(L: number, map: Record<string, string>): void {
+    const entries = Object.entries(map);
+    this.lua.lua_createtable(L, 0, entries.length);
+    for (const [k, v] of entries) {
+      this.pushString(L, k);
+      this.pushString(L, String(v));
+      this.lua.lua_rawset(L, -3);
+    }
+  }
+
+  /** The bytes of the string (or number) at `idx`; only call with the memory limit lifted. */
+  readBytes(L: number, idx: number): Uint8Array {
+    const ptr = this.raw._lua_tolstring(L, idx, this.lenPtr);
+    if (!ptr) return new Uint8Array(0);
+    const len = this.raw.getValue(this.lenPtr, 'i32') >>> 0;
+    return this.raw.HEAPU8.slice(ptr, ptr + len);
+  }
+
+  readString(L: number, idx: number): string {
+    return utf8.decode(this.readBytes(L, idx));
+  }
+
+  /** Loads `code` as a text chunk, leaving the function (or the error message) on the stack. */
+  loadChunk(L: number, code: string, chunkname: string): number {
+    const bytes = encoder.encode(code);
+    const ptr = this.raw._malloc(Math.max(1, bytes.length));
+    if (!ptr) throw new Error('the Lua worker is out of memory');
+    try {
+      this.raw.HEAPU8.set(bytes, ptr);
+      return this.lua.luaL_loadbufferx(L, ptr, bytes.length, chunkname, 't');
+    } finally {
+      this.raw._free(ptr);
+    }
+  }
+}
+
+/** A compiled function: its own Lua state with the prelude's `init` and `call` in the registry. */
+export class LuaFunctionState {
+  private readonly global: LuaGlobal;
+  private readonly L: number;
+  private readonly memoryMax: number;
+  private callRef = 0;
+  private closed = false;
+
+  /** Builds the state and runs the top-level code; throws LuaFailure. Uses the host's deadline. */
+  static create(host: LuaHost, def: LuaFunctionDef): LuaFunctionState {
+    const state = new LuaFunctionState(host, def);
+    try {
+      state.init(def);
+    } catch (e) {
+      state.close();
+      throw e;
+    }
+    return state;
+  }
+
+  private constructor(private readonly host: LuaHost, def: LuaFunctionDef) {
+    this.global = new LuaGlobal(host.lua, true);
+    this.L = this.global.address;
+    this.memoryMax = Math.max(1, def.memoryMb) * MIB;
+    const { lua } = host;
+    const L = this.L;
+    const libs: [string, (L: number) => number][] = [
+      ['_G', lua.luaopen_base], ['coroutine', lua.luaopen_coroutine], ['table', lua.luaopen_table],
+      ['string', lua.luaopen_string], ['utf8', lua.luaopen_utf8], ['math', lua.luaopen_math], ['os', lua.luaopen_os],
+    ];
+    for (const [name, open] of libs) {
+      open.call(lua, L);
+      lua.lua_setglobal(L, name);
+    }
+    lua.lua_sethook(L, host.hookPtr, LUA_MASKCOUNT, HOOK_EVERY);
+  }
+
+  private init(def: LuaFunctionDef): void {
+    const { lua } = this.host;
+    const L = this.L;
+    if (this.host.loadChunk(L, PRELUDE, '=zerverless') !== LUA_OK) throw new Error(`the Lua prelude does not compile: ${this.host.readString(L, -1)}`);
+    lua.lua_pushcclosure(L, this.host.logPtr, 0);
+    this.host.pushMap(L, def.env);
+    if (lua.lua_pcallk(L, 2, 2, 0, 0, null) !== LUA_OK) throw new Error(`the Lua prelude failed: ${this.host.readString(L, -1)}`);
+    this.callRef = lua.luaL_ref(L, LUA_REGISTRYINDEX);
+    const initRef = lua.luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(initRef));
+    const pad = def.lineOffset && def.lineOffset > 1 ? '\n'.repeat(def.lineOffset - 1) : '';
+    this.global.setMemoryMax(this.memoryMax);
+    const loaded = this.host.loadChunk(L, pad + def.code, `@${def.filename}`);
+    this.global.setMemoryMax(undefined);
+    if (loaded !== LUA_OK) {
+      if (loaded === LUA_ERRMEM) throw new LuaFailure('memory', 'not enough memory');
+      const message = this.errorMessage(-1);
+      throw new LuaFailure(loaded === LUA_ERRSYNTAX ? 'syntax' : 'error', fixChunkName(message, def.filename));
+    }
+    this.protectedCall(1, 1);
+    const defined = lua.lua_toboolean(L, -1) !== 0;
+    lua.lua_settop(L, 0);
+    if (!defined) throw new LuaFailure('nohandle', `${def.filename}: the code does not define a global function handle(req)`);
+  }
+
+  /** Runs handle(req); throws LuaFailure. Uses the host's deadline. */
+  call(req: FunctionRequest): FunctionResponse {
+    if (this.closed) throw new Error('the Lua state is closed');
+    const { lua } = this.host;
+    const L = this.L;
+    lua.lua_settop(L, 0);
+    lua.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.callRef));
+    lua.lua_createtable(L, 0, 5);
+    for (const field of ['method', 'path', 'body'] as const) {
+      this.host.pushString(L, field);
+      this.host.pushString(L, String(req[field] ?? ''));
+      lua.lua_rawset(L, -3);
+    }
+    for (const field of ['query', 'headers'] as const) {
+      this.host.pushString(L, field);
+      this.host.pushMap(L, req[field] ?? {});
+      lua.lua_rawset(L, -3);
+    }
+    this.protectedCall(1, 3);
+    try {
+      return this.response();
+    } finally {
+      lua.lua_settop(L, 0);
+    }
+  }
+
+  private response(): FunctionResponse {
+    const L = this.L;
+    const tag = this.host.readString(L, 1);
+    let value: unknown;
+    if (tag === 'raw') {
+      const body = textOrBytes(this.host.readBytes(L, 3));
+      value = typeof body === 'string' ? body : { status: 200, headers: { 'content-type': 'application/octet-stream' }, body };
+    } else if (tag === 'json') {
+      value = JSON.parse(this.host.readString(L, 2));
+      if (this.host.lua.lua_type(L, 3) === LUA_TSTRING && value !== null && typeof value === 'object') {
+        (value as Record<string, unknown>).body = textOrBytes(this.host.readBytes(L, 3));
+      }
+    } else {
+      throw new LuaFailure('bad', `handle returned a value that cannot be sent: ${this.host.readString(L, 2)}`);
+    }
+    const out = normalizeResult(value);
+    if (!out.ok) throw new LuaFailure('bad', `handle returned an unusable response: ${out.reason}`);
+    return out.response;
+  }
+
+  /** lua_pcall under the memory limit; throws a classified LuaFailure when it fails or overran. */
+  private protectedCall(nargs: number, nresults: number): void {
+    const { lua } = this.host;
+    this.global.setMemoryMax(this.memoryMax);
+    const status = lua.lua_pcallk(this.L, nargs, nresults, 0, 0, null);
+    this.global.setMemoryMax(undefined);
+    if (this.host.timedOut) {
+      lua.lua_settop(this.L, 0);
+      throw new LuaFailure('timeout', TIMEOUT_MESSAGE);
+    }
+    if (status === LUA_OK) return;
+    const message = status === LUA_ERRMEM ? 'not enough memory' : this.errorMessage(-1);
+    lua.lua_settop(this.L, 0);
+    if (status === LUA_ERRMEM || message === 'not enough memory') throw new LuaFailure('memory', message);
+    throw new LuaFailure('error', message);
+  }
+
+  private errorMessage(idx: number): string {
+    const type = this.host.lua.lua_type(this.L, idx);
+    if (type === LUA_TSTRING || type === LUA_TNUMBER) return this.host.readString(this.L, idx);
+    return `(error object is a ${this.host.lua.lua_typename(this.L, type)} value)`;
+  }
+
+  /** Frees the state (runs pending __gc finalizers under the host's deadline). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.global.close();
+  }
+}
+
+/** Decodes valid UTF-8 as a string and keeps anything else as bytes. */
+function textOrBytes(bytes: Uint8Array): string | Uint8Array {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+/** Lua shortens long chunk names to `...tail`; put the full filename back into `file:line: msg`. */
+function fixChunkName(message: string, filename: string): string {
+  const m = /^(.*?):(\d+): ([\s\S]*)$/.exec(message);
+  if (!m || m[1] === filename || !m[1]?.startsWith('...')) return message;
+  return `${filename}:${m[2]}: ${m[3]}`;
+}
