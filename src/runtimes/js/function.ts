@@ -1,0 +1,81 @@
+// A loaded JS function: keeps one live isolate Instance, replaces it after a timeout or a memory
+// kill, and turns what the isolate hands back into a FunctionResponse (through normalizeResult).
+import { ZvError, toZvError } from '../../errors/registry.js';
+import { normalizeResult } from '../../core/function-contract.js';
+import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
+import type { FunctionLogger, FunctionSource, LoadedFunction } from '../types.js';
+import { Instance } from './instance.js';
+import type { Packed } from './instance.js';
+import type { CompiledCode } from './compile.js';
+
+export class JsFunction implements LoadedFunction {
+  private disposed = false;
+  private creating: Promise<Instance> | null = null;
+
+  constructor(
+    private readonly source: FunctionSource,
+    private readonly compiled: CompiledCode,
+    private readonly log: FunctionLogger,
+    private current: Instance | null,
+    private readonly onDispose: (fn: JsFunction) => void = () => {},
+  ) {}
+
+  async invoke(req: FunctionRequest): Promise<FunctionResponse> {
+    if (this.disposed) throw new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
+    const inst = await this.instance();
+    const packed = await inst.invoke(JSON.stringify(req));
+    return this.toResponse(packed);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.current?.kill('disposed');
+    this.current = null;
+    const creating = this.creating;
+    if (creating) await creating.then((i) => i.kill('disposed'), () => {});
+    this.onDispose(this);
+  }
+
+  private instance(): Promise<Instance> {
+    if (this.current && !this.current.dead) return Promise.resolve(this.current);
+    this.current = null;
+    if (!this.creating) {
+      this.creating = Instance.create(this.source, this.compiled, this.log).then(
+        (inst) => {
+          this.creating = null;
+          if (this.disposed) {
+            inst.kill('disposed');
+            throw new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
+          }
+          this.current = inst;
+          return inst;
+        },
+        (e: unknown) => {
+          this.creating = null;
+          const err = toZvError(e, 'FUNCTION_UNAVAILABLE');
+          // the code compiled at load, so a failure here is about this run, not the code
+          throw err.code === 'FUNCTION_COMPILE_ERROR' ? new ZvError('FUNCTION_UNAVAILABLE', err.message, undefined, { cause: err }) : err;
+        },
+      );
+    }
+    return this.creating;
+  }
+
+  private toResponse(packed: Packed): FunctionResponse {
+    switch (packed.kind) {
+      case 'response':
+        return { status: packed.status, headers: packed.headers, body: packed.body ?? '' };
+      case 'error':
+        if (packed.stack) this.log('stderr', this.compiled.mapper.stack(packed.stack));
+        throw new ZvError('FUNCTION_ERROR', packed.message);
+      case 'bad':
+        throw new ZvError('FUNCTION_BAD_RESPONSE', packed.reason);
+      case 'value': {
+        const r = normalizeResult(packed.value);
+        if (!r.ok) throw new ZvError('FUNCTION_BAD_RESPONSE', r.reason);
+        return r.response;
+      }
+    }
+  }
+}

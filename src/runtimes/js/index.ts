@@ -1,0 +1,54 @@
+// The JavaScript/TypeScript function runtime: each function runs in its own V8 isolate
+// (isolated-vm) with a memory limit, a per-invocation timeout and only small Web-standard shims
+// (console, Request/Response/Headers, URL, TextEncoder/TextDecoder, timers): no require, process,
+// imports, file system or network.
+import ivm from 'isolated-vm';
+import { ZvError } from '../../errors/registry.js';
+import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
+import { compileError, compileSource } from './compile.js';
+import { JsFunction } from './function.js';
+import { Instance } from './instance.js';
+
+export { JsFunction } from './function.js';
+
+export class JsRuntime implements FunctionRuntime {
+  readonly name = 'js' as const;
+  private readonly loaded = new Set<JsFunction>();
+  private closed = false;
+
+  async load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction> {
+    if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'The js runtime was closed');
+    const compiled = await compileSource(source);
+    let first: Instance;
+    try {
+      first = await Instance.create(source, compiled, log);
+    } catch (e) {
+      if (e instanceof ZvError && e.code === 'FUNCTION_COMPILE_ERROR') throw e;
+      const why = e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT' ? `top-level code did not finish within ${source.timeoutMs} ms`
+        : e instanceof ZvError && e.code === 'FUNCTION_MEMORY_LIMIT' ? `top-level code went over the memory limit of ${source.memoryMb} MiB`
+          : `the function could not start: ${e instanceof Error ? e.message : String(e)}`;
+      throw compileError(source, why);
+    }
+    const fn = new JsFunction(source, compiled, log, first, (f) => this.loaded.delete(f));
+    this.loaded.add(fn);
+    return fn;
+  }
+
+  async available(): Promise<{ ok: true } | { ok: false; reason: string }> {
+    try {
+      const iso = new ivm.Isolate({ memoryLimit: 8 });
+      const ctx = await iso.createContext();
+      const two: unknown = await ctx.eval('1 + 1');
+      iso.dispose();
+      return two === 2 ? { ok: true } : { ok: false, reason: 'isolated-vm returned a wrong result' };
+    } catch (e) {
+      return { ok: false, reason: `isolated-vm cannot run here: ${e instanceof Error ? e.message : String(e)}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.loaded].map((f) => f.dispose()));
+    this.loaded.clear();
+  }
+}

@@ -1,0 +1,199 @@
+// One live copy of a JS function: a V8 isolate (isolated-vm) with the shims and the function's
+// compiled code. All calls into it are async, so V8 runs the code on its own thread and a busy
+// loop never blocks Node's event loop. An instance that times out or runs out of memory is killed;
+// ./function.ts then creates a fresh one from the same code.
+import ivm from 'isolated-vm';
+import { ZvError } from '../../errors/registry.js';
+import type { FunctionLogger, FunctionSource } from '../types.js';
+import { compileAt, compileError, firstFrame, v8CompileError } from './compile.js';
+import type { CompiledCode } from './compile.js';
+import { SETUP_SCRIPT, wrapModule } from './shims-glue.js';
+
+/** What the isolate's invoke() hands back (see pack() in shims-glue.ts). */
+export type Packed =
+  | { kind: 'response'; status: number; headers: Record<string, string>; body: string | Uint8Array | null }
+  | { kind: 'value'; value: unknown }
+  | { kind: 'error'; message: string; stack: string }
+  | { kind: 'bad'; reason: string };
+
+export type DeathReason = 'timeout' | 'memory' | 'disposed';
+
+const ISOLATE_MIN_MB = 8;
+
+function deathError(reason: DeathReason, timeoutMs: number): ZvError {
+  if (reason === 'timeout') return new ZvError('FUNCTION_TIMEOUT', `The function did not answer within ${timeoutMs} ms`);
+  if (reason === 'memory') return new ZvError('FUNCTION_MEMORY_LIMIT');
+  return new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class Instance {
+  private death: DeathReason | null = null;
+  private readonly pending = new Set<(e: ZvError) => void>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private invokeRef: ivm.Reference | null = null;
+  private fireRef: ivm.Reference | null = null;
+
+  private constructor(
+    private readonly isolate: ivm.Isolate,
+    private readonly source: FunctionSource,
+    private readonly log: FunctionLogger,
+  ) {}
+
+  /**
+   * Creates the isolate and runs the function's top-level code. Rejects with FUNCTION_COMPILE_ERROR
+   * when the code does not compile, throws at the top level or defines no entry point, and with
+   * FUNCTION_TIMEOUT / FUNCTION_MEMORY_LIMIT when its top level runs too long or too big.
+   */
+  static async create(source: FunctionSource, compiled: CompiledCode, log: FunctionLogger): Promise<Instance> {
+    const isolate = new ivm.Isolate({
+      memoryLimit: Math.max(ISOLATE_MIN_MB, Math.ceil(source.memoryMb)),
+      onCatastrophicError: (message) => log('stderr', `[zerverless] isolate failure: ${message}`),
+    });
+    const inst = new Instance(isolate, source, log);
+    try {
+      await inst.setup(compiled);
+      return inst;
+    } catch (e) {
+      const reason = inst.death ?? inst.classify(e);
+      inst.kill(reason ?? 'disposed');
+      if (e instanceof ZvError) throw e;
+      if (reason === 'timeout' || reason === 'memory') throw deathError(reason, source.timeoutMs);
+      throw compileError(source, messageOf(e));
+    }
+  }
+
+  private async setup(compiled: CompiledCode): Promise<void> {
+    const { isolate, source } = this;
+    const context = await isolate.createContext();
+    await context.global.set('__zv_log', new ivm.Callback((stream: unknown, text: unknown) => this.onLog(stream, text), { ignored: true }));
+    await context.global.set('__zv_timer', new ivm.Callback((id: unknown, ms: unknown) => this.onTimer(id, ms), { ignored: true }));
+    const setup = await isolate.compileScript(SETUP_SCRIPT, { filename: 'zerverless:setup' });
+    const api = (await setup.run(context, { reference: true, timeout: 5000 })) as ivm.Reference;
+    setup.release();
+    const define = (await api.get('define', { reference: true })) as ivm.Reference;
+    this.invokeRef = (await api.get('invoke', { reference: true })) as ivm.Reference;
+    this.fireRef = (await api.get('fire', { reference: true })) as ivm.Reference;
+    api.release();
+
+    let script: ivm.Script;
+    try {
+      script = await isolate.compileScript(wrapModule(compiled.code), { filename: source.filename });
+    } catch (e) {
+      if (this.classify(e) === null) throw v8CompileError(source, compiled, e);
+      throw e;
+    }
+    const factory = (await script.run(context, { reference: true, timeout: source.timeoutMs })) as ivm.Reference;
+    script.release();
+    const result = (await define.apply(undefined, [factory.derefInto(), JSON.stringify(source.env)], {
+      timeout: source.timeoutMs,
+      result: { copy: true },
+    })) as { ok: boolean; kind: string; message?: string; stack?: string };
+    factory.release();
+    define.release();
+    if (!result.ok) {
+      if (result.kind !== 'error') throw compileError(source, result.message ?? 'invalid code');
+      const stack = result.stack ?? '';
+      if (stack) this.log('stderr', compiled.mapper.stack(stack));
+      let what = `top-level code threw: ${result.message ?? ''}`;
+      if (/require is not defined/.test(what)) what += ' (functions cannot import or require modules)';
+      const at = firstFrame(compiled, source.filename, stack);
+      throw at ? compileAt(source, what, at.line, at.column) : compileError(source, what);
+    }
+  }
+
+  get dead(): boolean {
+    return this.death !== null || this.isolate.isDisposed;
+  }
+
+  /** Runs one invocation; rejects with a ZvError (the instance is killed on timeout / memory). */
+  invoke(reqJson: string): Promise<Packed> {
+    if (this.dead || !this.invokeRef) return Promise.reject(deathError(this.death ?? 'memory', this.source.timeoutMs));
+    const { timeoutMs } = this.source;
+    const ref = this.invokeRef;
+    return new Promise<Packed>((resolve, reject) => {
+      let settled = false;
+      const finish = (): void => {
+        settled = true;
+        clearTimeout(timer);
+        this.pending.delete(onKill);
+      };
+      const onKill = (e: ZvError): void => {
+        if (settled) return;
+        finish();
+        reject(e);
+      };
+      const timer = setTimeout(() => this.kill('timeout'), timeoutMs);
+      this.pending.add(onKill);
+      ref
+        .apply(undefined, [reqJson], { timeout: timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true } })
+        .then(
+          (packed: unknown) => {
+            if (settled) return;
+            finish();
+            resolve(packed as Packed);
+          },
+          (e: unknown) => {
+            if (settled) return;
+            const reason = this.death ?? this.classify(e);
+            if (reason) {
+              this.kill(reason); // rejects this call and every other one in flight
+              onKill(deathError(reason, timeoutMs));
+              return;
+            }
+            finish();
+            // isolated-vm failed to hand the result over (e.g. it could not be cloned)
+            reject(new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(e)}`));
+          },
+        );
+    });
+  }
+
+  /** Which limit an isolated-vm error means, if any. */
+  private classify(e: unknown): DeathReason | null {
+    const msg = messageOf(e);
+    if (/memory limit/i.test(msg)) return 'memory';
+    if (/Script execution timed out/i.test(msg)) return 'timeout';
+    if (this.isolate.isDisposed) return /during execution/i.test(msg) ? 'memory' : 'disposed';
+    return null;
+  }
+
+  /** Disposes the isolate and rejects every invocation in flight with the reason's error. */
+  kill(reason: DeathReason): void {
+    if (this.death === null) this.death = reason;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (!this.isolate.isDisposed) {
+      try {
+        this.isolate.dispose();
+      } catch {
+        // already disposed by isolated-vm (memory limit)
+      }
+    }
+    const err = deathError(this.death, this.source.timeoutMs);
+    for (const reject of [...this.pending]) reject(err);
+    this.pending.clear();
+  }
+
+  private onLog(stream: unknown, text: unknown): void {
+    const s = stream === 'stderr' ? 'stderr' : 'stdout';
+    for (const line of String(text).split('\n')) this.log(s, line);
+  }
+
+  private onTimer(id: unknown, ms: unknown): void {
+    if (this.dead || typeof id !== 'number') return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.dead || !this.fireRef) return;
+      this.fireRef.apply(undefined, [id], { timeout: this.source.timeoutMs }).catch((e: unknown) => {
+        const reason = this.death ?? this.classify(e);
+        if (reason) this.kill(reason);
+      });
+    }, typeof ms === 'number' ? ms : 0);
+    t.unref();
+    this.timers.add(t);
+  }
+}
