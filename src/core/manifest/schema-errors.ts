@@ -1,0 +1,136 @@
+// Structural validation of the manifest with ajv, turning each ajv error into a readable message
+// that names the field (`spec.functions[1].runtime: must be one of …`) at its YAML position.
+import { Ajv } from 'ajv';
+import type { ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
+import { manifestSchema } from './schema.js';
+import { validateAppName, validateFunctionPath, validateNamespace } from '../names.js';
+import type { FieldPath } from './locate.js';
+import { fieldName } from './locate.js';
+
+export interface FieldProblem {
+  path: FieldPath;
+  message: string;
+}
+
+let compiled: ValidateFunction | undefined;
+
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
+    compiled = ajv.compile(manifestSchema as unknown as SchemaObject);
+  }
+  return compiled;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  integer: 'a whole number',
+  number: 'a number',
+  boolean: 'a boolean',
+  object: 'a mapping (key: value)',
+  array: 'a list',
+  null: 'empty',
+};
+
+function joinOr(words: string[]): string {
+  if (words.length <= 1) return words[0] ?? '';
+  return `${words.slice(0, -1).join(', ')} or ${words[words.length - 1] ?? ''}`;
+}
+
+/** Turns an ajv instancePath into a field path, using the data to tell list indexes from keys. */
+function toFieldPath(pointer: string, data: unknown): FieldPath {
+  if (!pointer) return [];
+  const out: FieldPath = [];
+  let cur: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      const i = Number(seg);
+      out.push(i);
+      cur = cur[i];
+    } else {
+      out.push(seg);
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+function lastKey(path: FieldPath): string {
+  const last = path[path.length - 1];
+  return typeof last === 'string' ? last : '';
+}
+
+function unit(path: FieldPath): string {
+  const k = lastKey(path);
+  if (k === 'memory') return ' MiB';
+  if (k === 'timeout') return ' ms';
+  return '';
+}
+
+function patternMessage(path: FieldPath, value: unknown): string {
+  const name = fieldName(path);
+  const strip = (m: string | null, prefix: string): string | null => (m && m.startsWith(prefix) ? m.slice(prefix.length) : m);
+  if (name === 'metadata.name') return strip(validateAppName(value), 'name ') ?? 'is not a valid name';
+  if (name === 'metadata.namespace') return strip(validateNamespace(value), 'namespace ') ?? 'is not a valid namespace';
+  const k = lastKey(path);
+  if (k === 'timeout') return `"${String(value)}" is not a duration; use 500ms, 30s, 5m, 1h or a number of milliseconds`;
+  if (k === 'path') return strip(validateFunctionPath(value), 'path ') ?? 'is not a valid path';
+  return `"${String(value)}" has the wrong format`;
+}
+
+function messageFor(e: ErrorObject, path: FieldPath): FieldProblem | null {
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return { path: [...path, String(p.missingProperty)], message: 'is required' };
+    case 'additionalProperties': {
+      const props = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const extra = String(p.additionalProperty);
+      return {
+        path: [...path, extra],
+        message: props.length ? `unknown field "${extra}" (allowed: ${props.join(', ')})` : `unknown field "${extra}"`,
+      };
+    }
+    case 'enum':
+      return { path, message: `must be one of ${(p.allowedValues as unknown[]).map(String).join(', ')}` };
+    case 'const':
+      return { path, message: `must be ${String(p.allowedValue)}` };
+    case 'type': {
+      const types = String(p.type).split(',');
+      return { path, message: `must be ${joinOr(types.map((t) => TYPE_WORDS[t] ?? t))}` };
+    }
+    case 'pattern':
+      return { path, message: patternMessage(path, e.data) };
+    case 'minimum':
+      return { path, message: `must be at least ${String(p.limit)}${unit(path)}` };
+    case 'maximum':
+      return { path, message: `must be at most ${String(p.limit)}${unit(path)}` };
+    case 'minLength':
+      return { path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters` };
+    case 'maxLength':
+      return { path, message: `must be at most ${String(p.limit)} characters` };
+    case 'propertyNames': {
+      const key = String(p.propertyName);
+      const message = lastKey(path) === 'env'
+        ? `"${key}" is not a valid environment variable name (letters, digits and _, not starting with a digit)`
+        : `"${key}" is not a valid key`;
+      return { path: [...path, key], message };
+    }
+    default:
+      return { path, message: e.message ?? `fails ${e.keyword}` };
+  }
+}
+
+export function schemaProblems(data: unknown): FieldProblem[] {
+  const validate = validator();
+  if (validate(data)) return [];
+  const out: FieldProblem[] = [];
+  for (const e of validate.errors ?? []) {
+    // Errors inside propertyNames come twice (the inner one carries propertyName); keep the outer one.
+    if (e.propertyName !== undefined) continue;
+    const problem = messageFor(e, toFieldPath(e.instancePath, data));
+    if (problem) out.push(problem);
+  }
+  return out;
+}

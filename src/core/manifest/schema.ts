@@ -1,0 +1,117 @@
+// JSON Schema (draft-07) of zerverless.yaml: the structural half of validation, and what editors
+// use for completion. `schema/zerverless.schema.json` is generated from this object by
+// `node scripts/gen-schema.mjs` (a test checks they are equal). Rules that need several fields or
+// better messages (one code source per function, path rules, durations, duplicates) live in parse.ts.
+
+export const RUNTIMES = ['lua', 'python', 'js', 'javascript', 'typescript', 'ts', 'docker'] as const;
+export type ManifestRuntime = (typeof RUNTIMES)[number];
+
+export const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)?$';
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+
+export const MEMORY_MIN_MB = 8;
+export const MEMORY_MAX_MB = 4096;
+export const TIMEOUT_MAX_MS = 3_600_000;
+
+const relPath = (description: string) => ({ type: 'string', minLength: 1, description });
+
+export const manifestSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://zerverless.io/schema/zerverless.schema.json',
+  title: 'zerverless.yaml',
+  description: 'A zerverless Application: functions and a static site deployed from this repository.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    apiVersion: { const: 'zerverless.io/v1', description: 'Manifest format version: zerverless.io/v1.' },
+    kind: { const: 'Application', description: 'Always Application.' },
+    metadata: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name'],
+      description: 'Who this application is.',
+      properties: {
+        name: {
+          type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN,
+          description: 'Application name: a DNS label (lower-case letters, digits, -).',
+        },
+        namespace: {
+          type: 'string', maxLength: 63, pattern: DNS_LABEL_PATTERN,
+          description: 'Must equal the namespace the application is registered in; functions are served at /{namespace}{path}.',
+        },
+        labels: {
+          type: 'object', additionalProperties: { type: 'string' },
+          description: 'Free-form string labels (informational).',
+        },
+      },
+    },
+    spec: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'What to deploy.',
+      properties: {
+        source: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'Informational: the registered source (API) wins; a difference is a warning.',
+          properties: {
+            repoURL: { type: 'string', minLength: 1, description: 'Git repository URL.' },
+            branch: { type: 'string', minLength: 1, description: 'Branch to follow (default main).' },
+            path: { type: 'string', description: 'Folder of the repository holding zerverless.yaml.' },
+          },
+        },
+        functions: {
+          type: 'array',
+          description: 'Functions served at /{namespace}{path}.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['path', 'runtime'],
+            properties: {
+              path: {
+                type: 'string', pattern: '^/',
+                description: 'URL path below the namespace, starting with / (no .., //, ? or #). Longest prefix wins.',
+              },
+              runtime: {
+                type: 'string', enum: [...RUNTIMES],
+                description: 'lua | python | js (javascript) | typescript (ts) | docker.',
+              },
+              code: { type: 'string', description: 'Inline source code defining handle(req). Exclusive with codeFile.' },
+              codeFile: relPath('Source file, relative to the repository folder of zerverless.yaml. Exclusive with code.'),
+              dockerfile: relPath('docker only: the Dockerfile, relative to the repository folder.'),
+              context: relPath('docker only: the build context folder (default: the folder holding the Dockerfile).'),
+              timeout: {
+                type: ['string', 'integer'], pattern: DURATION_PATTERN, minimum: 1, maximum: TIMEOUT_MAX_MS,
+                description: 'Request timeout: 500ms, 30s, 5m, 1h or milliseconds (default 30s, at most 1h).',
+              },
+              memory: {
+                type: 'integer', minimum: MEMORY_MIN_MB, maximum: MEMORY_MAX_MB,
+                description: `Memory limit in MiB (default 128, ${MEMORY_MIN_MB}..${MEMORY_MAX_MB}).`,
+              },
+              env: {
+                type: 'object',
+                additionalProperties: { type: ['string', 'number', 'boolean'] },
+                propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+                description: 'Environment variables; numbers and booleans are turned into strings.',
+              },
+              port: {
+                type: 'integer', minimum: 1, maximum: 65535,
+                description: 'docker only: the port the container listens on (default 8080; passed as PORT).',
+              },
+            },
+          },
+        },
+        static: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['dir'],
+          description: 'A static site served at /static/{namespace}/.',
+          properties: {
+            dir: relPath('Folder of static files, relative to the repository folder of zerverless.yaml.'),
+          },
+        },
+      },
+    },
+  },
+} as const;

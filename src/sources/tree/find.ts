@@ -1,0 +1,105 @@
+// Locating and loading an application's manifest in a checked-out tree: findManifest finds
+// zerverless.yaml (or .yml) under the registration's source path, loadApp parses it and reads the
+// desired state in one call, which is what a sync needs.
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Diagnostic, Manifest } from '../../core/model.js';
+import { formatDiagnostic } from '../../core/model.js';
+import { MANIFEST_FILES, parseManifest } from '../../core/manifest/index.js';
+import type { ManifestLocations } from '../../core/manifest/index.js';
+import { normalizeRelPath } from '../../core/names.js';
+import { ZvError } from '../../errors/registry.js';
+import { isInside, posixJoin, resolveInside } from './resolve.js';
+import { readDesiredState } from './read.js';
+import type { TreeReadResult } from './read.js';
+import type { HashFn } from './static.js';
+
+export interface ManifestLocation {
+  /** Real path of the manifest file. */
+  file: string;
+  /** Its path relative to the repository root, POSIX: `zerverless.yaml`, `apps/web/zerverless.yml`. */
+  relFile: string;
+  /** Real path of the folder holding it: the application's root. */
+  appDir: string;
+}
+
+/**
+ * Finds `zerverless.yaml` (then `zerverless.yml`) in `dir/subpath`. Null when the folder or the
+ * file does not exist; PATH_ESCAPE when the subpath or the manifest resolves outside `dir`.
+ */
+export async function findManifest(dir: string, subpath = ''): Promise<ManifestLocation | null> {
+  const root = await realpath(dir);
+  const trimmed = subpath.replace(/^\/+/, '');
+  const sub = trimmed === '' ? { path: '.' } : normalizeRelPath(trimmed);
+  if ('error' in sub) throw new ZvError('PATH_ESCAPE', `source path: ${sub.error}`);
+  const appRes = await resolveInside(root, root, sub.path);
+  if (appRes.kind === 'escape') throw new ZvError('PATH_ESCAPE', `source path "${subpath}" resolves outside the repository`);
+  if (appRes.kind === 'missing' || !appRes.isDir) return null;
+  for (const name of MANIFEST_FILES) {
+    const r = await resolveInside(root, appRes.real, name);
+    if (r.kind === 'escape') throw new ZvError('PATH_ESCAPE', `${posixJoin(sub.path, name)} resolves outside the repository`);
+    if (r.kind === 'ok' && r.isFile) return { file: r.real, relFile: posixJoin(sub.path, name), appDir: appRes.real };
+  }
+  return null;
+}
+
+export interface LoadOptions {
+  commit: string;
+  /** The registration's source path (folder holding zerverless.yaml); default the root. */
+  path?: string;
+  /** When set, metadata.namespace (if given) must equal it: NAMESPACE_MISMATCH otherwise. */
+  namespace?: string;
+  hash?: HashFn;
+}
+
+export interface LoadedApp extends TreeReadResult {
+  manifest: Manifest;
+  manifestFile: string;
+  locations: ManifestLocations;
+}
+
+/** Parses the manifest text or throws MANIFEST_INVALID with every diagnostic (message: one `file:line:col: …` per line). */
+export function parseManifestOrThrow(text: string, file: string): { manifest: Manifest; warnings: Diagnostic[]; locations: ManifestLocations } {
+  const parsed = parseManifest(text, file);
+  if ('errors' in parsed) {
+    throw new ZvError('MANIFEST_INVALID', parsed.errors.map(formatDiagnostic).join('\n'), { diagnostics: parsed.errors });
+  }
+  return parsed;
+}
+
+/**
+ * find → parse → read for one application. Null when there is no zerverless.yaml (the caller
+ * decides whether an apps folder makes that fine). Parse warnings join the state's warnings.
+ */
+export async function loadApp(dir: string, opts: LoadOptions): Promise<LoadedApp | null> {
+  const found = await findManifest(dir, opts.path ?? '');
+  if (!found) return null;
+  const text = await readFile(found.file, 'utf8');
+  const { manifest, warnings, locations } = parseManifestOrThrow(text, found.relFile);
+  const ns = manifest.metadata.namespace;
+  if (opts.namespace !== undefined && ns !== undefined && ns !== opts.namespace) {
+    const pos = locations['metadata.namespace'] ?? { line: 1, col: 1 };
+    const d: Diagnostic = {
+      file: found.relFile, ...pos, field: 'metadata.namespace',
+      message: `is "${ns}" but the application is registered in namespace "${opts.namespace}"`,
+    };
+    throw new ZvError('NAMESPACE_MISMATCH', formatDiagnostic(d), { diagnostics: [d] });
+  }
+  const readOpts = { commit: opts.commit, manifestFile: found.relFile, root: dir, locations, ...(opts.hash ? { hash: opts.hash } : {}) };
+  const result = await readDesiredState(found.appDir, manifest, readOpts);
+  result.state.warnings.unshift(...warnings.map(formatDiagnostic));
+  return { ...result, manifest, manifestFile: found.relFile, locations };
+}
+
+/** True when `dir/rel` is an existing folder inside `dir` (used to look for the apps folder). */
+export async function isDirInside(dir: string, rel: string): Promise<boolean> {
+  const root = await realpath(dir);
+  const r = normalizeRelPath(rel);
+  if ('error' in r) return false;
+  try {
+    const real = await realpath(join(root, r.path));
+    return isInside(root, real) && (await stat(real)).isDirectory();
+  } catch {
+    return false;
+  }
+}

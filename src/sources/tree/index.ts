@@ -1,0 +1,11 @@
+// The tree reader: turns one commit's checked-out tree + its manifest into desired state.
+export { findManifest, loadApp, parseManifestOrThrow, isDirInside } from './find.js';
+export type { ManifestLocation, LoadOptions, LoadedApp } from './find.js';
+export { readDesiredState, collectDesiredState, functionHash, canonicalJson, sha256, throwProblems } from './read.js';
+export type { ReadOptions, TreeReadResult, DockerBuildSource } from './read.js';
+export { walkStatic, hashContext, isPublished } from './static.js';
+export type { HashFn, StaticFileSource, StaticWalkResult } from './static.js';
+export { isInside, resolveInside } from './resolve.js';
+export type { TreeProblem, Resolved } from './resolve.js';
+export { validateTree, validateZerverlessYaml, appsDirValidator } from './validate.js';
+export type { TreeValidator, TreeCheck, ValidateOptions } from './validate.js';

@@ -1,0 +1,203 @@
+// The tree reader: a validated Manifest + the folder holding one commit's tree → DesiredState.
+// Reads code files, hashes static files and docker contexts, and checks that every manifest path
+// resolves inside the repository (realpath, so symlinks count). All problems are collected, each
+// with the manifest position of the field at fault; readDesiredState throws them as one ZvError.
+import { createHash } from 'node:crypto';
+import { readFile, realpath } from 'node:fs/promises';
+import type { DesiredFunction, DesiredState, Diagnostic, FunctionDecl, Manifest } from '../../core/model.js';
+import { formatDiagnostic } from '../../core/model.js';
+import type { ManifestLocations } from '../../core/manifest/index.js';
+import { normalizeRelPath } from '../../core/names.js';
+import { ZvError } from '../../errors/registry.js';
+import type { ErrorCode } from '../../errors/registry.js';
+import { posixJoin, resolveInside } from './resolve.js';
+import type { TreeProblem } from './resolve.js';
+import { hashContext, walkStatic } from './static.js';
+import type { HashFn, StaticFileSource } from './static.js';
+
+export interface ReadOptions {
+  /** The commit the tree holds (copied into the state). */
+  commit: string;
+  /** The manifest's path relative to the repository root, for messages: default `zerverless.yaml`. */
+  manifestFile?: string;
+  /** Containment root (the repository's tree); default `dir`. Manifest paths are relative to `dir`. */
+  root?: string;
+  /** Field positions from parseManifest, so messages point at `line:col` of the field. */
+  locations?: ManifestLocations;
+  /** sha256 hex; default node:crypto. */
+  hash?: HashFn;
+}
+
+export interface DockerBuildSource {
+  /** The function's path. */
+  path: string;
+  /** Real paths on disk, inside the tree. */
+  dockerfile: string;
+  context: string;
+  contextHash: string;
+}
+
+export interface TreeReadResult {
+  state: DesiredState;
+  staticFiles: StaticFileSource[];
+  docker: DockerBuildSource[];
+}
+
+export const sha256: HashFn = (data) => createHash('sha256').update(data).digest('hex');
+
+/** JSON with object keys sorted at every level and undefined fields dropped. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Hash over everything that changes a function's behaviour. */
+export function functionHash(fn: Omit<DesiredFunction, 'hash' | 'filename' | 'lineOffset' | 'path'> & { contextHash?: string }, hash: HashFn = sha256): string {
+  return hash(canonicalJson({
+    runtime: fn.runtime, language: fn.language, code: fn.code, timeoutMs: fn.timeoutMs,
+    memoryMb: fn.memoryMb, env: fn.env, port: fn.port, contextHash: fn.contextHash,
+  }));
+}
+
+export function sortProblems(list: TreeProblem[]): TreeProblem[] {
+  return list.sort((a, b) => a.diagnostic.line - b.diagnostic.line || a.diagnostic.col - b.diagnostic.col);
+}
+
+/** Throws the collected problems as one ZvError (code of the first; every line in the message). */
+export function throwProblems(problems: TreeProblem[]): never {
+  const sorted = sortProblems([...problems]);
+  const first = sorted[0];
+  if (!first) throw new ZvError('INTERNAL', 'throwProblems called without problems');
+  const diagnostics = sorted.map((p) => p.diagnostic);
+  throw new ZvError(first.code, diagnostics.map(formatDiagnostic).join('\n'), { diagnostics });
+}
+
+function dirOf(file: string): string {
+  const i = file.lastIndexOf('/');
+  return i < 0 ? '.' : file.slice(0, i);
+}
+
+export async function collectDesiredState(dir: string, manifest: Manifest, opts: ReadOptions): Promise<TreeReadResult & { problems: TreeProblem[]; warnings: Diagnostic[] }> {
+  const hash = opts.hash ?? sha256;
+  const manifestFile = opts.manifestFile ?? 'zerverless.yaml';
+  const appPrefix = dirOf(manifestFile);
+  const root = await realpath(opts.root ?? dir);
+  const base = await realpath(dir);
+  const problems: TreeProblem[] = [];
+  const warnings: Diagnostic[] = [];
+
+  const diag = (field: string, line: number, message: string): Diagnostic => {
+    const pos = opts.locations?.[field] ?? { line, col: 1 };
+    return { file: manifestFile, line: pos.line, col: pos.col, field, message };
+  };
+  const problem = (code: ErrorCode, field: string, line: number, message: string): void => {
+    problems.push({ code, diagnostic: diag(field, line, message) });
+  };
+
+  /** Lexical + realpath check of one manifest path; undefined (and a problem) when it is not usable. */
+  async function resolveField(field: string, line: number, raw: string, want: 'file' | 'dir', missingCode: ErrorCode) {
+    const lexical = normalizeRelPath(raw);
+    if ('error' in lexical) {
+      problem('PATH_ESCAPE', field, line, lexical.error);
+      return undefined;
+    }
+    const r = await resolveInside(root, base, lexical.path);
+    if (r.kind === 'escape') {
+      problem('PATH_ESCAPE', field, line, `"${raw}" resolves outside the repository`);
+      return undefined;
+    }
+    if (r.kind === 'missing') {
+      const what = want === 'file' ? 'file' : 'folder';
+      problem(missingCode, field, line, r.dangling ? `"${raw}" is a symlink to a missing ${what}` : `"${raw}" does not exist in the repository`);
+      return undefined;
+    }
+    if (want === 'file' ? !r.isFile : !r.isDir) {
+      problem(missingCode, field, line, `"${raw}" is not a ${want === 'file' ? 'file' : 'folder'}`);
+      return undefined;
+    }
+    return { real: r.real, rel: lexical.path };
+  }
+
+  const functions: DesiredFunction[] = [];
+  const docker: DockerBuildSource[] = [];
+  async function readFunction(decl: FunctionDecl, at: string): Promise<DesiredFunction | undefined> {
+    let code: string;
+    let filename: string;
+    let lineOffset: number | undefined;
+    let contextHash: string | undefined;
+    if (decl.runtime === 'docker') {
+      if (!decl.dockerfile) {
+        problem('MANIFEST_INVALID', `${at}.dockerfile`, decl.line, 'is required for runtime docker');
+        return undefined;
+      }
+      const df = await resolveField(`${at}.dockerfile`, decl.line, decl.dockerfile, 'file', 'CODE_FILE_MISSING');
+      const ctxRaw = decl.context ?? dirOf(decl.dockerfile);
+      const ctx = await resolveField(`${at}.context`, decl.line, ctxRaw, 'dir', 'MANIFEST_INVALID');
+      if (!df || !ctx) return undefined;
+      code = await readFile(df.real, 'utf8');
+      filename = posixJoin(appPrefix, df.rel);
+      contextHash = await hashContext(ctx.real, hash);
+      docker.push({ path: decl.path, dockerfile: df.real, context: ctx.real, contextHash });
+    } else if (decl.code !== undefined) {
+      code = decl.code;
+      filename = manifestFile;
+      if (decl.codeLine !== undefined) lineOffset = decl.codeLine - 1;
+    } else if (decl.codeFile !== undefined) {
+      const f = await resolveField(`${at}.codeFile`, decl.line, decl.codeFile, 'file', 'CODE_FILE_MISSING');
+      if (!f) return undefined;
+      code = await readFile(f.real, 'utf8');
+      filename = posixJoin(appPrefix, f.rel);
+    } else {
+      problem('MANIFEST_INVALID', at, decl.line, 'has no code source; give code or codeFile');
+      return undefined;
+    }
+    const fn: DesiredFunction = {
+      path: decl.path, runtime: decl.runtime, code, filename,
+      timeoutMs: decl.timeoutMs, memoryMb: decl.memoryMb, env: { ...decl.env }, hash: '',
+    };
+    if (decl.language) fn.language = decl.language;
+    if (lineOffset !== undefined) fn.lineOffset = lineOffset;
+    if (decl.port !== undefined) fn.port = decl.port;
+    fn.hash = functionHash({ ...fn, contextHash }, hash);
+    return fn;
+  }
+
+  for (const [i, decl] of manifest.spec.functions.entries()) {
+    const at = `spec.functions[${i}]`;
+    const fn = await readFunction(decl, at);
+    if (fn) functions.push(fn);
+  }
+
+  let site: DesiredState['static'] = null;
+  let staticFiles: StaticFileSource[] = [];
+  const st = manifest.spec.static;
+  if (st) {
+    const field = 'spec.static.dir';
+    const dirRes = await resolveField(field, st.line, st.dir, 'dir', 'MANIFEST_INVALID');
+    if (dirRes) {
+      const walked = await walkStatic(root, dirRes.real, hash);
+      for (const e of walked.escapes) {
+        problem('PATH_ESCAPE', field, st.line, `static file "${e.path}" is a symlink that resolves outside the repository`);
+      }
+      for (const w of walked.warnings) warnings.push(diag(field, st.line, w));
+      staticFiles = walked.files;
+      site = { dir: st.dir, files: walked.files.map((f) => f.entry) };
+    }
+  }
+
+  const state: DesiredState = { commit: opts.commit, functions, static: site, warnings: warnings.map(formatDiagnostic) };
+  return { state, staticFiles, docker, problems: sortProblems(problems), warnings };
+}
+
+/** Reads the desired state, or throws a ZvError (PATH_ESCAPE, CODE_FILE_MISSING, MANIFEST_INVALID) listing every problem. */
+export async function readDesiredState(dir: string, manifest: Manifest, opts: ReadOptions): Promise<TreeReadResult> {
+  const { problems, state, staticFiles, docker } = await collectDesiredState(dir, manifest, opts);
+  if (problems.length) throwProblems(problems);
+  return { state, staticFiles, docker };
+}

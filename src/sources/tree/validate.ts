@@ -1,0 +1,73 @@
+// `zerverless validate [DIR]`: every check a sync would make on a tree, as diagnostics (empty = valid).
+// Each part of a repository has a TreeValidator; zerverless.yaml is checked fully (syntax, schema,
+// rules, files on disk, containment). The apps/*/app.* specs plug in as another validator.
+import { readFile, stat } from 'node:fs/promises';
+import type { Diagnostic } from '../../core/model.js';
+import { parseManifest } from '../../core/manifest/index.js';
+import { isZvError } from '../../errors/registry.js';
+import { findManifest, isDirInside } from './find.js';
+import type { ManifestLocation } from './find.js';
+import { collectDesiredState } from './read.js';
+
+export interface TreeCheck {
+  /** Whether the part this validator checks exists in the tree. */
+  found: boolean;
+  diagnostics: Diagnostic[];
+  warnings?: Diagnostic[];
+}
+
+export type TreeValidator = (dir: string) => Promise<TreeCheck>;
+
+export async function validateZerverlessYaml(dir: string): Promise<TreeCheck> {
+  let found: ManifestLocation | null;
+  try {
+    found = await findManifest(dir);
+  } catch (e) {
+    if (!isZvError(e)) throw e;
+    return { found: true, diagnostics: [{ file: 'zerverless.yaml', line: 1, col: 1, message: e.message }] };
+  }
+  if (!found) return { found: false, diagnostics: [] };
+  const parsed = parseManifest(await readFile(found.file, 'utf8'), found.relFile);
+  if ('errors' in parsed) return { found: true, diagnostics: parsed.errors };
+  const { problems, warnings } = await collectDesiredState(found.appDir, parsed.manifest, {
+    commit: '', manifestFile: found.relFile, root: dir, locations: parsed.locations,
+  });
+  return { found: true, diagnostics: problems.map((p) => p.diagnostic), warnings: [...parsed.warnings, ...warnings] };
+}
+
+/**
+ * Extension point for the bc_gitops side: checks `apps/<name>/app.*` specs. For now it only reports
+ * whether the folder exists; the app-spec issue replaces the body with real checks.
+ */
+export function appsDirValidator(appsDir = 'apps'): TreeValidator {
+  return async (dir) => ({ found: await isDirInside(dir, appsDir), diagnostics: [] });
+}
+
+export interface ValidateOptions {
+  /** Default: zerverless.yaml and the apps folder. */
+  validators?: TreeValidator[];
+  appsDir?: string;
+  /** Receives warnings (valid, but worth saying). */
+  onWarning?: (d: Diagnostic) => void;
+}
+
+export async function validateTree(dir: string, opts: ValidateOptions = {}): Promise<Diagnostic[]> {
+  const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
+  if (!exists) return [{ file: dir, line: 1, col: 1, message: 'is not a folder' }];
+  const validators = opts.validators ?? [validateZerverlessYaml, appsDirValidator(opts.appsDir)];
+  const diagnostics: Diagnostic[] = [];
+  let anyFound = false;
+  for (const v of validators) {
+    const check = await v(dir);
+    anyFound ||= check.found;
+    diagnostics.push(...check.diagnostics);
+    for (const w of check.warnings ?? []) opts.onWarning?.(w);
+  }
+  if (!anyFound) {
+    diagnostics.push({
+      file: 'zerverless.yaml', line: 1, col: 1,
+      message: `not found, and there is no ${opts.appsDir ?? 'apps'}/ folder: nothing to deploy`,
+    });
+  }
+  return diagnostics;
+}
