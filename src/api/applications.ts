@@ -65,7 +65,7 @@ export interface ApiDeps {
 
 export function applicationsApi(deps: ApiDeps): Hono {
   const { store, reconciler } = deps;
-  const api = new Hono();
+  const api = new Hono({ strict: false });
 
   const findApp = async (name: string, namespace: string | undefined): Promise<AppRecord> => {
     if (namespace !== undefined) {

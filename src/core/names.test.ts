@@ -1,8 +1,6 @@
 // Tests for the name, path and duration validators.
-/* eslint-disable no-restricted-imports -- the test runner is not I/O of the pure core */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-/* eslint-enable no-restricted-imports */
 import { normalizeRelPath, parseDuration, validateAppName, validateFunctionPath, validateNamespace } from './names.js';
 
 test('validateNamespace: DNS labels, not reserved', () => {

@@ -73,8 +73,12 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
 }
 
 export function createHttpApp(deps: HttpDeps): Hono {
-  const app = new Hono();
-  const limit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: () => errorOf('PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`) });
+  const app = new Hono({ strict: false });
+  // The unread rest of a too-large body makes the connection unusable: close it after the 413.
+  const limit = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () => errorResponse(new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`), { connection: 'close' }),
+  });
 
   app.use('*', async (c, next) => {
     const started = performance.now();

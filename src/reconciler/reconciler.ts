@@ -6,7 +6,7 @@ import type { DeployedState } from '../core/model.js';
 import { planSync, type Plan } from '../core/plan.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
 import type { Source } from '../sources/types.js';
-import type { AppRecord, NewApp, Store } from '../store/types.js';
+import type { AppRecord, BlobStore, NewApp, Store } from '../store/types.js';
 import type { ServingTable } from '../gateway/serving.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -21,7 +21,7 @@ export interface ReconcilerDeps {
   reader: DesiredReader;
   runtimes: RuntimeSet;
   serving: ServingTable;
-  blobs: import('../store/types.js').BlobStore;
+  blobs: BlobStore;
   logger: Logger;
   metrics?: Metrics;
   pollIntervalMs: number;

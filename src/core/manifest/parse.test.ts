@@ -1,8 +1,6 @@
 // Tests for parseManifest: the PRODUCT.md example, normalisation, and every error kind at its exact position.
-/* eslint-disable no-restricted-imports -- the test runner is not I/O of the pure core */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-/* eslint-enable no-restricted-imports */
 import { formatDiagnostic } from '../model.js';
 import type { Manifest } from '../model.js';
 import { parseManifest } from './parse.js';

@@ -1,11 +1,8 @@
 // The shipped schema/zerverless.schema.json must equal the TS schema object (regenerate with
 // `node scripts/gen-schema.mjs`), and the schema must accept the PRODUCT.md example.
-/* eslint-disable no-restricted-imports -- the test runner is not I/O of the pure core */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-/* eslint-enable no-restricted-imports */
 // A test may read the shipped file; the module under test stays pure.
-// eslint-disable-next-line no-restricted-imports
 import { readFileSync } from 'node:fs';
 import { manifestSchema, RUNTIMES } from './schema.js';
 

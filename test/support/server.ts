@@ -1,0 +1,83 @@
+// Test helper: the real server on 127.0.0.1 (port 0) with a temp data dir, plus small HTTP helpers.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveServeConfig, type ServeConfig } from '../../src/server/config.js';
+import { startServer, type RunningServer } from '../../src/server/server.js';
+import { silentLogger } from '../../src/telemetry/log.js';
+import type { AppStatus } from '../../src/core/status.js';
+
+export interface Harness {
+  server: RunningServer;
+  dataDir: string;
+  url: string;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+  api<T = AppStatus>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  get(path: string, init?: RequestInit): Promise<Response>;
+  /** Registers an app and waits until its first sync has finished. */
+  register(name: string, namespace: string, repoURL: string, extra?: Record<string, unknown>): Promise<AppStatus>;
+  sync(name: string, namespace?: string): Promise<AppStatus>;
+  waitFor(name: string, pred: (s: AppStatus) => boolean, timeoutMs?: number): Promise<AppStatus>;
+}
+
+export async function startHarness(overrides: Partial<ServeConfig> = {}): Promise<Harness> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'zv-data-'));
+  const config: ServeConfig = { ...resolveServeConfig({ port: 0, 'allow-file-repos': true, 'data-dir': dataDir, 'poll-interval': '1h' }, {}, {}), ...overrides };
+  let server = await startServer(config, { logger: silentLogger });
+  const h: Harness = {
+    get server() {
+      return server;
+    },
+    dataDir,
+    get url() {
+      return server.url;
+    },
+    async restart() {
+      await server.close();
+      server = await startServer({ ...config, port: 0 }, { logger: silentLogger });
+    },
+    async close() {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+    async api<T>(method: string, path: string, body?: unknown) {
+      const res = await fetch(`${server.url}/api/gitops/applications${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+    },
+    get(path: string, init?: RequestInit) {
+      return fetch(`${server.url}${path}`, init);
+    },
+    async register(name, namespace, repoURL, extra = {}) {
+      const r = await h.api('POST', '/', { name, namespace, source: { repoURL, branch: 'main', ...extra } });
+      if (r.status !== 201) throw new Error(`register answered ${r.status}: ${JSON.stringify(r.body)}`);
+      return h.waitFor(name, (s) => s.status !== 'pending' && s.status !== 'syncing', 60_000, namespace);
+    },
+    async sync(name, namespace) {
+      const r = await h.api('POST', `/${name}/sync${namespace ? `?namespace=${namespace}` : ''}`);
+      if (r.status !== 200) throw new Error(`sync answered ${r.status}: ${JSON.stringify(r.body)}`);
+      return r.body;
+    },
+    waitFor: async (name: string, pred: (s: AppStatus) => boolean, timeoutMs = 30_000, namespace?: string) => {
+      const deadline = Date.now() + timeoutMs;
+      let last: AppStatus | null = null;
+      while (Date.now() < deadline) {
+        const r = await h.api('GET', `/${name}${namespace ? `?namespace=${namespace}` : ''}`);
+        last = r.body;
+        if (r.status === 200 && pred(r.body)) return r.body;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      throw new Error(`timed out waiting for ${name}; last status ${JSON.stringify(last)}`);
+    },
+  } as Harness;
+  return h;
+}
+
+export async function text(res: Response): Promise<string> {
+  return res.text();
+}
