@@ -1,0 +1,3 @@
+// Public entry of the Python runtime.
+export { PythonRuntime } from './runtime.js';
+export type { PythonRuntimeOptions } from './runtime.js';

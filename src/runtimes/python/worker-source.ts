@@ -1,0 +1,224 @@
+// The Python program each worker process runs (passed with `python -c`, so nothing has to be
+// copied next to the compiled JS). Protocol: one JSON object per line, host → worker on fd 3,
+// worker → host on fd 4; fd 1/2 belong to the user's code and go to the function log.
+// Host sends {t:'load', code, filename, lineOffset, memoryMb, env, seccomp} first, then
+// {t:'invoke', req} one at a time. Worker answers ready | compile_error | fatal, then per
+// invocation result (with `bytes` naming a base64 field) | error | memory | bad_response.
+// Keep this free of backticks and dollar-brace: it lives in a template literal.
+
+/** The worker's exit code when a MemoryError escaped everything (kept in sync with the last line). */
+export const WORKER_EXIT_MEMORY = 86;
+
+export const WORKER_SOURCE = String.raw`
+import os, sys, json, traceback, linecache, asyncio, inspect, resource, types, ctypes, struct, platform, base64
+
+IN_FD, OUT_FD = 3, 4
+_reserve = bytearray(2 * 1024 * 1024)
+
+
+def _write_line(text):
+    view = memoryview((text + '\n').encode('utf-8'))
+    while view:
+        view = view[os.write(OUT_FD, view):]
+
+
+def _send(obj):
+    _write_line(json.dumps(obj, separators=(',', ':')))
+
+
+class _Reader:
+    def __init__(self, fd):
+        self.fd, self.buf = fd, bytearray()
+
+    def line(self):
+        while True:
+            i = self.buf.find(b'\n')
+            if i >= 0:
+                out = bytes(self.buf[:i])
+                del self.buf[:i + 1]
+                return json.loads(out)
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+
+def _seccomp(libc):
+    # Classic BPF: execve/execveat/fork/vfork -> EPERM, clone without CLONE_THREAD -> EPERM,
+    # clone3 -> ENOSYS (glibc then falls back to clone); other arch or the x32 ABI -> kill.
+    machine = platform.machine()
+    if machine == 'x86_64':
+        arch, deny, clone, clone3, x32 = 0xC000003E, (57, 58, 59, 322), 56, 435, True
+    elif machine == 'aarch64':
+        arch, deny, clone, clone3, x32 = 0xC00000B7, (221, 281), 220, 435, False
+    else:
+        raise OSError('no seccomp filter for architecture ' + machine)
+    LD_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+    ALLOW, KILL = 0x7FFF0000, 0x80000000
+    EPERM, ENOSYS = 0x00050000 | 1, 0x00050000 | 38
+    prog = [(LD_ABS, 0, 0, 4), (JEQ, 1, 0, arch), (RET, 0, 0, KILL), (LD_ABS, 0, 0, 0)]
+    if x32:
+        prog += [(JGE, 0, 1, 0x40000000), (RET, 0, 0, KILL)]
+    for nr in deny:
+        prog += [(JEQ, 0, 1, nr), (RET, 0, 0, EPERM)]
+    prog += [(JEQ, 0, 1, clone3), (RET, 0, 0, ENOSYS)]
+    # clone: args[0] (flags) low word is at offset 16 on little-endian x86_64 / aarch64
+    prog += [(JEQ, 0, 3, clone), (LD_ABS, 0, 0, 16), (JSET, 1, 0, 0x00010000), (RET, 0, 0, EPERM)]
+    prog += [(RET, 0, 0, ALLOW)]
+    raw = b''.join(struct.pack('=HBBI', *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+
+    class FProg(ctypes.Structure):
+        _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+
+    fprog = FProg(len(prog), ctypes.addressof(buf))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), 'prctl(PR_SET_NO_NEW_PRIVS) failed')
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), 'prctl(PR_SET_SECCOMP) failed')
+
+
+def _limit_memory(memory_mb):
+    # RLIMIT_AS counts address space: the interpreter's current size is the baseline, plus headroom
+    # for a few thread stacks (8 MiB of address space each, little of it ever touched).
+    size = 64 * 1024 * 1024
+    try:
+        with open('/proc/self/status') as f:
+            for ln in f:
+                if ln.startswith('VmSize:'):
+                    size = int(ln.split()[1]) * 1024
+    except OSError:
+        pass
+    limit = size + (memory_mb + 48) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _describe(e):
+    msg = str(e)
+    return type(e).__name__ + (': ' + msg if msg else '')
+
+
+def _print_user_traceback(e):
+    # Skip the worker's own frame: the log shows the user's code only.
+    tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+    traceback.print_exception(type(e), e, tb)
+
+
+def _load(msg):
+    filename = msg['filename']
+    offset = max(int(msg.get('lineOffset') or 1), 1)
+    code = '\n' * (offset - 1) + msg['code']
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    try:
+        compiled = compile(code, filename, 'exec', dont_inherit=True)
+    except SyntaxError as e:
+        return None, '%s:%s: %s' % (filename, e.lineno or offset, e.msg)
+    except (ValueError, TypeError) as e:
+        return None, '%s: %s' % (filename, _describe(e))
+    mod = types.ModuleType('handler')
+    mod.__file__ = filename
+    sys.modules['handler'] = mod
+    try:
+        exec(compiled, mod.__dict__)
+    except MemoryError:
+        raise
+    except BaseException as e:
+        _print_user_traceback(e)
+        line = None
+        for frame in traceback.extract_tb(e.__traceback__):
+            if frame.filename == filename:
+                line = frame.lineno
+        where = '%s:%s' % (filename, line) if line else filename
+        return None, '%s: %s' % (where, _describe(e))
+    handle = mod.__dict__.get('handle')
+    if handle is None:
+        return None, '%s: no handle(req) function is defined' % filename
+    if not callable(handle):
+        return None, '%s: handle is not callable' % filename
+    return handle, None
+
+
+def _result_line(result):
+    reply = {'t': 'result', 'value': result}
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        reply = {'t': 'result', 'value': base64.b64encode(bytes(result)).decode('ascii'), 'bytes': 'value'}
+    elif isinstance(result, dict) and isinstance(result.get('body'), (bytes, bytearray, memoryview)):
+        value = dict(result)
+        value['body'] = base64.b64encode(bytes(value['body'])).decode('ascii')
+        reply = {'t': 'result', 'value': value, 'bytes': 'body'}
+    try:
+        return json.dumps(reply, separators=(',', ':'))
+    except (TypeError, ValueError) as e:
+        return json.dumps({'t': 'bad_response', 'message': 'handle returned a value that cannot be sent: %s' % e})
+
+
+def _serve(handle, reader, loop):
+    global _reserve
+    while True:
+        msg = reader.line()
+        if msg is None:
+            return
+        try:
+            result = handle(msg['req'])
+            if inspect.isawaitable(result):
+                result = loop.run_until_complete(result)
+            line = _result_line(result)
+        except MemoryError:
+            _reserve = None
+            line = '{"t":"memory","message":"MemoryError"}'
+        except BaseException as e:
+            try:
+                _print_user_traceback(e)
+            except MemoryError:
+                pass
+            line = json.dumps({'t': 'error', 'message': _describe(e)})
+        result = None
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        _write_line(line)
+
+
+def main():
+    global _reserve
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the host dies
+    sys.stdout.reconfigure(line_buffering=True, errors='backslashreplace')
+    sys.stderr.reconfigure(line_buffering=True, errors='backslashreplace')
+    reader = _Reader(IN_FD)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    msg = reader.line()
+    if msg is None:
+        return
+    os.environ.clear()
+    os.environ.update(msg.get('env') or {})
+    try:
+        if msg.get('seccomp'):
+            _seccomp(libc)
+        if msg.get('memoryMb'):
+            _limit_memory(int(msg['memoryMb']))
+    except Exception as e:
+        _send({'t': 'fatal', 'message': 'cannot set up the python sandbox: ' + _describe(e)})
+        return
+    try:
+        handle, error = _load(msg)
+    except MemoryError:
+        _reserve = None
+        _send({'t': 'compile_error', 'memory': True,
+               'message': '%s: MemoryError while loading the module' % msg['filename']})
+        return
+    if error:
+        _send({'t': 'compile_error', 'message': error})
+        return
+    _send({'t': 'ready'})
+    _serve(handle, reader, loop)
+
+
+try:
+    main()
+except MemoryError:
+    os._exit(86)
+`;
