@@ -41,9 +41,11 @@ export class Reconciler {
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private polling = false;
   private readonly now: () => Date;
+  private readonly log: Logger;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger.child({ component: 'deployer' }));
+    this.log = deps.logger.child({ component: 'reconciler' });
+    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger);
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -58,7 +60,7 @@ export class Reconciler {
         await this.deployer.restore(identity(app), deployed);
       }),
     );
-    this.deps.logger.info({ apps: apps.length }, 'restored deployed state');
+    this.log.info({ apps: apps.length }, 'restored deployed state');
   }
 
   startPolling(): void {
@@ -101,7 +103,7 @@ export class Reconciler {
       if (head === app.commit || head === this.failedHead.get(app.id)) return;
       await this.sync(app.id, { revision: head });
     } catch (e) {
-      this.deps.logger.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'poll failed');
+      this.log.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'poll failed');
     }
   }
 
@@ -170,7 +172,7 @@ export class Reconciler {
         this.failedHead.delete(app.id);
         this.deps.metrics?.syncs.inc({ result: 'success' });
         this.refreshGauge();
-        this.deps.logger.info({ ...meta, commit: artifact.revision, plan: p.summary }, 'sync finished');
+        this.log.info({ ...meta, commit: artifact.revision, plan: p.summary }, 'sync finished');
         this.collectGarbage();
         return record;
       });
@@ -183,7 +185,7 @@ export class Reconciler {
       const record = await store.updateApp(app.id, { status: 'error', message: `${err.code}: ${err.message}`, lastSync: finishedAt });
       this.deps.metrics?.syncs.inc({ result: 'error' });
       this.refreshGauge();
-      this.deps.logger.warn({ ...meta, commit, code: err.code }, `sync failed: ${err.message}`);
+      this.log.warn({ ...meta, commit, code: err.code }, `sync failed: ${err.message}`);
       return record;
     }
   }
@@ -263,7 +265,7 @@ export class Reconciler {
       await this.deps.blobs.gc(keepBlobs);
       await this.deps.source.prune(keepCommits);
     } catch (e) {
-      this.deps.logger.warn({ err: toZvError(e).message }, 'garbage collection failed');
+      this.log.warn({ err: toZvError(e).message }, 'garbage collection failed');
     }
   }
 

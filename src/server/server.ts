@@ -72,7 +72,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     runtimes,
     serving,
     blobs,
-    logger: logger.child({ component: 'reconciler' }),
+    logger,
     metrics,
     pollIntervalMs: config.pollIntervalMs,
   });
