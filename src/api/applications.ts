@@ -125,6 +125,15 @@ export function applicationsApi(deps: ApiDeps): Hono {
     return c.json(reconciler.status(app));
   });
 
+  api.get('/:name/syncs', async (c) => {
+    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    const raw = c.req.query('limit');
+    const limit = raw === undefined ? 20 : Number(raw);
+    if (!Number.isInteger(limit) || limit < 1) throw new ZvError('BAD_REQUEST', 'limit must be a positive integer');
+    const syncs = await store.listSyncs(app.id, Math.min(limit, 100));
+    return c.json({ syncs: syncs.map(({ id: _id, appId: _app, ...rest }) => rest) });
+  });
+
   api.post('/:name/sync', async (c) => {
     const app = await findApp(c.req.param('name'), c.req.query('namespace'));
     const run = reconciler.sync(app.id);

@@ -1,6 +1,16 @@
 // A small client of the management API, used by `zerverless apps …`.
 import { ZvError, type ErrorCode } from '../errors/registry.js';
 import type { AppStatus } from '../core/status.js';
+import type { Plan } from '../core/plan.js';
+
+export interface SyncEntry {
+  commit: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+  result: 'running' | 'success' | 'error';
+  message: string;
+  plan: Plan | null;
+}
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
@@ -56,6 +66,9 @@ export class ApiClient {
   }
   sync(name: string, namespace?: string, async = false): Promise<AppStatus> {
     return this.call('POST', `/${encodeURIComponent(name)}/sync${ApiClient.q({ namespace, async: async || undefined })}`) as Promise<AppStatus>;
+  }
+  history(name: string, namespace?: string, limit?: number): Promise<{ syncs: SyncEntry[] }> {
+    return this.call('GET', `/${encodeURIComponent(name)}/syncs${ApiClient.q({ namespace, limit })}`) as Promise<{ syncs: SyncEntry[] }>;
   }
   async delete(name: string, namespace?: string): Promise<void> {
     await this.call('DELETE', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`);

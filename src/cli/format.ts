@@ -1,5 +1,6 @@
 // Human-readable output for `zerverless apps …` (`--json` prints the API's JSON instead).
 import type { AppStatus } from '../core/status.js';
+import type { SyncEntry } from './client.js';
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -29,4 +30,14 @@ export function formatApp(a: AppStatus): string {
   if (a.static) lines.push(`  static:    ${a.static.files} file(s) from ${a.static.dir} at ${a.static.url}`);
   for (const w of a.warnings ?? []) lines.push(`  warning:   ${w}`);
   return lines.join('\n');
+}
+
+export function formatHistory(syncs: SyncEntry[]): string {
+  const rows = [['STARTED', 'RESULT', 'COMMIT', 'CHANGES', 'MESSAGE']];
+  for (const s of syncs) {
+    const p = s.plan?.summary;
+    const changes = p ? `+${p.create} ~${p.update} -${p.delete} =${p.unchanged}` : '-';
+    rows.push([s.startedAt, s.result, s.commit?.slice(0, 12) ?? '-', changes, s.message.split('\n')[0] ?? '']);
+  }
+  return table(rows);
 }

@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { toZvError } from '../errors/registry.js';
 import { fromConfigFile, fromEnv, resolveServeConfig, SETTINGS, type RawSettings, type SettingName } from '../server/config.js';
 import { ApiClient, ApiError } from './client.js';
-import { formatApp, formatList } from './format.js';
+import { formatApp, formatHistory, formatList } from './format.js';
 import { runValidate } from './validate.js';
 import { runServe } from './serve.js';
 
@@ -115,6 +115,13 @@ export async function main(argv: string[]): Promise<number> {
       const r = await client(o).sync(name, o.namespace, o.async);
       show(o, r, () => formatApp(r));
       if (r.status === 'error') exitCode = 1;
+    });
+  clientOptions(apps.command('history <name>').description('recent syncs with their plans (--json for the full plans)'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .option('--limit <n>', 'at most n syncs (default 20)', (v) => Number(v))
+    .action(async (name: string, o: ClientOpts & { limit?: number }) => {
+      const r = await client(o).history(name, o.namespace, o.limit);
+      show(o, r, () => formatHistory(r.syncs));
     });
   clientOptions(apps.command('delete <name>').description('remove an application and everything it deployed'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')

@@ -80,6 +80,16 @@ describe('zerverless CLI', () => {
     assert.equal(bad.code, 1, 'a failed sync exits 1');
     assert.match(bad.stdout, /error/);
 
+    const hist = await cli('apps', 'history', 'web', s);
+    assert.equal(hist.code, 0, hist.stderr);
+    const rows = hist.stdout.trim().split('\n');
+    assert.match(rows[0] ?? '', /STARTED\s+RESULT\s+COMMIT\s+CHANGES/);
+    assert.match(rows[1] ?? '', /error/);
+    assert.match(rows[2] ?? '', /success .* \+0 ~1 -0 =0/);
+    const histJson = JSON.parse((await cli('apps', 'history', 'web', s, '--json')).stdout);
+    assert.equal(histJson.syncs[1].plan.functions[0].action, 'update');
+    assert.equal(histJson.syncs[1].plan.toCommit, histJson.syncs[1].commit);
+
     const missing = await cli('apps', 'get', 'nope', s);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /APP_NOT_FOUND/);
