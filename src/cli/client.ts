@@ -1,16 +1,10 @@
 // A small client of the management API, used by `zerverless apps …`.
 import { ZvError, type ErrorCode } from '../errors/registry.js';
 import type { AppStatus } from '../core/status.js';
-import type { Plan } from '../core/plan.js';
+import type { SyncRecord } from '../store/types.js';
 
-export interface SyncEntry {
-  commit: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  result: 'running' | 'success' | 'error';
-  message: string;
-  plan: Plan | null;
-}
+/** One entry of GET …/{name}/syncs. */
+export type SyncEntry = Omit<SyncRecord, 'id' | 'appId'>;
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
