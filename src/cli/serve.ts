@@ -8,14 +8,16 @@ import { createLogger } from '../telemetry/log.js';
 export async function runServe(config: ServeConfig): Promise<number> {
   const logger = createLogger({ level: config.logLevel });
   let exampleRepo: string | null = null;
+  const trustedRepoUrls: string[] = [];
   if (config.example) {
     exampleRepo = await prepareExample(config.dataDir);
-    // The example is a local repository; accept local paths for it.
-    config = { ...config, allowFileRepos: true, repo: config.repo ?? { url: exampleRepo, branch: 'main', appsDir: 'apps', namespace: EXAMPLE.namespace, name: EXAMPLE.name } };
+    // The example is a local repository: trust exactly that one, not file repositories in general.
+    trustedRepoUrls.push(exampleRepo);
+    config = { ...config, repo: config.repo ?? { url: exampleRepo, branch: 'main', appsDir: 'apps', namespace: EXAMPLE.namespace, name: EXAMPLE.name } };
   }
   let server;
   try {
-    server = await startServer(config, { logger });
+    server = await startServer(config, { logger, trustedRepoUrls });
   } catch (e) {
     const err = toZvError(e);
     process.stderr.write(`error: ${err.code}: ${err.message}\n`);

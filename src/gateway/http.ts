@@ -35,24 +35,40 @@ function firstValues(params: URLSearchParams): Record<string, string> {
   return out;
 }
 
+/** Headers a function may not set: the server frames the body and owns the connection. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'content-length']);
+
+function responseHeaders(headers: Record<string, string>): Headers {
+  const out = new Headers();
+  for (const [k, v] of Object.entries(headers)) {
+    const name = k.toLowerCase();
+    if (HOP_BY_HOP.has(name)) continue;
+    try {
+      out.append(name, v);
+    } catch {
+      // an invalid header name or value from the function is dropped, not a crash
+    }
+  }
+  return out;
+}
+
 async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
   const url = new URL(c.req.url);
   const split = splitNamespace(url.pathname);
   if (!split || RESERVED.has(split.namespace)) return errorOf('NOT_FOUND');
-  const match = deps.serving.findFunction(split.namespace, split.path);
-  if (!match) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
-  const fn = match.value;
+  if (!deps.serving.findFunction(split.namespace, split.path)) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
   const headers: Record<string, string> = {};
   c.req.raw.headers.forEach((v, k) => {
     headers[k] = v;
   });
-  const req: FunctionRequest = {
-    method: c.req.method,
-    path: split.path,
-    query: firstValues(url.searchParams),
-    headers,
-    body: c.req.method === 'GET' || c.req.method === 'HEAD' ? '' : await c.req.text(),
-  };
+  // Read the whole body first, then look the function up again and invoke it in the same tick:
+  // an update that lands while the body is uploading routes this request to the new code rather
+  // than to an instance that is being disposed.
+  const body = c.req.method === 'GET' || c.req.method === 'HEAD' ? '' : await c.req.text();
+  const match = deps.serving.findFunction(split.namespace, split.path);
+  if (!match) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
+  const fn = match.value;
+  const req: FunctionRequest = { method: c.req.method, path: split.path, query: firstValues(url.searchParams), headers, body };
   let timer: NodeJS.Timeout | undefined;
   try {
     // The runtime enforces the timeout; this is the backstop should a runtime fail to.
@@ -62,7 +78,7 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
     const res = await Promise.race([fn.handle.invoke(req), backstop]);
     deps.metrics.invocations.inc({ runtime: fn.runtime, result: 'ok' });
     const noBody = res.status === 204 || res.status === 304 || c.req.method === 'HEAD';
-    return new Response(noBody ? null : res.body, { status: res.status, headers: res.headers });
+    return new Response(noBody ? null : res.body, { status: res.status, headers: responseHeaders(res.headers) });
   } catch (e) {
     const err = toZvError(e, 'FUNCTION_ERROR');
     deps.metrics.invocations.inc({ runtime: fn.runtime, result: err.code });
@@ -98,13 +114,16 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.route('/api/gitops/applications', deps.api);
   app.all('/api/*', () => errorOf('NOT_FOUND'));
 
-  app.all('/static/:namespace/*', (c) => {
-    const ns = c.req.param('namespace');
-    const prefix = `/static/${ns}/`;
-    const pathname = new URL(c.req.url).pathname;
-    return serveStatic(deps.serving.findStatic(ns), pathname.slice(prefix.length), c.req.raw, deps.blobs);
+  app.all('/static/*', (c) => {
+    // Split the raw path by segment: /static/{namespace}/{file…}
+    const url = new URL(c.req.url);
+    const rest = url.pathname.slice('/static/'.length);
+    const slash = rest.indexOf('/');
+    const ns = slash === -1 ? rest : rest.slice(0, slash);
+    if (!ns) return errorOf('NOT_FOUND');
+    if (slash === -1) return c.redirect(`/static/${ns}/${url.search}`, 301);
+    return serveStatic(deps.serving.findStatic(ns), rest.slice(slash + 1), c.req.raw, deps.blobs, `/static/${ns}/`);
   });
-  app.all('/static/:namespace', (c) => c.redirect(`/static/${c.req.param('namespace')}/`, 301));
 
   app.all('*', limit, (c) => invokeFunction(c, deps));
   return app;

@@ -8,10 +8,18 @@ import type { BlobStore } from '../store/types.js';
 import type { ServedStatic } from './serving.js';
 import { errorOf } from './respond.js';
 
-function resolveFile(files: ReadonlyMap<string, StaticFileEntry>, rel: string): StaticFileEntry | null {
+type Resolved = { file: StaticFileEntry } | { redirect: string } | null;
+
+/** A file; a folder's index.html (a folder named without its trailing slash redirects to it). */
+function resolveFile(files: ReadonlyMap<string, StaticFileEntry>, rel: string): Resolved {
   const clean = rel.replace(/^\/+/, '');
-  if (clean === '' || clean.endsWith('/')) return files.get(`${clean}index.html`) ?? null;
-  return files.get(clean) ?? files.get(`${clean}/index.html`) ?? null;
+  if (clean === '' || clean.endsWith('/')) {
+    const index = files.get(`${clean}index.html`);
+    return index ? { file: index } : null;
+  }
+  const file = files.get(clean);
+  if (file) return { file };
+  return files.has(`${clean}/index.html`) ? { redirect: `${clean}/` } : null;
 }
 
 function parseRange(header: string, size: number): { start: number; end: number } | 'invalid' | null {
@@ -41,7 +49,8 @@ function etagMatches(header: string, etag: string): boolean {
   });
 }
 
-export function serveStatic(site: ServedStatic | null, rel: string, req: Request, blobs: BlobStore): Response {
+/** `rel` is the raw (percent-encoded) path below `base` (`/static/{namespace}/`). */
+export function serveStatic(site: ServedStatic | null, rel: string, req: Request, blobs: BlobStore, base: string): Response {
   if (req.method !== 'GET' && req.method !== 'HEAD') return errorOf('METHOD_NOT_ALLOWED');
   let decoded: string;
   try {
@@ -50,8 +59,13 @@ export function serveStatic(site: ServedStatic | null, rel: string, req: Request
     return errorOf('BAD_REQUEST', 'malformed percent-encoding in the path');
   }
   if (decoded.split('/').some((seg) => seg === '..') || decoded.includes('\0')) return errorOf('NOT_FOUND');
-  const file = site ? resolveFile(site.files, decoded) : null;
-  if (!file) return errorOf('NOT_FOUND', `no static file ${JSON.stringify(decoded || '/')}`);
+  const found = site ? resolveFile(site.files, decoded) : null;
+  if (!found) return errorOf('NOT_FOUND', `no static file ${JSON.stringify(decoded || '/')}`);
+  if ('redirect' in found) {
+    const location = `${base}${found.redirect.split('/').map(encodeURIComponent).join('/')}${new URL(req.url).search}`;
+    return new Response(null, { status: 301, headers: { location } });
+  }
+  const { file } = found;
 
   const etag = `"${file.hash}"`;
   const headers = new Headers({

@@ -23,8 +23,13 @@ export interface Prepared {
   slice: AppSlice;
   /** Handles created by this sync (disposed if the sync is abandoned). */
   created: DrainingFunction[];
-  /** Handles the new slice no longer uses (retired after the switch). */
-  replaced: DrainingFunction[];
+  /** Functions the new slice no longer uses (retired after the switch). */
+  replaced: ServedFunction[];
+}
+
+/** In-flight requests may run up to the function's own timeout: wait that long before disposing. */
+function retire(f: ServedFunction): Promise<void> {
+  return f.handle.retire(f.timeoutMs + 5_000);
 }
 
 export class Deployer {
@@ -84,7 +89,7 @@ export class Deployer {
       } else failures.push(toZvError(r.reason).message || `${toLoad[i]?.path}: failed to load`);
     });
     if (failures.length) {
-      await Promise.all(created.map((h) => h.retire()));
+      await Promise.all(created.map((h) => h.retire(0)));
       const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       const code = first ? toZvError(first.reason).code : 'FUNCTION_COMPILE_ERROR';
       throw new ZvError(code, failures.join('; '));
@@ -97,13 +102,13 @@ export class Deployer {
         if (hash !== entry.hash) throw new ZvError('INTERNAL', `static file ${entry.path} changed while it was read`);
       }
     } catch (e) {
-      await Promise.all(created.map((h) => h.retire()));
+      await Promise.all(created.map((h) => h.retire(0)));
       throw e;
     }
 
-    const replaced: DrainingFunction[] = [];
+    const replaced: ServedFunction[] = [];
     for (const [path, old] of current?.functions ?? []) {
-      if (functions.get(path) !== old) replaced.push(old.handle);
+      if (functions.get(path) !== old) replaced.push(old);
     }
     const site = read.state.static;
     const slice: AppSlice = {
@@ -118,11 +123,11 @@ export class Deployer {
   commit(app: AppIdentity, prepared: Prepared): void {
     this.serving.setApp(app.key, prepared.slice);
     this.functionStates.delete(app.key);
-    for (const h of prepared.replaced) void h.retire();
+    for (const f of prepared.replaced) void retire(f);
   }
 
   async abandon(prepared: Prepared): Promise<void> {
-    await Promise.all(prepared.created.map((h) => h.retire()));
+    await Promise.all(prepared.created.map((h) => h.retire(0)));
   }
 
   /** Serves a stored deployed state (after a restart). Functions that cannot load are marked failed. */
@@ -149,11 +154,11 @@ export class Deployer {
     if (states.size) this.functionStates.set(app.key, states);
   }
 
-  /** Stops serving the application and disposes its functions. */
-  async remove(app: AppIdentity): Promise<void> {
+  /** Stops serving the application; its functions are disposed once their in-flight requests end. */
+  remove(app: AppIdentity): void {
     const slice = this.serving.getApp(app.key);
     this.serving.removeApp(app.key);
     this.functionStates.delete(app.key);
-    await Promise.all([...(slice?.functions.values() ?? [])].map((f) => f.handle.retire()));
+    for (const f of slice?.functions.values() ?? []) void retire(f);
   }
 }

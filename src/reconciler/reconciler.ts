@@ -1,7 +1,7 @@
-// The reconciler: for each application, pull → read → plan → apply, one sync at a time, on a poll
-// with jitter or on request. A sync is all or nothing: any failure leaves the last good revision
-// serving and records the error. On start it serves every application's last deployed state.
-import { ZvError, toZvError } from '../errors/registry.js';
+// The reconciler: for each application, pull → read → plan → apply, one sync at a time, on the poll
+// or on request. A sync is all or nothing: any failure leaves the last good revision serving and
+// records the error. On start it serves every application's last deployed state, without git.
+import { ZvError, toZvError, type ErrorCode } from '../errors/registry.js';
 import type { DeployedState } from '../core/model.js';
 import { planSync, type Plan } from '../core/plan.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
@@ -13,6 +13,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { traced } from '../telemetry/events.js';
 import { Deployer, type AppIdentity } from './deployer.js';
 import { SerialRunner } from './serial.js';
+import { Poller } from './poller.js';
 import type { DesiredReader, RuntimeSet } from './ports.js';
 
 export interface ReconcilerDeps {
@@ -31,22 +32,44 @@ export interface ReconcilerDeps {
 export const appKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 const identity = (a: AppRecord): AppIdentity => ({ key: appKey(a.namespace, a.name), name: a.name, namespace: a.namespace });
 
+/** Failures caused by the commit itself: the poll does not retry that commit until the branch moves. */
+const COMMIT_FAULTS: ReadonlySet<ErrorCode> = new Set([
+  'MANIFEST_NOT_FOUND', 'MANIFEST_INVALID', 'NAMESPACE_MISMATCH', 'PATH_ESCAPE', 'CODE_FILE_MISSING', 'FUNCTION_COMPILE_ERROR',
+]);
+
 export class Reconciler {
   private readonly runner = new SerialRunner();
+  /** Serialises the check-ownership → store → switch step per namespace. */
+  private readonly namespaceLock = new SerialRunner();
   private readonly deployer: Deployer;
+  private readonly poller: Poller;
   /** Deployed state per app id, mirrored from the store for planning and ownership checks. */
   private readonly deployed = new Map<number, DeployedState>();
-  /** Head commit whose sync failed, so the poll does not retry a broken commit forever. */
+  /** Head commit whose sync failed because of the commit, so the poll does not retry it. */
   private readonly failedHead = new Map<number, string>();
-  private readonly timers = new Map<number, NodeJS.Timeout>();
-  private polling = false;
   private readonly now: () => Date;
   private readonly log: Logger;
+  private stopping = false;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
     this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger);
     this.now = deps.now ?? (() => new Date());
+    this.poller = new Poller({
+      store: deps.store,
+      source: deps.source,
+      intervalMs: deps.pollIntervalMs,
+      log: this.log,
+      onHead: (app, head) => {
+        if (this.wantsSync(app, head)) void this.sync(app.id, { revision: head }).catch(() => undefined);
+      },
+    });
+  }
+
+  private wantsSync(app: AppRecord, head: string): boolean {
+    if (head === this.failedHead.get(app.id)) return false;
+    // A moved branch, or the branch back on the served commit while the status says error.
+    return head !== app.commit || app.status === 'error';
   }
 
   /** Serves every application's last synced revision, from the store only (no git). */
@@ -54,64 +77,40 @@ export class Reconciler {
     const { apps } = await this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER });
     await Promise.all(
       apps.map(async (app) => {
+        const [last] = await this.deps.store.listSyncs(app.id, 1);
+        if (last?.result === 'running') {
+          await this.deps.store.finishSync(last.id, { commit: last.commit, finishedAt: this.now().toISOString(), result: 'error', message: 'INTERNAL: the server stopped during this sync', plan: last.plan });
+        }
         const deployed = await this.deps.store.getDeployed(app.id);
         if (!deployed) return;
         this.deployed.set(app.id, deployed);
         await this.deployer.restore(identity(app), deployed);
       }),
     );
+    this.refreshGauge();
     this.log.info({ apps: apps.length }, 'restored deployed state');
   }
 
-  startPolling(): void {
-    this.polling = true;
-    void this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER }).then(({ apps }) => {
-      for (const app of apps) this.schedule(app.id, this.jitter(app.commit ? this.deps.pollIntervalMs : 0));
-    });
+  startPolling(): Promise<void> {
+    return this.poller.start();
   }
 
+  /** Stops polling, refuses new syncs and waits for the running ones. */
   async stop(): Promise<void> {
-    this.polling = false;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.stopping = true;
+    this.poller.stop();
+    await this.runner.idle();
     if (this.gcTimer) clearTimeout(this.gcTimer);
     this.gcTimer = null;
     await this.gcRunning;
   }
 
-  private jitter(ms: number): number {
-    return Math.round(ms * (0.9 + Math.random() * 0.2));
-  }
-
-  private schedule(appId: number, delayMs: number): void {
-    if (!this.polling) return;
-    clearTimeout(this.timers.get(appId));
-    const t = setTimeout(() => void this.poll(appId).finally(() => this.schedule(appId, this.jitter(this.deps.pollIntervalMs))), delayMs);
-    t.unref();
-    this.timers.set(appId, t);
-  }
-
-  /** Asks the remote for the branch head only; syncs when it moved. */
-  private async poll(appId: number): Promise<void> {
-    const app = await this.deps.store.getAppById(appId);
-    if (!app) {
-      this.timers.delete(appId);
-      return;
-    }
-    try {
-      const head = await this.deps.source.head(app.source, { maxAgeMs: Math.min(10_000, this.deps.pollIntervalMs / 2) });
-      if (head === app.commit || head === this.failedHead.get(app.id)) return;
-      await this.sync(app.id, { revision: head });
-    } catch (e) {
-      this.log.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'poll failed');
-    }
-  }
-
   async register(input: NewApp): Promise<AppRecord> {
+    if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
     const app = await this.deps.store.createApp(input);
     this.refreshGauge();
     void this.sync(app.id).catch(() => undefined);
-    if (this.polling) this.schedule(app.id, this.jitter(this.deps.pollIntervalMs));
+    this.poller.watch(app.source.repoURL, app.source.branch);
     return app;
   }
 
@@ -119,8 +118,9 @@ export class Reconciler {
     return this.runner.isBusy(String(appId));
   }
 
-  /** Runs a sync now (fetching the branch head), or joins the one queued. Resolves with the record after it. */
+  /** Runs a sync now (asking the remote for the head), or joins the one queued. Resolves with the record after it. */
   sync(appId: number, opts: { revision?: string } = {}): Promise<AppRecord> {
+    if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
     return this.runner.run(String(appId), () => this.syncOnce(appId, opts.revision));
   }
 
@@ -152,23 +152,27 @@ export class Reconciler {
         const read = await reader.read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision, repoURL: app.source.repoURL, branch: app.source.branch });
         this.checkOwnership(id, read.state);
         const before = this.deployed.get(app.id) ?? null;
-        plan = planSync(read.state, before);
-        const p = plan;
+        const p = planSync(read.state, before);
+        plan = p;
         more.plan = p.summary;
         const prepared = await traced('deploy', { ...meta, commit: head, to_version: head, from_version: before?.commit ?? null }, () => this.deployer.prepare(id, read, p));
-        let record: AppRecord;
-        try {
-          record = await store.commitSync(app.id, syncId, read.state, {
-            finishedAt: this.now().toISOString(),
-            plan: p,
-            status: { status: 'synced', message: '', commit: artifact.revision, lastSync: this.now().toISOString(), warnings: read.state.warnings },
-          });
-        } catch (e) {
-          await this.deployer.abandon(prepared);
-          throw e;
-        }
-        this.deployed.set(app.id, read.state);
-        this.deployer.commit(id, prepared);
+        const record = await this.namespaceLock.after(app.namespace, async () => {
+          try {
+            // Another application of the namespace may have taken a path while we prepared.
+            this.checkOwnership(id, read.state);
+            const saved = await store.commitSync(app.id, syncId, read.state, {
+              finishedAt: this.now().toISOString(),
+              plan: p,
+              status: { status: 'synced', message: '', commit: artifact.revision, lastSync: this.now().toISOString(), warnings: read.state.warnings },
+            });
+            this.deployed.set(app.id, read.state);
+            this.deployer.commit(id, prepared);
+            return saved;
+          } catch (e) {
+            await this.deployer.abandon(prepared);
+            throw e;
+          }
+        });
         this.failedHead.delete(app.id);
         this.deps.metrics?.syncs.inc({ result: 'success' });
         this.refreshGauge();
@@ -179,10 +183,10 @@ export class Reconciler {
     } catch (e) {
       const err = toZvError(e, 'INTERNAL');
       const finishedAt = this.now().toISOString();
-      // A broken commit is not retried by the poll until the branch moves; git and internal errors are.
-      if (commit && !err.code.startsWith('GIT_') && err.code !== 'INTERNAL') this.failedHead.set(app.id, commit);
-      await store.finishSync(syncId, { commit, finishedAt, result: 'error', message: `${err.code}: ${err.message}`, plan });
-      const record = await store.updateApp(app.id, { status: 'error', message: `${err.code}: ${err.message}`, lastSync: finishedAt });
+      if (commit && COMMIT_FAULTS.has(err.code)) this.failedHead.set(app.id, commit);
+      const message = `${err.code}: ${err.message}`;
+      await store.finishSync(syncId, { commit, finishedAt, result: 'error', message, plan });
+      const record = await store.updateApp(app.id, { status: 'error', message, lastSync: finishedAt });
       this.deps.metrics?.syncs.inc({ result: 'error' });
       this.refreshGauge();
       this.log.warn({ ...meta, commit, code: err.code }, `sync failed: ${err.message}`);
@@ -206,16 +210,14 @@ export class Reconciler {
 
   /** Removes everything the application deployed, then the application. */
   async remove(app: AppRecord): Promise<void> {
-    await this.runner.after(String(app.id), async () => {
-      clearTimeout(this.timers.get(app.id));
-      this.timers.delete(app.id);
-      await traced('remove', { app: app.name, namespace: app.namespace }, async () => {
-        await this.deployer.remove(identity(app));
+    await this.runner.after(String(app.id), () =>
+      traced('remove', { app: app.name, namespace: app.namespace }, async () => {
+        await this.deps.store.deleteApp(app.id);
         this.deployed.delete(app.id);
         this.failedHead.delete(app.id);
-        await this.deps.store.deleteApp(app.id);
-      });
-    });
+        this.deployer.remove(identity(app));
+      }),
+    );
     this.refreshGauge();
     this.collectGarbage();
   }
@@ -243,7 +245,7 @@ export class Reconciler {
 
   /** Drops blobs and artifacts no application serves; never while a sync is writing them. */
   private collectGarbage(): void {
-    if (this.gcTimer) return;
+    if (this.gcTimer || this.stopping) return;
     this.gcTimer = setTimeout(() => {
       this.gcTimer = null;
       if (this.activeSyncs > 0 || this.gcRunning) return this.collectGarbage();
@@ -275,6 +277,6 @@ export class Reconciler {
     void this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER }).then(({ apps }) => {
       m.applications.reset();
       for (const a of apps) m.applications.inc({ status: a.status });
-    });
+    }, () => undefined);
   }
 }

@@ -33,6 +33,13 @@ export class SerialRunner {
     return p;
   }
 
+  /** Resolves once nothing is running or queued for any key. */
+  async idle(): Promise<void> {
+    while (this.entries.size > 0) {
+      await Promise.all([...this.entries.values()].map((e) => e.tail.catch(() => undefined)));
+    }
+  }
+
   /** Runs `fn` after everything queued for `key`, never joining an earlier request. */
   after<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const entry = this.entries.get(key) ?? { tail: Promise.resolve(), pending: null };

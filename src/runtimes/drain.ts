@@ -25,7 +25,7 @@ export class DrainingFunction {
   }
 
   /** Disposes once every in-flight invocation has finished (or after `maxWaitMs`). */
-  retire(maxWaitMs = 120_000): Promise<void> {
+  retire(maxWaitMs: number): Promise<void> {
     this.retiring ??= (async () => {
       if (this.inflight > 0) {
         await new Promise<void>((resolve) => {

@@ -1,7 +1,8 @@
 // The composition root: builds every adapter, wires them around the core and starts HTTP.
 // This is the one place that knows which store, source and runtimes are in use.
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
@@ -23,7 +24,8 @@ import { Reconciler } from '../reconciler/reconciler.js';
 import { TreeDesiredReader } from './desired-reader.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
-import type { ServeConfig } from './config.js';
+import type { BootstrapRepo, ServeConfig } from './config.js';
+import { validateAppName, validateNamespace } from '../core/names.js';
 import type { Store } from '../store/types.js';
 
 export interface RunningServer {
@@ -39,6 +41,22 @@ export interface StartOptions {
   /** Replace or add runtimes (tests, embedding). */
   runtimes?: Map<FunctionRuntimeKind, FunctionRuntime>;
   metrics?: Metrics;
+  /** Repository URLs accepted without --allow-file-repos (the bundled example's local repository). */
+  trustedRepoUrls?: string[];
+}
+
+/** The API's repository URL policy: the git policy, and never a path inside the data dir. */
+function repoUrlChecker(allowFileRepos: boolean, dataDir: string): (url: string) => void {
+  return (url) => {
+    validateRepoUrl(url, { allowFileRepos });
+    const local = url.startsWith('file://') ? fileURLToPath(url) : url.startsWith('/') ? url : null;
+    if (local !== null) {
+      const p = resolve(local);
+      if (p === dataDir || p.startsWith(`${dataDir}${sep}`)) {
+        throw new ZvError('INVALID_REPO_URL', `${url} is inside the server's data directory, which holds other applications' clones`);
+      }
+    }
+  };
 }
 
 async function availableRuntimes(all: FunctionRuntime[], logger: Logger): Promise<Map<FunctionRuntimeKind, FunctionRuntime>> {
@@ -54,6 +72,29 @@ async function availableRuntimes(all: FunctionRuntime[], logger: Logger): Promis
   return out;
 }
 
+/** The `--repo` application: checked like an API registration; an existing one is kept (drift is logged). */
+async function registerBootstrap(repo: BootstrapRepo, reconciler: Reconciler, store: Store, logger: Logger, checkUrl: (url: string) => void): Promise<void> {
+  try {
+    const nsErr = validateNamespace(repo.namespace);
+    if (nsErr) throw new ZvError('INVALID_NAMESPACE', `--namespace: ${nsErr}`);
+    const nameErr = validateAppName(repo.name);
+    if (nameErr) throw new ZvError('VALIDATION_FAILED', `--name: ${nameErr}`);
+    const existing = await store.getApp(repo.namespace, repo.name);
+    if (existing) {
+      if (existing.source.repoURL !== repo.url || existing.source.branch !== repo.branch) {
+        logger.warn({ app: repo.name, namespace: repo.namespace, registered: existing.source, configured: { repoURL: repo.url, branch: repo.branch } },
+          'the bootstrap application is registered with another repository or branch; keeping the registered one (delete it to change)');
+      }
+      return;
+    }
+    checkUrl(repo.url);
+    await reconciler.register({ name: repo.name, namespace: repo.namespace, source: { repoURL: repo.url, branch: repo.branch, path: '' } });
+    logger.info({ repo: repo.url, namespace: repo.namespace, app: repo.name }, 'registered the bootstrap application');
+  } catch (e) {
+    logger.error({ repo: repo.url }, `cannot register the bootstrap application: ${toZvError(e).message}`);
+  }
+}
+
 export async function startServer(config: ServeConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const dataDir = resolve(config.dataDir);
@@ -61,7 +102,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
 
   const store = openSqliteStore(join(dataDir, 'state.db'));
   const blobs = new FsBlobStore(join(dataDir, 'blobs'), { gcGraceMs: 10 * 60_000 });
-  const source = new GitSource({ dataDir, allowFileRepos: config.allowFileRepos });
+  const source = new GitSource({ dataDir, allowFileRepos: config.allowFileRepos, trustedUrls: opts.trustedRepoUrls ?? [] });
   const runtimes = opts.runtimes ?? (await availableRuntimes([new LuaRuntime(), new JsRuntime(), new PythonRuntime()], logger));
   const serving = new ServingTable();
   const metrics = opts.metrics ?? new Metrics();
@@ -76,9 +117,13 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     metrics,
     pollIntervalMs: config.pollIntervalMs,
   });
-  const api = applicationsApi({ store, reconciler, checkRepoUrl: (url) => validateRepoUrl(url, { allowFileRepos: config.allowFileRepos }) });
-  let ready = false;
-  const app = createHttpApp({ serving, blobs, metrics, api, ready: () => ready, maxBodyBytes: config.maxBodyBytes });
+  const api = applicationsApi({ store, reconciler, checkRepoUrl: repoUrlChecker(config.allowFileRepos, dataDir) });
+  let closing = false;
+  const app = createHttpApp({ serving, blobs, metrics, api, ready: () => !closing, maxBodyBytes: config.maxBodyBytes });
+
+  // Serve the last synced state before accepting any request: no request (and no API call) ever
+  // sees a half-restored server.
+  await reconciler.restore();
 
   const server = await new Promise<Server>((resolveListen, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
@@ -89,23 +134,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
 
-  await reconciler.restore();
-  ready = true;
-  reconciler.startPolling();
-
-  if (config.repo) {
-    const { repo } = config;
-    const existing = await store.getApp(repo.namespace, repo.name);
-    if (!existing) {
-      try {
-        validateRepoUrl(repo.url, { allowFileRepos: config.allowFileRepos });
-        await reconciler.register({ name: repo.name, namespace: repo.namespace, source: { repoURL: repo.url, branch: repo.branch, path: '' } });
-        logger.info({ repo: repo.url, namespace: repo.namespace, app: repo.name }, 'registered the bootstrap application');
-      } catch (e) {
-        logger.error({ repo: repo.url }, `cannot register the bootstrap application: ${toZvError(e).message}`);
-      }
-    }
-  }
+  await reconciler.startPolling();
+  if (config.repo) await registerBootstrap(config.repo, reconciler, store, logger, (u) => (opts.trustedRepoUrls?.includes(u) ? undefined : repoUrlChecker(config.allowFileRepos, dataDir)(u)));
 
   let closed = false;
   return {
@@ -116,6 +146,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     async close() {
       if (closed) return;
       closed = true;
+      closing = true;
       await reconciler.stop();
       await new Promise<void>((r) => {
         server.close(() => r());

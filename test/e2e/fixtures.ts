@@ -59,5 +59,6 @@ export function baseFiles(namespace = 'team'): Record<string, string> {
     'site/index.html': '<h1>v1</h1>',
     'site/about.txt': 'about v1',
     'site/css/app.css': 'body{}',
+    'site/docs/index.html': 'docs',
   };
 }

@@ -36,6 +36,18 @@ spec:
         function handle(req) return "still here" end
 `;
 
+/** A request body that arrives in two parts, 20 ms apart. */
+function slowBody(i: number): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    async start(controller) {
+      controller.enqueue(new TextEncoder().encode(`client ${i} `));
+      await new Promise((r) => setTimeout(r, 20));
+      controller.enqueue(new TextEncoder().encode('done'));
+      controller.close();
+    },
+  });
+}
+
 function versioned(v: number): string {
   return `apiVersion: zerverless.io/v1
 kind: Application
@@ -112,7 +124,8 @@ describe('resilience', () => {
       while (!stop) {
         const p = paths[i % 3] as string;
         try {
-          const res = await h.get(p);
+          // half the clients POST a body, sent slowly enough to straddle the switch
+          const res = i % 2 === 0 ? await h.get(p) : await h.get(p, { method: 'POST', body: slowBody(i), duplex: 'half' } as RequestInit);
           const body = await res.text();
           requests++;
           if (res.status !== 200) failures.push(`${p}: ${res.status} ${body}`);
@@ -137,6 +150,42 @@ describe('resilience', () => {
     assert.ok(requests > 100, `only ${requests} requests`);
   });
 
+  it('two applications registered at once cannot both take one path', async () => {
+    const files = (name: string) => ({ 'zerverless.yaml': versioned(1).replace('name: live', `name: ${name}`).replaceAll('namespace: live', 'namespace: race') });
+    const [ra, rb] = [await newRepo(files('ra')), await newRepo(files('rb'))];
+    const [a, b] = await Promise.all([h.register('ra', 'race', ra.url), h.register('rb', 'race', rb.url)]);
+    const statuses = [a.status, b.status].sort();
+    assert.deepEqual(statuses, ['error', 'synced'], `${a.message} | ${b.message}`);
+    const loser = a.status === 'error' ? a : b;
+    assert.match(loser.message, /OWNERSHIP_CONFLICT/);
+    assert.equal(await (await h.get('/race/v')).text(), 'v1');
+  });
+
+  it('a function cannot set framing headers that would corrupt the connection', async () => {
+    const repo = await newRepo({
+      'zerverless.yaml': `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: frame
+spec:
+  functions:
+    - path: /short
+      runtime: lua
+      code: |
+        function handle(req)
+          return {status=200, headers={["content-length"]="2", ["transfer-encoding"]="chunked", connection="close", ["x-kept"]="yes"}, body="hello world"}
+        end
+`,
+    });
+    assert.equal((await h.register('frame', 'frame', repo.url)).status, 'synced');
+    for (let i = 0; i < 3; i++) {
+      const res = await h.get('/frame/short');
+      assert.equal(res.headers.get('x-kept'), 'yes');
+      assert.equal(res.headers.get('content-length'), '11');
+      assert.equal(await res.text(), 'hello world');
+    }
+  });
+
   it('a body over --max-body answers 413', async () => {
     const res = await h.get('/live/v', { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) });
     assert.equal(res.status, 413);
@@ -159,6 +208,10 @@ describe('resilience', () => {
       assert.equal(r.body.error.code, code, JSON.stringify(r.body));
       assert.ok(r.body.error.message.length > 0);
     }
+    const inside = await h.api<{ error: { code: string; message: string } }>('POST', '/', { name: 'x', namespace: 'ok', source: { repoURL: `file://${h.dataDir}/git/repos/other.git` } });
+    assert.equal(inside.status, 400);
+    assert.equal(inside.body.error.code, 'INVALID_REPO_URL');
+    assert.match(inside.body.error.message, /data directory/);
     const nf = await h.api<{ error: { code: string } }>('GET', '/nope');
     assert.equal(nf.status, 404);
     assert.equal(nf.body.error.code, 'APP_NOT_FOUND');

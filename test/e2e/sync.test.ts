@@ -29,7 +29,7 @@ describe('functions and static sites from git', () => {
       ['/js', 'js', '/team/js', 'ready'],
       ['/ts', 'js', '/team/ts', 'ready'],
     ]);
-    assert.deepEqual(st.static, { dir: 'site', files: 3, url: '/static/team/' });
+    assert.deepEqual(st.static, { dir: 'site', files: 4, url: '/static/team/' });
     for (const [path, runtime] of [['/lua', 'lua'], ['/py', 'python'], ['/js', 'js'], ['/ts', 'ts']]) {
       const res = await h.get(`/team${path}/sub/x?a=1&a=2&b=two`, { method: 'POST', headers: { 'x-h': 'v' }, body: 'hello' });
       assert.equal(res.status, 200, `${path}: ${res.status}`);
@@ -61,6 +61,14 @@ describe('functions and static sites from git', () => {
     const bad = await h.get('/static/team/about.txt', { headers: { range: 'bytes=100-' } });
     assert.equal(bad.status, 416);
     await bad.text();
+    const dir = await h.get('/static/team/css', { redirect: 'manual' });
+    assert.equal(dir.status, 404, 'a folder without index.html is not served');
+    const sub = await h.get('/static/team/docs?x=1', { redirect: 'manual' });
+    assert.equal(sub.status, 301);
+    assert.equal(sub.headers.get('location'), '/static/team/docs/?x=1');
+    assert.equal(await (await h.get('/static/team/docs/')).text(), 'docs');
+    const encoded = await h.get('/static/%74eam/index.html');
+    assert.equal(encoded.status, 404, 'the namespace segment is matched as sent');
     const missing = await h.get('/static/team/nope.txt');
     assert.equal(missing.status, 404);
     assert.equal((await missing.json()).error.code, 'NOT_FOUND');

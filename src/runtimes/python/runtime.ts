@@ -29,6 +29,7 @@ export class PythonRuntime implements FunctionRuntime {
   private readonly sandbox: boolean;
   private probe: Promise<Availability> | undefined;
   private readonly loaded = new Set<PythonFunction>();
+  private closed = false;
 
   constructor(opts: PythonRuntimeOptions = {}) {
     this.python = opts.python ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
@@ -42,18 +43,24 @@ export class PythonRuntime implements FunctionRuntime {
   }
 
   async load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction> {
+    if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
     const a = await this.check();
     if (!a.ok) throw new ZvError('RUNTIME_UNAVAILABLE', `python: ${a.reason}`);
     const cmd: WorkerCommand = this.sandbox
       ? { file: this.bwrap, prefix: [...bwrapArgs(a.info, { memoryMb: source.memoryMb }), a.info.executable] }
       : { file: a.info.executable, prefix: [] };
     const first = await startWorker(source, cmd, this.sandbox, log);
+    if (this.closed) {
+      first.kill();
+      throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
+    }
     const fn: PythonFunction = new PythonFunction(source, cmd, this.sandbox, log, first, () => this.loaded.delete(fn));
     this.loaded.add(fn);
     return fn;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.loaded].map((f) => f.dispose()));
   }
 

@@ -4,7 +4,9 @@
 //
 // Layout under <dataDir>/git/:
 //   repos/<sha256(url) prefix>.git   bare clone shared by every application using that URL
-//   artifacts/<commit>/              exactly the tree of <commit>; created atomically, never modified
+//   artifacts/<repo hash>-<commit>/  exactly the tree of <commit> as fetched from that repository;
+//                                    created atomically, never modified. Keyed by repository too, so
+//                                    a remote advertising someone else's SHA never gets their tree.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -27,6 +29,8 @@ export interface GitSourceOptions {
   headCacheMs?: number;
   /** The git binary (default `git` from PATH). */
   git?: string;
+  /** URLs accepted even when file repositories are not (e.g. the bundled example's local repo). */
+  trustedUrls?: string[];
 }
 
 /** Counters of the git processes this source started; for metrics and tests. */
@@ -39,7 +43,7 @@ export interface GitSourceStats {
 const DEFAULT_TIMEOUT_MS = 120_000;
 const DEFAULT_LS_REMOTE_TIMEOUT_MS = 30_000;
 const DEFAULT_HEAD_CACHE_MS = 5_000;
-const ARTIFACT_NAME = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+const ARTIFACT_NAME = /^[0-9a-f]{32}-([0-9a-f]{40}|[0-9a-f]{64})$/;
 const STALE_LOCKS = ['packed-refs.lock', 'HEAD.lock', 'config.lock', 'shallow.lock'];
 
 async function exists(path: string): Promise<boolean> {
@@ -67,6 +71,7 @@ export class GitSource implements Source {
   private readonly lsRemoteTimeoutMs: number;
   private readonly headCacheMs: number;
   private readonly git: string;
+  private readonly trusted: ReadonlySet<string>;
 
   private readonly heads = new SingleFlight<string>();
   private readonly headCache = new Map<string, { sha: string; at: number }>();
@@ -86,6 +91,11 @@ export class GitSource implements Source {
     this.lsRemoteTimeoutMs = opts.lsRemoteTimeoutMs ?? Math.min(this.timeoutMs, DEFAULT_LS_REMOTE_TIMEOUT_MS);
     this.headCacheMs = opts.headCacheMs ?? DEFAULT_HEAD_CACHE_MS;
     this.git = opts.git ?? 'git';
+    this.trusted = new Set(opts.trustedUrls ?? []);
+  }
+
+  private allowFileFor(url: string): boolean {
+    return this.allowFileRepos || this.trusted.has(url);
   }
 
   async head(ref: RepoRef, opts?: { maxAgeMs?: number }): Promise<string> {
@@ -114,10 +124,11 @@ export class GitSource implements Source {
       }
       rev = normal;
     }
-    const dir = join(this.artifactsDir, rev);
+    const name = `${this.repoHash(ref.repoURL)}-${rev}`;
+    const dir = join(this.artifactsDir, name);
     const out = { repoURL: ref.repoURL, branch: ref.branch, revision: rev, dir };
     if (await exists(dir)) return out;
-    await this.artifacts.do(rev, async () => {
+    await this.artifacts.do(name, async () => {
       if (await exists(dir)) return dir;
       const repoDir = await this.ensureCommit(ref, rev, revision !== undefined);
       await this.materialise(repoDir, rev, dir);
@@ -136,8 +147,9 @@ export class GitSource implements Source {
     }
     for (const name of names) {
       const path = join(this.artifactsDir, name);
-      if (ARTIFACT_NAME.test(name)) {
-        if (wanted.has(name) || this.artifacts.has(name)) continue;
+      const m = ARTIFACT_NAME.exec(name);
+      if (m) {
+        if (wanted.has(m[1] as string) || this.artifacts.has(name)) continue;
         // Rename first so that nobody sees a half-deleted artifact under its real name.
         const trash = join(this.artifactsDir, `.trash-${name}-${randomSuffix()}`);
         try {
@@ -154,8 +166,11 @@ export class GitSource implements Source {
 
   /** The bare clone used for `repoURL` (it may not exist yet). */
   repoDir(repoURL: string): string {
-    const hash = createHash('sha256').update(repoURL).digest('hex').slice(0, 32);
-    return join(this.reposDir, `${hash}.git`);
+    return join(this.reposDir, `${this.repoHash(repoURL)}.git`);
+  }
+
+  private repoHash(repoURL: string): string {
+    return createHash('sha256').update(repoURL).digest('hex').slice(0, 32);
   }
 
   private isOwnTemp(name: string): boolean {
@@ -164,7 +179,7 @@ export class GitSource implements Source {
   }
 
   private async checkRef(ref: RepoRef): Promise<void> {
-    classifyRepoUrl(ref.repoURL, { allowFileRepos: this.allowFileRepos });
+    classifyRepoUrl(ref.repoURL, { allowFileRepos: this.allowFileFor(ref.repoURL) });
     validateBranchName(ref.branch);
     if (this.checkedBranches.has(ref.branch)) return;
     await this.ensureDirs();
@@ -188,11 +203,12 @@ export class GitSource implements Source {
     return this.dirsReady;
   }
 
-  private run(r: Omit<GitRun, 'git' | 'cwd' | 'allowFile'> & { cwd?: string }): Promise<GitResult> {
+  private run(r: Omit<GitRun, 'git' | 'cwd' | 'allowFile'> & { cwd?: string; url?: string }): Promise<GitResult> {
     // cwd is our own directory and discovery stops at the data dir, so no surrounding repository's
     // config (e.g. the project checkout that holds ./.zerverless) is read.
     const env = { GIT_CEILING_DIRECTORIES: this.dataDir, ...r.env };
-    return runGit({ ...r, env, git: this.git, cwd: r.cwd ?? this.root, allowFile: this.allowFileRepos });
+    const { url, ...run } = r;
+    return runGit({ ...run, env, git: this.git, cwd: r.cwd ?? this.root, allowFile: url !== undefined ? this.allowFileFor(url) : this.allowFileRepos });
   }
 
   private async lsRemote(ref: RepoRef): Promise<string> {
@@ -201,7 +217,7 @@ export class GitSource implements Source {
     const wanted = `refs/heads/${ref.branch}`;
     this.stats.lsRemote++;
     const r = await this.run({
-      args: ['ls-remote', '--exit-code', '--', url, wanted], mode: 'remote', okCodes: [0, 2],
+      args: ['ls-remote', '--exit-code', '--', url, wanted], mode: 'remote', okCodes: [0, 2], url,
       timeoutMs: this.lsRemoteTimeoutMs, what: `git ls-remote ${url}`,
     });
     for (const line of r.stdout.split('\n')) {
@@ -278,7 +294,7 @@ export class GitSource implements Source {
       await this.run({
         args: [`--git-dir=${repoDir}`, 'fetch', '--quiet', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head',
           '--no-auto-maintenance', '--', url, refspec],
-        mode: 'remote', timeoutMs: this.timeoutMs, what: `git fetch ${url} ${commit ?? ref.branch}`,
+        mode: 'remote', url, timeoutMs: this.timeoutMs, what: `git fetch ${url} ${commit ?? ref.branch}`,
       });
     } catch (e) {
       publish(CHANNELS.gitPull, {

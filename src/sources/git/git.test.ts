@@ -152,7 +152,7 @@ test('an artifact holds exactly the commit: files, folders, symlinks, executable
   const sha = git(repo, 'rev-parse', 'main');
   const a = await src.artifact({ repoURL: `file://${repo}`, branch: 'main' });
   assert.deepEqual({ ...a, dir: '' }, { repoURL: `file://${repo}`, branch: 'main', revision: sha, dir: '' });
-  assert.ok(a.dir.endsWith(join('git', 'artifacts', sha)));
+  assert.match(a.dir, new RegExp(`/git/artifacts/[0-9a-f]{32}-${sha}$`), 'artifacts are keyed by repository and commit');
   assertTreeEquals(a.dir, repo, sha);
   assert.equal(readlinkSync(join(a.dir, 'static/escape')), '../../../etc/passwd', 'an escaping symlink stays a symlink');
   assert.ok(!readdirSync(dirname(a.dir)).some((n) => n.startsWith('.tmp-')), 'no temp dirs left');
@@ -330,3 +330,22 @@ for (const scheme of ['ssh', 'https'] as const) {
     }
   });
 }
+
+test('an artifact is keyed by repository: a commit of another repository is never reused', async () => {
+  const a = makeRepo(SITE);
+  const b = makeRepo({ ...SITE, 'other.txt': 'b' });
+  const src = source();
+  const artA = await src.artifact({ repoURL: `file://${a}`, branch: 'main' });
+  // b does not have a's commit: asking b for it must fail, not hand out a's tree
+  await assert.rejects(src.artifact({ repoURL: `file://${b}`, branch: 'main' }, artA.revision), (e: unknown) => isZvError(e, 'GIT_ERROR'));
+});
+
+test('trusted URLs are accepted when file repositories are not', async () => {
+  const repo = makeRepo(SITE);
+  const url = `file://${repo}`;
+  const strict = source({ allowFileRepos: false, trustedUrls: [url] });
+  const art = await strict.artifact({ repoURL: url, branch: 'main' });
+  assert.ok(art.revision);
+  const other = makeRepo({ ...SITE, 'other.txt': 'c' });
+  await assert.rejects(strict.head({ repoURL: `file://${other}`, branch: 'main' }), (e: unknown) => isZvError(e, 'INVALID_REPO_URL'));
+});
