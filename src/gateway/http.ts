@@ -9,6 +9,7 @@ import type { BlobStore } from '../store/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { ServingTable } from './serving.js';
 import { serveStatic } from './static.js';
+import { BlobCache } from './blob-cache.js';
 import { errorOf, errorResponse } from './respond.js';
 
 export interface HttpDeps {
@@ -90,6 +91,7 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
 
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono({ strict: false });
+  const cache = new BlobCache(deps.blobs);
   // The unread rest of a too-large body makes the connection unusable: close it after the 413.
   const limit = bodyLimit({
     maxSize: deps.maxBodyBytes,
@@ -122,7 +124,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     const ns = slash === -1 ? rest : rest.slice(0, slash);
     if (!ns) return errorOf('NOT_FOUND');
     if (slash === -1) return c.redirect(`/static/${ns}/${url.search}`, 301);
-    return serveStatic(deps.serving.findStatic(ns), rest.slice(slash + 1), c.req.raw, deps.blobs, `/static/${ns}/`);
+    return serveStatic(deps.serving.findStatic(ns), rest.slice(slash + 1), c.req.raw, deps.blobs, cache, `/static/${ns}/`);
   });
 
   app.all('*', limit, (c) => invokeFunction(c, deps));

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { getMimeType } from 'hono/utils/mime';
 import type { StaticFileEntry } from '../core/model.js';
 import type { BlobStore } from '../store/types.js';
+import type { BlobCache } from './blob-cache.js';
 import type { ServedStatic } from './serving.js';
 import { errorOf } from './respond.js';
 
@@ -50,7 +51,7 @@ function etagMatches(header: string, etag: string): boolean {
 }
 
 /** `rel` is the raw (percent-encoded) path below `base` (`/static/{namespace}/`). */
-export function serveStatic(site: ServedStatic | null, rel: string, req: Request, blobs: BlobStore, base: string): Response {
+export async function serveStatic(site: ServedStatic | null, rel: string, req: Request, blobs: BlobStore, cache: BlobCache, base: string): Promise<Response> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return errorOf('METHOD_NOT_ALLOWED');
   let decoded: string;
   try {
@@ -99,6 +100,8 @@ export function serveStatic(site: ServedStatic | null, rel: string, req: Request
   const length = file.size === 0 ? 0 : end - start + 1;
   headers.set('content-length', String(length));
   if (req.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
+  const cached = await cache.get(file.hash, file.size);
+  if (cached) return new Response(status === 206 ? cached.subarray(start, end + 1) : cached, { status, headers });
   const stream = createReadStream(blobs.path(file.hash), { start, end });
   return new Response(Readable.toWeb(stream) as ReadableStream, { status, headers });
 }
