@@ -20,6 +20,7 @@ const keyOf = (repoURL: string, branch: string): string => `${repoURL}\n${branch
 export class Poller {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private running = false;
+  private readonly inflight = new Set<Promise<boolean>>();
 
   constructor(private readonly deps: PollerDeps) {}
 
@@ -33,10 +34,17 @@ export class Poller {
     for (const app of apps) this.watch(app.source.repoURL, app.source.branch, app.commit ? undefined : 0);
   }
 
-  stop(): void {
+  /** How many (repository, branch) pairs are being polled. */
+  get branches(): number {
+    return this.timers.size;
+  }
+
+  /** Stops the timers and waits for the checks under way (their answers are then dropped). */
+  async stop(): Promise<void> {
     this.running = false;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    await Promise.all(this.inflight);
   }
 
   /** Makes sure the branch is polled; `delayMs` overrides the first delay (e.g. 0 = now). */
@@ -49,7 +57,10 @@ export class Poller {
   private arm(key: string, repoURL: string, branch: string, delayMs: number): void {
     clearTimeout(this.timers.get(key));
     const t = setTimeout(() => {
-      void this.tick(repoURL, branch).then((more) => {
+      const tick = this.tick(repoURL, branch);
+      this.inflight.add(tick);
+      void tick.then((more) => {
+        this.inflight.delete(tick);
         if (!this.running) return;
         if (more) this.arm(key, repoURL, branch, this.jitter(this.deps.intervalMs));
         else this.timers.delete(key);
@@ -66,6 +77,7 @@ export class Poller {
       const mine = apps.filter((a) => a.source.repoURL === repoURL && a.source.branch === branch);
       if (mine.length === 0) return false;
       const head = await this.deps.source.head({ repoURL, branch }, { maxAgeMs: 0 });
+      if (!this.running) return false;
       for (const app of mine) this.deps.onHead(app, head);
     } catch (e) {
       this.deps.log.warn({ repo: repoURL, branch, err: toZvError(e).message }, 'poll failed');

@@ -98,7 +98,7 @@ export class Reconciler {
   /** Stops polling, refuses new syncs and waits for the running ones. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.poller.stop();
+    await this.poller.stop();
     await this.runner.idle();
     if (this.gcTimer) clearTimeout(this.gcTimer);
     this.gcTimer = null;

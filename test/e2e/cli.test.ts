@@ -138,7 +138,7 @@ describe('zerverless CLI', () => {
       assert.ok(url, `no URL printed: ${out}`);
       let status = '';
       while (status !== 'synced' && Date.now() < deadline) {
-        status = (await (await fetch(`${url}/api/gitops/applications/example`)).json()).status;
+        status = ((await (await fetch(`${url}/api/gitops/applications/example`)).json()) as { status: string }).status;
         if (status === 'error') break;
         await new Promise((r) => setTimeout(r, 100));
       }

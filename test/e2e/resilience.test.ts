@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestRepo } from '../support/repo.js';
-import { startHarness, type Harness } from '../support/server.js';
+import { errorCode, startHarness, type Harness } from '../support/server.js';
 
 const LOOPS = `apiVersion: zerverless.io/v1
 kind: Application
@@ -96,7 +96,7 @@ describe('resilience', () => {
     const started = Date.now();
     const loops = ['/lua-loop', '/py-loop', '/js-loop'].map(async (p) => {
       const res = await h.get(`/loops${p}`);
-      return { p, status: res.status, code: (await res.json()).error?.code, ms: Date.now() - started };
+      return { p, status: res.status, code: (await errorCode(res)), ms: Date.now() - started };
     });
     await new Promise((r) => setTimeout(r, 200));
     const ok = await h.get('/loops/ok');
@@ -189,7 +189,7 @@ spec:
   it('a body over --max-body answers 413', async () => {
     const res = await h.get('/live/v', { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) });
     assert.equal(res.status, 413);
-    assert.equal((await res.json()).error.code, 'PAYLOAD_TOO_LARGE');
+    assert.equal((await errorCode(res)), 'PAYLOAD_TOO_LARGE');
   });
 
   it('the API refuses bad input with stable codes', async () => {

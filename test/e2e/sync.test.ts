@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestRepo } from '../support/repo.js';
-import { startHarness, type Harness } from '../support/server.js';
+import { errorCode, startHarness, type Harness } from '../support/server.js';
 import { baseFiles, manifest } from './fixtures.js';
 
 describe('functions and static sites from git', () => {
@@ -71,7 +71,7 @@ describe('functions and static sites from git', () => {
     assert.equal(encoded.status, 404, 'the namespace segment is matched as sent');
     const missing = await h.get('/static/team/nope.txt');
     assert.equal(missing.status, 404);
-    assert.equal((await missing.json()).error.code, 'NOT_FOUND');
+    assert.equal((await errorCode(missing)), 'NOT_FOUND');
   });
 
   it('a commit + sync serves the new answer; removed functions and files answer 404', async () => {
@@ -86,7 +86,7 @@ describe('functions and static sites from git', () => {
     assert.equal(await (await h.get('/team/lua')).text(), 'lua v2');
     const py = await h.get('/team/py');
     assert.equal(py.status, 404);
-    assert.equal((await py.json()).error.code, 'NOT_FOUND');
+    assert.equal((await errorCode(py)), 'NOT_FOUND');
     assert.equal((await h.get('/static/team/about.txt')).status, 404);
     assert.equal(await (await h.get('/static/team/index.html')).text(), '<h1>v2</h1>');
     assert.equal(st.functions.length, 3);

@@ -18,7 +18,7 @@ export interface Harness {
   /** Registers an app and waits until its first sync has finished. */
   register(name: string, namespace: string, repoURL: string, extra?: Record<string, unknown>): Promise<AppStatus>;
   sync(name: string, namespace?: string): Promise<AppStatus>;
-  waitFor(name: string, pred: (s: AppStatus) => boolean, timeoutMs?: number): Promise<AppStatus>;
+  waitFor(name: string, pred: (s: AppStatus) => boolean, timeoutMs?: number, namespace?: string): Promise<AppStatus>;
 }
 
 export async function startHarness(overrides: Partial<ServeConfig> = {}): Promise<Harness> {
@@ -78,6 +78,8 @@ export async function startHarness(overrides: Partial<ServeConfig> = {}): Promis
   return h;
 }
 
-export async function text(res: Response): Promise<string> {
-  return res.text();
+/** The `error.code` of an error answer (undefined when the body has none). */
+export async function errorCode(res: Response): Promise<string | undefined> {
+  const body = (await res.json()) as { error?: { code?: string } };
+  return body.error?.code;
 }
