@@ -23,13 +23,6 @@ export interface HttpDeps {
 
 const RESERVED = new Set(['api', 'static', 'healthz', 'readyz', 'metrics', 'ui', 'hooks']);
 
-function kindOf(pathname: string): string {
-  if (pathname.startsWith('/api/')) return 'api';
-  if (pathname.startsWith('/static/')) return 'static';
-  if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/metrics') return 'system';
-  return 'function';
-}
-
 function firstValues(params: URLSearchParams): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of params) if (!(k in out)) out[k] = v;
@@ -98,13 +91,6 @@ export function createHttpApp(deps: HttpDeps): Hono {
     onError: () => errorResponse(new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`), { connection: 'close' }),
   });
 
-  app.use('*', async (c, next) => {
-    const started = performance.now();
-    await next();
-    const kind = kindOf(c.req.path);
-    deps.metrics.httpRequests.inc({ kind, status: String(c.res.status) });
-    deps.metrics.httpDuration.observe({ kind }, (performance.now() - started) / 1000);
-  });
   app.onError((err) => errorResponse(err));
   app.notFound(() => errorOf('NOT_FOUND'));
 

@@ -19,6 +19,7 @@ import { openSqliteStore } from '../store/sqlite/store.js';
 import { FsBlobStore } from '../store/blobs/fs.js';
 import { ServingTable } from '../gateway/serving.js';
 import { createHttpApp } from '../gateway/http.js';
+import { httpMetricsListener } from '../gateway/http-metrics.js';
 import { applicationsApi } from '../api/applications.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { TreeDesiredReader } from './desired-reader.js';
@@ -127,6 +128,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
 
   const server = await new Promise<Server>((resolveListen, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
+    s.on('request', httpMetricsListener(metrics));
     s.once('error', (e) => reject(new ZvError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
     s.once('listening', () => resolveListen(s));
   });
