@@ -20,6 +20,8 @@ export interface FunctionDecl {
   memoryMb: number;
   env: Record<string, string>;
   port?: number;
+  /** Docker only: Linux capabilities to keep (all others are dropped), e.g. `NET_BIND_SERVICE`. */
+  capabilities?: string[];
   /** Where the function is declared, for messages. */
   line: number;
 }
@@ -62,8 +64,21 @@ export interface DesiredFunction {
   memoryMb: number;
   env: Record<string, string>;
   port?: number;
+  /** Docker only: what the image is built from (the image tag derives from it). */
+  build?: DockerBuild;
   /** Content hash over everything above that changes behaviour; a different hash means update. */
   hash: string;
+}
+
+/** The build inputs of a docker function, relative to the repository tree. */
+export interface DockerBuild {
+  /** POSIX path of the Dockerfile relative to the application folder. */
+  dockerfile: string;
+  /** POSIX path of the build context relative to the application folder. */
+  context: string;
+  /** sha256 over the context's files (after .dockerignore) and the Dockerfile: same inputs, same image. */
+  contextHash: string;
+  capabilities: string[];
 }
 
 export interface StaticFileEntry {

@@ -2,8 +2,9 @@
 // Every runtime (lua, js, python, and later docker) implements FunctionRuntime and passes the
 // shared contract suite in ./contract.ts.
 import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
+import type { DockerBuild } from '../core/model.js';
 
-export type RuntimeName = 'lua' | 'js' | 'python';
+export type RuntimeName = 'lua' | 'js' | 'python' | 'docker';
 
 export interface FunctionSource {
   /** Unique, human-readable id used in logs: `namespace/app/path@hash`. */
@@ -19,6 +20,31 @@ export interface FunctionSource {
   timeoutMs: number;
   memoryMb: number;
   env: Record<string, string>;
+  /** Docker only: how to build and run the image. */
+  docker?: DockerSource;
+}
+
+export interface DockerSource {
+  /** What the image is built from; `build.contextHash` names the image. */
+  build: DockerBuild;
+  /**
+   * Absolute paths of the context folder and the Dockerfile in the commit being synced. Absent when
+   * a stored function is restored after a restart: the runtime then uses the image it built before.
+   */
+  contextDir?: string;
+  dockerfilePath?: string;
+  /** The port the container listens on (PORT). */
+  port: number;
+  /** Labels that let the platform find its own containers again. */
+  owner: { namespace: string; app: string; path: string };
+  /** Receives the build log line by line. */
+  buildLog?: (line: string) => void;
+}
+
+/** Where a proxied function (docker) answers; the gateway streams requests to it. */
+export interface Upstream {
+  host: string;
+  port: number;
 }
 
 export type LogStream = 'stdout' | 'stderr';
@@ -35,6 +61,13 @@ export interface LoadedFunction {
   invoke(req: FunctionRequest): Promise<FunctionResponse>;
   /** Frees everything. The platform only calls it once no invocation is in flight (see drain.ts). */
   dispose(): Promise<void>;
+  /**
+   * For proxied runtimes (docker): where requests are forwarded, or null while it cannot take them
+   * (the gateway answers 503). The gateway streams to it instead of calling `invoke`.
+   */
+  upstream?(): Upstream | null;
+  /** Facts for the status (e.g. image and container ids). */
+  describe?(): Record<string, string>;
 }
 
 export interface FunctionRuntime {
