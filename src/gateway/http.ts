@@ -10,6 +10,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { ServingTable } from './serving.js';
 import { serveStatic } from './static.js';
 import { BlobCache } from './blob-cache.js';
+import { proxyRequest } from './proxy.js';
 import { errorOf, errorResponse } from './respond.js';
 
 export interface HttpDeps {
@@ -46,11 +47,41 @@ function responseHeaders(headers: Record<string, string>): Headers {
   return out;
 }
 
+/** Reads the body as text, refusing more than `max` bytes (413) without buffering past it. */
+async function readBody(req: Request, max: number): Promise<string> {
+  const tooLarge = () => new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${max} bytes`);
+  if (Number(req.headers.get('content-length') ?? '0') > max) throw tooLarge();
+  if (!req.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > max) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
   const url = new URL(c.req.url);
   const split = splitNamespace(url.pathname);
   if (!split || RESERVED.has(split.namespace)) return errorOf('NOT_FOUND');
-  if (!deps.serving.findFunction(split.namespace, split.path)) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
+  const first = deps.serving.findFunction(split.namespace, split.path);
+  if (!first) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
+  const upstreamOf = first.value.handle.fn.upstream?.bind(first.value.handle.fn);
+  if (upstreamOf) {
+    // Proxied (docker): stream both ways; counted in flight from here, so a switch drains it.
+    const fn = first.value;
+    const upstream = upstreamOf();
+    if (!upstream) return errorResponse(new ZvError('FUNCTION_UNAVAILABLE', `the container of ${fn.path} is not running`));
+    const done = fn.handle.begin();
+    const { res, error } = await proxyRequest({
+      req: c.req.raw, upstream, pathAndQuery: `${split.path}${url.search}`, namespace: split.namespace,
+      timeoutMs: fn.timeoutMs, maxBodyBytes: deps.maxBodyBytes, done,
+    });
+    deps.metrics.invocations.inc({ runtime: fn.runtime, result: error?.code ?? 'ok' });
+    return res;
+  }
   const headers: Record<string, string> = {};
   c.req.raw.headers.forEach((v, k) => {
     headers[k] = v;
@@ -58,7 +89,12 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
   // Read the whole body first, then look the function up again and invoke it in the same tick:
   // an update that lands while the body is uploading routes this request to the new code rather
   // than to an instance that is being disposed.
-  const body = c.req.method === 'GET' || c.req.method === 'HEAD' ? '' : await c.req.text();
+  let body: string;
+  try {
+    body = c.req.method === 'GET' || c.req.method === 'HEAD' ? '' : await readBody(c.req.raw, deps.maxBodyBytes);
+  } catch (e) {
+    return errorResponse(e, { connection: 'close' });
+  }
   const match = deps.serving.findFunction(split.namespace, split.path);
   if (!match) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
   const fn = match.value;
@@ -113,6 +149,6 @@ export function createHttpApp(deps: HttpDeps): Hono {
     return serveStatic(deps.serving.findStatic(ns), rest.slice(slash + 1), c.req.raw, deps.blobs, cache, `/static/${ns}/`);
   });
 
-  app.all('*', limit, (c) => invokeFunction(c, deps));
+  app.all('*', (c) => invokeFunction(c, deps));
   return app;
 }

@@ -15,13 +15,24 @@ export class DrainingFunction {
   }
 
   async invoke(req: FunctionRequest): Promise<FunctionResponse> {
-    this.inflight++;
+    const done = this.begin();
     try {
       return await this.fn.invoke(req);
     } finally {
+      done();
+    }
+  }
+
+  /** Counts a request handled outside `invoke` (a proxied one) as in flight until `done` is called. */
+  begin(): () => void {
+    this.inflight++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
       this.inflight--;
       if (this.inflight === 0 && this.idle) this.idle();
-    }
+    };
   }
 
   /** Disposes once every in-flight invocation has finished (or after `maxWaitMs`). */
