@@ -1,7 +1,7 @@
 // Builds the application status object of PRODUCT.md §6 from what is recorded and what is served.
 import type { AppSyncStatus, DeployedState, FunctionRuntimeKind } from './model.js';
 
-export type FunctionState = 'ready' | 'loading' | 'failed';
+export type FunctionState = 'ready' | 'building' | 'failed';
 
 export interface FunctionStatus {
   path: string;
@@ -9,6 +9,20 @@ export interface FunctionStatus {
   url: string;
   status: FunctionState;
   message?: string;
+  /** Docker: the image tag and id and the container serving it. */
+  image?: string;
+  imageId?: string;
+  container?: string;
+  /** Docker: the end of the last failed build's log. */
+  buildLog?: string;
+}
+
+/** What the status shows for a function beside its deployed state: a build under way or a failure. */
+export interface FunctionOverlay {
+  runtime: FunctionRuntimeKind;
+  status: 'building' | 'failed';
+  message?: string;
+  buildLog?: string;
 }
 
 export interface ServiceStatus {
@@ -41,17 +55,32 @@ export interface StatusInput {
   message: string;
   warnings: string[];
   deployed: DeployedState | null;
-  /** Per function path, when it is not simply ready (e.g. failed to load after a restart). */
-  functionStates?: ReadonlyMap<string, { status: FunctionState; message?: string }>;
+  /**
+   * Per function path, when it is not simply ready: failed to restore, or (docker) being built or
+   * failed to build in the current sync. Paths not deployed yet are listed too.
+   */
+  overlays?: ReadonlyMap<string, FunctionOverlay>;
+  /** Per function path, facts from the runtime (image, imageId, container). */
+  facts?: ReadonlyMap<string, Record<string, string>>;
 }
 
 export function buildStatus(i: StatusInput): AppStatus {
-  const functions: FunctionStatus[] = (i.deployed?.functions ?? []).map((f) => {
-    const st = i.functionStates?.get(f.path);
-    const entry: FunctionStatus = { path: f.path, runtime: f.runtime, url: `/${i.namespace}${f.path}`, status: st?.status ?? 'ready' };
-    if (st?.message) entry.message = st.message;
-    return entry;
-  });
+  const entry = (path: string, runtime: FunctionRuntimeKind, overlay: FunctionOverlay | undefined, deployed: boolean): FunctionStatus => {
+    // A failed build of a new revision leaves the serving one `ready` (the message says what failed).
+    const serving = deployed && (i.facts?.has(path) ?? false);
+    const status: FunctionState = !overlay ? 'ready' : overlay.status === 'failed' && serving ? 'ready' : overlay.status;
+    const e: FunctionStatus = { path, runtime, url: `/${i.namespace}${path}`, status };
+    const facts = i.facts?.get(path);
+    if (facts?.image) e.image = facts.image;
+    if (facts?.imageId) e.imageId = facts.imageId;
+    if (facts?.container) e.container = facts.container;
+    if (overlay?.message) e.message = overlay.message;
+    if (overlay?.buildLog) e.buildLog = overlay.buildLog;
+    return e;
+  };
+  const deployedPaths = new Set((i.deployed?.functions ?? []).map((f) => f.path));
+  const functions: FunctionStatus[] = (i.deployed?.functions ?? []).map((f) => entry(f.path, f.runtime, i.overlays?.get(f.path), true));
+  for (const [path, o] of i.overlays ?? []) if (!deployedPaths.has(path)) functions.push(entry(path, o.runtime, o, false));
   const site = i.deployed?.static ?? null;
   let status = i.status;
   if (status === 'synced' && functions.some((f) => f.status === 'failed')) status = 'degraded';

@@ -1,16 +1,17 @@
-// The apply side of a sync: loads function code into runtimes and stores static blobs (prepare,
-// which may fail and then changes nothing), then publishes the new slice and retires what it
-// replaced (commit). Also restores the last deployed state at start without reaching git.
+// The apply side of a sync: loads function code into runtimes (building docker images), stores
+// static blobs (prepare, which may fail and then changes nothing), then publishes the new slice and
+// retires what it replaced (commit). Also restores the last deployed state at start without git.
 import { readFile } from 'node:fs/promises';
 import { ZvError, toZvError } from '../errors/registry.js';
 import type { DeployedState, DesiredFunction } from '../core/model.js';
-import type { FunctionState } from '../core/status.js';
+import type { FunctionOverlay } from '../core/status.js';
 import type { Plan } from '../core/plan.js';
 import { DrainingFunction } from '../runtimes/drain.js';
-import type { FunctionLogger, RuntimeName } from '../runtimes/types.js';
+import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction, RuntimeName } from '../runtimes/types.js';
 import type { BlobStore } from '../store/types.js';
 import type { AppSlice, ServedFunction, ServingTable } from '../gateway/serving.js';
 import type { Logger } from '../telemetry/log.js';
+import { traced } from '../telemetry/events.js';
 import type { DesiredRead, RuntimeSet } from './ports.js';
 
 export interface AppIdentity {
@@ -27,14 +28,16 @@ export interface Prepared {
   replaced: ServedFunction[];
 }
 
-/** In-flight requests may run up to the function's own timeout: wait that long before disposing. */
-function retire(f: ServedFunction): Promise<void> {
-  return f.handle.retire(f.timeoutMs + 5_000);
-}
+/** Build inputs on disk for the functions of one sync (docker), by path. */
+type BuildDirs = ReadonlyMap<string, { contextDir: string; dockerfilePath: string }>;
+
+const BUILD_LOG_LINES = 200;
 
 export class Deployer {
-  /** Per app key, per function path: state when not simply ready. */
-  readonly functionStates = new Map<string, Map<string, { status: FunctionState; message?: string }>>();
+  /** Per app key, per function path: what the status shows beside (or instead of) the deployed state. */
+  readonly overlays = new Map<string, Map<string, FunctionOverlay>>();
+  /** Every loaded function not yet disposed: serving, draining, or being prepared. */
+  private readonly live = new Map<DrainingFunction, FunctionRuntime>();
 
   constructor(
     private readonly runtimes: RuntimeSet,
@@ -48,30 +51,70 @@ export class Deployer {
     return (stream, line) => (stream === 'stderr' ? log.warn({ stream }, line) : log.info({ stream }, line));
   }
 
-  private async load(app: AppIdentity, f: DesiredFunction): Promise<ServedFunction> {
+  private overlay(app: AppIdentity): Map<string, FunctionOverlay> {
+    let m = this.overlays.get(app.key);
+    if (!m) this.overlays.set(app.key, (m = new Map()));
+    return m;
+  }
+
+  private retire(f: { handle: DrainingFunction; timeoutMs: number }): Promise<void> {
+    // In-flight requests may run up to the function's own timeout: wait that long before disposing.
+    return f.handle.retire(f.timeoutMs + 5_000).finally(() => this.live.delete(f.handle));
+  }
+
+  private async load(app: AppIdentity, f: DesiredFunction, dirs: BuildDirs): Promise<ServedFunction> {
     const runtime = this.runtimes.get(f.runtime);
     if (!runtime) throw new ZvError('RUNTIME_UNAVAILABLE', `${f.filename}: runtime '${f.runtime}' for ${f.path} is not available on this server`);
-    const loaded = await runtime.load(
-      {
-        id: `${app.namespace}/${app.name}${f.path}@${f.hash.slice(0, 8)}`,
-        runtime: f.runtime as RuntimeName,
-        language: f.language,
-        code: f.code,
-        filename: f.filename,
-        lineOffset: f.lineOffset,
-        timeoutMs: f.timeoutMs,
-        memoryMb: f.memoryMb,
-        env: f.env,
-      },
-      this.functionLogger(app, f.path),
-    );
-    return { appKey: app.key, path: f.path, runtime: f.runtime, handle: new DrainingFunction(loaded), timeoutMs: f.timeoutMs };
+    const source: FunctionSource = {
+      id: `${app.namespace}/${app.name}${f.path}@${f.hash.slice(0, 8)}`,
+      runtime: f.runtime as RuntimeName,
+      language: f.language,
+      code: f.code,
+      filename: f.filename,
+      lineOffset: f.lineOffset,
+      timeoutMs: f.timeoutMs,
+      memoryMb: f.memoryMb,
+      env: f.env,
+    };
+    let loaded: LoadedFunction;
+    if (f.runtime === 'docker') {
+      if (!f.build) throw new ZvError('INTERNAL', `${f.path}: a docker function without build inputs`);
+      const buildLog: string[] = [];
+      const log = this.logger.child({ component: 'build', namespace: app.namespace, app: app.name, function: f.path });
+      source.docker = {
+        build: f.build,
+        ...dirs.get(f.path),
+        port: f.port ?? 8080,
+        owner: { namespace: app.namespace, app: app.name, path: f.path },
+        buildLog: (line) => {
+          buildLog.push(line);
+          if (buildLog.length > BUILD_LOG_LINES) buildLog.shift();
+          log.debug(line);
+        },
+      };
+      const overlay = this.overlay(app);
+      overlay.set(f.path, { runtime: 'docker', status: 'building' });
+      try {
+        loaded = await traced('build', { app: app.name, namespace: app.namespace, path: f.path, context: f.build.context, dockerfile: f.build.dockerfile }, () =>
+          runtime.load(source, this.functionLogger(app, f.path)));
+        overlay.delete(f.path);
+      } catch (e) {
+        overlay.set(f.path, { runtime: 'docker', status: 'failed', message: toZvError(e).message, buildLog: buildLog.join('\n') });
+        throw e;
+      }
+    } else {
+      loaded = await runtime.load(source, this.functionLogger(app, f.path));
+    }
+    const handle = new DrainingFunction(loaded);
+    this.live.set(handle, runtime);
+    return { appKey: app.key, path: f.path, runtime: f.runtime, handle, timeoutMs: f.timeoutMs };
   }
 
   /** Loads new and changed functions and stores static blobs. Throws (having undone its work) on any failure. */
   async prepare(app: AppIdentity, read: DesiredRead, plan: Plan): Promise<Prepared> {
     const current = this.serving.getApp(app.key);
     const changes = new Map(plan.functions.map((c) => [c.path, c.action]));
+    const dirs: BuildDirs = new Map(read.docker.map((d) => [d.path, { contextDir: d.context, dockerfilePath: d.dockerfile }]));
     const functions = new Map<string, ServedFunction>();
     const created: DrainingFunction[] = [];
     const toLoad: DesiredFunction[] = [];
@@ -80,7 +123,7 @@ export class Deployer {
       if (changes.get(f.path) === 'unchanged' && old) functions.set(f.path, old);
       else toLoad.push(f);
     }
-    const results = await Promise.allSettled(toLoad.map((f) => this.load(app, f)));
+    const results = await Promise.allSettled(toLoad.map((f) => this.load(app, f, dirs)));
     const failures: string[] = [];
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') {
@@ -88,11 +131,11 @@ export class Deployer {
         created.push(r.value.handle);
       } else failures.push(toZvError(r.reason).message || `${toLoad[i]?.path}: failed to load`);
     });
+    const undo = () => Promise.all(created.map((h) => this.retire({ handle: h, timeoutMs: 0 })));
     if (failures.length) {
-      await Promise.all(created.map((h) => h.retire(0)));
+      await undo();
       const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      const code = first ? toZvError(first.reason).code : 'FUNCTION_COMPILE_ERROR';
-      throw new ZvError(code, failures.join('; '));
+      throw new ZvError(first ? toZvError(first.reason).code : 'FUNCTION_COMPILE_ERROR', failures.join('; '));
     }
 
     try {
@@ -102,7 +145,7 @@ export class Deployer {
         if (hash !== entry.hash) throw new ZvError('INTERNAL', `static file ${entry.path} changed while it was read`);
       }
     } catch (e) {
-      await Promise.all(created.map((h) => h.retire(0)));
+      await undo();
       throw e;
     }
 
@@ -122,25 +165,24 @@ export class Deployer {
   /** Switches traffic to the prepared slice, then drains and disposes what it replaced. */
   commit(app: AppIdentity, prepared: Prepared): void {
     this.serving.setApp(app.key, prepared.slice);
-    this.functionStates.delete(app.key);
-    for (const f of prepared.replaced) void retire(f);
+    this.overlays.delete(app.key);
+    for (const f of prepared.replaced) void this.retire(f);
   }
 
   async abandon(prepared: Prepared): Promise<void> {
-    await Promise.all(prepared.created.map((h) => h.retire(0)));
+    await Promise.all(prepared.created.map((h) => this.retire({ handle: h, timeoutMs: 0 })));
   }
 
   /** Serves a stored deployed state (after a restart). Functions that cannot load are marked failed. */
   async restore(app: AppIdentity, deployed: DeployedState): Promise<void> {
     const functions = new Map<string, ServedFunction>();
-    const states = new Map<string, { status: FunctionState; message?: string }>();
     await Promise.all(
       deployed.functions.map(async (f) => {
         try {
-          functions.set(f.path, await this.load(app, f));
+          functions.set(f.path, await this.load(app, f, new Map()));
         } catch (e) {
           const err = toZvError(e);
-          states.set(f.path, { status: 'failed', message: err.message });
+          this.overlay(app).set(f.path, { runtime: f.runtime, status: 'failed', message: err.message });
           this.logger.error({ namespace: app.namespace, app: app.name, function: f.path, code: err.code }, `could not restore function: ${err.message}`);
         }
       }),
@@ -151,14 +193,36 @@ export class Deployer {
       functions,
       static: site ? { appKey: app.key, files: new Map(site.files.map((f) => [f.path, f])) } : null,
     });
-    if (states.size) this.functionStates.set(app.key, states);
   }
 
   /** Stops serving the application; its functions are disposed once their in-flight requests end. */
   remove(app: AppIdentity): void {
     const slice = this.serving.getApp(app.key);
     this.serving.removeApp(app.key);
-    this.functionStates.delete(app.key);
-    for (const f of slice?.functions.values() ?? []) void retire(f);
+    this.overlays.delete(app.key);
+    for (const f of slice?.functions.values() ?? []) void this.retire(f);
+  }
+
+  /** Status facts of the served functions of an application (e.g. image and container ids). */
+  describe(app: AppIdentity): Map<string, Record<string, string>> {
+    const out = new Map<string, Record<string, string>>();
+    for (const [path, f] of this.serving.getApp(app.key)?.functions ?? []) {
+      const facts = f.handle.fn.describe?.();
+      if (facts) out.set(path, facts);
+    }
+    return out;
+  }
+
+  /** Lets each runtime drop what no live function uses (orphan containers, unused images). */
+  async collectGarbage(): Promise<void> {
+    for (const runtime of this.runtimes.values()) {
+      if (!runtime.gc) continue;
+      const mine = [...this.live].filter(([, rt]) => rt === runtime).map(([h]) => h.fn);
+      try {
+        await runtime.gc(mine);
+      } catch (e) {
+        this.logger.warn({ runtime: runtime.name, err: toZvError(e).message }, 'runtime garbage collection failed');
+      }
+    }
   }
 }

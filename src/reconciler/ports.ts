@@ -7,6 +7,8 @@ export interface DesiredRead {
   state: DesiredState;
   /** Where each static file's bytes are in the artifact. */
   staticFiles: { entry: StaticFileEntry; absPath: string }[];
+  /** Absolute build inputs of docker functions in the artifact, by function path. */
+  docker: { path: string; dockerfile: string; context: string }[];
 }
 
 /** Reads one commit's tree into a desired state; rejects with a ZvError naming file:line. */

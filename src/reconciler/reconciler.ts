@@ -89,6 +89,8 @@ export class Reconciler {
     );
     this.refreshGauge();
     this.log.info({ apps: apps.length }, 'restored deployed state');
+    // Containers of functions no longer deployed (e.g. removed while the server was down) go now.
+    await this.deployer.collectGarbage();
   }
 
   startPolling(): Promise<void> {
@@ -233,7 +235,8 @@ export class Reconciler {
       message: app.message,
       warnings: app.warnings,
       deployed: this.deployed.get(app.id) ?? null,
-      functionStates: this.deployer.functionStates.get(appKey(app.namespace, app.name)),
+      overlays: this.deployer.overlays.get(appKey(app.namespace, app.name)),
+      facts: this.deployer.describe(identity(app)),
     });
     if (this.isSyncing(app.id)) s.status = 'syncing';
     return s;
@@ -266,6 +269,7 @@ export class Reconciler {
       }
       await this.deps.blobs.gc(keepBlobs);
       await this.deps.source.prune(keepCommits);
+      await this.deployer.collectGarbage();
     } catch (e) {
       this.log.warn({ err: toZvError(e).message }, 'garbage collection failed');
     }

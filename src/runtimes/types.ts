@@ -79,6 +79,8 @@ export interface FunctionRuntime {
   load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction>;
   /** Whether the runtime can run on this host (e.g. python needs python3 and bwrap), and why not. */
   available(): Promise<{ ok: true } | { ok: false; reason: string }>;
-  /** Stops everything the runtime started. */
+  /** Stops everything the runtime started (a docker runtime leaves its containers to be adopted). */
   close(): Promise<void>;
+  /** Drops what none of `live` uses (e.g. orphan containers, unused images). */
+  gc?(live: LoadedFunction[]): Promise<void>;
 }

@@ -14,6 +14,10 @@ export class TreeDesiredReader implements DesiredReader {
       }
       throw new ZvError('MANIFEST_NOT_FOUND', `${where} has neither zerverless.yaml nor an apps/ folder (commit ${opts.commit.slice(0, 12)})`);
     }
-    return { state: loaded.state, staticFiles: loaded.staticFiles.map((f) => ({ entry: f.entry, absPath: f.absPath })) };
+    return {
+      state: loaded.state,
+      staticFiles: loaded.staticFiles.map((f) => ({ entry: f.entry, absPath: f.absPath })),
+      docker: loaded.docker.map((d) => ({ path: d.path, dockerfile: d.dockerfile, context: d.context })),
+    };
   }
 }
