@@ -31,7 +31,17 @@ export function sampleDeployed(commit = SHA_A): DeployedState {
     functions: [
       { path: '/api/hello', runtime: 'lua', code: 'function handle(req)\n  return {status=200, body="hi ✓"}\nend\n', filename: 'zerverless.yaml', lineOffset: 12, timeoutMs: 30000, memoryMb: 128, env: {}, hash: 'h1' },
       { path: '/api/js', runtime: 'js', language: 'typescript', code: "export default { fetch: () => new Response('x') };\n", filename: 'handlers/hello.ts', timeoutMs: 1500, memoryMb: 64, env: { GREETING: 'hé "quoted"', EMPTY: '' }, hash: 'h2' },
-      { path: '/api/docker', runtime: 'docker', code: 'FROM node:20\n', filename: 'services/api/Dockerfile', timeoutMs: 30000, memoryMb: 256, env: { A: '1' }, port: 9090, hash: 'h3' },
+      {
+        path: '/api/docker', runtime: 'docker', code: 'FROM node:20\n', filename: 'services/api/Dockerfile', timeoutMs: 30000, memoryMb: 256, env: { A: '1' }, port: 9090,
+        build: { dockerfile: 'services/api/Dockerfile', context: 'services/api', contextHash: '3'.repeat(64), capabilities: ['CHOWN', 'NET_BIND_SERVICE'] },
+        hash: 'h3',
+      },
+      // a docker function with no capabilities, its Dockerfile outside the context
+      {
+        path: '/api/worker', runtime: 'docker', code: 'FROM busybox\n', filename: 'docker/worker.Dockerfile', timeoutMs: 5000, memoryMb: 64, env: {}, port: 8080,
+        build: { dockerfile: 'docker/worker.Dockerfile', context: '.', contextHash: '4'.repeat(64), capabilities: [] },
+        hash: 'h4',
+      },
     ],
     static: {
       dir: './static',

@@ -96,7 +96,8 @@ test('runtime normalisation, defaults, durations, env stringification', () => {
   assert.deepEqual(f.map((x) => x.memoryMb), [128, 256, 128, 128, 128, 128, 128]);
   assert.deepEqual(f[4]?.env, { S: 'x', N: '42', B: 'true', F: '1.5' });
   assert.equal(f[3]?.codeFile, 'd.mts');
-  assert.deepEqual([f[5]?.context, f[5]?.port], ['svc', 3000]);
+  assert.deepEqual([f[5]?.context, f[5]?.port, f[5]?.capabilities], ['svc', 3000, []]);
+  assert.equal(f[0]?.capabilities, undefined);
   assert.deepEqual(f.map((x) => x.line), [7, 8, 9, 10, 11, 12, 13]);
   assert.equal(f[0]?.codeLine, 7);
 });
@@ -167,6 +168,41 @@ test('two code sources, no code source, docker mistakes', () => {
     'zerverless.yaml:15:7: spec.functions[2].code: a docker function is built from dockerfile and context, not from code or codeFile',
     'zerverless.yaml:19:7: spec.functions[3].dockerfile: only docker functions take dockerfile (runtime is lua)',
     'zerverless.yaml:20:7: spec.functions[3].port: only docker functions take port (runtime is lua)',
+  ]);
+});
+
+test('docker capabilities: kept in order; unknown, CAP_-prefixed, lower-case, duplicate and non-docker refused at line:col', () => {
+  const m = ok(`${HEAD}    - path: /d
+      runtime: docker
+      dockerfile: Dockerfile
+      capabilities: [NET_BIND_SERVICE, CHOWN]
+    - { path: /e, runtime: docker, dockerfile: Dockerfile, capabilities: [] }
+`);
+  assert.deepEqual(m.spec.functions.map((f) => f.capabilities), [['NET_BIND_SERVICE', 'CHOWN'], []]);
+
+  assert.deepEqual(errors(`${HEAD}    - path: /d
+      runtime: docker
+      dockerfile: Dockerfile
+      capabilities:
+        - NET_BIND_SERVICE
+        - CAP_NET_RAW
+        - sys_time
+        - FLY
+        - NET_BIND_SERVICE
+        - 7
+    - path: /l
+      runtime: lua
+      code: x
+      capabilities: [CHOWN]
+    - { path: /s, runtime: docker, dockerfile: Dockerfile, capabilities: NET_RAW }
+`), [
+    'zerverless.yaml:12:11: spec.functions[0].capabilities[1]: "CAP_NET_RAW" must be written NET_RAW (upper case, without CAP_)',
+    'zerverless.yaml:13:11: spec.functions[0].capabilities[2]: "sys_time" must be written SYS_TIME (upper case, without CAP_)',
+    'zerverless.yaml:14:11: spec.functions[0].capabilities[3]: "FLY" is not a Linux capability; use a name from capabilities(7) without CAP_, e.g. NET_BIND_SERVICE',
+    'zerverless.yaml:15:11: spec.functions[0].capabilities[4]: "NET_BIND_SERVICE" is listed twice (also item 0)',
+    'zerverless.yaml:16:11: spec.functions[0].capabilities[5]: must be a string',
+    'zerverless.yaml:20:7: spec.functions[1].capabilities: only docker functions take capabilities (runtime is lua)',
+    'zerverless.yaml:21:60: spec.functions[2].capabilities: must be a list',
   ]);
 });
 
@@ -243,7 +279,7 @@ spec:
     'zerverless.yaml:4:3: metadata.name: "My_App" must be a DNS label: lower-case letters, digits and \'-\', starting and ending with a letter or digit',
     'zerverless.yaml:5:3: metadata.namespace: "static" is reserved (reserved: api, static, healthz, readyz, metrics, ui, hooks)',
     'zerverless.yaml:6:3: metadata.extra: unknown field "extra" (allowed: name, namespace, labels)',
-    'zerverless.yaml:9:42: spec.functions[0].codefile: unknown field "codefile" (allowed: path, runtime, code, codeFile, dockerfile, context, timeout, memory, env, port)',
+    'zerverless.yaml:9:42: spec.functions[0].codefile: unknown field "codefile" (allowed: path, runtime, code, codeFile, dockerfile, context, timeout, memory, env, port, capabilities)',
     'zerverless.yaml:10:3: spec.statik: unknown field "statik" (allowed: source, functions, static)',
   ]);
 });

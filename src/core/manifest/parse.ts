@@ -6,6 +6,7 @@
 // Decisions: env values may be strings, numbers or booleans and are stringified (`true` → "true");
 // runtime javascript → js, typescript/ts → js + language typescript, and js with a .ts/.mts/.cts
 // codeFile is typescript; docker `context` defaults to the Dockerfile's folder and `port` to 8080;
+// docker `capabilities` defaults to [] (all dropped) and keeps the manifest's order;
 // codeFile/dockerfile/context are stored normalised (`./a/b.py` → `a/b.py`) while static.dir is
 // kept as written (it is shown back in the status); two paths that differ only by a trailing `/`
 // are duplicates.
@@ -125,7 +126,7 @@ function buildFunction(ctx: Ctx, fn: Obj, at: FieldPath, seen: Map<string, Field
     }
     if (!has('dockerfile')) problems.push({ path: [...at, 'dockerfile'], message: 'is required for runtime docker' });
   } else if (rawRuntime !== undefined) {
-    for (const k of ['dockerfile', 'context', 'port']) {
+    for (const k of ['dockerfile', 'context', 'port', 'capabilities']) {
       if (has(k)) problems.push({ path: [...at, k], message: `only docker functions take ${k} (runtime is ${rawRuntime})` });
     }
     if (has('code') && has('codeFile')) {
@@ -178,6 +179,8 @@ function buildFunction(ctx: Ctx, fn: Obj, at: FieldPath, seen: Map<string, Field
       decl.context = context ?? dirname(dockerfile);
     }
     decl.port = typeof fn.port === 'number' ? fn.port : DEFAULT_DOCKER_PORT;
+    // Items were checked against LINUX_CAPABILITIES by the schema; a bad one stops the parse.
+    decl.capabilities = Array.isArray(fn.capabilities) ? fn.capabilities.filter((c): c is string => typeof c === 'string') : [];
   }
   return decl;
 }

@@ -2,7 +2,7 @@
 // that names the field (`spec.functions[1].runtime: must be one of …`) at its YAML position.
 import { Ajv } from 'ajv';
 import type { ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
-import { manifestSchema } from './schema.js';
+import { LINUX_CAPABILITIES, manifestSchema } from './schema.js';
 import { validateAppName, validateFunctionPath, validateNamespace } from '../names.js';
 import type { FieldPath } from './locate.js';
 import { fieldName } from './locate.js';
@@ -79,6 +79,19 @@ function patternMessage(path: FieldPath, value: unknown): string {
   return `"${String(value)}" has the wrong format`;
 }
 
+/** `spec.functions[i].capabilities[j]`: an item of a capabilities list. */
+function isCapabilityItem(path: FieldPath): boolean {
+  return typeof path[path.length - 1] === 'number' && path[path.length - 2] === 'capabilities';
+}
+
+function capabilityMessage(value: unknown): string {
+  const known = LINUX_CAPABILITIES as readonly string[];
+  const raw = String(value);
+  const bare = raw.toUpperCase().replace(/^CAP_/, '');
+  if (known.includes(bare)) return `"${raw}" must be written ${bare} (upper case, without CAP_)`;
+  return `"${raw}" is not a Linux capability; use a name from capabilities(7) without CAP_, e.g. NET_BIND_SERVICE`;
+}
+
 function messageFor(e: ErrorObject, path: FieldPath): FieldProblem | null {
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
@@ -93,6 +106,10 @@ function messageFor(e: ErrorObject, path: FieldPath): FieldProblem | null {
       };
     }
     case 'enum':
+      if (isCapabilityItem(path)) {
+        // A non-string item already has its type error.
+        return typeof e.data === 'string' ? { path, message: capabilityMessage(e.data) } : null;
+      }
       return { path, message: `must be one of ${(p.allowedValues as unknown[]).map(String).join(', ')}` };
     case 'const':
       return { path, message: `must be ${String(p.allowedValue)}` };
@@ -110,6 +127,13 @@ function messageFor(e: ErrorObject, path: FieldPath): FieldProblem | null {
       return { path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters` };
     case 'maxLength':
       return { path, message: `must be at most ${String(p.limit)} characters` };
+    case 'uniqueItems': {
+      // Point at the later of the two equal items, naming the earlier one.
+      const later = Math.max(Number(p.i), Number(p.j));
+      const earlier = Math.min(Number(p.i), Number(p.j));
+      const item = Array.isArray(e.data) ? (e.data as unknown[])[later] : undefined;
+      return { path: [...path, later], message: `"${String(item)}" is listed twice (also item ${earlier})` };
+    }
     case 'propertyNames': {
       const key = String(p.propertyName);
       const message = lastKey(path) === 'env'

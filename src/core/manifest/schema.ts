@@ -9,6 +9,20 @@ export type ManifestRuntime = (typeof RUNTIMES)[number];
 export const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)?$';
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
 
+/**
+ * Linux capability names (capabilities(7), without `CAP_`), in kernel order (CAP_CHOWN = 0 …
+ * CAP_CHECKPOINT_RESTORE = 40). A docker function may keep some; all others are dropped.
+ */
+export const LINUX_CAPABILITIES = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
+  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
+  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
+  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHECKPOINT_RESTORE',
+] as const;
+export type LinuxCapability = (typeof LINUX_CAPABILITIES)[number];
+
 export const MEMORY_MIN_MB = 8;
 export const MEMORY_MAX_MB = 4096;
 export const TIMEOUT_MAX_MS = 3_600_000;
@@ -98,6 +112,12 @@ export const manifestSchema = {
               port: {
                 type: 'integer', minimum: 1, maximum: 65535,
                 description: 'docker only: the port the container listens on (default 8080; passed as PORT).',
+              },
+              capabilities: {
+                type: 'array',
+                uniqueItems: true,
+                items: { type: 'string', enum: [...LINUX_CAPABILITIES] },
+                description: 'docker only: Linux capabilities the container keeps, without CAP_ (e.g. NET_BIND_SERVICE); all others are dropped.',
               },
             },
           },

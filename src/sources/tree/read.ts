@@ -1,10 +1,11 @@
 // The tree reader: a validated Manifest + the folder holding one commit's tree → DesiredState.
-// Reads code files, hashes static files and docker contexts, and checks that every manifest path
+// Reads code files, hashes static files and docker contexts (.dockerignore applied, see
+// context.ts), fills each docker function's `build`, and checks that every manifest path
 // resolves inside the repository (realpath, so symlinks count). All problems are collected, each
 // with the manifest position of the field at fault; readDesiredState throws them as one ZvError.
 import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
-import type { DesiredFunction, DesiredState, Diagnostic, FunctionDecl, Manifest } from '../../core/model.js';
+import type { DesiredFunction, DesiredState, Diagnostic, DockerBuild, FunctionDecl, Manifest } from '../../core/model.js';
 import { formatDiagnostic } from '../../core/model.js';
 import type { ManifestLocations } from '../../core/manifest/index.js';
 import { normalizeRelPath } from '../../core/names.js';
@@ -12,7 +13,8 @@ import { ZvError } from '../../errors/registry.js';
 import type { ErrorCode } from '../../errors/registry.js';
 import { posixJoin, resolveInside } from './resolve.js';
 import type { TreeProblem } from './resolve.js';
-import { hashContext, walkStatic } from './static.js';
+import { hashContext } from './context.js';
+import { walkStatic } from './static.js';
 import type { HashFn, StaticFileSource } from './static.js';
 
 export interface ReadOptions {
@@ -31,9 +33,10 @@ export interface ReadOptions {
 export interface DockerBuildSource {
   /** The function's path. */
   path: string;
-  /** Real paths on disk, inside the tree. */
+  /** Real (absolute) paths on disk, inside the tree: the runtime's `dockerfilePath` and `contextDir`. */
   dockerfile: string;
   context: string;
+  /** Equals the function's `build.contextHash`. */
   contextHash: string;
 }
 
@@ -57,11 +60,14 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Hash over everything that changes a function's behaviour. */
-export function functionHash(fn: Omit<DesiredFunction, 'hash' | 'filename' | 'lineOffset' | 'path'> & { contextHash?: string }, hash: HashFn = sha256): string {
+/**
+ * Hash over everything that changes a function's behaviour: for docker functions the whole `build`
+ * (context and Dockerfile content via contextHash, paths, capabilities) besides env, port and limits.
+ */
+export function functionHash(fn: Omit<DesiredFunction, 'hash' | 'filename' | 'lineOffset' | 'path'>, hash: HashFn = sha256): string {
   return hash(canonicalJson({
     runtime: fn.runtime, language: fn.language, code: fn.code, timeoutMs: fn.timeoutMs,
-    memoryMb: fn.memoryMb, env: fn.env, port: fn.port, contextHash: fn.contextHash,
+    memoryMb: fn.memoryMb, env: fn.env, port: fn.port, build: fn.build,
   }));
 }
 
@@ -130,7 +136,7 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
     let code: string;
     let filename: string;
     let lineOffset: number | undefined;
-    let contextHash: string | undefined;
+    let build: DockerBuild | undefined;
     if (decl.runtime === 'docker') {
       if (!decl.dockerfile) {
         problem('MANIFEST_INVALID', `${at}.dockerfile`, decl.line, 'is required for runtime docker');
@@ -142,7 +148,10 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
       if (!df || !ctx) return undefined;
       code = await readFile(df.real, 'utf8');
       filename = posixJoin(appPrefix, df.rel);
-      contextHash = await hashContext(ctx.real, hash);
+      const contextHash = await hashContext(ctx.real, hash, { dockerfile: df.real, root });
+      // Capabilities are a set: sorted, so reordering them in the manifest is not a change.
+      const capabilities = [...new Set(decl.capabilities ?? [])].sort();
+      build = { dockerfile: df.rel, context: ctx.rel, contextHash, capabilities };
       docker.push({ path: decl.path, dockerfile: df.real, context: ctx.real, contextHash });
     } else if (decl.code !== undefined) {
       code = decl.code;
@@ -164,7 +173,8 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
     if (decl.language) fn.language = decl.language;
     if (lineOffset !== undefined) fn.lineOffset = lineOffset;
     if (decl.port !== undefined) fn.port = decl.port;
-    fn.hash = functionHash({ ...fn, contextHash }, hash);
+    if (build) fn.build = build;
+    fn.hash = functionHash(fn, hash);
     return fn;
   }
 

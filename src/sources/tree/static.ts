@@ -4,7 +4,7 @@
 //
 // Decision: `.git` and every other dotfile or dot-folder are skipped, except `.well-known` (served
 // for ACME, security.txt, …), so `.env`, `.htpasswd` and editor folders never get published.
-import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StaticFileEntry } from '../../core/model.js';
 import { isInside } from './resolve.js';
@@ -79,30 +79,3 @@ export async function walkStatic(root: string, staticReal: string, hash: HashFn)
   return out;
 }
 
-/**
- * A content hash of a docker build context: every file (dotfiles included, `.git` excluded) with
- * its path, executable bit and content; symlinks contribute their target text, not followed.
- */
-export async function hashContext(contextReal: string, hash: HashFn): Promise<string> {
-  const lines: string[] = [];
-  async function walk(dir: string, prefix: string): Promise<void> {
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
-      if (e.name === '.git') continue;
-      const abs = join(dir, e.name);
-      const rel = prefix ? `${prefix}/${e.name}` : e.name;
-      if (e.isSymbolicLink()) {
-        lines.push(JSON.stringify(['l', rel, await readlink(abs)]));
-      } else if (e.isDirectory()) {
-        lines.push(JSON.stringify(['d', rel]));
-        await walk(abs, rel);
-      } else if (e.isFile()) {
-        const st = await stat(abs);
-        lines.push(JSON.stringify([st.mode & 0o111 ? 'x' : 'f', rel, hash(await readFile(abs))]));
-      }
-    }
-  }
-  await walk(contextReal, '');
-  lines.sort();
-  return hash(lines.join('\n'));
-}

@@ -1,5 +1,6 @@
 // Migration tests on real SQLite files: versions are recorded once, re-opening does not re-apply,
-// a failed step rolls back, and a database from a newer zerverless is refused untouched.
+// a failed step rolls back, a database from a newer zerverless is refused untouched, and a v1
+// database (before docker builds were stored) upgrades keeping its data.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +10,9 @@ import Database from 'better-sqlite3';
 import { isZvError } from '../../errors/registry.js';
 import { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations.js';
 import { openSqliteStore } from './store.js';
-import { newApp } from '../contract.js';
+import { newApp, sampleDeployed } from '../contract.js';
+import { planSync } from '../../core/plan.js';
+import type { DeployedState } from '../../core/model.js';
 
 describe('sqlite migrations', () => {
   let dir: string;
@@ -101,6 +104,57 @@ describe('sqlite migrations', () => {
     const check = new Database(f, { readonly: true });
     try {
       assert.equal(schemaVersion(check), future);
+    } finally {
+      check.close();
+    }
+  });
+
+  it('upgrades a v1 database to v2 keeping its data, then stores docker builds', async () => {
+    const f = file();
+    const db = new Database(f);
+    try {
+      assert.deepEqual(migrate(db, MIGRATIONS.slice(0, 1)), { from: 0, to: 1, applied: [1] });
+      // rows as zerverless with schema v1 wrote them
+      db.prepare("INSERT INTO applications (namespace, name, repo_url, branch, created_at, status, commit_sha) VALUES ('team', 'web', 'https://git.example.com/team/web.git', 'main', '2026-01-15T10:00:00.000Z', 'synced', ?)").run('a'.repeat(40));
+      db.prepare("INSERT INTO deployed (app_id, commit_sha, static_dir, warnings) VALUES (1, ?, './static', '[\"w\"]')").run('a'.repeat(40));
+      const fn = db.prepare(`INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, hash)
+        VALUES (1, @position, @path, @runtime, NULL, @code, @filename, NULL, 30000, 128, @env, @port, @hash)`);
+      fn.run({ position: 0, path: '/hello', runtime: 'lua', code: 'x', filename: 'zerverless.yaml', env: '{}', port: null, hash: 'h1' });
+      fn.run({ position: 1, path: '/svc', runtime: 'docker', code: 'FROM base\n', filename: 'Dockerfile', env: '{"A":"1"}', port: 8080, hash: 'h2' });
+      db.prepare("INSERT INTO deployed_static_files (app_id, position, path, hash, size) VALUES (1, 0, 'index.html', ?, 3)").run('1'.repeat(64));
+    } finally {
+      db.close();
+    }
+
+    const old: DeployedState = {
+      commit: 'a'.repeat(40),
+      functions: [
+        { path: '/hello', runtime: 'lua', code: 'x', filename: 'zerverless.yaml', timeoutMs: 30000, memoryMb: 128, env: {}, hash: 'h1' },
+        { path: '/svc', runtime: 'docker', code: 'FROM base\n', filename: 'Dockerfile', timeoutMs: 30000, memoryMb: 128, env: { A: '1' }, port: 8080, hash: 'h2' },
+      ],
+      static: { dir: './static', files: [{ path: 'index.html', hash: '1'.repeat(64), size: 3 }] },
+      warnings: ['w'],
+    };
+    const store = openSqliteStore(f);
+    try {
+      const app = await store.getApp('team', 'web');
+      assert.equal(app?.status, 'synced');
+      assert.equal(app?.commit, 'a'.repeat(40));
+      assert.deepEqual(await store.getDeployed(1), old, 'v1 rows read back unchanged, without build');
+
+      const next = sampleDeployed('b'.repeat(40));
+      assert.ok(next.functions.some((x) => x.build), 'the sample has a docker build');
+      const s = await store.startSync(1, '2026-01-15T11:00:00.000Z');
+      await store.commitSync(1, s, next, { finishedAt: '2026-01-15T11:00:01.000Z', plan: planSync(next, old), status: { status: 'synced' } });
+      assert.deepEqual(await store.getDeployed(1), next);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(f, { readonly: true });
+    try {
+      assert.equal(schemaVersion(check), 2);
+      const cols = (check.prepare('PRAGMA table_info(deployed_functions)').all() as { name: string; notnull: number }[]);
+      assert.deepEqual(cols.filter((c) => c.name === 'build').map((c) => c.notnull), [0]);
     } finally {
       check.close();
     }

@@ -81,6 +81,12 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX deployed_static_files_by_hash ON deployed_static_files (hash);
     `,
   },
+  {
+    version: 2,
+    name: 'docker build inputs of deployed functions',
+    // JSON of DockerBuild ({dockerfile, context, contextHash, capabilities}); NULL for other runtimes.
+    sql: `ALTER TABLE deployed_functions ADD COLUMN build TEXT;`,
+  },
 ];
 
 function ensureTable(db: Database): void {

@@ -1,6 +1,6 @@
 // Row shapes of the SQLite tables and their mapping to the store's records. Optional fields are
 // left out (not set to undefined) when their column is NULL, so records round-trip with deepEqual.
-import type { AppSyncStatus, CodeLanguage, DesiredFunction, FunctionRuntimeKind, StaticFileEntry } from '../../core/model.js';
+import type { AppSyncStatus, CodeLanguage, DesiredFunction, DockerBuild, FunctionRuntimeKind, StaticFileEntry } from '../../core/model.js';
 import type { Plan } from '../../core/plan.js';
 import type { AppRecord, SyncRecord } from '../types.js';
 import { ZvError } from '../../errors/registry.js';
@@ -51,6 +51,8 @@ export interface FunctionRow {
   memory_mb: number;
   env: string;
   port: number | null;
+  /** JSON of DockerBuild (schema v2); NULL for non-docker functions and rows written before v2. */
+  build: string | null;
   hash: string;
 }
 
@@ -102,6 +104,7 @@ export function functionFromRow(r: FunctionRow): DesiredFunction {
   if (r.language !== null) f.language = r.language;
   if (r.line_offset !== null) f.lineOffset = r.line_offset;
   if (r.port !== null) f.port = r.port;
+  if (r.build !== null) f.build = JSON.parse(r.build) as DockerBuild;
   return f;
 }
 
@@ -120,6 +123,7 @@ export function functionParams(appId: number, position: number, f: DesiredFuncti
     memory_mb: f.memoryMb,
     env: toJson(f.env ?? {}, `env of function ${f.path}`),
     port: f.port ?? null,
+    build: f.build === undefined ? null : toJson(f.build, `build of function ${f.path}`),
     hash: f.hash,
   };
 }

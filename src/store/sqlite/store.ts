@@ -213,8 +213,8 @@ export class SqliteStore implements Store {
       .prepare('INSERT INTO deployed (app_id, commit_sha, static_dir, warnings) VALUES (?, ?, ?, ?)')
       .run(appId, s.commit, s.static ? s.static.dir : null, toJson(s.warnings ?? [], 'deployed warnings'));
     const fn = this.db.prepare(
-      `INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, hash)
-       VALUES (@app_id, @position, @path, @runtime, @language, @code, @filename, @line_offset, @timeout_ms, @memory_mb, @env, @port, @hash)`,
+      `INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, build, hash)
+       VALUES (@app_id, @position, @path, @runtime, @language, @code, @filename, @line_offset, @timeout_ms, @memory_mb, @env, @port, @build, @hash)`,
     );
     s.functions.forEach((f, i) => fn.run(functionParams(appId, i, f)));
     if (s.static) {
