@@ -1,0 +1,152 @@
+// Images of docker functions: the content tag, and one build through the Engine API (legacy
+// builder, never pulling on purpose) with a time limit. The progress stream is read line by line:
+// every log line goes to the caller, the last ones are kept for the error message.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import type { DockerBuild } from '../../core/model.js';
+import { ZvError } from '../../errors/registry.js';
+import { packContext } from './context.js';
+
+export const IMAGE_REPO = 'zerverless-fn';
+export const LABEL_MANAGED = 'zerverless.managed';
+export const LABEL_BUILD = 'zerverless.build';
+const KEEP_LINES = 200;
+const ERROR_LINES = 30;
+
+export function imageTag(build: DockerBuild): string {
+  const h = createHash('sha256').update(build.contextHash + build.dockerfile).digest('hex');
+  return `${IMAGE_REPO}:${h.slice(0, 24)}`;
+}
+
+export interface BuildRequest {
+  tag: string;
+  build: DockerBuild;
+  contextDir: string;
+  dockerfilePath: string;
+  timeoutMs: number;
+  onLine?: (line: string) => void;
+}
+
+interface ProgressEvent {
+  stream?: string;
+  status?: string;
+  id?: string;
+  progress?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+/** Calls `onEvent` for every JSON object of a newline-delimited progress stream. */
+export function readJsonLines<T>(stream: Readable | NodeJS.ReadableStream, onEvent: (e: T) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let rest = '';
+    const take = (text: string): void => {
+      const t = text.trim();
+      if (!t) return;
+      try {
+        onEvent(JSON.parse(t) as T);
+      } catch {
+        // Not JSON (a proxy's or daemon's plain text): keep it as a log line.
+        onEvent({ stream: `${t}\n` } as T);
+      }
+    };
+    stream.on('data', (chunk: Buffer | string) => {
+      rest += chunk.toString();
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        take(rest.slice(0, nl));
+        rest = rest.slice(nl + 1);
+      }
+    });
+    const end = (): void => {
+      take(rest);
+      rest = '';
+      resolve();
+    };
+    stream.on('end', end);
+    stream.on('close', end);
+    stream.on('error', reject);
+  });
+}
+
+function errorText(e: unknown): string {
+  if (e && typeof e === 'object') {
+    const j = (e as { json?: { message?: string } }).json;
+    if (j && typeof j.message === 'string') return j.message;
+    if (e instanceof Error) return e.message;
+  }
+  return String(e);
+}
+
+/** Builds `req.tag`; resolves with the image id. Rejects with FUNCTION_COMPILE_ERROR and the log. */
+export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<string> {
+  const lines: string[] = [];
+  let partial = '';
+  const push = (line: string): void => {
+    lines.push(line);
+    if (lines.length > KEEP_LINES) lines.shift();
+    req.onLine?.(line);
+  };
+  const text = (s: string): void => {
+    partial += s;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      push(partial.slice(0, nl).replace(/\r$/, ''));
+      partial = partial.slice(nl + 1);
+    }
+  };
+  const fail = (why: string): ZvError => {
+    if (partial) push(partial);
+    partial = '';
+    const tail = lines.slice(-ERROR_LINES).join('\n');
+    return new ZvError('FUNCTION_COMPILE_ERROR', `${req.build.dockerfile}: docker build failed: ${why}${tail ? `\n${tail}` : ''}`, { buildLog: lines.slice() });
+  };
+
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, req.timeoutMs);
+  let packed: Awaited<ReturnType<typeof packContext>> | undefined;
+  let error: string | undefined;
+  let imageId: string | undefined;
+  try {
+    packed = await packContext(req.contextDir, req.dockerfilePath);
+    const stream = (await docker.buildImage(packed.stream, {
+      t: req.tag,
+      dockerfile: packed.dockerfile,
+      labels: { [LABEL_MANAGED]: 'true', [LABEL_BUILD]: req.build.contextHash },
+      pull: false,
+      rm: true,
+      forcerm: true,
+      abortSignal: abort.signal,
+    })) as Readable;
+    abort.signal.addEventListener('abort', () => stream.destroy(new Error('aborted')), { once: true });
+    await readJsonLines<ProgressEvent>(stream, (e) => {
+      if (e.stream) text(e.stream);
+      else if (e.status) push([e.id, e.status, e.progress].filter(Boolean).join(' '));
+      if (e.aux?.ID) imageId = e.aux.ID;
+      if (e.error || e.errorDetail) error ??= e.errorDetail?.message ?? e.error ?? 'unknown error';
+    });
+  } catch (e) {
+    if (timedOut) throw fail(`over the time limit of ${Math.round(req.timeoutMs / 1000)} s`);
+    if (e instanceof ZvError) throw e;
+    throw fail(errorText(e));
+  } finally {
+    clearTimeout(timer);
+    packed?.stream.destroy();
+  }
+  if (timedOut) throw fail(`over the time limit of ${Math.round(req.timeoutMs / 1000)} s`);
+  if (error !== undefined) throw fail(error);
+  if (partial) push(partial);
+  try {
+    const info = await docker.getImage(req.tag).inspect();
+    return info.Id;
+  } catch (e) {
+    if (imageId) return imageId;
+    throw fail(`the engine reported no image: ${errorText(e)}`);
+  }
+}

@@ -1,0 +1,132 @@
+// Test helpers for real-Docker tests: whether an engine answers, the skip-or-fail rule (skip on a
+// laptop without Docker, fail under CI=true), and the local base image `zv-busybox:test`, imported
+// from a tiny root filesystem holding the host's static busybox (no registry is reachable).
+import { execFile } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import type { TestContext } from 'node:test';
+import Dockerode from 'dockerode';
+import tar from 'tar-fs';
+
+export const BASE_IMAGE = 'zv-busybox:test';
+/** Marks an image made by this helper (all busybox applets linked); bump when the rootfs changes. */
+const BASE_LABEL = 'zerverless.test-base';
+const BASE_VERSION = '1';
+const BUSYBOX = process.env.ZV_TEST_BUSYBOX ?? '/bin/busybox';
+const APPLETS_FALLBACK = ['sh', 'httpd', 'echo', 'cat', 'env', 'sleep', 'printf', 'ls', 'wc', 'head', 'tail', 'grep', 'sed', 'test', 'true', 'false', 'id', 'mkdir', 'rm', 'nc', 'wget'];
+
+let probe: Promise<boolean> | undefined;
+let base: Promise<string> | undefined;
+
+export async function dockerAvailable(): Promise<boolean> {
+  probe ??= (async () => {
+    const docker = new Dockerode();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        docker.ping(),
+        new Promise((_r, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), 3000);
+        }),
+      ]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
+  return probe;
+}
+
+const REASON = 'skipped: no Docker engine';
+
+function noEngine(): string {
+  if (process.env.CI === 'true') {
+    throw new Error('CI=true but no Docker engine answers (DOCKER_HOST or /var/run/docker.sock): the Docker tests must run in CI');
+  }
+  console.log(`# ${REASON}`);
+  return REASON;
+}
+
+/**
+ * Suite level: `describe('…', { skip: await requireDocker() }, …)` — false when an engine answers,
+ * else the skip reason. Test level: `if (!(await requireDocker(t))) return;` skips the test.
+ * Under CI=true, a missing engine throws instead (the tests fail, they do not skip).
+ */
+export async function requireDocker(): Promise<false | string>;
+export async function requireDocker(t: TestContext): Promise<boolean>;
+export async function requireDocker(t?: TestContext): Promise<false | string | boolean> {
+  const ok = await dockerAvailable();
+  if (!t) return ok ? false : noEngine();
+  if (ok) return true;
+  t.skip(noEngine());
+  return false;
+}
+
+async function applets(): Promise<string[]> {
+  try {
+    const { stdout } = await promisify(execFile)(BUSYBOX, ['--list']);
+    const names = stdout.split('\n').map((s) => s.trim()).filter((s) => /^[a-z0-9_.[-]+$/.test(s) && s !== 'busybox');
+    return names.length ? names : APPLETS_FALLBACK;
+  } catch {
+    return APPLETS_FALLBACK;
+  }
+}
+
+/** Imports the busybox root filesystem as `ref` (repo:tag). Exported for checking the helper itself. */
+export async function importBase(docker: Dockerode, ref = BASE_IMAGE): Promise<string> {
+  const [repo, tag] = ref.split(':') as [string, string];
+  const root = await mkdtemp(join(tmpdir(), 'zv-rootfs-'));
+  try {
+    for (const d of ['bin', 'etc', 'tmp', 'www', 'proc', 'sys', 'dev', 'root']) await mkdir(join(root, d));
+    await chmod(join(root, 'tmp'), 0o1777);
+    await copyFile(BUSYBOX, join(root, 'bin', 'busybox'));
+    await chmod(join(root, 'bin', 'busybox'), 0o755);
+    for (const a of await applets()) await symlink('busybox', join(root, 'bin', a)).catch(() => {});
+    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+    await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+    const out = (await docker.importImage(tar.pack(root) as unknown as Readable, { repo, tag, changes: [`LABEL ${BASE_LABEL}=${BASE_VERSION}`] })) as unknown as Readable;
+    let failure: string | undefined;
+    await new Promise<void>((resolve, reject) => {
+      let text = '';
+      out.on('data', (c: Buffer) => (text += c.toString()));
+      out.on('end', () => {
+        const m = /"error"\s*:\s*"([^"]*)"/.exec(text);
+        if (m) failure = m[1];
+        resolve();
+      });
+      out.on('error', reject);
+    });
+    if (failure) throw new Error(`docker import of ${ref} failed: ${failure}`);
+    await docker.getImage(ref).inspect();
+    return ref;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Makes sure `zv-busybox:test` exists and returns its name: reused when this helper made it,
+ * (re)imported otherwise (an image of that name made another way may lack applets).
+ */
+export async function ensureBaseImage(docker: Dockerode = new Dockerode()): Promise<string> {
+  base ??= (async () => {
+    try {
+      const info = await docker.getImage(BASE_IMAGE).inspect();
+      if (info.Config?.Labels?.[BASE_LABEL] === BASE_VERSION) return BASE_IMAGE;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    }
+    return importBase(docker);
+  })();
+  try {
+    return await base;
+  } catch (e) {
+    base = undefined;
+    throw e;
+  }
+}
