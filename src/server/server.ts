@@ -1,6 +1,7 @@
 // The composition root: builds every adapter, wires them around the core and starts HTTP.
 // This is the one place that knows which store, source and runtimes are in use.
 import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import type { FunctionRuntime } from '../runtimes/types.js';
 import { LuaRuntime } from '../runtimes/lua/index.js';
 import { JsRuntime } from '../runtimes/js/index.js';
 import { PythonRuntime } from '../runtimes/python/index.js';
+import { DockerRuntime } from '../runtimes/docker/index.js';
 import { GitSource } from '../sources/git/index.js';
 import { validateRepoUrl } from '../sources/git/url.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
@@ -104,7 +106,12 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const store = openSqliteStore(join(dataDir, 'state.db'));
   const blobs = new FsBlobStore(join(dataDir, 'blobs'), { gcGraceMs: 10 * 60_000 });
   const source = new GitSource({ dataDir, allowFileRepos: config.allowFileRepos, trustedUrls: opts.trustedRepoUrls ?? [] });
-  const runtimes = opts.runtimes ?? (await availableRuntimes([new LuaRuntime(), new JsRuntime(), new PythonRuntime()], logger));
+  // Containers carry an instance label derived from the data dir: servers sharing an engine never
+  // adopt or remove each other's containers.
+  const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  const runtimes = opts.runtimes ?? (await availableRuntimes([
+    new LuaRuntime(), new JsRuntime(), new PythonRuntime(), new DockerRuntime({ instance, log: logger.child({ component: 'docker' }) }),
+  ], logger));
   const serving = new ServingTable();
   const metrics = opts.metrics ?? new Metrics();
   const reconciler = new Reconciler({

@@ -82,7 +82,7 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
   const buildLog: string[] = [];
 
   const runtime = (o: DockerRuntimeOptions = {}): DockerRuntime => {
-    const r = new DockerRuntime({ docker, instance, readyTimeoutMs: 15_000, ...o });
+    const r = new DockerRuntime({ docker, instance, readyTimeoutMs: 15_000, imageGraceMs: 0, ...o });
     runtimes.push(r);
     return r;
   };

@@ -33,6 +33,8 @@ export interface DockerRuntimeOptions {
   instance?: string;
   /** How often loaded containers are re-inspected besides the event stream (default 10 s). */
   refreshIntervalMs?: number;
+  /** pruneImages keeps images younger than this (default 10 min): another server may be about to run one. */
+  imageGraceMs?: number;
 }
 
 interface EngineEvent {
@@ -66,6 +68,7 @@ export class DockerRuntime implements FunctionRuntime {
   private readonly limits: Limits;
   private readonly logger: Logger;
   private readonly instance: string | undefined;
+  private readonly imageGraceMs: number;
   private readonly refreshIntervalMs: number;
   private builds = 0;
   private readonly building = new Map<string, Build>();
@@ -88,6 +91,7 @@ export class DockerRuntime implements FunctionRuntime {
     this.limits = { cpus: opts.cpus ?? 1, pidsLimit: opts.pidsLimit ?? 256 };
     this.logger = opts.log ?? silentLogger;
     this.instance = opts.instance;
+    this.imageGraceMs = opts.imageGraceMs ?? 10 * 60_000;
     this.refreshIntervalMs = opts.refreshIntervalMs ?? 10_000;
   }
 
@@ -170,6 +174,19 @@ export class DockerRuntime implements FunctionRuntime {
     for (const fn of this.fns.values()) fn.detach();
   }
 
+  /** After a restore or a sync: containers and images no live function uses go. */
+  async gc(live: LoadedFunction[]): Promise<void> {
+    const keepContainers = new Set<string>();
+    const keepTags = new Set<string>();
+    for (const f of live) {
+      const facts = f.describe?.();
+      if (facts?.container) keepContainers.add(facts.container);
+      if (facts?.image) keepTags.add(facts.image);
+    }
+    await this.removeOrphans(keepContainers);
+    await this.pruneImages(keepTags);
+  }
+
   /**
    * Removes the containers labelled as ours (and of this instance, when one is set) that are not in
    * `keep` and not held by a loaded function. Returns how many were removed.
@@ -200,8 +217,10 @@ export class DockerRuntime implements FunctionRuntime {
     const [images, containers] = await Promise.all([this.docker.listImages(), this.docker.listContainers({ all: true })]);
     const used = new Set(containers.flatMap((c) => [c.ImageID, c.Image]));
     let n = 0;
+    // Another server on the same engine may have just built an image it is about to run.
+    const youngerThan = (Date.now() - this.imageGraceMs) / 1000;
     for (const img of images) {
-      if (used.has(img.Id)) continue;
+      if (used.has(img.Id) || img.Created > youngerThan) continue;
       for (const tag of img.RepoTags ?? []) {
         if (!tag.startsWith(`${IMAGE_REPO}:`) || keep.has(tag) || this.pinned.has(tag) || used.has(tag)) continue;
         try {

@@ -1,0 +1,169 @@
+// Docker functions end to end: a real repository whose Dockerfile builds FROM a locally imported
+// busybox image, served through the gateway, updated under load, broken, removed, and adopted after
+// a restart. Skips (saying so) without a Docker engine, except in CI where it fails.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Dockerode from 'dockerode';
+import { TestRepo } from '../support/repo.js';
+import { errorCode, startHarness, type Harness } from '../support/server.js';
+import { dockerAvailable, ensureBaseImage } from '../support/docker.js';
+
+const hasDocker = await dockerAvailable();
+if (!hasDocker && process.env.CI === 'true') throw new Error('CI=true but no Docker engine answers: the Docker tests must run in CI');
+if (!hasDocker) console.log('# skipped: Docker function tests (no Docker engine answers)');
+
+const CGI = `#!/bin/sh
+printf 'Status: 201 Created\\r\\n'
+printf 'Content-Type: text/plain\\r\\n'
+printf 'X-Echo-Method: %s\\r\\n' "$REQUEST_METHOD"
+printf '\\r\\n'
+printf 'version=%s method=%s uri=%s query=%s prefix=%s h=%s body=' "$VERSION" "$REQUEST_METHOD" "$REQUEST_URI" "$QUERY_STRING" "$HTTP_X_FORWARDED_PREFIX" "$HTTP_X_H"
+head -c "\${CONTENT_LENGTH:-0}"
+`;
+
+const DOCKERFILE = (extra = '') => `FROM zv-busybox:test
+COPY www /www
+RUN chmod +x /www/cgi-bin/echo
+${extra}CMD ["sh", "-c", "exec httpd -f -p $PORT -h /www"]
+`;
+
+const manifest = (fns: string) => `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: dock
+spec:
+  functions:
+${fns}`;
+
+const ECHO_FN = `    - path: /cgi-bin/echo
+      runtime: docker
+      dockerfile: ./svc/Dockerfile
+      context: ./svc
+      timeout: 10s
+      env:
+        VERSION: one
+`;
+const LUA_FN = `    - path: /lua
+      runtime: lua
+      code: |
+        function handle(req) return "lua" end
+`;
+
+async function ourContainers(docker: Dockerode, app = 'dock'): Promise<Dockerode.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: ['zerverless.managed=true', `zerverless.app=${app}`] } });
+}
+
+describe('docker functions', { skip: !hasDocker && 'no Docker engine' }, () => {
+  let h: Harness;
+  let repo: TestRepo;
+  const docker = new Dockerode();
+
+  before(async () => {
+    await ensureBaseImage();
+    h = await startHarness();
+    repo = await TestRepo.create({
+      'zerverless.yaml': manifest(ECHO_FN + LUA_FN),
+      'svc/Dockerfile': DOCKERFILE(),
+      'svc/www/cgi-bin/echo': CGI,
+      'svc/www/index.html': 'v1',
+      'svc/.dockerignore': 'secret.txt\n',
+      'svc/secret.txt': 'not in the image',
+    });
+  });
+  after(async () => {
+    await h?.api('DELETE', '/dock');
+    await h?.close();
+    await repo?.remove();
+    for (const c of await ourContainers(docker)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('builds, runs and serves the container with method, headers, query, body and status intact', async () => {
+    const st = await h.register('dock', 'dock', repo.url);
+    assert.equal(st.status, 'synced', st.message);
+    const fn = st.functions.find((f) => f.path === '/cgi-bin/echo');
+    assert.equal(fn?.status, 'ready');
+    assert.match(fn?.image ?? '', /^zerverless-fn:/);
+    assert.ok(fn?.container);
+    const res = await h.get('/dock/cgi-bin/echo?a=1&b=2', { method: 'POST', headers: { 'x-h': 'hello' }, body: 'payload' });
+    assert.equal(res.status, 201);
+    assert.equal(res.headers.get('x-echo-method'), 'POST');
+    assert.equal(await res.text(), 'version=one method=POST uri=/cgi-bin/echo?a=1&b=2 query=a=1&b=2 prefix=/dock h=hello body=payload');
+    const containers = await ourContainers(docker);
+    assert.equal(containers.length, 1);
+    const info = await docker.getContainer(containers[0]!.Id).inspect();
+    assert.deepEqual(info.HostConfig.CapDrop, ['ALL']);
+    assert.ok(info.HostConfig.SecurityOpt?.includes('no-new-privileges'));
+    assert.equal(info.HostConfig.Memory, 128 * 1024 * 1024);
+    const bindings = Object.values((info.HostConfig.PortBindings ?? {}) as Record<string, { HostIp: string }[]>);
+    const binding = bindings[0]?.[0];
+    assert.equal(binding?.HostIp, '127.0.0.1');
+  });
+
+  it('a change to the context switches with zero failed requests from 20 clients', async () => {
+    let stop = false;
+    const failures: string[] = [];
+    const seen = new Set<string>();
+    const client = async () => {
+      while (!stop) {
+        try {
+          const res = await h.get('/dock/cgi-bin/echo');
+          const body = await res.text();
+          if (res.status !== 201) failures.push(`${res.status} ${body}`);
+          else seen.add(body.split(' ')[0] ?? '');
+        } catch (e) {
+          failures.push(String(e));
+        }
+      }
+    };
+    const clients = Array.from({ length: 20 }, client);
+    await new Promise((r) => setTimeout(r, 300));
+    await repo.commit({ 'zerverless.yaml': manifest(ECHO_FN.replace('VERSION: one', 'VERSION: two') + LUA_FN), 'svc/www/index.html': 'v2' });
+    const st = await h.sync('dock');
+    assert.equal(st.status, 'synced', st.message);
+    await new Promise((r) => setTimeout(r, 500));
+    stop = true;
+    await Promise.all(clients);
+    assert.deepEqual(failures, []);
+    assert.ok(seen.has('version=two'), [...seen].join(','));
+    // the old container drains and goes
+    const deadline = Date.now() + 30_000;
+    while ((await ourContainers(docker)).length > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await ourContainers(docker)).length, 1);
+  });
+
+  it('a broken Dockerfile fails the sync with the build log; the old container keeps serving', async () => {
+    const before = (await ourContainers(docker))[0]?.Id;
+    await repo.commit({ 'svc/Dockerfile': DOCKERFILE('RUN exit 3\n') });
+    const st = await h.sync('dock');
+    assert.equal(st.status, 'error');
+    assert.match(st.message, /FUNCTION_COMPILE_ERROR/);
+    assert.match(st.message, /exit 3|returned a non-zero code/);
+    const fn = st.functions.find((f) => f.path === '/cgi-bin/echo');
+    assert.ok(fn?.buildLog && fn.buildLog.length > 0, 'the build log is in the status');
+    assert.equal((await h.get('/dock/cgi-bin/echo')).status, 201);
+    assert.equal((await ourContainers(docker))[0]?.Id, before);
+  });
+
+  it('a restart adopts the running container instead of starting another', async () => {
+    await repo.commit({ 'svc/Dockerfile': DOCKERFILE() });
+    assert.equal((await h.sync('dock')).status, 'synced');
+    const before = (await ourContainers(docker)).map((c) => c.Id);
+    assert.equal(before.length, 1);
+    await h.restart();
+    const res = await h.get('/dock/cgi-bin/echo');
+    assert.equal(res.status, 201);
+    assert.deepEqual((await ourContainers(docker)).map((c) => c.Id), before);
+  });
+
+  it('removing the function answers 404 and removes its container', async () => {
+    await repo.commit({ 'zerverless.yaml': manifest(LUA_FN) });
+    assert.equal((await h.sync('dock')).status, 'synced');
+    const res = await h.get('/dock/cgi-bin/echo');
+    assert.equal(res.status, 404);
+    assert.equal(await errorCode(res), 'NOT_FOUND');
+    const deadline = Date.now() + 30_000;
+    while ((await ourContainers(docker)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await ourContainers(docker)).length, 0);
+    assert.equal(await (await h.get('/dock/lua')).text(), 'lua');
+  });
+});
