@@ -24,8 +24,12 @@ export function formatApp(a: AppStatus): string {
   ];
   if (a.functions.length) {
     lines.push('  functions:');
-    const rows = a.functions.map((f) => [`    ${f.path}`, f.runtime, f.status, f.url, f.message ?? '']);
+    const rows = a.functions.map((f) => [`    ${f.path}`, f.runtime, f.status, f.url, f.container ? `${f.image ?? ''} container ${f.container.slice(0, 12)}` : '']);
     lines.push(table(rows));
+    for (const f of a.functions) {
+      if (f.message) lines.push(`    ${f.path}: ${f.message.split('\n')[0]}`);
+      if (f.buildLog) lines.push(`    build log of ${f.path} (end):`, ...f.buildLog.split('\n').slice(-30).map((l) => `      ${l}`));
+    }
   }
   if (a.static) lines.push(`  static:    ${a.static.files} file(s) from ${a.static.dir} at ${a.static.url}`);
   for (const w of a.warnings ?? []) lines.push(`  warning:   ${w}`);

@@ -68,8 +68,11 @@ export class Reconciler {
 
   private wantsSync(app: AppRecord, head: string): boolean {
     if (head === this.failedHead.get(app.id)) return false;
-    // A moved branch, or the branch back on the served commit while the status says error.
-    return head !== app.commit || app.status === 'error';
+    // A moved branch; the branch back on the served commit while the status says error; or a
+    // function that could not be restored (e.g. its image was removed), which a sync rebuilds.
+    const overlays = this.deployer.overlays.get(appKey(app.namespace, app.name));
+    const failed = [...(overlays?.values() ?? [])].some((o) => o.status === 'failed');
+    return head !== app.commit || app.status === 'error' || failed;
   }
 
   /** Serves every application's last synced revision, from the store only (no git). */

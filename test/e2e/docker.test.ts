@@ -144,6 +144,26 @@ describe('docker functions', { skip: !hasDocker && 'no Docker engine' }, () => {
     assert.equal((await ourContainers(docker))[0]?.Id, before);
   });
 
+  it('a container that is down answers 503 with the error shape, not a hang', async () => {
+    const [c] = await ourContainers(docker);
+    assert.ok(c);
+    await docker.getContainer(c.Id).stop({ t: 1 });
+    try {
+      const res = await h.get('/dock/cgi-bin/echo');
+      assert.equal(res.status, 503);
+      assert.equal(await errorCode(res), 'FUNCTION_UNAVAILABLE');
+    } finally {
+      await docker.getContainer(c.Id).start().catch(() => undefined);
+    }
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (status !== 201 && Date.now() < deadline) {
+      status = (await h.get('/dock/cgi-bin/echo')).status;
+      if (status !== 201) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(status, 201, 'it answers again once the container is back');
+  });
+
   it('a restart adopts the running container instead of starting another', async () => {
     await repo.commit({ 'svc/Dockerfile': DOCKERFILE() });
     assert.equal((await h.sync('dock')).status, 'synced');
