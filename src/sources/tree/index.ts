@@ -9,5 +9,7 @@ export type { ContextEntry, ContextOptions } from './context.js';
 export type { HashFn, StaticFileSource, StaticWalkResult } from './static.js';
 export { isInside, resolveInside } from './resolve.js';
 export type { TreeProblem, Resolved } from './resolve.js';
+export { findServiceSpecs, MAX_SPEC_BYTES } from './apps.js';
+export type { ServiceSpecsResult } from './apps.js';
 export { validateTree, validateZerverlessYaml, appsDirValidator } from './validate.js';
 export type { TreeValidator, TreeCheck, ValidateOptions } from './validate.js';

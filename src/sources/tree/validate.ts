@@ -1,11 +1,12 @@
 // `zerverless validate [DIR]`: every check a sync would make on a tree, as diagnostics (empty = valid).
 // Each part of a repository has a TreeValidator; zerverless.yaml is checked fully (syntax, schema,
-// rules, files on disk, containment). The apps/*/app.* specs plug in as another validator.
+// rules, files on disk, containment); the apps/*/app.* service specs are another validator.
 import { readFile, stat } from 'node:fs/promises';
 import type { Diagnostic } from '../../core/model.js';
 import { parseManifest } from '../../core/manifest/index.js';
 import { isZvError } from '../../errors/registry.js';
-import { findManifest, isDirInside } from './find.js';
+import { findServiceSpecs } from './apps.js';
+import { findManifest } from './find.js';
 import type { ManifestLocation } from './find.js';
 import { collectDesiredState } from './read.js';
 
@@ -36,11 +37,14 @@ export async function validateZerverlessYaml(dir: string): Promise<TreeCheck> {
 }
 
 /**
- * Extension point for the bc_gitops side: checks `apps/<name>/app.*` specs. For now it only reports
- * whether the folder exists; the app-spec issue replaces the body with real checks.
+ * The bc_gitops side: every `<appsDir>/<name>/` spec (Erlang terms, YAML or JSON) parsed and
+ * checked against the schema, plus duplicate names, missing dependencies and depends_on cycles.
  */
 export function appsDirValidator(appsDir = 'apps'): TreeValidator {
-  return async (dir) => ({ found: await isDirInside(dir, appsDir), diagnostics: [] });
+  return async (dir) => {
+    const r = await findServiceSpecs(dir, appsDir);
+    return { found: r.found, diagnostics: r.errors, warnings: r.warnings };
+  };
 }
 
 export interface ValidateOptions {

@@ -1,0 +1,118 @@
+// The services side of a tree: every `<appsDir>/<folder>/` holds one spec, the first of SPEC_FILES
+// found (app.config, app.yaml, …, config). Folders and files are resolved with realpath and must
+// stay inside the repository, like every other path the tree reader follows. A folder without a
+// spec is a warning; a spec that does not parse, two folders with the same `name`, a dependency
+// on a missing name and a `depends_on` cycle are errors.
+import { readdir, readFile, realpath } from 'node:fs/promises';
+import type { Diagnostic } from '../../core/model.js';
+import { normalizeRelPath } from '../../core/names.js';
+import type { ServiceSpec } from '../../core/services/model.js';
+import { checkServiceGraph, parseServiceSpec, SPEC_FILES, sortDiagnostics } from '../../core/services/spec/index.js';
+import type { SpecLocations } from '../../core/services/spec/index.js';
+import { posixJoin, resolveInside } from './resolve.js';
+
+/** A spec file larger than this is refused unread. */
+export const MAX_SPEC_BYTES = 1024 * 1024;
+
+export interface ServiceSpecsResult {
+  /** Whether `<appsDir>` is a folder inside the tree (false: there are no services, which is fine). */
+  found: boolean;
+  /** Parsed specs, by folder name. */
+  specs: ServiceSpec[];
+  /** Where each spec's fields are, by service name (for later messages). */
+  locations: Map<string, SpecLocations>;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+const at = (file: string, message: string, field?: string): Diagnostic => ({ file, line: 1, col: 1, ...(field ? { field } : {}), message });
+
+/**
+ * Reads and checks every service spec under `dir/appsDir` (`appsDir` relative to the repository
+ * root `dir`, e.g. `apps` or `deploy/apps`). Never throws for problems in the tree: they come back
+ * as diagnostics whose files are relative to `dir`.
+ */
+export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<ServiceSpecsResult> {
+  const out: ServiceSpecsResult = { found: false, specs: [], locations: new Map(), errors: [], warnings: [] };
+  const root = await realpath(dir);
+  const rel = normalizeRelPath(appsDir);
+  if ('error' in rel) {
+    out.errors.push(at(appsDir, `apps folder: ${rel.error}`));
+    return out;
+  }
+  const appsRes = await resolveInside(root, root, rel.path);
+  if (appsRes.kind === 'escape') {
+    out.found = true;
+    out.errors.push(at(rel.path, 'resolves outside the repository'));
+    return out;
+  }
+  if (appsRes.kind !== 'ok' || !appsRes.isDir) return out;
+  out.found = true;
+
+  const entries = (await readdir(appsRes.real, { withFileTypes: true }))
+    .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink()))
+    .map((e) => e.name)
+    .sort();
+  const firstFile = new Map<string, string>(); // name → file that declared it
+  for (const folder of entries) {
+    const folderRel = posixJoin(rel.path, folder);
+    const sub = await resolveInside(root, appsRes.real, folder);
+    if (sub.kind === 'escape') {
+      out.errors.push(at(folderRel, 'resolves outside the repository'));
+      continue;
+    }
+    if (sub.kind !== 'ok' || !sub.isDir) continue; // A symlink to a file or nowhere: not a service folder.
+    let spec: { real: string; rel: string; size: number } | undefined;
+    for (const name of SPEC_FILES) {
+      const fileRel = posixJoin(folderRel, name);
+      const r = await resolveInside(root, sub.real, name);
+      if (r.kind === 'escape') {
+        out.errors.push(at(fileRel, 'resolves outside the repository'));
+        spec = undefined;
+        break;
+      }
+      if (r.kind === 'ok' && r.isFile) {
+        spec = { real: r.real, rel: fileRel, size: r.size };
+        break;
+      }
+      if (r.kind === 'missing' && r.dangling) {
+        out.errors.push(at(fileRel, 'is a symlink to a missing file'));
+        break;
+      }
+    }
+    if (!spec) {
+      if (!out.errors.some((e) => e.file.startsWith(`${folderRel}/`))) {
+        out.warnings.push(at(folderRel, `has no service spec (${SPEC_FILES.join(', ')}); folder skipped`));
+      }
+      continue;
+    }
+    if (spec.size > MAX_SPEC_BYTES) {
+      out.errors.push(at(spec.rel, `is ${spec.size} bytes; a spec may be at most ${MAX_SPEC_BYTES}`));
+      continue;
+    }
+    const parsed = parseServiceSpec(await readFile(spec.real, 'utf8'), spec.rel);
+    if ('errors' in parsed) {
+      out.errors.push(...parsed.errors);
+      continue;
+    }
+    out.warnings.push(...parsed.warnings);
+    const { name } = parsed.spec;
+    const other = firstFile.get(name);
+    if (other !== undefined) {
+      const pos = parsed.locations.name ?? { line: 1, col: 1 };
+      out.errors.push({ file: spec.rel, ...pos, field: 'name', message: `"${name}" is already the name of the service in ${other}` });
+      continue;
+    }
+    firstFile.set(name, spec.rel);
+    out.specs.push(parsed.spec);
+    out.locations.set(name, parsed.locations);
+  }
+
+  const graph = checkServiceGraph(out.specs, { locate: (s, field) => out.locations.get(s.name)?.[field] });
+  // With a spec that failed to parse, a "missing" dependency may just be that spec: say nothing yet.
+  if (out.errors.length === 0) out.errors.push(...graph.missing);
+  out.errors.push(...graph.cycles);
+  out.errors = sortDiagnostics(out.errors);
+  out.warnings = sortDiagnostics(out.warnings);
+  return out;
+}
