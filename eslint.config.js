@@ -22,7 +22,10 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['node:*', 'fs', 'path', 'http', 'child_process', 'better-sqlite3', 'hono', '@hono/*'], message: 'The domain core is pure: no I/O imports.' },
-          { group: ['../*/**', '!../core/**'], message: 'The core must not import adapters.' },
+          {
+            group: ['**/sources/**', '**/runtimes/**', '**/store/**', '**/gateway/**', '**/api/**', '**/cli/**', '**/server/**', '**/reconciler/**', '**/telemetry/**', '**/services/node/**', '**/services/reconciler/**', '**/services/gitops*'],
+            message: 'The core must not import adapters.',
+          },
         ],
       }],
     },

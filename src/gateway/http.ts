@@ -11,6 +11,7 @@ import type { ServingTable } from './serving.js';
 import { serveStatic } from './static.js';
 import { BlobCache } from './blob-cache.js';
 import { proxyRequest } from './proxy.js';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { errorOf, errorResponse } from './respond.js';
 
 export interface HttpDeps {
@@ -75,8 +76,14 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
     const upstream = upstreamOf();
     if (!upstream) return errorResponse(new ZvError('FUNCTION_UNAVAILABLE', `the container of ${fn.path} is not running`));
     const done = fn.handle.begin();
+    let clientAddress: string | undefined;
+    try {
+      clientAddress = getConnInfo(c).remote.address;
+    } catch {
+      clientAddress = undefined; // not served by the node adapter (e.g. in-process tests)
+    }
     const { res, error } = await proxyRequest({
-      req: c.req.raw, upstream, pathAndQuery: `${split.path}${url.search}`, namespace: split.namespace,
+      req: c.req.raw, upstream, pathAndQuery: `${split.path}${url.search}`, namespace: split.namespace, clientAddress,
       timeoutMs: fn.timeoutMs, maxBodyBytes: deps.maxBodyBytes, done,
     });
     deps.metrics.invocations.inc({ runtime: fn.runtime, result: error?.code ?? 'ok' });

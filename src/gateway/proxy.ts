@@ -75,6 +75,11 @@ export function proxyRequest(p: ProxyRequest): Promise<{ res: Response; error?: 
     const timer = setTimeout(() => {
       upstreamReq.destroy(new ZvError('FUNCTION_TIMEOUT', `no answer within ${p.timeoutMs} ms`));
     }, p.timeoutMs);
+    // The client went away: stop the upstream exchange too (and stop counting it in flight).
+    p.req.signal.addEventListener('abort', () => {
+      upstreamReq.destroy(new ZvError('FUNCTION_UNAVAILABLE', 'the client closed the connection'));
+      finish();
+    }, { once: true });
 
     upstreamReq.on('error', (e: Error & { code?: string }) => {
       if (e instanceof ZvError) return fail(e);
@@ -100,7 +105,7 @@ export function proxyRequest(p: ProxyRequest): Promise<{ res: Response; error?: 
       upstreamReq.destroy();
       return fail(new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${p.maxBodyBytes} bytes`));
     }
-    if (!body || p.req.method === 'GET' || p.req.method === 'HEAD') upstreamReq.end();
+    if (!body) upstreamReq.end();
     else {
       const stream = Readable.fromWeb(body as WebReadableStream);
       let size = 0;

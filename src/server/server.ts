@@ -67,7 +67,12 @@ async function availableRuntimes(all: FunctionRuntime[], logger: Logger): Promis
   for (const rt of all) {
     const av = await rt.available();
     if (av.ok) out.set(rt.name, rt);
-    else {
+    else if (rt.name === 'docker') {
+      // The engine may just not be up yet: keep the runtime; each load checks again, and syncs
+      // that fail for it are retried by the poll.
+      logger.warn({ runtime: rt.name }, `runtime ${rt.name} is unavailable for now: ${av.reason}`);
+      out.set(rt.name, rt);
+    } else {
       logger.warn({ runtime: rt.name }, `runtime ${rt.name} is unavailable: ${av.reason}`);
       await rt.close();
     }

@@ -57,6 +57,8 @@ describe('docker functions', { skip: !hasDocker && 'no Docker engine' }, () => {
   let h: Harness;
   let repo: TestRepo;
   const docker = new Dockerode();
+  const images = new Set<string>();
+  const remember = (st: { functions: { image?: string }[] }) => st.functions.forEach((f) => f.image && images.add(f.image));
 
   before(async () => {
     await ensureBaseImage();
@@ -75,11 +77,13 @@ describe('docker functions', { skip: !hasDocker && 'no Docker engine' }, () => {
     await h?.close();
     await repo?.remove();
     for (const c of await ourContainers(docker)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    for (const tag of images) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
   });
 
   it('builds, runs and serves the container with method, headers, query, body and status intact', async () => {
     const st = await h.register('dock', 'dock', repo.url);
     assert.equal(st.status, 'synced', st.message);
+    remember(st);
     const fn = st.functions.find((f) => f.path === '/cgi-bin/echo');
     assert.equal(fn?.status, 'ready');
     assert.match(fn?.image ?? '', /^zerverless-fn:/);
@@ -120,6 +124,7 @@ describe('docker functions', { skip: !hasDocker && 'no Docker engine' }, () => {
     await repo.commit({ 'zerverless.yaml': manifest(ECHO_FN.replace('VERSION: one', 'VERSION: two') + LUA_FN), 'svc/www/index.html': 'v2' });
     const st = await h.sync('dock');
     assert.equal(st.status, 'synced', st.message);
+    remember(st);
     await new Promise((r) => setTimeout(r, 500));
     stop = true;
     await Promise.all(clients);

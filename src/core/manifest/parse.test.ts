@@ -186,7 +186,7 @@ test('docker capabilities: kept in order; unknown, CAP_-prefixed, lower-case, du
       capabilities:
         - NET_BIND_SERVICE
         - CAP_NET_RAW
-        - sys_time
+        - sys_admin
         - FLY
         - NET_BIND_SERVICE
         - 7
@@ -197,7 +197,7 @@ test('docker capabilities: kept in order; unknown, CAP_-prefixed, lower-case, du
     - { path: /s, runtime: docker, dockerfile: Dockerfile, capabilities: NET_RAW }
 `), [
     'zerverless.yaml:12:11: spec.functions[0].capabilities[1]: "CAP_NET_RAW" must be written NET_RAW (upper case, without CAP_)',
-    'zerverless.yaml:13:11: spec.functions[0].capabilities[2]: "sys_time" must be written SYS_TIME (upper case, without CAP_)',
+    'zerverless.yaml:13:11: spec.functions[0].capabilities[2]: "sys_admin" is not allowed: a function may keep only Docker\'s default capabilities (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, NET_RAW, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT)',
     'zerverless.yaml:14:11: spec.functions[0].capabilities[3]: "FLY" is not a Linux capability; use a name from capabilities(7) without CAP_, e.g. NET_BIND_SERVICE',
     'zerverless.yaml:15:11: spec.functions[0].capabilities[4]: "NET_BIND_SERVICE" is listed twice (also item 0)',
     'zerverless.yaml:16:11: spec.functions[0].capabilities[5]: must be a string',

@@ -2,7 +2,7 @@
 // that names the field (`spec.functions[1].runtime: must be one of …`) at its YAML position.
 import { Ajv } from 'ajv';
 import type { ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
-import { LINUX_CAPABILITIES, manifestSchema } from './schema.js';
+import { ALLOWED_CAPABILITIES, LINUX_CAPABILITIES, manifestSchema } from './schema.js';
 import { validateAppName, validateFunctionPath, validateNamespace } from '../names.js';
 import type { FieldPath } from './locate.js';
 import { fieldName } from './locate.js';
@@ -86,9 +86,13 @@ function isCapabilityItem(path: FieldPath): boolean {
 
 function capabilityMessage(value: unknown): string {
   const known = LINUX_CAPABILITIES as readonly string[];
+  const allowed = ALLOWED_CAPABILITIES as readonly string[];
   const raw = String(value);
   const bare = raw.toUpperCase().replace(/^CAP_/, '');
-  if (known.includes(bare)) return `"${raw}" must be written ${bare} (upper case, without CAP_)`;
+  if (known.includes(bare) && !allowed.includes(bare)) {
+    return `"${raw}" is not allowed: a function may keep only Docker's default capabilities (${allowed.join(', ')})`;
+  }
+  if (allowed.includes(bare)) return `"${raw}" must be written ${bare} (upper case, without CAP_)`;
   return `"${raw}" is not a Linux capability; use a name from capabilities(7) without CAP_, e.g. NET_BIND_SERVICE`;
 }
 

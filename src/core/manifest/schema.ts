@@ -23,6 +23,15 @@ export const LINUX_CAPABILITIES = [
 ] as const;
 export type LinuxCapability = (typeof LINUX_CAPABILITIES)[number];
 
+/**
+ * The capabilities a docker function may keep: Docker's own default set. The others (SYS_ADMIN,
+ * SYS_MODULE, DAC_READ_SEARCH, SYS_PTRACE, NET_ADMIN, BPF, …) open ways out of the container.
+ */
+export const ALLOWED_CAPABILITIES = [
+  'AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'NET_RAW',
+  'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT',
+] as const satisfies readonly LinuxCapability[];
+
 export const MEMORY_MIN_MB = 8;
 export const MEMORY_MAX_MB = 4096;
 export const TIMEOUT_MAX_MS = 3_600_000;
@@ -116,7 +125,7 @@ export const manifestSchema = {
               capabilities: {
                 type: 'array',
                 uniqueItems: true,
-                items: { type: 'string', enum: [...LINUX_CAPABILITIES] },
+                items: { type: 'string', enum: [...ALLOWED_CAPABILITIES] },
                 description: 'docker only: Linux capabilities the container keeps, without CAP_ (e.g. NET_BIND_SERVICE); all others are dropped.',
               },
             },

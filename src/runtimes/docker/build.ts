@@ -97,11 +97,13 @@ export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<
       partial = partial.slice(nl + 1);
     }
   };
-  const fail = (why: string): ZvError => {
+  // The Dockerfile's fault (FUNCTION_COMPILE_ERROR: not retried until the commit changes) or the
+  // engine's (RUNTIME_UNAVAILABLE: the next poll tries again).
+  const fail = (why: string, code: 'FUNCTION_COMPILE_ERROR' | 'RUNTIME_UNAVAILABLE' = 'FUNCTION_COMPILE_ERROR'): ZvError => {
     if (partial) push(partial);
     partial = '';
     const tail = lines.slice(-ERROR_LINES).join('\n');
-    return new ZvError('FUNCTION_COMPILE_ERROR', `${req.build.dockerfile}: docker build failed: ${why}${tail ? `\n${tail}` : ''}`, { buildLog: lines.slice() });
+    return new ZvError(code, `${req.build.dockerfile}: docker build failed: ${why}${tail ? `\n${tail}` : ''}`, { buildLog: lines.slice() });
   };
 
   const abort = new AbortController();
@@ -134,7 +136,9 @@ export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<
   } catch (e) {
     if (timedOut) throw fail(`over the time limit of ${Math.round(req.timeoutMs / 1000)} s`);
     if (e instanceof ZvError) throw e;
-    throw fail(errorText(e));
+    // A 4xx is the engine refusing the Dockerfile (e.g. a parse error); anything else is the engine.
+    const status = (e as { statusCode?: number }).statusCode;
+    throw fail(errorText(e), status !== undefined && status >= 400 && status < 500 ? 'FUNCTION_COMPILE_ERROR' : 'RUNTIME_UNAVAILABLE');
   } finally {
     clearTimeout(timer);
     packed?.stream.destroy();
@@ -147,6 +151,6 @@ export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<
     return info.Id;
   } catch (e) {
     if (imageId) return imageId;
-    throw fail(`the engine reported no image: ${errorText(e)}`);
+    throw fail(`the engine reported no image: ${errorText(e)}`, 'RUNTIME_UNAVAILABLE');
   }
 }

@@ -92,6 +92,8 @@ export function createOptions(
       CapDrop: ['ALL'],
       CapAdd: source.docker.build.capabilities,
       RestartPolicy: { Name: 'unless-stopped' },
+      // A chatty function must not fill the host's disk with container logs.
+      LogConfig: { Type: 'local', Config: { 'max-size': '10m', 'max-file': '3' } },
     },
   };
 }

@@ -177,7 +177,7 @@ export class DockerFunction implements LoadedFunction {
       try {
         await this.container.start();
       } catch (e) {
-        if (statusOf(e) !== 304) throw this.failure(`the container did not start: ${errText(e)}`);
+        if (statusOf(e) !== 304) throw new ZvError('RUNTIME_UNAVAILABLE', `${d.build.dockerfile}: the engine could not start the container: ${errText(e)}`);
       }
       info = await this.container.inspect();
     }

@@ -254,6 +254,6 @@ test('validateTree: valid, invalid YAML, tree problems, nothing to deploy, apps 
   assert.deepEqual((await validateTree(tree({ 'README.md': '' }))).map(formatDiagnostic), [
     'zerverless.yaml:1:1: not found, and there is no apps/ folder: nothing to deploy',
   ]);
-  assert.deepEqual(await validateTree(tree({ 'apps/web/app.yaml': 'name: web' })), []);
+  assert.deepEqual(await validateTree(tree({ 'apps/web/app.yaml': 'name: web\nversion: "1"\nsource: {type: npm}\n' })), []);
   assert.match(formatDiagnostic((await validateTree('/nonexistent/zv'))[0] ?? assert.fail()), /is not a folder/);
 });
