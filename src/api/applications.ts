@@ -103,7 +103,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
     }
     const path = cleanSourcePath(body.source.path ?? body.source.subdir ?? '');
     const app = await reconciler.register({ name: body.name, namespace: body.namespace, source: { repoURL: body.source.repoURL, branch, path } });
-    return c.json(reconciler.status(app), 201);
+    return c.json(await reconciler.status(app), 201);
   });
 
   api.get('/', async (c) => {
@@ -117,12 +117,12 @@ export function applicationsApi(deps: ApiDeps): Hono {
     const limit = Math.min(num(c.req.query('limit'), 'limit', 100), 1000);
     const offset = num(c.req.query('offset'), 'offset', 0);
     const { apps, total } = await store.listApps({ namespace, limit, offset });
-    return c.json({ applications: apps.map((a) => reconciler.status(a)), total });
+    return c.json({ applications: await Promise.all(apps.map((a) => reconciler.status(a))), total });
   });
 
   api.get('/:name', async (c) => {
     const app = await findApp(c.req.param('name'), c.req.query('namespace'));
-    return c.json(reconciler.status(app));
+    return c.json(await reconciler.status(app));
   });
 
   api.get('/:name/syncs', async (c) => {
@@ -140,9 +140,9 @@ export function applicationsApi(deps: ApiDeps): Hono {
     if (c.req.query('async') === 'true') {
       run.catch(() => undefined);
       const now = (await store.getAppById(app.id)) ?? app;
-      return c.json({ ...reconciler.status(now), status: 'syncing' }, 202);
+      return c.json({ ...(await reconciler.status(now)), status: 'syncing' }, 202);
     }
-    return c.json(reconciler.status(await run));
+    return c.json(await reconciler.status(await run));
   });
 
   api.delete('/:name', async (c) => {

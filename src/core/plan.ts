@@ -1,5 +1,6 @@
 // Diff of desired vs deployed state → a plan: plain data, printable as JSON, applied by the reconciler.
 import type { DeployedState, DesiredState, FunctionRuntimeKind } from './model.js';
+import type { ServiceChange } from './services/model.js';
 
 export type Action = 'create' | 'update' | 'delete' | 'unchanged';
 
@@ -32,6 +33,8 @@ export interface Plan {
   /** The static site as a whole: set up, replaced, removed or kept. */
   staticSite: Action | null;
   summary: PlanSummary;
+  /** The services of the apps/ folder: deploy, upgrade, reconfigure, apply, remove, unchanged. */
+  services?: ServiceChange[];
 }
 
 function byPath<T extends { path: string }>(a: T, b: T): number {

@@ -30,6 +30,8 @@ export interface ServiceStatus {
   version: string;
   status: string;
   health: string;
+  route?: string;
+  message?: string;
 }
 
 export interface AppStatus {
@@ -62,6 +64,7 @@ export interface StatusInput {
   overlays?: ReadonlyMap<string, FunctionOverlay>;
   /** Per function path, facts from the runtime (image, imageId, container). */
   facts?: ReadonlyMap<string, Record<string, string>>;
+  services?: ServiceStatus[];
 }
 
 export function buildStatus(i: StatusInput): AppStatus {
@@ -93,8 +96,11 @@ export function buildStatus(i: StatusInput): AppStatus {
     message: i.message,
     functions,
     static: site ? { dir: site.dir, files: site.files.length, url: `/static/${i.namespace}/` } : null,
-    services: [],
+    services: i.services ?? [],
   };
+  if (out.status === 'synced' && out.services.some((s) => s.health === 'unhealthy' || s.status === 'failed' || s.status === 'crash-loop')) {
+    out.status = 'degraded';
+  }
   if (i.warnings.length) out.warnings = i.warnings;
   return out;
 }

@@ -40,6 +40,15 @@ export const ERRORS = {
   GIT_TIMEOUT: { status: 504, message: 'A git operation took too long' },
   GIT_REF_NOT_FOUND: { status: 422, message: 'The branch does not exist in the repository' },
 
+  // Services (apps/ specs)
+  SERVICE_SPEC_INVALID: { status: 422, message: 'A service spec is invalid' },
+  SERVICE_FETCH_FAILED: { status: 502, message: 'A service could not be fetched' },
+  SERVICE_CHECKSUM_MISMATCH: { status: 422, message: 'A release tarball does not match its sha256' },
+  SERVICE_INSTALL_FAILED: { status: 422, message: 'Installing a service failed' },
+  SERVICE_BUILD_FAILED: { status: 422, message: 'Building a service failed' },
+  SERVICE_START_FAILED: { status: 500, message: 'A service process did not start' },
+  SERVICE_UNHEALTHY: { status: 503, message: 'A service did not become healthy' },
+
   // Server
   CONFIG_INVALID: { status: 500, message: 'The server configuration is invalid' },
   INTERNAL: { status: 500, message: 'Internal error' },

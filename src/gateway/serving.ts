@@ -8,7 +8,8 @@ import type { DrainingFunction } from '../runtimes/drain.js';
 export interface ServedFunction {
   appKey: string;
   path: string;
-  runtime: FunctionRuntimeKind;
+  /** `service`: a route of an apps/ service, proxied to its healthy process. */
+  runtime: FunctionRuntimeKind | 'service';
   handle: DrainingFunction;
   timeoutMs: number;
 }

@@ -31,6 +31,12 @@ export interface Prepared {
 /** Build inputs on disk for the functions of one sync (docker), by path. */
 type BuildDirs = ReadonlyMap<string, { contextDir: string; dockerfilePath: string }>;
 
+/** Service routes of an application: route → a handle whose upstream() is the healthy process. */
+export type ServiceRoutes = ReadonlyMap<string, { name: string; handle: LoadedFunction }>;
+
+/** How long the gateway waits for a service's answer. */
+const SERVICE_TIMEOUT_MS = 60_000;
+
 const BUILD_LOG_LINES = 200;
 
 export class Deployer {
@@ -110,8 +116,21 @@ export class Deployer {
     return { appKey: app.key, path: f.path, runtime: f.runtime, handle, timeoutMs: f.timeoutMs };
   }
 
+  private addRoutes(app: AppIdentity, functions: Map<string, ServedFunction>, routes: ServiceRoutes): void {
+    const current = this.serving.getApp(app.key);
+    for (const [route, { name, handle }] of routes) {
+      if (functions.has(route) && functions.get(route)?.runtime !== 'service') {
+        throw new ZvError('MANIFEST_INVALID', `service ${name}: route ${route} is also the path of a function in zerverless.yaml`);
+      }
+      const old = current?.functions.get(route);
+      // Keep the handle of an unchanged route: nothing to drain.
+      if (old?.runtime === 'service' && old.handle.fn === handle) functions.set(route, old);
+      else functions.set(route, { appKey: app.key, path: route, runtime: 'service', handle: new DrainingFunction(handle), timeoutMs: SERVICE_TIMEOUT_MS });
+    }
+  }
+
   /** Loads new and changed functions and stores static blobs. Throws (having undone its work) on any failure. */
-  async prepare(app: AppIdentity, read: DesiredRead, plan: Plan): Promise<Prepared> {
+  async prepare(app: AppIdentity, read: DesiredRead, plan: Plan, routes: ServiceRoutes = new Map()): Promise<Prepared> {
     const current = this.serving.getApp(app.key);
     const changes = new Map(plan.functions.map((c) => [c.path, c.action]));
     const dirs: BuildDirs = new Map(read.docker.map((d) => [d.path, { contextDir: d.context, dockerfilePath: d.dockerfile }]));
@@ -136,6 +155,12 @@ export class Deployer {
       await undo();
       const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       throw new ZvError(first ? toZvError(first.reason).code : 'FUNCTION_COMPILE_ERROR', failures.join('; '));
+    }
+    try {
+      this.addRoutes(app, functions, routes);
+    } catch (e) {
+      await undo();
+      throw e;
     }
 
     try {
@@ -174,8 +199,9 @@ export class Deployer {
   }
 
   /** Serves a stored deployed state (after a restart). Functions that cannot load are marked failed. */
-  async restore(app: AppIdentity, deployed: DeployedState): Promise<void> {
+  async restore(app: AppIdentity, deployed: DeployedState | null, routes: ServiceRoutes = new Map()): Promise<void> {
     const functions = new Map<string, ServedFunction>();
+    deployed ??= { commit: '', functions: [], static: null, warnings: [] };
     await Promise.all(
       deployed.functions.map(async (f) => {
         try {
@@ -188,6 +214,11 @@ export class Deployer {
       }),
     );
     const site = deployed.static;
+    try {
+      this.addRoutes(app, functions, routes);
+    } catch (e) {
+      this.logger.error({ namespace: app.namespace, app: app.name }, `could not restore service routes: ${toZvError(e).message}`);
+    }
     this.serving.setApp(app.key, {
       namespace: app.namespace,
       functions,

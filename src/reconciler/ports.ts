@@ -2,6 +2,7 @@
 import type { DesiredState, StaticFileEntry } from '../core/model.js';
 import type { FunctionRuntimeKind } from '../core/model.js';
 import type { FunctionRuntime } from '../runtimes/types.js';
+import type { ServiceSpec } from '../core/services/model.js';
 
 export interface DesiredRead {
   state: DesiredState;
@@ -9,6 +10,8 @@ export interface DesiredRead {
   staticFiles: { entry: StaticFileEntry; absPath: string }[];
   /** Absolute build inputs of docker functions in the artifact, by function path. */
   docker: { path: string; dockerfile: string; context: string }[];
+  /** The service specs of the `apps/` folder (empty without one). */
+  services: ServiceSpec[];
 }
 
 /** Reads one commit's tree into a desired state; rejects with a ZvError naming file:line. */

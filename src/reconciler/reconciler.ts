@@ -15,6 +15,8 @@ import { Deployer, type AppIdentity } from './deployer.js';
 import { SerialRunner } from './serial.js';
 import { Poller } from './poller.js';
 import type { DesiredReader, RuntimeSet } from './ports.js';
+import { ServiceHost, type HostedServiceRuntime } from './services.js';
+import { planServices } from '../core/services/plan.js';
 
 export interface ReconcilerDeps {
   store: Store;
@@ -27,6 +29,10 @@ export interface ReconcilerDeps {
   metrics?: Metrics;
   pollIntervalMs: number;
   now?: () => Date;
+  /** Where services keep their folders and applied specs. */
+  dataDir: string;
+  /** Makes the service runtime of one application (default: none, and apps/ folders are refused). */
+  serviceRuntime?: (dir: string, namespace: string) => HostedServiceRuntime;
 }
 
 export const appKey = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -50,6 +56,8 @@ export class Reconciler {
   private readonly now: () => Date;
   private readonly log: Logger;
   private stopping = false;
+  /** The service host of each application that has (or had) an apps/ folder. */
+  private readonly hosts = new Map<number, ServiceHost>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
@@ -64,6 +72,17 @@ export class Reconciler {
         if (this.wantsSync(app, head)) void this.sync(app.id, { revision: head }).catch(() => undefined);
       },
     });
+  }
+
+  private host(app: AppRecord): ServiceHost {
+    let h = this.hosts.get(app.id);
+    if (!h) {
+      const make = this.deps.serviceRuntime;
+      if (!make) throw new ZvError('RUNTIME_UNAVAILABLE', 'this server does not run services from apps/ folders');
+      h = new ServiceHost({ dataDir: this.deps.dataDir, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace) });
+      this.hosts.set(app.id, h);
+    }
+    return h;
   }
 
   private wantsSync(app: AppRecord, head: string): boolean {
@@ -85,9 +104,23 @@ export class Reconciler {
           await this.deps.store.finishSync(last.id, { commit: last.commit, finishedAt: this.now().toISOString(), result: 'error', message: 'INTERNAL: the server stopped during this sync', plan: last.plan });
         }
         const deployed = await this.deps.store.getDeployed(app.id);
-        if (!deployed) return;
-        this.deployed.set(app.id, deployed);
-        await this.deployer.restore(identity(app), deployed);
+        if (deployed) this.deployed.set(app.id, deployed);
+        // Services: their applied specs are on disk; routes are served at once, processes come back
+        // in the background (reusing fetched and installed versions).
+        let host: ServiceHost | null = null;
+        if (this.deps.serviceRuntime) {
+          host = this.host(app);
+          await host.load();
+          if (host.appliedSpecs().length === 0) host = null;
+        }
+        if (!deployed && !host) return;
+        await this.deployer.restore(identity(app), deployed, host ? host.routes(host.appliedSpecs()) : new Map());
+        if (host) {
+          const h = host;
+          void h.restore().then((r) => {
+            if (r && (r.failed.length || r.blocked.length)) this.log.warn({ namespace: app.namespace, app: app.name, problems: h.problems() }, 'some services did not come back');
+          }, (e: unknown) => this.log.error({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'services could not be restored'));
+        }
       }),
     );
     this.refreshGauge();
@@ -104,7 +137,9 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.poller.stop();
+    for (const h of this.hosts.values()) h.interruptApply();
     await this.runner.idle();
+    await Promise.all([...this.hosts.values()].map((h) => h.close()));
     if (this.gcTimer) clearTimeout(this.gcTimer);
     this.gcTimer = null;
     await this.gcRunning;
@@ -155,16 +190,20 @@ export class Reconciler {
         more.commit = head;
         const artifact = await source.artifact(app.source, head);
         const read = await reader.read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision, repoURL: app.source.repoURL, branch: app.source.branch });
-        this.checkOwnership(id, read.state);
+        const routes = read.services.filter((s) => s.route).map((s) => s.route as string);
+        this.checkOwnership(id, read.state, routes);
+        const host = read.services.length || this.hosts.has(app.id) ? this.host(app) : null;
         const before = this.deployed.get(app.id) ?? null;
         const p = planSync(read.state, before);
+        if (host) p.services = planServices(read.services, host.appliedSpecs());
         plan = p;
         more.plan = p.summary;
-        const prepared = await traced('deploy', { ...meta, commit: head, to_version: head, from_version: before?.commit ?? null }, () => this.deployer.prepare(id, read, p));
+        const prepared = await traced('deploy', { ...meta, commit: head, to_version: head, from_version: before?.commit ?? null }, () =>
+          this.deployer.prepare(id, read, p, host ? host.routes(read.services) : new Map()));
         const record = await this.namespaceLock.after(app.namespace, async () => {
           try {
             // Another application of the namespace may have taken a path while we prepared.
-            this.checkOwnership(id, read.state);
+            this.checkOwnership(id, read.state, routes);
             const saved = await store.commitSync(app.id, syncId, read.state, {
               finishedAt: this.now().toISOString(),
               plan: p,
@@ -179,11 +218,23 @@ export class Reconciler {
           }
         });
         this.failedHead.delete(app.id);
+        let final = record;
+        if (host) {
+          // Services are applied one by one in dependency order; a failure leaves the others (and
+          // what was running) in place and marks the application degraded.
+          await host.apply(read.services, artifact.revision);
+          const problems = host.problems();
+          if (problems) final = await store.updateApp(app.id, { status: 'degraded', message: problems });
+          if (read.services.length === 0) {
+            await host.close();
+            this.hosts.delete(app.id);
+          }
+        }
         this.deps.metrics?.syncs.inc({ result: 'success' });
         this.refreshGauge();
         this.log.info({ ...meta, commit: artifact.revision, plan: p.summary }, 'sync finished');
         this.collectGarbage();
-        return record;
+        return final;
       });
     } catch (e) {
       const err = toZvError(e, 'INTERNAL');
@@ -199,12 +250,16 @@ export class Reconciler {
     }
   }
 
-  private checkOwnership(app: AppIdentity, state: DeployedState): void {
+  private checkOwnership(app: AppIdentity, state: DeployedState, serviceRoutes: string[] = []): void {
     const { serving } = this.deps;
     const problems: string[] = [];
     for (const f of state.functions) {
       const owner = serving.functionOwner(app.namespace, f.path, app.key);
       if (owner) problems.push(`function path ${f.path} is owned by application '${owner.split('/')[1]}' in namespace '${app.namespace}'`);
+    }
+    for (const route of serviceRoutes) {
+      const owner = serving.functionOwner(app.namespace, route, app.key);
+      if (owner) problems.push(`service route ${route} is owned by application '${owner.split('/')[1]}' in namespace '${app.namespace}'`);
     }
     if (state.static) {
       const owner = serving.staticOwner(app.namespace, app.key);
@@ -221,13 +276,18 @@ export class Reconciler {
         this.deployed.delete(app.id);
         this.failedHead.delete(app.id);
         this.deployer.remove(identity(app));
+        const host = this.hosts.get(app.id);
+        this.hosts.delete(app.id);
+        await host?.removeAll();
       }),
     );
     this.refreshGauge();
     this.collectGarbage();
   }
 
-  status(app: AppRecord): AppStatus {
+  async status(app: AppRecord): Promise<AppStatus> {
+    const host = this.hosts.get(app.id);
+    const services = host ? await host.status() : [];
     const s = buildStatus({
       name: app.name,
       namespace: app.namespace,
@@ -240,6 +300,7 @@ export class Reconciler {
       deployed: this.deployed.get(app.id) ?? null,
       overlays: this.deployer.overlays.get(appKey(app.namespace, app.name)),
       facts: this.deployer.describe(identity(app)),
+      services,
     });
     if (this.isSyncing(app.id)) s.status = 'syncing';
     return s;

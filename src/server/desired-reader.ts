@@ -1,23 +1,34 @@
-// Adapter from the tree reader (sources/tree) to the reconciler's DesiredReader port.
+// Adapter from the tree reader (sources/tree) to the reconciler's DesiredReader port: the
+// zerverless.yaml side (functions, static site) and the apps/ side (service specs) of one commit.
 import { ZvError } from '../errors/registry.js';
-import { loadApp, isDirInside } from '../sources/tree/index.js';
+import { formatDiagnostic } from '../core/model.js';
+import { findServiceSpecs, loadApp } from '../sources/tree/index.js';
 import type { DesiredRead, DesiredReader } from '../reconciler/ports.js';
 
 export class TreeDesiredReader implements DesiredReader {
+  constructor(private readonly appsDir = 'apps') {}
+
   async read(dir: string, opts: { path: string; namespace: string; commit: string }): Promise<DesiredRead> {
-    const loaded = await loadApp(dir, { commit: opts.commit, path: opts.path, namespace: opts.namespace });
-    if (!loaded) {
-      const where = opts.path ? `folder '${opts.path}' of the repository` : 'the repository root';
-      const appsDir = opts.path ? `${opts.path}/apps` : 'apps';
-      if (await isDirInside(dir, appsDir)) {
-        throw new ZvError('RUNTIME_UNAVAILABLE', `${appsDir}/ holds service specs, which this server does not deploy yet; add a zerverless.yaml to ${where}`);
-      }
-      throw new ZvError('MANIFEST_NOT_FOUND', `${where} has neither zerverless.yaml nor an apps/ folder (commit ${opts.commit.slice(0, 12)})`);
+    const appsDir = opts.path ? `${opts.path}/${this.appsDir}` : this.appsDir;
+    const apps = await findServiceSpecs(dir, appsDir);
+    if (apps.errors.length) {
+      throw new ZvError('MANIFEST_INVALID', apps.errors.map(formatDiagnostic).join('\n'), { diagnostics: apps.errors });
     }
+    const loaded = await loadApp(dir, { commit: opts.commit, path: opts.path, namespace: opts.namespace });
+    const warnings = apps.warnings.map(formatDiagnostic);
+    if (!loaded) {
+      if (!apps.found) {
+        const where = opts.path ? `folder '${opts.path}' of the repository` : 'the repository root';
+        throw new ZvError('MANIFEST_NOT_FOUND', `${where} has neither zerverless.yaml nor an ${this.appsDir}/ folder (commit ${opts.commit.slice(0, 12)})`);
+      }
+      return { state: { commit: opts.commit, functions: [], static: null, warnings }, staticFiles: [], docker: [], services: apps.specs };
+    }
+    loaded.state.warnings.push(...warnings);
     return {
       state: loaded.state,
       staticFiles: loaded.staticFiles.map((f) => ({ entry: f.entry, absPath: f.absPath })),
       docker: loaded.docker.map((d) => ({ path: d.path, dockerfile: d.dockerfile, context: d.context })),
+      services: apps.specs,
     };
   }
 }

@@ -25,6 +25,8 @@ import { httpMetricsListener } from '../gateway/http-metrics.js';
 import { applicationsApi } from '../api/applications.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { TreeDesiredReader } from './desired-reader.js';
+import { NodeServiceRuntime } from '../services/node/index.js';
+import type { HostedServiceRuntime } from '../reconciler/services.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import type { BootstrapRepo, ServeConfig } from './config.js';
@@ -46,6 +48,8 @@ export interface StartOptions {
   metrics?: Metrics;
   /** Repository URLs accepted without --allow-file-repos (the bundled example's local repository). */
   trustedRepoUrls?: string[];
+  /** Replace the Node service runtime (tests, embedding). */
+  serviceRuntime?: (dir: string, namespace: string) => HostedServiceRuntime;
 }
 
 /** The API's repository URL policy: the git policy, and never a path inside the data dir. */
@@ -129,6 +133,10 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     logger,
     metrics,
     pollIntervalMs: config.pollIntervalMs,
+    dataDir,
+    serviceRuntime: opts.serviceRuntime ?? ((dir, namespace) => new NodeServiceRuntime({
+      dataDir: dir, namespace, logger: logger.child({ component: 'node-services', namespace }), allowFileRepos: config.allowFileRepos,
+    })),
   });
   const api = applicationsApi({ store, reconciler, checkRepoUrl: repoUrlChecker(config.allowFileRepos, dataDir) });
   let closing = false;

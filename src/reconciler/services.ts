@@ -1,0 +1,124 @@
+// The services of one registered application (the `apps/` side of PRODUCT.md §8): its own Node
+// service runtime and service reconciler, the routes the gateway proxies to the healthy process,
+// and what the status shows. One host per application keeps names from colliding across
+// namespaces; its applied specs live on disk, so a restart redeploys them without git.
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { ZvError } from '../errors/registry.js';
+import type { ServiceSpec, ServiceRuntime, ServiceState } from '../core/services/model.js';
+import type { ServiceStatus } from '../core/status.js';
+import type { LoadedFunction, Upstream } from '../runtimes/types.js';
+import { ServiceReconciler, type ServiceReconcileResult } from '../services/reconciler/index.js';
+import type { Logger } from '../telemetry/log.js';
+
+/** What the host needs of a runtime beyond the five methods: where the healthy process is. */
+export interface HostedServiceRuntime extends ServiceRuntime {
+  upstream(name: string): Upstream | null;
+  logs(name: string): string[];
+  close(): Promise<void>;
+}
+
+export interface ServiceHostOptions {
+  dataDir: string;
+  namespace: string;
+  app: string;
+  logger: Logger;
+  createRuntime: (dir: string) => HostedServiceRuntime;
+}
+
+export class ServiceHost {
+  readonly runtime: HostedServiceRuntime;
+  private readonly reconciler: ServiceReconciler;
+  private readonly dir: string;
+  private last: ServiceReconcileResult | null = null;
+
+  constructor(private readonly o: ServiceHostOptions) {
+    this.dir = join(o.dataDir, 'services', o.namespace, o.app);
+    this.runtime = o.createRuntime(this.dir);
+    const log = o.logger.child({ component: 'services', namespace: o.namespace, app: o.app });
+    this.reconciler = new ServiceReconciler({
+      runtime: this.runtime,
+      statePath: join(this.dir, 'applied.json'),
+      meta: { namespace: o.namespace, app: o.app },
+      logger: log,
+    });
+  }
+
+  /** Brings the services to `specs` in dependency order; failures are reported, not thrown. */
+  async apply(specs: readonly ServiceSpec[], commit: string): Promise<ServiceReconcileResult> {
+    this.last = await this.reconciler.apply(specs, { commit });
+    return this.last;
+  }
+
+  /** After a restart: redeploys the last applied specs (reusing fetched and installed versions). */
+  async restore(): Promise<ServiceReconcileResult | null> {
+    const specs = this.reconciler.appliedSpecs();
+    if (specs.length === 0) return null;
+    return this.apply(specs, this.reconciler.appliedCommit() ?? '');
+  }
+
+  appliedSpecs(): ServiceSpec[] {
+    return this.reconciler.appliedSpecs();
+  }
+
+  /** A short text of what failed or was blocked in the last apply ('' when nothing). */
+  problems(): string {
+    const r = this.last;
+    if (!r) return '';
+    return [...r.failed.map((f) => `service ${f.name}: ${f.action} failed: ${f.error}`), ...r.blocked.map((b) => `service ${b.name}: blocked by ${b.blockedBy}: ${b.reason}`)].join('; ');
+  }
+
+  async status(): Promise<ServiceStatus[]> {
+    const states = new Map<string, ServiceState>((await this.runtime.getCurrentState()).map((s) => [s.name, s]));
+    return this.reconciler.appliedSpecs().map((spec) => {
+      const st = states.get(spec.name);
+      const out: ServiceStatus = { name: spec.name, version: st?.version ?? spec.version, status: st?.status ?? 'stopped', health: st?.health ?? 'unknown' };
+      if (st?.message) out.message = st.message;
+      if (spec.route) out.route = spec.route;
+      return out;
+    });
+  }
+
+  private readonly handles = new Map<string, LoadedFunction>();
+
+  /** A LoadedFunction-shaped handle the gateway streams to: the service's current healthy process. */
+  routeHandle(name: string): LoadedFunction {
+    let h = this.handles.get(name);
+    if (!h) {
+      h = {
+        invoke: () => Promise.reject(new ZvError('FUNCTION_UNAVAILABLE', `service ${name} is reached through the proxy only`)),
+        upstream: () => this.runtime.upstream(name),
+        dispose: async () => undefined,
+      };
+      this.handles.set(name, h);
+    }
+    return h;
+  }
+
+  /** Route → handle for the specs that declare a route. */
+  routes(specs: readonly ServiceSpec[]): Map<string, { name: string; handle: LoadedFunction }> {
+    return new Map(specs.filter((s) => s.route).map((s) => [s.route as string, { name: s.name, handle: this.routeHandle(s.name) }]));
+  }
+
+  /** Reads the applied specs from disk (cheap; no process is started). */
+  load(): Promise<void> {
+    return this.reconciler.load();
+  }
+
+  /** Stops and removes every service of the application. */
+  async removeAll(): Promise<void> {
+    await this.reconciler.apply([], { commit: '' });
+    await this.runtime.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Makes an apply under way stop after the action it is in. */
+  interruptApply(): void {
+    this.reconciler.interrupt();
+  }
+
+  async close(): Promise<void> {
+    this.reconciler.interrupt();
+    await this.runtime.close();
+  }
+}

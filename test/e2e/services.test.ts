@@ -1,0 +1,128 @@
+// Services from apps/ through the real server: an Erlang-term app.config (bc_gitops style) whose
+// source is a real git repository of a Node service, routed by the gateway, upgraded under load,
+// reported in the status, removed with the application.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestRepo } from '../support/repo.js';
+import { startHarness, type Harness } from '../support/server.js';
+
+const SERVER_JS = (version: string) => `
+const http = require('node:http');
+http.createServer((req, res) => {
+  if (req.url === '/health') { res.writeHead(200); return res.end('ok'); }
+  res.writeHead(200, { 'content-type': 'text/plain', 'x-version': '${version}' });
+  res.end('web ${version} ' + req.url + ' prefix=' + (req.headers['x-forwarded-prefix'] || '') + ' pool=' + (process.env.POOL_SIZE || ''));
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+const PACKAGE = JSON.stringify({ name: 'web', version: '0.0.0', private: true, scripts: { start: 'node server.js' } });
+
+const APP_CONFIG = (url: string, ref: string, version: string, pool = 10) => `%% A bc_gitops-style spec, in Erlang terms.
+#{
+    name => web,
+    version => <<"${version}">>,
+    source => #{type => git, url => <<"${url}">>, ref => <<"${ref}">>},
+    env => #{pool_size => ${pool}},
+    health => #{type => http, path => <<"/health">>, interval => 500, timeout => 2000},
+    route => <<"/web">>,
+    depends_on => []
+}.
+`;
+
+describe('services from apps/', () => {
+  let h: Harness;
+  let svc: TestRepo;
+  let site: TestRepo;
+
+  before(async () => {
+    h = await startHarness();
+    svc = await TestRepo.create({ 'package.json': PACKAGE, 'server.js': SERVER_JS('1.0.0') });
+    svc.git('tag', 'v1');
+    await svc.commit({ 'server.js': SERVER_JS('2.0.0') });
+    svc.git('tag', 'v2');
+    site = await TestRepo.create({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v1', '1.0.0') });
+  });
+  after(async () => {
+    await h.close();
+    await svc.remove();
+    await site.remove();
+  });
+
+  it('deploys the service, routes /{namespace}{route} to it and reports it in the status', async () => {
+    const st = await h.register('svc', 'team', site.url);
+    assert.equal(st.status, 'synced', st.message);
+    const ready = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 60_000);
+    assert.deepEqual(ready.services.map((s) => [s.name, s.version, s.status, s.health]), [['web', '1.0.0', 'running', 'healthy']]);
+    const res = await h.get('/team/web/hello?x=1');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-version'), '1.0.0');
+    assert.equal(await res.text(), 'web 1.0.0 /web/hello?x=1 prefix=/team pool=10');
+  });
+
+  it('a version bump under 20 concurrent clients fails no request', async () => {
+    let stop = false;
+    const failures: string[] = [];
+    const versions = new Set<string>();
+    const client = async () => {
+      while (!stop) {
+        try {
+          const res = await h.get('/team/web/');
+          const body = await res.text();
+          if (res.status !== 200) failures.push(`${res.status} ${body}`);
+          else versions.add(res.headers.get('x-version') ?? '?');
+        } catch (e) {
+          failures.push(String(e));
+        }
+      }
+    };
+    const clients = Array.from({ length: 20 }, client);
+    await new Promise((r) => setTimeout(r, 300));
+    await site.commit({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v2', '2.0.0') });
+    const st = await h.sync('svc');
+    assert.equal(st.status, 'synced', st.message);
+    await new Promise((r) => setTimeout(r, 500));
+    stop = true;
+    await Promise.all(clients);
+    assert.deepEqual(failures, []);
+    assert.ok(versions.has('2.0.0'), [...versions].join(','));
+    assert.equal((await h.api('GET', '/svc')).body.services[0]?.version, '2.0.0');
+  });
+
+  it('an env change reconfigures the service; the plan says so', async () => {
+    await site.commit({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v2', '2.0.0', 20) });
+    assert.equal((await h.sync('svc')).status, 'synced');
+    assert.match(await (await h.get('/team/web/')).text(), /pool=20/);
+    const hist = await h.api<{ syncs: { plan: { services?: { name: string; action: string }[] } }[] }>('GET', '/svc/syncs');
+    assert.deepEqual(hist.body.syncs[0]?.plan.services?.map((s) => [s.name, s.action]), [['web', 'reconfigure']]);
+  });
+
+  it('a spec error fails the sync naming the file and line; the service keeps running', async () => {
+    await site.commit({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v2', '2.0.0').replace('source => #{type => git', 'source => #{type => hex') });
+    const st = await h.sync('svc');
+    assert.equal(st.status, 'error');
+    assert.match(st.message, /apps\/web\/app\.config:\d+:\d+/);
+    assert.match(st.message, /hex/);
+    assert.equal((await h.get('/team/web/')).status, 200);
+  });
+
+  it('after a restart the service comes back from the last synced specs, without git', async () => {
+    const moved = `${svc.dir}-away`;
+    const { rename } = await import('node:fs/promises');
+    await rename(svc.dir, moved);
+    try {
+      await h.restart();
+      const st = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 60_000);
+      assert.equal(st.services.length, 1);
+      const res = await h.get('/team/web/');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-version'), '2.0.0');
+    } finally {
+      await rename(moved, svc.dir);
+    }
+  });
+
+  it('deleting the application stops the service and its route', async () => {
+    assert.equal((await h.api('DELETE', '/svc')).status, 204);
+    assert.equal((await h.get('/team/web/')).status, 404);
+  });
+});
