@@ -134,6 +134,15 @@ export function applicationsApi(deps: ApiDeps): Hono {
     return c.json({ syncs: syncs.map(({ id: _id, appId: _app, ...rest }) => rest) });
   });
 
+  api.get('/:name/services/:service/logs', async (c) => {
+    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    const lines = reconciler.serviceLogs(app, c.req.param('service'));
+    const raw = c.req.query('tail');
+    const tail = raw === undefined ? lines.length : Number(raw);
+    if (!Number.isInteger(tail) || tail < 0) throw new ZvError('BAD_REQUEST', 'tail must be a non-negative integer');
+    return c.json({ service: c.req.param('service'), lines: tail === 0 ? [] : lines.slice(-tail) });
+  });
+
   api.post('/:name/sync', async (c) => {
     const app = await findApp(c.req.param('name'), c.req.query('namespace'));
     const run = reconciler.sync(app.id);

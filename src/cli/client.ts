@@ -64,6 +64,9 @@ export class ApiClient {
   history(name: string, namespace?: string, limit?: number): Promise<{ syncs: SyncEntry[] }> {
     return this.call('GET', `/${encodeURIComponent(name)}/syncs${ApiClient.q({ namespace, limit })}`) as Promise<{ syncs: SyncEntry[] }>;
   }
+  logs(name: string, service: string, namespace?: string, tail?: number): Promise<{ service: string; lines: string[] }> {
+    return this.call('GET', `/${encodeURIComponent(name)}/services/${encodeURIComponent(service)}/logs${ApiClient.q({ namespace, tail })}`) as Promise<{ service: string; lines: string[] }>;
+  }
   async delete(name: string, namespace?: string): Promise<void> {
     await this.call('DELETE', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`);
   }

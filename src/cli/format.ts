@@ -32,6 +32,10 @@ export function formatApp(a: AppStatus): string {
     }
   }
   if (a.static) lines.push(`  static:    ${a.static.files} file(s) from ${a.static.dir} at ${a.static.url}`);
+  if (a.services.length) {
+    lines.push('  services:');
+    lines.push(table(a.services.map((s) => [`    ${s.name}`, s.version, s.status, s.health, s.route ? `/${a.namespace}${s.route}` : '', s.message ?? ''])));
+  }
   for (const w of a.warnings ?? []) lines.push(`  warning:   ${w}`);
   return lines.join('\n');
 }

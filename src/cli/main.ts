@@ -130,6 +130,14 @@ export async function main(argv: string[]): Promise<number> {
       if (!o.json) out(`deleted ${name}`);
     });
 
+  clientOptions(program.command('logs <app> <service>').description("a service's kept output: install, build and process lines"))
+    .option('--namespace <ns>', 'namespace, when the application name exists in several')
+    .option('--tail <n>', 'only the last n lines', (v) => Number(v))
+    .action(async (app: string, service: string, o: ClientOpts & { tail?: number }) => {
+      const r = await client(o).logs(app, service, o.namespace, o.tail);
+      show(o, r, () => r.lines.join('\n'));
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

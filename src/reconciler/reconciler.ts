@@ -285,6 +285,15 @@ export class Reconciler {
     this.collectGarbage();
   }
 
+  /** The kept output of one service of the application (install, build and process lines). */
+  serviceLogs(app: AppRecord, service: string): string[] {
+    const host = this.hosts.get(app.id);
+    if (!host || !host.appliedSpecs().some((s) => s.name === service)) {
+      throw new ZvError('APP_NOT_FOUND', `application '${app.name}' in namespace '${app.namespace}' has no service '${service}'`);
+    }
+    return host.runtime.logs(service);
+  }
+
   async status(app: AppRecord): Promise<AppStatus> {
     const host = this.hosts.get(app.id);
     const services = host ? await host.status() : [];

@@ -121,6 +121,14 @@ describe('services from apps/', () => {
     }
   });
 
+  it('service logs are readable over the API and with zerverless logs', async () => {
+    const r = await h.api<{ service: string; lines: string[] }>('GET', '/svc/services/web/logs?tail=50');
+    assert.equal(r.status, 200);
+    assert.ok(r.body.lines.length > 0 && r.body.lines.length <= 50);
+    const missing = await h.api<{ error: { code: string } }>('GET', '/svc/services/nope/logs');
+    assert.equal(missing.status, 404);
+  });
+
   it('deleting the application stops the service and its route', async () => {
     assert.equal((await h.api('DELETE', '/svc')).status, 204);
     assert.equal((await h.get('/team/web/')).status, 404);
