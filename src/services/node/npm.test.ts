@@ -1,7 +1,7 @@
 // The `npm` source of the Node service runtime: `npm pack name@version` from a registry on loopback,
-// then unpack (npm's `package/` folder stripped), start and health. Against a real Verdaccio when the
-// package is installed (TODO: add verdaccio@6.0.x as a devDependency; skipped until then), and always
-// against the minimal registry of test/support/npm-registry.ts with the real npm client.
+// then unpack (npm's `package/` folder stripped), start and health. Against a real Verdaccio (a
+// devDependency) on loopback with a test package published to it, and against the minimal registry
+// of test/support/npm-registry.ts with the real npm client.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
@@ -41,9 +41,9 @@ describe('node services: npm source', () => {
     for (const r of open) await r.close();
   });
 
-  it('deploys and upgrades a package from a local Verdaccio', async (t) => {
+  it('deploys and upgrades a package from a local Verdaccio', async () => {
     const reg = await startVerdaccio();
-    if (!reg) return t.todo('verdaccio is not installed: add verdaccio@6.0.x as a devDependency');
+    assert.ok(reg, 'verdaccio is a devDependency: run npm install');
     open.push(reg);
     await deployFrom(reg, [44000, 44099]);
   });
