@@ -1,4 +1,4 @@
-// `zerverless validate [DIR]`: checks zerverless.yaml (and, later, apps/*/app.*) locally.
+// `zerverless validate [DIR]`: checks zerverless.yaml and the apps/*/ service specs locally.
 // Exit 0 when valid; 1 with one `file:line:col: message` line per problem when not.
 import { formatDiagnostic, type Diagnostic } from '../core/model.js';
 import { validateTree } from '../sources/tree/index.js';
