@@ -40,6 +40,8 @@ describe('services from apps/', () => {
     svc.git('tag', 'v1');
     await svc.commit({ 'server.js': SERVER_JS('2.0.0') });
     svc.git('tag', 'v2');
+    await svc.commit({ 'server.js': 'process.exit(3);\n' });
+    svc.git('tag', 'v3-broken');
     site = await TestRepo.create({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v1', '1.0.0') });
   });
   after(async () => {
@@ -94,6 +96,19 @@ describe('services from apps/', () => {
     assert.match(await (await h.get('/team/web/')).text(), /pool=20/);
     const hist = await h.api<{ syncs: { plan: { services?: { name: string; action: string }[] } }[] }>('GET', '/svc/syncs');
     assert.deepEqual(hist.body.syncs[0]?.plan.services?.map((s) => [s.name, s.action]), [['web', 'reconfigure']]);
+  });
+
+  it('an upgrade that never gets healthy leaves the old version serving and the app degraded', async () => {
+    await site.commit({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v3-broken', '3.0.0', 20) });
+    const st = await h.sync('svc');
+    assert.equal(st.status, 'degraded', st.message);
+    assert.match(st.message, /service web/);
+    const res = await h.get('/team/web/');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-version'), '2.0.0');
+    // back to a good spec
+    await site.commit({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v2', '2.0.0', 20) });
+    assert.equal((await h.sync('svc')).status, 'synced');
   });
 
   it('a spec error fails the sync naming the file and line; the service keeps running', async () => {
