@@ -77,3 +77,28 @@ export class Locator {
     return node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED' ? line + 1 : line;
   }
 }
+
+/** Turns an ajv instancePath into a field path, using the data to tell list indexes from keys. */
+export function toFieldPath(pointer: string, data: unknown): FieldPath {
+  if (!pointer) return [];
+  const out: FieldPath = [];
+  let cur: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      const i = Number(seg);
+      out.push(i);
+      cur = cur[i];
+    } else {
+      out.push(seg);
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return out;
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+export function joinOr(words: string[]): string {
+  if (words.length <= 1) return words[0] ?? '';
+  return `${words.slice(0, -1).join(', ')} or ${words[words.length - 1] ?? ''}`;
+}

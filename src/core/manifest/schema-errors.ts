@@ -5,7 +5,7 @@ import type { ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
 import { ALLOWED_CAPABILITIES, LINUX_CAPABILITIES, manifestSchema } from './schema.js';
 import { validateAppName, validateFunctionPath, validateNamespace } from '../names.js';
 import type { FieldPath } from './locate.js';
-import { fieldName } from './locate.js';
+import { fieldName, joinOr, toFieldPath } from './locate.js';
 
 export interface FieldProblem {
   path: FieldPath;
@@ -32,29 +32,7 @@ const TYPE_WORDS: Record<string, string> = {
   null: 'empty',
 };
 
-function joinOr(words: string[]): string {
-  if (words.length <= 1) return words[0] ?? '';
-  return `${words.slice(0, -1).join(', ')} or ${words[words.length - 1] ?? ''}`;
-}
 
-/** Turns an ajv instancePath into a field path, using the data to tell list indexes from keys. */
-function toFieldPath(pointer: string, data: unknown): FieldPath {
-  if (!pointer) return [];
-  const out: FieldPath = [];
-  let cur: unknown = data;
-  for (const raw of pointer.slice(1).split('/')) {
-    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (Array.isArray(cur)) {
-      const i = Number(seg);
-      out.push(i);
-      cur = cur[i];
-    } else {
-      out.push(seg);
-      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[seg] : undefined;
-    }
-  }
-  return out;
-}
 
 function lastKey(path: FieldPath): string {
   const last = path[path.length - 1];

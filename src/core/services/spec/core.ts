@@ -2,5 +2,5 @@
 // name and duration rules), in one place.
 export type { Diagnostic } from '../../model.js';
 export { parseDuration, validateFunctionPath } from '../../names.js';
-export { fieldName, Locator } from '../../manifest/locate.js';
+export { fieldName, joinOr, Locator, toFieldPath } from '../../manifest/locate.js';
 export type { FieldPath, Position } from '../../manifest/locate.js';

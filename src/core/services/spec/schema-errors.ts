@@ -2,7 +2,7 @@
 // field (`source.type: …`, `health.interval: …`). Unknown fields come back as warnings.
 import { Ajv } from 'ajv';
 import type { ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
-import { fieldName } from './core.js';
+import { fieldName, joinOr, toFieldPath } from './core.js';
 import type { FieldPath } from './core.js';
 import { serviceSpecSchema } from './schema.js';
 
@@ -30,27 +30,7 @@ const TYPE_WORDS: Record<string, string> = {
   array: 'a list',
 };
 
-function joinOr(words: string[]): string {
-  if (words.length <= 1) return words[0] ?? '';
-  return `${words.slice(0, -1).join(', ')} or ${words[words.length - 1] ?? ''}`;
-}
 
-function toFieldPath(pointer: string, data: unknown): FieldPath {
-  if (!pointer) return [];
-  const out: FieldPath = [];
-  let cur: unknown = data;
-  for (const raw of pointer.slice(1).split('/')) {
-    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (Array.isArray(cur)) {
-      out.push(Number(seg));
-      cur = cur[Number(seg)];
-    } else {
-      out.push(seg);
-      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[seg] : undefined;
-    }
-  }
-  return out;
-}
 
 const NAME_RULE = "lower-case letters, digits, '_' and '-', starting and ending with a letter or digit";
 
