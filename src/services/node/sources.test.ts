@@ -147,6 +147,40 @@ describe('node services: sources', () => {
     });
   }
 
+  for (const [tool, lockfile, lockArgs] of [
+    ['pnpm', 'pnpm-lock.yaml', ['install', '--lockfile-only']],
+    ['yarn', 'yarn.lock', ['install', '--ignore-scripts', '--no-progress']],
+  ] as const) {
+    it(`installs by ${lockfile} with ${tool} when it is installed`, async (t) => {
+      if (!(await which(tool))) {
+        if (process.env.CI === 'true') assert.fail(`${tool} must be installed in CI (.ci/run installs it)`);
+        return t.skip(`${tool} is not installed`);
+      }
+      const files = {
+        ...serviceFiles('7.0.0', { dependencies: { 'zv-local-dep': 'file:./dep' }, scripts: { start: 'node server.js', build: 'node build.js' } }),
+        'dep/package.json': JSON.stringify({ name: 'zv-local-dep', version: '1.0.0', main: 'index.js' }),
+        'dep/index.js': 'module.exports = "from-dep";\n',
+        'build.js': 'require("node:fs").writeFileSync("built.txt", require("zv-local-dep"));\n',
+      };
+      const r2 = await TestRepo.create(files);
+      try {
+        execFileSync(tool, [...lockArgs], { cwd: r2.dir, stdio: 'ignore' });
+        await rm(join(r2.dir, 'node_modules'), { recursive: true, force: true });
+        assert.ok(existsSync(join(r2.dir, lockfile)), `${tool} made no ${lockfile}`);
+        await r2.commit({}, 'lockfile');
+        const spec = makeSpec(`by-${tool}`, { version: '7.0.0', source: { type: 'git', url: r2.url, ref: 'main' } });
+        await rt.deploy(spec);
+        const dir = join(dataDir, 'services', `by-${tool}`, versionFolder(spec));
+        assert.ok(existsSync(join(dir, 'node_modules', 'zv-local-dep')));
+        assert.ok(existsSync(join(dir, 'built.txt')));
+        assert.ok(rt.logs(`by-${tool}`).some((l) => l.includes(`${tool} install --frozen-lockfile`) || l.includes(`(${lockfile})`)), rt.logs(`by-${tool}`).join('\n'));
+        assert.equal((await viaUpstream(rt, `by-${tool}`)).json.version, '7.0.0');
+      } finally {
+        await r2.remove();
+      }
+    });
+  }
+
   it('a new runtime on the same dataDir re-deploys from the ready folder without fetching', async () => {
     const data = await tempDir();
     const r2 = await TestRepo.create(serviceFiles('6.0.0'));
