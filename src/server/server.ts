@@ -25,7 +25,7 @@ import { httpMetricsListener } from '../gateway/http-metrics.js';
 import { applicationsApi } from '../api/applications.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { TreeDesiredReader } from './desired-reader.js';
-import { NodeServiceRuntime } from '../services/node/index.js';
+import { NodeServiceRuntime, PortPool } from '../services/node/index.js';
 import type { HostedServiceRuntime } from '../reconciler/services.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
@@ -122,6 +122,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     new LuaRuntime(), new JsRuntime(), new PythonRuntime(), new DockerRuntime({ instance, log: logger.child({ component: 'docker' }) }),
   ], logger));
   const serving = new ServingTable();
+  const servicePorts = new PortPool(40000, 44999);
   const metrics = opts.metrics ?? new Metrics();
   const reconciler = new Reconciler({
     store,
@@ -134,8 +135,9 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     metrics,
     pollIntervalMs: config.pollIntervalMs,
     dataDir,
+    // One port pool for the service runtimes of every application, so two never pick one port.
     serviceRuntime: opts.serviceRuntime ?? ((dir, namespace) => new NodeServiceRuntime({
-      dataDir: dir, namespace, logger: logger.child({ component: 'node-services', namespace }), allowFileRepos: config.allowFileRepos,
+      dataDir: dir, namespace, logger: logger.child({ component: 'node-services', namespace }), allowFileRepos: config.allowFileRepos, ports: servicePorts,
     })),
   });
   const api = applicationsApi({ store, reconciler, checkRepoUrl: repoUrlChecker(config.allowFileRepos, dataDir) });

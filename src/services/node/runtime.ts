@@ -34,6 +34,8 @@ export interface NodeServiceRuntimeOptions {
   npmRegistry?: string;
   /** Ports assigned to service processes (default [40000, 44999]). */
   portRange?: [number, number];
+  /** A pool shared with other runtimes of the same server (then `portRange` is ignored). */
+  ports?: PortPool;
   healthDefaults?: Partial<HealthTiming>;
   /** Between SIGTERM and SIGKILL of a process group (default 10 s). */
   gracePeriodMs?: number;
@@ -99,7 +101,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
     this.root = o.namespace ? join(o.dataDir, 'services', o.namespace) : join(o.dataDir, 'services');
     this.logger = (o.logger ?? silentLogger).child({ component: 'node-services', namespace: o.namespace });
     const [from, to] = o.portRange ?? [40000, 44999];
-    this.ports = new PortPool(from, to);
+    this.ports = o.ports ?? new PortPool(from, to);
     this.backoff = { initialMs: 500, maxMs: 30_000, resetAfterMs: 30_000, loopCrashes: 3, loopWindowMs: 60_000, ...o.backoff };
     this.timing = { startupPollMs: 250, livenessDelayMs: 1000, ...o.healthDefaults };
     this.grace = o.gracePeriodMs ?? 10_000;
