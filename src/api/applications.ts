@@ -136,7 +136,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
 
   api.get('/:name/services/:service/logs', async (c) => {
     const app = await findApp(c.req.param('name'), c.req.query('namespace'));
-    const lines = reconciler.serviceLogs(app, c.req.param('service'));
+    const lines = await reconciler.serviceLogs(app, c.req.param('service'));
     const raw = c.req.query('tail');
     const tail = raw === undefined ? lines.length : Number(raw);
     if (!Number.isInteger(tail) || tail < 0) throw new ZvError('BAD_REQUEST', 'tail must be a non-negative integer');

@@ -79,7 +79,7 @@ export class Reconciler {
     if (!h) {
       const make = this.deps.serviceRuntime;
       if (!make) throw new ZvError('RUNTIME_UNAVAILABLE', 'this server does not run services from apps/ folders');
-      h = new ServiceHost({ dataDir: this.deps.dataDir, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace) });
+      h = new ServiceHost({ dataDir: this.deps.dataDir, appId: app.id, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace) });
       this.hosts.set(app.id, h);
     }
     return h;
@@ -91,7 +91,11 @@ export class Reconciler {
     // function that could not be restored (e.g. its image was removed), which a sync rebuilds.
     const overlays = this.deployer.overlays.get(appKey(app.namespace, app.name));
     const failed = [...(overlays?.values() ?? [])].some((o) => o.status === 'failed');
-    return head !== app.commit || app.status === 'error' || failed;
+    // Services not at the served commit (e.g. the server stopped while applying them) or left
+    // failed or blocked by the last apply (e.g. the registry was down) are tried again.
+    const host = this.hosts.get(app.id);
+    const services = host !== undefined && (host.hasProblems() || (host.appliedSpecs().length > 0 && host.appliedCommit() !== app.commit));
+    return head !== app.commit || app.status === 'error' || failed || services;
   }
 
   /** Serves every application's last synced revision, from the store only (no git). */
@@ -110,7 +114,11 @@ export class Reconciler {
         let host: ServiceHost | null = null;
         if (this.deps.serviceRuntime) {
           host = this.host(app);
-          await host.load();
+          try {
+            await host.load();
+          } catch (e) {
+            this.log.error({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'the applied service specs cannot be read; a sync will redeploy them');
+          }
           if (host.appliedSpecs().length === 0) host = null;
         }
         if (!deployed && !host) return;
@@ -225,7 +233,7 @@ export class Reconciler {
           await host.apply(read.services, artifact.revision);
           const problems = host.problems();
           if (problems) final = await store.updateApp(app.id, { status: 'degraded', message: problems });
-          if (read.services.length === 0) {
+          if (read.services.length === 0 && host.appliedSpecs().length === 0) {
             await host.close();
             this.hosts.delete(app.id);
           }
@@ -286,9 +294,9 @@ export class Reconciler {
   }
 
   /** The kept output of one service of the application (install, build and process lines). */
-  serviceLogs(app: AppRecord, service: string): string[] {
+  async serviceLogs(app: AppRecord, service: string): Promise<string[]> {
     const host = this.hosts.get(app.id);
-    if (!host || !host.appliedSpecs().some((s) => s.name === service)) {
+    if (!host || !(await host.knows(service))) {
       throw new ZvError('APP_NOT_FOUND', `application '${app.name}' in namespace '${app.namespace}' has no service '${service}'`);
     }
     return host.runtime.logs(service);

@@ -20,6 +20,8 @@ export interface HostedServiceRuntime extends ServiceRuntime {
 
 export interface ServiceHostOptions {
   dataDir: string;
+  /** The application's id: its folder is named by it, so a re-registration never shares one. */
+  appId: number;
   namespace: string;
   app: string;
   logger: Logger;
@@ -33,7 +35,7 @@ export class ServiceHost {
   private last: ServiceReconcileResult | null = null;
 
   constructor(private readonly o: ServiceHostOptions) {
-    this.dir = join(o.dataDir, 'services', o.namespace, o.app);
+    this.dir = join(o.dataDir, 'services', String(o.appId));
     this.runtime = o.createRuntime(this.dir);
     const log = o.logger.child({ component: 'services', namespace: o.namespace, app: o.app });
     this.reconciler = new ServiceReconciler({
@@ -47,7 +49,22 @@ export class ServiceHost {
   /** Brings the services to `specs` in dependency order; failures are reported, not thrown. */
   async apply(specs: readonly ServiceSpec[], commit: string): Promise<ServiceReconcileResult> {
     this.last = await this.reconciler.apply(specs, { commit });
+    // A service whose first deploy failed was never recorded as applied, but its process may still
+    // be supervised: anything the runtime runs that the specs no longer name goes.
+    const wanted = new Set(specs.map((s) => s.name));
+    for (const st of await this.runtime.getCurrentState()) {
+      if (!wanted.has(st.name)) await this.runtime.remove(st.name).catch((e: unknown) => this.o.logger.warn({ service: st.name, err: String(e) }, 'removing a leftover service failed'));
+    }
     return this.last;
+  }
+
+  appliedCommit(): string | null {
+    return this.reconciler.appliedCommit();
+  }
+
+  /** True when the last apply left something failed or blocked (the poll then tries again). */
+  hasProblems(): boolean {
+    return this.problems() !== '';
   }
 
   /** After a restart: redeploys the last applied specs (reusing fetched and installed versions). */
@@ -68,15 +85,24 @@ export class ServiceHost {
     return [...r.failed.map((f) => `service ${f.name}: ${f.action} failed: ${f.error}`), ...r.blocked.map((b) => `service ${b.name}: blocked by ${b.blockedBy}: ${b.reason}`)].join('; ');
   }
 
+  /** Every service the runtime runs or the specs name (a failed first deploy shows too). */
   async status(): Promise<ServiceStatus[]> {
     const states = new Map<string, ServiceState>((await this.runtime.getCurrentState()).map((s) => [s.name, s]));
-    return this.reconciler.appliedSpecs().map((spec) => {
-      const st = states.get(spec.name);
-      const out: ServiceStatus = { name: spec.name, version: st?.version ?? spec.version, status: st?.status ?? 'stopped', health: st?.health ?? 'unknown' };
+    const specs = new Map(this.reconciler.appliedSpecs().map((s) => [s.name, s]));
+    const names = [...new Set([...specs.keys(), ...states.keys()])].sort();
+    return names.map((name) => {
+      const st = states.get(name);
+      const spec = specs.get(name);
+      const out: ServiceStatus = { name, version: st?.version ?? spec?.version ?? '', status: st?.status ?? 'stopped', health: st?.health ?? 'unknown' };
       if (st?.message) out.message = st.message;
-      if (spec.route) out.route = spec.route;
+      if (spec?.route) out.route = spec.route;
       return out;
     });
+  }
+
+  /** Whether the runtime or the applied specs know this service (for its logs). */
+  async knows(name: string): Promise<boolean> {
+    return this.reconciler.appliedSpecs().some((s) => s.name === name) || (await this.runtime.getCurrentState()).some((s) => s.name === name);
   }
 
   private readonly handles = new Map<string, LoadedFunction>();
@@ -107,7 +133,8 @@ export class ServiceHost {
 
   /** Stops and removes every service of the application. */
   async removeAll(): Promise<void> {
-    await this.reconciler.apply([], { commit: '' });
+    this.reconciler.interrupt();
+    await this.apply([], '');
     await this.runtime.close();
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -73,7 +73,8 @@ export class Instance {
     this.spec = o.spec;
     this.dir = o.dir;
     this.port = o.port;
-    this.env = serviceEnv(o.spec.env, o.port);
+    // HOME is the service's own folder: the server user's ~/.ssh, ~/.npmrc and the like are not its.
+    this.env = { ...serviceEnv(o.spec.env, o.port), HOME: o.dir };
   }
 
   get pid(): number | undefined {

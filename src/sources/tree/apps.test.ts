@@ -159,3 +159,12 @@ test('zerverless validate reports spec errors as file:line:col and exits 1; warn
   writeFileSync(join(dir, 'apps/db/config.yml'), yaml('db'));
   assert.deepEqual(await validateTree(dir), []);
 });
+
+test('two services cannot declare one route', async () => {
+  const spec = (name: string) => `name: ${name}\nversion: "1"\nsource: {type: npm}\nroute: /web\n`;
+  const dir = await tree({ 'apps/a/app.yaml': spec('a'), 'apps/b/app.yaml': spec('b') });
+  const r = await findServiceSpecs(dir);
+  assert.equal(r.errors.length, 1);
+  assert.match(r.errors[0]?.message ?? '', /already the route of the service in apps\/a\/app\.yaml/);
+  assert.equal(r.errors[0]?.file, 'apps/b/app.yaml');
+});

@@ -54,6 +54,7 @@ export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<S
     .map((e) => e.name)
     .sort();
   const firstFile = new Map<string, string>(); // name → file that declared it
+  const routeFile = new Map<string, string>(); // route → file that declared it
   for (const folder of entries) {
     const folderRel = posixJoin(rel.path, folder);
     const sub = await resolveInside(root, appsRes.real, folder);
@@ -103,6 +104,14 @@ export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<S
       out.errors.push({ file: spec.rel, ...pos, field: 'name', message: `"${name}" is already the name of the service in ${other}` });
       continue;
     }
+    const route = parsed.spec.route;
+    const routeOwner = route ? routeFile.get(route) : undefined;
+    if (route && routeOwner !== undefined) {
+      const pos = parsed.locations.route ?? { line: 1, col: 1 };
+      out.errors.push({ file: spec.rel, ...pos, field: 'route', message: `"${route}" is already the route of the service in ${routeOwner}` });
+      continue;
+    }
+    if (route) routeFile.set(route, spec.rel);
     firstFile.set(name, spec.rel);
     out.specs.push(parsed.spec);
     out.locations.set(name, parsed.locations);
