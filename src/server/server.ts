@@ -127,7 +127,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const reconciler = new Reconciler({
     store,
     source,
-    reader: new TreeDesiredReader(),
+    // --apps-dir names the services folder of every application (default apps).
+    reader: new TreeDesiredReader(config.repo?.appsDir ?? 'apps'),
     runtimes,
     serving,
     blobs,

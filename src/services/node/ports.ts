@@ -28,9 +28,14 @@ export class PortPool {
     throw serviceError('start', `no free port in [${this.from}, ${this.to}]`);
   }
 
-  /** Marks a port pinned by a spec as used (no check: the process will tell if it is taken). */
-  hold(port: number): void {
+  /**
+   * Marks a port pinned by a spec as used; false when a process of this pool (any service sharing
+   * it) already holds it. Other processes on the host are not checked: the service will tell.
+   */
+  hold(port: number): boolean {
+    if (this.held.has(port)) return false;
     this.held.add(port);
+    return true;
   }
 
   release(port: number): void {

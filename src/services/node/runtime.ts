@@ -266,7 +266,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
     let port: number;
     if (pinned !== null) {
       port = pinned;
-      this.ports.hold(port);
+      if (!this.ports.hold(port)) throw serviceError('start', `${spec.name}: port ${port} is already used by another service of this server`);
     } else port = await this.ports.take();
     const inst = new Instance({
       spec, namespace: this.o.namespace, dir, port, log: svc.log, logger: this.logger, gracePeriodMs: this.grace,
