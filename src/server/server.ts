@@ -139,6 +139,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     // One port pool for the service runtimes of every application, so two never pick one port.
     serviceRuntime: opts.serviceRuntime ?? ((dir, namespace) => new NodeServiceRuntime({
       dataDir: dir, namespace, logger: logger.child({ component: 'node-services', namespace }), allowFileRepos: config.allowFileRepos, ports: servicePorts,
+      // After a takeover the old process keeps answering requests already sent to it for a while.
+      drainMs: 15_000,
     })),
   });
   const api = applicationsApi({ store, reconciler, checkRepoUrl: repoUrlChecker(config.allowFileRepos, dataDir) });
