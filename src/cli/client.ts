@@ -1,5 +1,5 @@
 // A small client of the management API, used by `zerverless apps …`.
-import { ZvError, type ErrorCode } from '../errors/registry.js';
+import { ZvError } from '../errors/registry.js';
 import type { AppStatus } from '../core/status.js';
 import type { SyncRecord } from '../store/types.js';
 
@@ -70,8 +70,4 @@ export class ApiClient {
   async delete(name: string, namespace?: string): Promise<void> {
     await this.call('DELETE', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`);
   }
-}
-
-export function isKnownCode(code: string): code is ErrorCode {
-  return /^[A-Z_]+$/.test(code);
 }

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { toZvError } from '../errors/registry.js';
-import { fromConfigFile, fromEnv, resolveServeConfig, SETTINGS, type RawSettings, type SettingName } from '../server/config.js';
+import { camel, fromConfigFile, fromEnv, resolveServeConfig, SETTINGS, type RawSettings, type SettingName } from '../server/config.js';
 import { ApiClient, ApiError } from './client.js';
 import { formatApp, formatHistory, formatList } from './format.js';
 import { runValidate } from './validate.js';
@@ -70,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (opts: Record<string, string | boolean>) => {
       const flags: RawSettings = {};
       for (const s of SETTINGS) {
-        const key = s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+        const key = camel(s);
         if (opts[key] !== undefined) flags[s as SettingName] = opts[key];
       }
       const config = resolveServeConfig(flags, fromEnv(process.env), await readConfigFile());

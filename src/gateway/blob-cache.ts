@@ -9,7 +9,7 @@ export class BlobCache {
 
   constructor(
     private readonly blobs: BlobStore,
-    readonly maxEntryBytes = 256 * 1024,
+    private readonly maxEntryBytes = 256 * 1024,
     private readonly maxTotalBytes = 64 * 1024 * 1024,
   ) {}
 

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../telemetry/metrics.js';
 
-export function kindOf(url: string): string {
+function kindOf(url: string): string {
   const q = url.indexOf('?');
   const pathname = q === -1 ? url : url.slice(0, q);
   if (pathname.startsWith('/api/')) return 'api';

@@ -3,6 +3,8 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { splitNamespace } from '../core/routing.js';
+import { RESERVED_NAMESPACES } from '../core/names.js';
+import { HOP_BY_HOP_AND_LENGTH } from '../core/http-headers.js';
 import { ZvError, toZvError } from '../errors/registry.js';
 import type { FunctionRequest } from '../core/function-contract.js';
 import type { BlobStore } from '../store/types.js';
@@ -12,7 +14,7 @@ import { serveStatic } from './static.js';
 import { BlobCache } from './blob-cache.js';
 import { proxyRequest } from './proxy.js';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { errorOf, errorResponse } from './respond.js';
+import { declaresMoreThan, errorOf, errorResponse, payloadTooLarge } from './respond.js';
 
 export interface HttpDeps {
   serving: ServingTable;
@@ -23,7 +25,7 @@ export interface HttpDeps {
   maxBodyBytes: number;
 }
 
-const RESERVED = new Set(['api', 'static', 'healthz', 'readyz', 'metrics', 'ui', 'hooks']);
+const RESERVED = new Set(RESERVED_NAMESPACES);
 
 function firstValues(params: URLSearchParams): Record<string, string> {
   const out: Record<string, string> = {};
@@ -31,14 +33,12 @@ function firstValues(params: URLSearchParams): Record<string, string> {
   return out;
 }
 
-/** Headers a function may not set: the server frames the body and owns the connection. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'content-length']);
-
 function responseHeaders(headers: Record<string, string>): Headers {
   const out = new Headers();
   for (const [k, v] of Object.entries(headers)) {
     const name = k.toLowerCase();
-    if (HOP_BY_HOP.has(name)) continue;
+    // A function may not set these: the server frames the body and owns the connection.
+    if (HOP_BY_HOP_AND_LENGTH.has(name)) continue;
     try {
       out.append(name, v);
     } catch {
@@ -50,14 +50,13 @@ function responseHeaders(headers: Record<string, string>): Headers {
 
 /** Reads the body as text, refusing more than `max` bytes (413) without buffering past it. */
 async function readBody(req: Request, max: number): Promise<string> {
-  const tooLarge = () => new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${max} bytes`);
-  if (Number(req.headers.get('content-length') ?? '0') > max) throw tooLarge();
+  if (declaresMoreThan(req, max)) throw payloadTooLarge(max);
   if (!req.body) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
     size += chunk.length;
-    if (size > max) throw tooLarge();
+    if (size > max) throw payloadTooLarge(max);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -128,11 +127,7 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono({ strict: false });
   const cache = new BlobCache(deps.blobs);
-  // The unread rest of a too-large body makes the connection unusable: close it after the 413.
-  const limit = bodyLimit({
-    maxSize: deps.maxBodyBytes,
-    onError: () => errorResponse(new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${deps.maxBodyBytes} bytes`), { connection: 'close' }),
-  });
+  const limit = bodyLimit({ maxSize: deps.maxBodyBytes, onError: () => errorResponse(payloadTooLarge(deps.maxBodyBytes)) });
 
   app.onError((err) => errorResponse(err));
   app.notFound(() => errorOf('NOT_FOUND'));

@@ -5,10 +5,9 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ZvError } from '../errors/registry.js';
+import { HOP_BY_HOP } from '../core/http-headers.js';
 import type { Upstream } from '../runtimes/types.js';
-import { errorResponse } from './respond.js';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection']);
+import { declaresMoreThan, errorResponse, payloadTooLarge } from './respond.js';
 
 export interface ProxyRequest {
   req: Request;
@@ -60,7 +59,7 @@ export function proxyRequest(p: ProxyRequest): Promise<{ res: Response; error?: 
     const fail = (e: ZvError) => {
       if (!settled) {
         settled = true;
-        resolve({ res: errorResponse(e, e.code === 'PAYLOAD_TOO_LARGE' ? { connection: 'close' } : {}), error: e });
+        resolve({ res: errorResponse(e), error: e });
       }
       finish();
     };
@@ -100,10 +99,9 @@ export function proxyRequest(p: ProxyRequest): Promise<{ res: Response; error?: 
     });
 
     const body = p.req.body;
-    const declared = Number(p.req.headers.get('content-length') ?? '0');
-    if (declared > p.maxBodyBytes) {
+    if (declaresMoreThan(p.req, p.maxBodyBytes)) {
       upstreamReq.destroy();
-      return fail(new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${p.maxBodyBytes} bytes`));
+      return fail(payloadTooLarge(p.maxBodyBytes));
     }
     if (!body) upstreamReq.end();
     else {
@@ -113,7 +111,7 @@ export function proxyRequest(p: ProxyRequest): Promise<{ res: Response; error?: 
         size += chunk.length;
         if (size > p.maxBodyBytes) {
           stream.destroy();
-          upstreamReq.destroy(new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${p.maxBodyBytes} bytes`));
+          upstreamReq.destroy(payloadTooLarge(p.maxBodyBytes));
         }
       });
       stream.on('error', (e) => upstreamReq.destroy(e));

@@ -1,11 +1,22 @@
 // Error answers in the one shape every endpoint uses: {"error": {"code", "message"}} with the code's status.
-import { ERRORS, toZvError, type ErrorCode } from '../errors/registry.js';
+import { ZvError, toZvError, type ErrorCode } from '../errors/registry.js';
 
 export function errorResponse(e: unknown, extraHeaders: Record<string, string> = {}): Response {
   const err = toZvError(e);
-  return Response.json({ error: { code: err.code, message: err.message } }, { status: err.status, headers: extraHeaders });
+  // The unread rest of a too-large body makes the connection unusable: close it after the answer.
+  const headers = err.code === 'PAYLOAD_TOO_LARGE' ? { connection: 'close', ...extraHeaders } : extraHeaders;
+  return Response.json({ error: { code: err.code, message: err.message } }, { status: err.status, headers });
 }
 
 export function errorOf(code: ErrorCode, message?: string): Response {
-  return Response.json({ error: { code, message: message ?? ERRORS[code].message } }, { status: ERRORS[code].status });
+  return errorResponse(new ZvError(code, message));
+}
+
+export function payloadTooLarge(max: number): ZvError {
+  return new ZvError('PAYLOAD_TOO_LARGE', `the request body is over ${max} bytes`);
+}
+
+/** True when the request declares a body longer than `max`. */
+export function declaresMoreThan(req: Request, max: number): boolean {
+  return Number(req.headers.get('content-length') ?? '0') > max;
 }

@@ -63,6 +63,7 @@ export class Reconciler {
     this.log = deps.logger.child({ component: 'reconciler' });
     this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger);
     this.now = deps.now ?? (() => new Date());
+    deps.metrics?.countApplications(async () => (await deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER })).apps.map((a) => a.status));
     this.poller = new Poller({
       store: deps.store,
       source: deps.source,
@@ -131,7 +132,6 @@ export class Reconciler {
         }
       }),
     );
-    this.refreshGauge();
     this.log.info({ apps: apps.length }, 'restored deployed state');
     // Containers of functions no longer deployed (e.g. removed while the server was down) go now.
     await this.deployer.collectGarbage();
@@ -156,7 +156,6 @@ export class Reconciler {
   async register(input: NewApp): Promise<AppRecord> {
     if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
     const app = await this.deps.store.createApp(input);
-    this.refreshGauge();
     void this.sync(app.id).catch(() => undefined);
     this.poller.watch(app.source.repoURL, app.source.branch);
     return app;
@@ -239,7 +238,6 @@ export class Reconciler {
           }
         }
         this.deps.metrics?.syncs.inc({ result: 'success' });
-        this.refreshGauge();
         this.log.info({ ...meta, commit: artifact.revision, plan: p.summary }, 'sync finished');
         this.collectGarbage();
         return final;
@@ -252,7 +250,6 @@ export class Reconciler {
       await store.finishSync(syncId, { commit, finishedAt, result: 'error', message, plan });
       const record = await store.updateApp(app.id, { status: 'error', message, lastSync: finishedAt });
       this.deps.metrics?.syncs.inc({ result: 'error' });
-      this.refreshGauge();
       this.log.warn({ ...meta, commit, code: err.code }, `sync failed: ${err.message}`);
       return record;
     }
@@ -289,7 +286,6 @@ export class Reconciler {
         await host?.removeAll();
       }),
     );
-    this.refreshGauge();
     this.collectGarbage();
   }
 
@@ -356,12 +352,4 @@ export class Reconciler {
     }
   }
 
-  private refreshGauge(): void {
-    const m = this.deps.metrics;
-    if (!m) return;
-    void this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER }).then(({ apps }) => {
-      m.applications.reset();
-      for (const a of apps) m.applications.inc({ status: a.status });
-    }, () => undefined);
-  }
 }

@@ -29,7 +29,7 @@ export const SETTINGS = ['host', 'port', 'data-dir', 'poll-interval', 'allow-fil
 export type SettingName = (typeof SETTINGS)[number];
 export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
 
-const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+export const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 export const envName = (s: SettingName): string => `ZV_${s.toUpperCase().replaceAll('-', '_')}`;
 
 export function fromEnv(env: NodeJS.ProcessEnv): RawSettings {

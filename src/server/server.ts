@@ -143,7 +143,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       drainMs: 15_000,
     })),
   });
-  const api = applicationsApi({ store, reconciler, checkRepoUrl: repoUrlChecker(config.allowFileRepos, dataDir) });
+  const checkRepoUrl = repoUrlChecker(config.allowFileRepos, dataDir);
+  const api = applicationsApi({ store, reconciler, checkRepoUrl });
   let closing = false;
   const app = createHttpApp({ serving, blobs, metrics, api, ready: () => !closing, maxBodyBytes: config.maxBodyBytes });
 
@@ -162,7 +163,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const url = `http://${host}:${addr.port}`;
 
   await reconciler.startPolling();
-  if (config.repo) await registerBootstrap(config.repo, reconciler, store, logger, (u) => (opts.trustedRepoUrls?.includes(u) ? undefined : repoUrlChecker(config.allowFileRepos, dataDir)(u)));
+  if (config.repo) await registerBootstrap(config.repo, reconciler, store, logger, (u) => (opts.trustedRepoUrls?.includes(u) ? undefined : checkRepoUrl(u)));
 
   let closed = false;
   return {

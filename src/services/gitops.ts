@@ -208,17 +208,22 @@ class GitOpsController implements GitOps {
     try {
       const head = await this.source.head(this.ref, { maxAgeMs: 0 });
       const settled = this.last !== null && 'result' in this.last && !this.last.result.failed.length && !this.last.result.blocked.length;
-      if (this.running && (head !== this.lastCommit || !settled)) await this.reconcile();
+      if (this.running && (head !== this.lastCommit || !settled)) await this.reconcileAt(head);
     } catch (e) {
       this.log.error({ ...this.meta, err: message(e) }, 'gitops: reconcile failed');
     }
   }
 
   reconcile(): Promise<ServiceReconcileResult> {
+    return this.reconcileAt();
+  }
+
+  /** A reconcile at `known` (the head the poll just read), or at the head asked for now. */
+  private reconcileAt(known?: string): Promise<ServiceReconcileResult> {
     return this.exclusive(() => traced('reconcile', { ...this.meta }, async (more) => {
       try {
         const rec = await this.reconciler();
-        const head = await this.source.head(this.ref, { maxAgeMs: 0 });
+        const head = known ?? (await this.source.head(this.ref, { maxAgeMs: 0 }));
         more.commit = head;
         const desired = await this.read(head);
         this.desired = desired;

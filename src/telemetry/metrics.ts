@@ -28,14 +28,27 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
-  readonly applications = new Gauge({
-    name: 'zerverless_applications',
-    help: 'Registered applications by status',
-    labelNames: ['status'] as const,
-    registers: [this.registry],
-  });
+  /** Where the applications gauge reads the statuses from when it is scraped. */
+  private appStatuses: (() => Promise<string[]>) | null = null;
+  readonly applications: Gauge<'status'>;
 
-  constructor(opts: { processMetrics?: boolean } = {}) {
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'zerverless_' });
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'zerverless_' });
+    const statuses = () => this.appStatuses?.() ?? Promise.resolve([]);
+    this.applications = new Gauge({
+      name: 'zerverless_applications',
+      help: 'Registered applications by status',
+      labelNames: ['status'] as const,
+      registers: [this.registry],
+      // Counted at scrape time, rather than re-read after every change.
+      async collect() {
+        this.reset();
+        for (const s of await statuses()) this.inc({ status: s });
+      },
+    });
+  }
+
+  countApplications(statuses: () => Promise<string[]>): void {
+    this.appStatuses = statuses;
   }
 }

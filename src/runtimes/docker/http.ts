@@ -3,6 +3,7 @@
 import { request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
+import { HOP_BY_HOP_AND_LENGTH } from '../../core/http-headers.js';
 
 /** Whether something answers HTTP on 127.0.0.1:port within `timeoutMs`. */
 export function probeHttp(port: number, timeoutMs = 1000): Promise<boolean> {
@@ -20,14 +21,15 @@ export function probeHttp(port: number, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length', 'host']);
+/** Not passed on: connection headers, the length of a body sent whole, and the gateway's own Host. */
+const dropped = (name: string): boolean => HOP_BY_HOP_AND_LENGTH.has(name) || name === 'host';
 
 export class UpstreamTimeout extends Error {}
 
 function flatten(h: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || HOP_BY_HOP.has(k)) continue;
+    if (v === undefined || dropped(k)) continue;
     out[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   return out;
@@ -42,7 +44,7 @@ export function forward(port: number, req: FunctionRequest, prefix: string, time
   const path = `${req.path.startsWith('/') ? req.path : `/${req.path}`}${qs ? `?${qs}` : ''}`;
   const body = Buffer.from(req.body, 'utf8');
   const headers: Record<string, string | number> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k.toLowerCase())) headers[k] = v;
+  for (const [k, v] of Object.entries(req.headers)) if (!dropped(k.toLowerCase())) headers[k] = v;
   headers['x-forwarded-prefix'] = prefix;
   headers['content-length'] = body.length;
   return new Promise((resolve, reject) => {

@@ -1,15 +1,14 @@
 // Locating and loading an application's manifest in a checked-out tree: findManifest finds
 // zerverless.yaml (or .yml) under the registration's source path, loadApp parses it and reads the
 // desired state in one call, which is what a sync needs.
-import { readFile, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
 import type { Diagnostic, Manifest } from '../../core/model.js';
 import { formatDiagnostic } from '../../core/model.js';
 import { MANIFEST_FILES, parseManifest } from '../../core/manifest/index.js';
 import type { ManifestLocations } from '../../core/manifest/index.js';
 import { normalizeRelPath } from '../../core/names.js';
 import { ZvError } from '../../errors/registry.js';
-import { isInside, posixJoin, resolveInside } from './resolve.js';
+import { posixJoin, resolveInside } from './resolve.js';
 import { readDesiredState } from './read.js';
 import type { TreeReadResult } from './read.js';
 import type { HashFn } from './static.js';
@@ -91,15 +90,3 @@ export async function loadApp(dir: string, opts: LoadOptions): Promise<LoadedApp
   return { ...result, manifest, manifestFile: found.relFile, locations };
 }
 
-/** True when `dir/rel` is an existing folder inside `dir` (used to look for the apps folder). */
-export async function isDirInside(dir: string, rel: string): Promise<boolean> {
-  const root = await realpath(dir);
-  const r = normalizeRelPath(rel);
-  if ('error' in r) return false;
-  try {
-    const real = await realpath(join(root, r.path));
-    return isInside(root, real) && (await stat(real)).isDirectory();
-  } catch {
-    return false;
-  }
-}

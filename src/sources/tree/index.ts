@@ -1,5 +1,5 @@
 // The tree reader: turns one commit's checked-out tree + its manifest into desired state.
-export { findManifest, loadApp, parseManifestOrThrow, isDirInside } from './find.js';
+export { findManifest, loadApp, parseManifestOrThrow } from './find.js';
 export type { ManifestLocation, LoadOptions, LoadedApp } from './find.js';
 export { readDesiredState, collectDesiredState, functionHash, canonicalJson, sha256, throwProblems } from './read.js';
 export type { ReadOptions, TreeReadResult, DockerBuildSource } from './read.js';

@@ -48,8 +48,6 @@ export function appsDirValidator(appsDir = 'apps'): TreeValidator {
 }
 
 export interface ValidateOptions {
-  /** Default: zerverless.yaml and the apps folder. */
-  validators?: TreeValidator[];
   appsDir?: string;
   /** Receives warnings (valid, but worth saying). */
   onWarning?: (d: Diagnostic) => void;
@@ -58,7 +56,7 @@ export interface ValidateOptions {
 export async function validateTree(dir: string, opts: ValidateOptions = {}): Promise<Diagnostic[]> {
   const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!exists) return [{ file: dir, line: 1, col: 1, message: 'is not a folder' }];
-  const validators = opts.validators ?? [validateZerverlessYaml, appsDirValidator(opts.appsDir)];
+  const validators = [validateZerverlessYaml, appsDirValidator(opts.appsDir)];
   const diagnostics: Diagnostic[] = [];
   let anyFound = false;
   for (const v of validators) {

@@ -4,3 +4,4 @@ export type { Diagnostic } from '../../model.js';
 export { parseDuration, validateFunctionPath } from '../../names.js';
 export { fieldName, joinOr, Locator, toFieldPath } from '../../manifest/locate.js';
 export type { FieldPath, Position } from '../../manifest/locate.js';
+export { DURATION_PATTERN } from '../../manifest/schema.js';

@@ -6,10 +6,13 @@
 // not errors (bc_gitops specs may carry more). Rules across fields (git ref aliases, env key
 // upper-casing, port pinning, durations) live in parse.ts.
 
+import { DURATION_PATTERN } from './core.js';
+
+export { DURATION_PATTERN };
+
 /** bc_gitops application names are atoms: lower-case letters, digits, `_` and `-`. */
 export const SERVICE_NAME_PATTERN = '^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$';
 export const SHA256_PATTERN = '^[0-9a-fA-F]{64}$';
-export const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)?$';
 export const SOURCE_TYPES = ['npm', 'git', 'release'] as const;
 export const HEALTH_TYPES = ['http', 'tcp', 'custom'] as const;
 export const DEFAULT_HEALTH_INTERVAL_MS = 30_000;
