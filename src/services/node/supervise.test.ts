@@ -45,7 +45,7 @@ describe('node services: supervision', () => {
     await rt.deploy(makeSpec('h-http', { source: src() }));
     await rt.deploy(makeSpec('h-tcp', { source: src(), health: { type: 'tcp', interval: 300, timeout: 500 } }));
     await rt.deploy(makeSpec('h-custom', { source: src(), env: { MARK: mark },
-      health: { type: 'custom', command: 'test -n "$PORT" && echo "$PORT" > "$MARK"', interval: 300, timeout: 2000 } }));
+      health: { type: 'custom', command: 'test -n "$PORT" && echo "$PORT" > "$MARK.$$" && mv "$MARK.$$" "$MARK"', interval: 300, timeout: 2000 } }));
     await rt.deploy(makeSpec('h-none', { source: src(), health: null }));
     for (const name of ['h-http', 'h-tcp', 'h-custom', 'h-none']) {
       assert.equal((await state(name))?.health, 'healthy', name);
