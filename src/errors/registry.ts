@@ -11,7 +11,14 @@ export const ERRORS = {
   APP_EXISTS: { status: 409, message: 'An application with that name already exists in the namespace' },
   APP_NOT_FOUND: { status: 404, message: 'No such application' },
   APP_AMBIGUOUS: { status: 409, message: 'The name exists in several namespaces; pass ?namespace=' },
+  /** Retired before it was ever answered: UNAUTHENTICATED replaced it. Never reuse. */
   UNAUTHORIZED: { status: 401, message: 'Missing or invalid token' },
+  UNAUTHENTICATED: { status: 401, message: 'A valid API token is required' },
+  FORBIDDEN: { status: 403, message: 'The token does not allow this' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The body must be JSON (content-type: application/json)' },
+  TOKEN_NOT_FOUND: { status: 404, message: 'No such token' },
+  CREDENTIAL_EXISTS: { status: 409, message: 'A credential with that name already exists in the namespace' },
+  CREDENTIAL_NOT_FOUND: { status: 404, message: 'No such credential' },
 
   // Gateway
   NOT_FOUND: { status: 404, message: 'Not found' },
@@ -39,6 +46,10 @@ export const ERRORS = {
   GIT_ERROR: { status: 502, message: 'A git operation failed' },
   GIT_TIMEOUT: { status: 504, message: 'A git operation took too long' },
   GIT_REF_NOT_FOUND: { status: 422, message: 'The branch does not exist in the repository' },
+  GIT_AUTH_FAILED: { status: 502, message: 'The git server refused the credentials (or asked for some and none was given)' },
+  HOST_KEY_CHANGED: { status: 502, message: 'The SSH host key of the git server does not match the pinned or given one' },
+  COMMIT_NOT_TRUSTED: { status: 422, message: 'The commit is unsigned or not signed by a trusted key' },
+  SECRET_DECRYPT_FAILED: { status: 422, message: 'A secrets file cannot be decrypted with the server key' },
 
   // Services (apps/ specs)
   SERVICE_SPEC_INVALID: { status: 422, message: 'A service spec is invalid' },

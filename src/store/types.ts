@@ -8,7 +8,57 @@ export interface AppSource {
   branch: string;
   /** Folder of the repository holding zerverless.yaml / apps (default '' = root). */
   path: string;
+  /** Signed-commit policy (PRODUCT.md §10): the head must be signed by one of `keys`. */
+  verify?: CommitVerification;
 }
+
+export interface CommitVerification {
+  type: 'ssh' | 'gpg';
+  /** ssh: public keys (`ssh-ed25519 AAAA… comment`); gpg: ASCII-armoured public keys. */
+  keys: string[];
+}
+
+import type { Role } from '../core/access.js';
+export type { Role };
+
+/** An API token as stored; the secret itself is never kept, only its hash. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: Role;
+  /** Namespaces a deployer or reader is limited to; null = all (admin, or an unscoped reader). */
+  namespaces: string[] | null;
+  /** A deployer may deploy services from apps/ (host processes). */
+  services: boolean;
+  createdAt: string;
+  expiresAt: string | null;
+  /** Name of the token that created this one (null for the bootstrap admin token). */
+  createdBy: string | null;
+}
+
+export type CredentialType = 'ssh' | 'https';
+
+/** A git credential; `secret` is sealed (AES-256-GCM with the master key) and never shown. */
+export interface CredentialRecord {
+  id: number;
+  name: string;
+  /** Owning namespace, or '*' (made by an admin) for every namespace. */
+  namespace: string;
+  urlPrefix: string;
+  type: CredentialType;
+  username: string | null;
+  /** What identifies the secret without revealing it: the SSH key's SHA256 fingerprint, or a hash prefix. */
+  fingerprint: string;
+  /** known_hosts lines the SSH host key must match (given, or pinned on first use). */
+  knownHosts: string | null;
+  /** PEM of a CA to trust for this HTTPS server (self-hosted git). */
+  caCert: string | null;
+  secret: string;
+  createdAt: string;
+  createdBy: string | null;
+}
+
+export type NewCredential = Omit<CredentialRecord, 'id' | 'createdAt'>;
 
 export interface AppRecord {
   id: number;
@@ -23,12 +73,26 @@ export interface AppRecord {
   lastSync: string | null;
   warnings: string[];
   createdAt: string;
+  /** Whether a sync may deploy services from apps/ (the registering token had `services`). */
+  allowServices: boolean;
+  /** Name of the token that registered the application (null before access control). */
+  createdBy: string | null;
 }
 
 export interface NewApp {
   name: string;
   namespace: string;
   source: AppSource;
+  /** Default true (the server's own --repo and library use). */
+  allowServices?: boolean;
+  createdBy?: string | null;
+}
+
+/** What started a sync and on whose behalf; recorded in the application's history. */
+export interface SyncCause {
+  trigger: 'register' | 'api' | 'poll' | 'webhook' | 'retry';
+  /** Name of the token behind an API call (null for the poll). */
+  actor: string | null;
 }
 
 export interface SyncRecord {
@@ -41,6 +105,8 @@ export interface SyncRecord {
   result: 'running' | 'success' | 'error';
   message: string;
   plan: Plan | null;
+  trigger: SyncCause['trigger'];
+  actor: string | null;
 }
 
 export interface AppStatusPatch {
@@ -63,7 +129,7 @@ export interface Store {
   /** Deletes the application, its history and its deployed state. */
   deleteApp(id: number): Promise<void>;
 
-  startSync(appId: number, startedAt: string): Promise<number>;
+  startSync(appId: number, startedAt: string, cause?: SyncCause): Promise<number>;
   finishSync(syncId: number, r: { commit: string | null; finishedAt: string; result: 'success' | 'error'; message: string; plan: Plan | null }): Promise<void>;
   listSyncs(appId: number, limit?: number): Promise<SyncRecord[]>;
 
@@ -74,6 +140,24 @@ export interface Store {
    * the sync record's end. Either all of it is stored or none of it.
    */
   commitSync(appId: number, syncId: number, deployed: DeployedState, r: { finishedAt: string; plan: Plan; status: AppStatusPatch }): Promise<AppRecord>;
+
+  /** Stores a token (by its hash); replaces one with the same id (the bootstrap admin token). */
+  putToken(token: TokenRecord, hash: string): Promise<void>;
+  /** The token whose secret hashes to `hash`, or null. */
+  findTokenByHash(hash: string): Promise<TokenRecord | null>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Revokes (deletes) a token; false when there was none with that id. */
+  deleteToken(id: string): Promise<boolean>;
+  countTokens(): Promise<number>;
+
+  /** Rejects with CREDENTIAL_EXISTS when (namespace, name) is taken. */
+  createCredential(c: NewCredential): Promise<CredentialRecord>;
+  getCredential(namespace: string, name: string): Promise<CredentialRecord | null>;
+  /** Credentials of these namespaces (and '*'); all of them when `namespaces` is null. */
+  listCredentials(namespaces: string[] | null): Promise<CredentialRecord[]>;
+  deleteCredential(id: number): Promise<boolean>;
+  /** Records the host key pinned on first use. */
+  setCredentialKnownHosts(id: number, knownHosts: string): Promise<void>;
 
   close(): Promise<void>;
 }

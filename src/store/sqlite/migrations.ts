@@ -87,6 +87,45 @@ export const MIGRATIONS: readonly Migration[] = [
     // JSON of DockerBuild ({dockerfile, context, contextHash, capabilities}); NULL for other runtimes.
     sql: `ALTER TABLE deployed_functions ADD COLUMN build TEXT;`,
   },
+  {
+    version: 3,
+    name: 'access control: tokens, credentials, signed-commit policy, who triggered each sync',
+    sql: `
+      CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        hash         TEXT NOT NULL UNIQUE,
+        role         TEXT NOT NULL CHECK (role IN ('admin', 'deployer', 'reader')),
+        namespaces   TEXT,
+        services     INTEGER NOT NULL DEFAULT 0,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT,
+        created_by   TEXT
+      );
+
+      CREATE TABLE credentials (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        namespace    TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        url_prefix   TEXT NOT NULL,
+        type         TEXT NOT NULL CHECK (type IN ('ssh', 'https')),
+        username     TEXT,
+        fingerprint  TEXT NOT NULL,
+        known_hosts  TEXT,
+        ca_cert      TEXT,
+        secret       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        created_by   TEXT,
+        UNIQUE (namespace, name)
+      );
+
+      ALTER TABLE applications ADD COLUMN verify TEXT;
+      ALTER TABLE applications ADD COLUMN allow_services INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE applications ADD COLUMN created_by TEXT;
+      ALTER TABLE syncs ADD COLUMN trigger TEXT NOT NULL DEFAULT 'poll';
+      ALTER TABLE syncs ADD COLUMN actor TEXT;
+    `,
+  },
 ];
 
 function ensureTable(db: Database): void {

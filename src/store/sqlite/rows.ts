@@ -2,7 +2,7 @@
 // left out (not set to undefined) when their column is NULL, so records round-trip with deepEqual.
 import type { AppSyncStatus, CodeLanguage, DesiredFunction, DockerBuild, FunctionRuntimeKind, StaticFileEntry } from '../../core/model.js';
 import type { Plan } from '../../core/plan.js';
-import type { AppRecord, SyncRecord } from '../types.js';
+import type { AppRecord, CommitVerification, CredentialRecord, Role, SyncRecord, TokenRecord } from '../types.js';
 import { ZvError } from '../../errors/registry.js';
 
 export interface AppRow {
@@ -18,6 +18,65 @@ export interface AppRow {
   last_sync: string | null;
   warnings: string;
   created_at: string;
+  verify: string | null;
+  allow_services: number;
+  created_by: string | null;
+}
+
+export interface TokenRow {
+  id: string;
+  name: string;
+  role: Role;
+  namespaces: string | null;
+  services: number;
+  created_at: string;
+  expires_at: string | null;
+  created_by: string | null;
+}
+
+export interface CredentialRow {
+  id: number;
+  namespace: string;
+  name: string;
+  url_prefix: string;
+  type: CredentialRecord['type'];
+  username: string | null;
+  fingerprint: string;
+  known_hosts: string | null;
+  ca_cert: string | null;
+  secret: string;
+  created_at: string;
+  created_by: string | null;
+}
+
+export function tokenFromRow(r: TokenRow): TokenRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role,
+    namespaces: r.namespaces === null ? null : (JSON.parse(r.namespaces) as string[]),
+    services: r.services === 1,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    createdBy: r.created_by,
+  };
+}
+
+export function credentialFromRow(r: CredentialRow): CredentialRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    namespace: r.namespace,
+    urlPrefix: r.url_prefix,
+    type: r.type,
+    username: r.username,
+    fingerprint: r.fingerprint,
+    knownHosts: r.known_hosts,
+    caCert: r.ca_cert,
+    secret: r.secret,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+  };
 }
 
 export interface SyncRow {
@@ -29,6 +88,8 @@ export interface SyncRow {
   result: SyncRecord['result'];
   message: string;
   plan: string | null;
+  trigger: SyncRecord['trigger'];
+  actor: string | null;
 }
 
 export interface DeployedRow {
@@ -63,17 +124,21 @@ export interface StaticFileRow {
 }
 
 export function appFromRow(r: AppRow): AppRecord {
+  const source: AppRecord['source'] = { repoURL: r.repo_url, branch: r.branch, path: r.source_path };
+  if (r.verify !== null) source.verify = JSON.parse(r.verify) as CommitVerification;
   return {
     id: r.id,
     name: r.name,
     namespace: r.namespace,
-    source: { repoURL: r.repo_url, branch: r.branch, path: r.source_path },
+    source,
     status: r.status,
     message: r.message,
     commit: r.commit_sha,
     lastSync: r.last_sync,
     warnings: JSON.parse(r.warnings) as string[],
     createdAt: r.created_at,
+    allowServices: r.allow_services === 1,
+    createdBy: r.created_by,
   };
 }
 
@@ -87,6 +152,8 @@ export function syncFromRow(r: SyncRow): SyncRecord {
     result: r.result,
     message: r.message,
     plan: r.plan === null ? null : (JSON.parse(r.plan) as Plan),
+    trigger: r.trigger,
+    actor: r.actor,
   };
 }
 

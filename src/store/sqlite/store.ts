@@ -7,11 +7,11 @@ import { dirname } from 'node:path';
 import type { DeployedState } from '../../core/model.js';
 import type { Plan } from '../../core/plan.js';
 import { ZvError } from '../../errors/registry.js';
-import type { AppRecord, AppStatusPatch, NewApp, Store, SyncRecord } from '../types.js';
+import type { AppRecord, AppStatusPatch, CredentialRecord, NewApp, NewCredential, Store, SyncCause, SyncRecord, TokenRecord } from '../types.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import {
-  appFromRow, functionFromRow, functionParams, isoUtc, staticFileFromRow, syncFromRow, toJson,
-  type AppRow, type DeployedRow, type FunctionRow, type StaticFileRow, type SyncRow,
+  appFromRow, credentialFromRow, tokenFromRow, functionFromRow, functionParams, isoUtc, staticFileFromRow, syncFromRow, toJson,
+  type AppRow, type CredentialRow, type TokenRow, type DeployedRow, type FunctionRow, type StaticFileRow, type SyncRow,
 } from './rows.js';
 
 export interface SqliteStoreOptions {
@@ -21,8 +21,9 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at';
-const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan';
+const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by';
+const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan, trigger, actor';
+const TOKEN_COLUMNS = 'id, name, role, namespaces, services, created_at, expires_at, created_by';
 
 type SyncResult = { commit: string | null; finishedAt: string; result: 'success' | 'error'; message: string; plan: Plan | null };
 
@@ -75,8 +76,9 @@ export class SqliteStore implements Store {
   async createApp(app: NewApp): Promise<AppRecord> {
     try {
       const info = this.db
-        .prepare('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(app.namespace, app.name, app.source.repoURL, app.source.branch, app.source.path ?? '', new Date().toISOString());
+        .prepare('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at, verify, allow_services, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(app.namespace, app.name, app.source.repoURL, app.source.branch, app.source.path ?? '', new Date().toISOString(),
+          app.source.verify ? toJson(app.source.verify, 'source.verify') : null, app.allowServices === false ? 0 : 1, app.createdBy ?? null);
       return this.mustApp(Number(info.lastInsertRowid));
     } catch (e) {
       if (isUniqueViolation(e)) {
@@ -150,11 +152,11 @@ export class SqliteStore implements Store {
     this.db.prepare('DELETE FROM applications WHERE id = ?').run(id);
   }
 
-  async startSync(appId: number, startedAt: string): Promise<number> {
+  async startSync(appId: number, startedAt: string, cause: SyncCause = { trigger: 'poll', actor: null }): Promise<number> {
     const at = isoUtc(startedAt, 'startedAt');
     return this.db.transaction(() => {
       if (!this.appRow(appId)) throw appNotFound(appId);
-      const info = this.db.prepare('INSERT INTO syncs (app_id, started_at) VALUES (?, ?)').run(appId, at);
+      const info = this.db.prepare('INSERT INTO syncs (app_id, started_at, trigger, actor) VALUES (?, ?, ?, ?)').run(appId, at, cause.trigger, cause.actor);
       this.db
         .prepare('DELETE FROM syncs WHERE app_id = @appId AND id < (SELECT id FROM syncs WHERE app_id = @appId ORDER BY id DESC LIMIT 1 OFFSET @skip)')
         .run({ appId, skip: this.historyLimit - 1 });
@@ -241,6 +243,70 @@ export class SqliteStore implements Store {
   async liveBlobHashes(): Promise<Set<string>> {
     const rows = this.db.prepare('SELECT DISTINCT hash FROM deployed_static_files').all() as { hash: string }[];
     return new Set(rows.map((r) => r.hash));
+  }
+
+  async putToken(token: TokenRecord, hash: string): Promise<void> {
+    this.db
+      .prepare(`INSERT OR REPLACE INTO tokens (${TOKEN_COLUMNS}, hash) VALUES (@id, @name, @role, @namespaces, @services, @createdAt, @expiresAt, @createdBy, @hash)`)
+      .run({
+        ...token,
+        namespaces: token.namespaces === null ? null : toJson(token.namespaces, 'token namespaces'),
+        services: token.services ? 1 : 0,
+        expiresAt: token.expiresAt === null ? null : isoUtc(token.expiresAt, 'expiresAt'),
+        hash,
+      });
+  }
+
+  async findTokenByHash(hash: string): Promise<TokenRecord | null> {
+    const row = this.db.prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE hash = ?`).get(hash) as TokenRow | undefined;
+    return row ? tokenFromRow(row) : null;
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const rows = this.db.prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`).all() as TokenRow[];
+    return rows.map(tokenFromRow);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM tokens WHERE id = ?').run(id).changes > 0;
+  }
+
+  async countTokens(): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM tokens').get() as { n: number }).n;
+  }
+
+  async createCredential(c: NewCredential): Promise<CredentialRecord> {
+    try {
+      const info = this.db
+        .prepare(`INSERT INTO credentials (namespace, name, url_prefix, type, username, fingerprint, known_hosts, ca_cert, secret, created_at, created_by)
+                  VALUES (@namespace, @name, @urlPrefix, @type, @username, @fingerprint, @knownHosts, @caCert, @secret, @createdAt, @createdBy)`)
+        .run({ ...c, createdAt: new Date().toISOString() });
+      return credentialFromRow(this.db.prepare('SELECT * FROM credentials WHERE id = ?').get(Number(info.lastInsertRowid)) as CredentialRow);
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new ZvError('CREDENTIAL_EXISTS', `credential '${c.name}' already exists in namespace '${c.namespace}'`, { name: c.name, namespace: c.namespace });
+      }
+      throw e;
+    }
+  }
+
+  async getCredential(namespace: string, name: string): Promise<CredentialRecord | null> {
+    const row = this.db.prepare('SELECT * FROM credentials WHERE namespace = ? AND name = ?').get(namespace, name) as CredentialRow | undefined;
+    return row ? credentialFromRow(row) : null;
+  }
+
+  async listCredentials(namespaces: string[] | null): Promise<CredentialRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM credentials ORDER BY namespace, name').all() as CredentialRow[];
+    const keep = namespaces === null ? null : new Set([...namespaces, '*']);
+    return rows.filter((r) => keep === null || keep.has(r.namespace)).map(credentialFromRow);
+  }
+
+  async deleteCredential(id: number): Promise<boolean> {
+    return this.db.prepare('DELETE FROM credentials WHERE id = ?').run(id).changes > 0;
+  }
+
+  async setCredentialKnownHosts(id: number, knownHosts: string): Promise<void> {
+    this.db.prepare('UPDATE credentials SET known_hosts = ? WHERE id = ?').run(knownHosts, id);
   }
 
   async close(): Promise<void> {
