@@ -1,5 +1,6 @@
 // The Source interface: where desired state comes from. A source turns (repository, branch) into an
 // immutable artifact: one exact commit's tree on disk with its SHA. Appliers only read artifacts.
+import type { CommitVerification } from '../store/types.js';
 
 export interface RepoRef {
   repoURL: string;
@@ -29,6 +30,11 @@ export interface Source {
   artifact(ref: RepoRef, revision?: string): Promise<Artifact>;
   /** Drops artifacts not in `keep` (revisions). */
   prune(keep: Set<string>): Promise<void>;
+  /**
+   * Resolves when `revision` (full SHA) is signed by one of `policy.keys`; rejects with
+   * COMMIT_NOT_TRUSTED when it is unsigned or signed by another key (PRODUCT.md §10).
+   */
+  verifyCommit(ref: RepoRef, revision: string, policy: CommitVerification): Promise<void>;
 }
 
 /** Thrown for URLs that are refused (see git/url.ts). */

@@ -16,6 +16,8 @@ import type { Artifact, RepoRef, Source } from '../types.js';
 import { runGit, type GitResult, type GitRun } from './exec.js';
 import { KeyedMutex, SingleFlight } from './lock.js';
 import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName } from './url.js';
+import { verifyCommit } from './verify.js';
+import type { CommitVerification } from '../../store/types.js';
 
 export interface GitSourceOptions {
   dataDir: string;
@@ -162,6 +164,15 @@ export class GitSource implements Source {
         await rm(path, { recursive: true, force: true });
       }
     }
+  }
+
+  /** Throws COMMIT_NOT_TRUSTED unless `revision` is signed by a key of `policy` (see verify.ts). */
+  async verifyCommit(ref: RepoRef, revision: string, policy: CommitVerification): Promise<void> {
+    await this.checkRef(ref);
+    const rev = normaliseRevision(revision);
+    if (rev === undefined) throw new ZvError('GIT_ERROR', `revision '${String(revision).slice(0, 80)}' is not a full commit SHA (40 hex digits)`);
+    const repoDir = await this.ensureCommit(ref, rev, true);
+    await verifyCommit({ repoDir, revision: rev, policy, keysDir: join(this.root, 'verify'), timeoutMs: this.timeoutMs, git: (r) => this.run(r) });
   }
 
   /** The bare clone used for `repoURL` (it may not exist yet). */
