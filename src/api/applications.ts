@@ -4,7 +4,8 @@ import { Hono } from 'hono';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ZvError } from '../errors/registry.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
-import type { AppRecord, Store } from '../store/types.js';
+import type { AppRecord, CommitVerification, Store } from '../store/types.js';
+import { checkVerifyPolicy, verifySchema } from '../sources/git/verify-policy.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
 import { errorResponse } from '../gateway/respond.js';
 
@@ -24,6 +25,7 @@ const createBody = {
         branch: { type: 'string', minLength: 1 },
         path: { type: 'string' },
         subdir: { type: 'string' },
+        verify: verifySchema,
       },
     },
   },
@@ -32,7 +34,7 @@ const createBody = {
 interface CreateBody {
   name: string;
   namespace: string;
-  source: { repoURL: string; branch?: string; path?: string; subdir?: string };
+  source: { repoURL: string; branch?: string; path?: string; subdir?: string; verify?: CommitVerification };
 }
 
 const ajv = new Ajv({ allErrors: true });
@@ -102,7 +104,8 @@ export function applicationsApi(deps: ApiDeps): Hono {
       throw new ZvError('VALIDATION_FAILED', 'source.path and source.subdir differ; send one of them');
     }
     const path = cleanSourcePath(body.source.path ?? body.source.subdir ?? '');
-    const app = await reconciler.register({ name: body.name, namespace: body.namespace, source: { repoURL: body.source.repoURL, branch, path } });
+    const verify = body.source.verify ? await checkVerifyPolicy(body.source.verify) : undefined;
+    const app = await reconciler.register({ name: body.name, namespace: body.namespace, source: { repoURL: body.source.repoURL, branch, path, ...(verify ? { verify } : {}) } });
     return c.json(await reconciler.status(app), 201);
   });
 

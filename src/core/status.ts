@@ -34,10 +34,16 @@ export interface ServiceStatus {
   message?: string;
 }
 
+/** The signed-commit policy as shown: its type and the fingerprints of the trusted keys (never the keys). */
+export interface VerifyStatus {
+  type: 'ssh' | 'gpg';
+  keys: string[];
+}
+
 export interface AppStatus {
   name: string;
   namespace: string;
-  source: { repoURL: string; branch: string; path: string; commit: string | null };
+  source: { repoURL: string; branch: string; path: string; commit: string | null; verify?: VerifyStatus };
   lastSync: string | null;
   status: AppSyncStatus;
   message: string;
@@ -50,7 +56,7 @@ export interface AppStatus {
 export interface StatusInput {
   name: string;
   namespace: string;
-  source: { repoURL: string; branch: string; path: string };
+  source: { repoURL: string; branch: string; path: string; verify?: VerifyStatus };
   commit: string | null;
   lastSync: string | null;
   status: AppSyncStatus;

@@ -6,6 +6,7 @@ import type { DeployedState } from '../core/model.js';
 import { planSync, type Plan } from '../core/plan.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
 import type { Source } from '../sources/types.js';
+import { summariseVerify } from '../sources/git/verify-policy.js';
 import type { AppRecord, BlobStore, NewApp, Store } from '../store/types.js';
 import type { ServingTable } from '../gateway/serving.js';
 import type { Logger } from '../telemetry/log.js';
@@ -41,6 +42,7 @@ const identity = (a: AppRecord): AppIdentity => ({ key: appKey(a.namespace, a.na
 /** Failures caused by the commit itself: the poll does not retry that commit until the branch moves. */
 const COMMIT_FAULTS: ReadonlySet<ErrorCode> = new Set([
   'MANIFEST_NOT_FOUND', 'MANIFEST_INVALID', 'NAMESPACE_MISMATCH', 'PATH_ESCAPE', 'CODE_FILE_MISSING', 'FUNCTION_COMPILE_ERROR',
+  'COMMIT_NOT_TRUSTED',
 ]);
 
 export class Reconciler {
@@ -195,6 +197,8 @@ export class Reconciler {
         const head = revision ?? (await source.head(app.source, { maxAgeMs: 0 }));
         commit = head;
         more.commit = head;
+        // A commit not signed by a trusted key is refused before its tree is even written out.
+        if (app.source.verify) await source.verifyCommit(app.source, head, app.source.verify);
         const artifact = await source.artifact(app.source, head);
         const read = await reader.read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision, repoURL: app.source.repoURL, branch: app.source.branch });
         const routes = read.services.filter((s) => s.route).map((s) => s.route as string);
@@ -304,7 +308,8 @@ export class Reconciler {
     const s = buildStatus({
       name: app.name,
       namespace: app.namespace,
-      source: app.source,
+      // The signed-commit policy shows as its key fingerprints, not the keys.
+      source: { repoURL: app.source.repoURL, branch: app.source.branch, path: app.source.path, ...(app.source.verify ? { verify: summariseVerify(app.source.verify) } : {}) },
       commit: app.commit,
       lastSync: app.lastSync,
       status: app.status,
