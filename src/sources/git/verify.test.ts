@@ -74,6 +74,11 @@ before(() => {
   commit('ssh-k2', { ssh: ssh.k2.key });
   commit('gpg-g1', { gpg: 'g1' });
   commit('gpg-g2', { gpg: 'g2' });
+  // Signed commits whose message was changed afterwards: the signature no longer matches.
+  for (const name of ['ssh-k1', 'gpg-g1']) {
+    const raw = git(['cat-file', 'commit', commits[name] as string]) + '\n';
+    commits[`${name}-tampered`] = sh('git', ['hash-object', '-t', 'commit', '-w', '--stdin'], { cwd: repo, input: raw.replace(`\n\n${name}\n`, `\n\n${name} tampered\n`) });
+  }
 });
 
 after(() => {
@@ -86,9 +91,9 @@ after(() => {
 });
 
 let keysCounter = 0;
-async function check(name: string, policy: CommitVerification, keysDir = join(base, `keys-${++keysCounter}`)): Promise<ZvError | null> {
+async function check(name: string, policy: CommitVerification, keysDir = join(base, `keys-${++keysCounter}`), tools: { gpg?: string; sshKeygen?: string } = {}): Promise<ZvError | null> {
   try {
-    await verifyCommit({ repoDir: join(repo, '.git'), revision: commits[name] as string, policy, keysDir, git: localGit, timeoutMs: 30_000 });
+    await verifyCommit({ repoDir: join(repo, '.git'), revision: commits[name] as string, policy, keysDir, git: localGit, timeoutMs: 30_000, ...tools });
     return null;
   } catch (e) {
     if (isZvError(e)) return e;
@@ -125,6 +130,17 @@ describe('ssh signatures', () => {
     assert.ok(!e?.message.includes(ssh.k1.pub.split(' ')[1] as string), 'no key material in the message');
   });
 
+  test('a commit changed after it was signed is refused as badly signed', async () => {
+    assert.notEqual(commits['ssh-k1-tampered'], commits['ssh-k1']);
+    assertRefused(await check('ssh-k1-tampered', policy()), 'bad-signature', /has a bad signature/);
+  });
+
+  test('a missing ssh-keygen is the server\'s fault (GIT_ERROR, retried), not the commit\'s', async () => {
+    const e = await check('ssh-k1', policy(), undefined, { sshKeygen: join(base, 'no-such-ssh-keygen') });
+    assert.equal(e?.code, 'GIT_ERROR', e?.message);
+    assert.match(e?.message ?? '', /cannot be checked/);
+  });
+
   test('a gpg-signed commit is refused under an ssh policy without running gpg', async () => {
     assertRefused(await check('gpg-g1', policy()), 'wrong-type', /carries a gpg signature/);
   });
@@ -152,6 +168,15 @@ describe('gpg signatures', () => {
     assertRefused(e, 'untrusted-key', /is signed by gpg key/);
     assert.ok(e?.message.includes(pgp.g2.fpr), e?.message);
     assert.ok(e?.message.includes(pgp.g1.fpr), 'the message names the trusted key');
+  });
+
+  test('a commit changed after it was signed is refused as badly signed', async () => {
+    assertRefused(await check('gpg-g1-tampered', policy()), 'bad-signature', /has a bad signature by key [0-9A-F]+/);
+  });
+
+  test('a missing gpg is the server\'s fault (GIT_ERROR), not the commit\'s', async () => {
+    const e = await check('gpg-g1', policy(), undefined, { gpg: join(base, 'no-such-gpg') });
+    assert.equal(e?.code, 'GIT_ERROR', e?.message);
   });
 
   test('an unsigned or ssh-signed commit is refused', async () => {

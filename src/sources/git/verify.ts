@@ -17,7 +17,7 @@ import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { ZvError } from '../../errors/registry.js';
 import type { CommitVerification } from '../../store/types.js';
-import type { GitResult } from './exec.js';
+import { trimMessage, type GitResult } from './exec.js';
 import { SingleFlight } from './lock.js';
 import { parseSshPublicKey, pgpPrimaryFingerprints, summariseVerify } from './verify-policy.js';
 
@@ -36,6 +36,8 @@ export interface VerifyCommitOptions {
   timeoutMs: number;
   /** The gpg binary (default `gpg`). */
   gpg?: string;
+  /** The ssh-keygen binary git runs for ssh signatures (default `ssh-keygen`). */
+  sshKeygen?: string;
 }
 
 type SignatureKind = 'ssh' | 'gpg' | 'x509';
@@ -111,7 +113,8 @@ function gpgRun(gpg: string, home: string, args: string[], input: string | null,
 async function trustMaterial(o: VerifyCommitOptions): Promise<TrustMaterial> {
   const dir = join(o.keysDir, policyHash(o.policy));
   const known = ready.get(dir);
-  if (known) return known;
+  // One stat per check: a data dir cleaned by hand must not turn every signature into "unknown key".
+  if (known && (await exists(join(dir, 'allowed.json')))) return known;
   return prepared.do(dir, async () => {
     const allowedFile = join(dir, 'allowed.json');
     if (!(await exists(allowedFile))) await build(o, dir);
@@ -222,7 +225,7 @@ export async function verifyCommit(o: VerifyCommitOptions): Promise<void> {
   const home = join(material.dir, 'gnupg');
   const r = await o.git({
     args: [
-      '-c', `gpg.ssh.allowedSignersFile=${join(material.dir, 'allowed_signers')}`, '-c', 'gpg.ssh.program=ssh-keygen',
+      '-c', `gpg.ssh.allowedSignersFile=${join(material.dir, 'allowed_signers')}`, '-c', `gpg.ssh.program=${o.sshKeygen ?? 'ssh-keygen'}`,
       '-c', `gpg.program=${o.gpg ?? 'gpg'}`, '-c', 'gpg.minTrustLevel=undefined', '-c', 'log.showSignature=false',
       `--git-dir=${o.repoDir}`, 'log', '-1', '--no-walk', '--format=%G?%x00%GK%x00%GF%x00%GP', revision, '--',
     ],
@@ -235,9 +238,15 @@ export async function verifyCommit(o: VerifyCommitOptions): Promise<void> {
     if (material.allowed.has(policy.type === 'gpg' ? fpr.toUpperCase() : fpr) || (policy.type === 'gpg' && material.allowed.has(primary.toUpperCase()))) return;
     throw notTrusted(`commit ${short(revision)} is signed by ${policy.type} key ${signer}, which is not ${trustedText}`, 'untrusted-key', signer);
   }
+  // git reports a missing ssh-keygen or gpg as a bad or absent signature: that is the server's fault,
+  // not the commit's, so it is not a COMMIT_NOT_TRUSTED (which the poll would not retry).
+  if (/cannot run|cannot exec|No such file or directory/i.test(r.stderr)) {
+    throw new ZvError('GIT_ERROR', `the ${policy.type} signature of commit ${short(revision)} cannot be checked: ${trimMessage(r.stderr)}`);
+  }
   switch (status) {
     case 'N':
-      throw notTrusted(`commit ${short(revision)} is not signed; the application deploys only commits signed by ${trustedText}`, 'unsigned');
+      // The commit has a signature (read above) that git could not make sense of.
+      throw notTrusted(`the ${policy.type} signature of commit ${short(revision)} cannot be read; the application deploys only commits signed by ${trustedText}`, 'unreadable');
     case 'U':
       throw notTrusted(`commit ${short(revision)} is signed by ssh key ${signer}, which is not ${trustedText}`, 'untrusted-key', signer);
     case 'E': {
@@ -245,7 +254,7 @@ export async function verifyCommit(o: VerifyCommitOptions): Promise<void> {
       throw notTrusted(`commit ${short(revision)} is signed by ${policy.type} key ${who}, which is not ${trustedText}`, 'untrusted-key', who);
     }
     case 'B':
-      throw notTrusted(`commit ${short(revision)} has a bad signature (the commit does not match what key ${signer} signed)`, 'bad-signature', signer);
+      throw notTrusted(`commit ${short(revision)} has a bad signature${fpr || keyId ? ` by key ${signer}` : ''}: the commit is not what was signed`, 'bad-signature', fpr || keyId ? signer : undefined);
     case 'X':
       throw notTrusted(`commit ${short(revision)} has a signature by key ${signer} that has expired`, 'expired', signer);
     case 'Y':
