@@ -76,9 +76,23 @@ export class Poller {
       const { apps } = await this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER });
       const mine = apps.filter((a) => a.source.repoURL === repoURL && a.source.branch === branch);
       if (mine.length === 0) return false;
-      const head = await this.deps.source.head({ repoURL, branch }, { maxAgeMs: 0 });
-      if (!this.running) return false;
-      for (const app of mine) this.deps.onHead(app, head);
+      // One check per credential in use: applications whose namespaces fetch with different
+      // credentials (or none) never share an answer.
+      const groups = new Map<string, AppRecord[]>();
+      for (const app of mine) {
+        const key = (await this.deps.source.accessKey?.({ repoURL, branch, namespace: app.namespace })) ?? '';
+        groups.set(key, [...(groups.get(key) ?? []), app]);
+      }
+      for (const apps of groups.values()) {
+        const first = apps[0] as AppRecord;
+        try {
+          const head = await this.deps.source.head({ repoURL, branch, namespace: first.namespace }, { maxAgeMs: 0 });
+          if (!this.running) return false;
+          for (const app of apps) this.deps.onHead(app, head);
+        } catch (e) {
+          this.deps.log.warn({ repo: repoURL, branch, namespace: first.namespace, err: toZvError(e).message }, 'poll failed');
+        }
+      }
     } catch (e) {
       this.deps.log.warn({ repo: repoURL, branch, err: toZvError(e).message }, 'poll failed');
     }

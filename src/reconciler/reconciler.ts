@@ -194,12 +194,14 @@ export class Reconciler {
     const meta = { app: app.name, namespace: app.namespace, repo: app.source.repoURL, branch: app.source.branch };
     try {
       return await traced('reconcile', meta, async (more) => {
-        const head = revision ?? (await source.head(app.source, { maxAgeMs: 0 }));
+        // The namespace picks the credential of a private repository.
+        const ref = { ...app.source, namespace: app.namespace };
+        const head = revision ?? (await source.head(ref, { maxAgeMs: 0 }));
         commit = head;
         more.commit = head;
         // A commit not signed by a trusted key is refused before its tree is even written out.
-        if (app.source.verify) await source.verifyCommit(app.source, head, app.source.verify);
-        const artifact = await source.artifact(app.source, head);
+        if (app.source.verify) await source.verifyCommit(ref, head, app.source.verify);
+        const artifact = await source.artifact(ref, head);
         const read = await reader.read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision, repoURL: app.source.repoURL, branch: app.source.branch });
         const routes = read.services.filter((s) => s.route).map((s) => s.route as string);
         this.checkOwnership(id, read.state, routes);

@@ -5,6 +5,8 @@ import type { CommitVerification } from '../store/types.js';
 export interface RepoRef {
   repoURL: string;
   branch: string;
+  /** The application's namespace: picks the credential used for the repository (none without it). */
+  namespace?: string;
 }
 
 export interface Artifact {
@@ -30,6 +32,11 @@ export interface Source {
   artifact(ref: RepoRef, revision?: string): Promise<Artifact>;
   /** Drops artifacts not in `keep` (revisions). */
   prune(keep: Set<string>): Promise<void>;
+  /**
+   * Which credential `ref` is fetched with ('' = none). Refs with the same key may share one head
+   * check; refs with different keys must not (a private repository's answer is not for everyone).
+   */
+  accessKey?(ref: RepoRef): Promise<string>;
   /**
    * Resolves when `revision` (full SHA) is signed by one of `policy.keys`; rejects with
    * COMMIT_NOT_TRUSTED when it is unsigned or signed by another key (PRODUCT.md §10).

@@ -16,6 +16,7 @@ import type { Artifact, RepoRef, Source } from '../types.js';
 import { runGit, type GitResult, type GitRun } from './exec.js';
 import { KeyedMutex, SingleFlight } from './lock.js';
 import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName } from './url.js';
+import { GitAuthFiles, classifyAuthError, type CredentialResolver, type GitAuth } from './auth.js';
 import { verifyCommit } from './verify.js';
 import type { CommitVerification } from '../../store/types.js';
 
@@ -33,6 +34,12 @@ export interface GitSourceOptions {
   git?: string;
   /** URLs accepted even when file repositories are not (e.g. the bundled example's local repo). */
   trustedUrls?: string[];
+  /**
+   * The credential of a repository for the application's namespace (see auth.ts). Clones,
+   * artifacts and head answers are kept apart per credential, so a caller without it never
+   * gets what was fetched with it.
+   */
+  credentials?: CredentialResolver;
 }
 
 /** Counters of the git processes this source started; for metrics and tests. */
@@ -74,6 +81,8 @@ export class GitSource implements Source {
   private readonly headCacheMs: number;
   private readonly git: string;
   private readonly trusted: ReadonlySet<string>;
+  private readonly credentials: CredentialResolver | undefined;
+  private readonly authFiles: GitAuthFiles;
 
   private readonly heads = new SingleFlight<string>();
   private readonly headCache = new Map<string, { sha: string; at: number }>();
@@ -94,6 +103,8 @@ export class GitSource implements Source {
     this.headCacheMs = opts.headCacheMs ?? DEFAULT_HEAD_CACHE_MS;
     this.git = opts.git ?? 'git';
     this.trusted = new Set(opts.trustedUrls ?? []);
+    this.credentials = opts.credentials;
+    this.authFiles = new GitAuthFiles(this.root);
   }
 
   private allowFileFor(url: string): boolean {
@@ -102,12 +113,13 @@ export class GitSource implements Source {
 
   async head(ref: RepoRef, opts?: { maxAgeMs?: number }): Promise<string> {
     await this.checkRef(ref);
-    const key = `${ref.repoURL}\u0000${ref.branch}`;
+    const auth = await this.auth(ref);
+    const key = `${ref.repoURL}\u0000${ref.branch}\u0000${auth?.id ?? ''}`;
     const maxAge = opts?.maxAgeMs ?? this.headCacheMs;
     const cached = this.headCache.get(key);
     if (cached && maxAge > 0 && Date.now() - cached.at <= maxAge) return cached.sha;
     return this.heads.do(key, async () => {
-      const sha = await this.lsRemote(ref);
+      const sha = await this.lsRemote(ref, auth);
       if (this.headCache.size > 1000) this.headCache.clear();
       this.headCache.set(key, { sha, at: Date.now() });
       return sha;
@@ -126,7 +138,7 @@ export class GitSource implements Source {
       }
       rev = normal;
     }
-    const name = `${this.repoHash(ref.repoURL)}-${rev}`;
+    const name = `${this.repoHash(ref.repoURL, (await this.auth(ref))?.id)}-${rev}`;
     const dir = join(this.artifactsDir, name);
     const out = { repoURL: ref.repoURL, branch: ref.branch, revision: rev, dir };
     if (await exists(dir)) return out;
@@ -175,13 +187,36 @@ export class GitSource implements Source {
     await verifyCommit({ repoDir, revision: rev, policy, keysDir: join(this.root, 'verify'), timeoutMs: this.timeoutMs, git: (r) => this.run(r) });
   }
 
-  /** The bare clone used for `repoURL` (it may not exist yet). */
-  repoDir(repoURL: string): string {
-    return join(this.reposDir, `${this.repoHash(repoURL)}.git`);
+  /** The bare clone used for `repoURL` fetched with credential `authId` (it may not exist yet). */
+  repoDir(repoURL: string, authId?: string): string {
+    return join(this.reposDir, `${this.repoHash(repoURL, authId)}.git`);
   }
 
-  private repoHash(repoURL: string): string {
-    return createHash('sha256').update(repoURL).digest('hex').slice(0, 32);
+  /** Which credential `ref` is fetched with ('' = none): callers that share one check group by it. */
+  async accessKey(ref: RepoRef): Promise<string> {
+    return (await this.auth(ref))?.id ?? '';
+  }
+
+  private async auth(ref: RepoRef): Promise<GitAuth | null> {
+    if (!this.credentials || ref.namespace === undefined) return null;
+    return this.credentials({ repoURL: ref.repoURL, namespace: ref.namespace });
+  }
+
+  private repoHash(repoURL: string, authId?: string): string {
+    // Without a credential the hash is the URL's alone (clones made before credentials existed stay valid).
+    return createHash('sha256').update(authId === undefined ? repoURL : `${repoURL}\u0000${authId}`).digest('hex').slice(0, 32);
+  }
+
+  /** A run that talks to the remote: the credential's files and environment for its duration only. */
+  private async runRemote(auth: GitAuth | null, r: Parameters<GitSource['run']>[0] & { url: string }): Promise<GitResult> {
+    const session = await this.authFiles.open(auth);
+    try {
+      return await this.run({ ...r, env: { ...r.env, ...session.env } });
+    } catch (e) {
+      throw classifyAuthError(e, auth, r.url);
+    } finally {
+      await session.close();
+    }
   }
 
   private isOwnTemp(name: string): boolean {
@@ -222,12 +257,12 @@ export class GitSource implements Source {
     return runGit({ ...run, env, git: this.git, cwd: r.cwd ?? this.root, allowFile: url !== undefined ? this.allowFileFor(url) : this.allowFileRepos });
   }
 
-  private async lsRemote(ref: RepoRef): Promise<string> {
+  private async lsRemote(ref: RepoRef, auth: GitAuth | null): Promise<string> {
     await this.ensureDirs();
     const url = ref.repoURL;
     const wanted = `refs/heads/${ref.branch}`;
     this.stats.lsRemote++;
-    const r = await this.run({
+    const r = await this.runRemote(auth, {
       args: ['ls-remote', '--exit-code', '--', url, wanted], mode: 'remote', okCodes: [0, 2], url,
       timeoutMs: this.lsRemoteTimeoutMs, what: `git ls-remote ${url}`,
     });
@@ -248,18 +283,19 @@ export class GitSource implements Source {
   /** Makes sure `rev` is in the shared clone of ref.repoURL, fetching only when it is not. */
   private async ensureCommit(ref: RepoRef, rev: string, explicit: boolean): Promise<string> {
     await this.ensureDirs();
-    const repoDir = this.repoDir(ref.repoURL);
+    const auth = await this.auth(ref);
+    const repoDir = this.repoDir(ref.repoURL, auth?.id);
     if (await this.hasCommit(repoDir, rev)) return repoDir;
     return this.repoLock.run(repoDir, async () => {
       await this.ensureClone(repoDir, ref.repoURL);
       // Another caller may have fetched while we waited for the lock.
       if (await this.hasCommit(repoDir, rev)) return repoDir;
-      const tip = await this.fetch(repoDir, ref, `+refs/heads/${ref.branch}:refs/heads/${ref.branch}`);
+      const tip = await this.fetch(repoDir, ref, auth, `+refs/heads/${ref.branch}:refs/heads/${ref.branch}`);
       if (await this.hasCommit(repoDir, rev)) return repoDir;
       if (explicit) {
         // Not (or no longer) on the branch: ask for the commit itself; servers may allow it.
         try {
-          await this.fetch(repoDir, ref, rev, rev);
+          await this.fetch(repoDir, ref, auth, rev, rev);
         } catch (e) {
           if (isZvError(e, 'GIT_TIMEOUT')) throw e;
         }
@@ -297,12 +333,12 @@ export class GitSource implements Source {
   }
 
   /** Fetches `refspec` from the remote into the clone; returns the commit it brought. */
-  private async fetch(repoDir: string, ref: RepoRef, refspec: string, commit?: string): Promise<string> {
+  private async fetch(repoDir: string, ref: RepoRef, auth: GitAuth | null, refspec: string, commit?: string): Promise<string> {
     const url = ref.repoURL;
     const started = performance.now();
     this.stats.fetch++;
     try {
-      await this.run({
+      await this.runRemote(auth, {
         args: [`--git-dir=${repoDir}`, 'fetch', '--quiet', '--no-tags', '--no-recurse-submodules', '--no-write-fetch-head',
           '--no-auto-maintenance', '--', url, refspec],
         mode: 'remote', url, timeoutMs: this.timeoutMs, what: `git fetch ${url} ${commit ?? ref.branch}`,
