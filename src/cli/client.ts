@@ -6,6 +6,20 @@ import type { SyncRecord } from '../store/types.js';
 /** One entry of GET …/{name}/syncs. */
 export type SyncEntry = Omit<SyncRecord, 'id' | 'appId'>;
 
+export interface WhoAmI {
+  id: string;
+  name: string;
+  role: string;
+  namespaces: string[] | null;
+  services: boolean;
+}
+
+export interface TokenView extends WhoAmI {
+  createdAt: string;
+  expiresAt: string | null;
+  createdBy: string | null;
+}
+
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
@@ -15,8 +29,13 @@ export class ApiError extends Error {
 export class ApiClient {
   constructor(private readonly server: string, private readonly token?: string) {}
 
-  private async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const url = `${this.server.replace(/\/+$/, '')}/api/gitops/applications${path}`;
+  private call(method: string, path: string, body?: unknown): Promise<unknown> {
+    return this.request(method, `/gitops/applications${path}`, body);
+  }
+
+  /** Calls `/api{path}`; rejects with ApiError carrying the answer's error code. */
+  async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    const url = `${this.server.replace(/\/+$/, '')}/api${path}`;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -69,5 +88,17 @@ export class ApiClient {
   }
   async delete(name: string, namespace?: string): Promise<void> {
     await this.call('DELETE', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`);
+  }
+  whoami(): Promise<WhoAmI> {
+    return this.request('GET', '/whoami') as Promise<WhoAmI>;
+  }
+  createToken(body: { name: string; role: string; namespaces?: string[]; services?: boolean; expiresIn?: string }): Promise<TokenView & { token: string }> {
+    return this.request('POST', '/tokens', body) as Promise<TokenView & { token: string }>;
+  }
+  listTokens(): Promise<{ tokens: TokenView[] }> {
+    return this.request('GET', '/tokens') as Promise<{ tokens: TokenView[] }>;
+  }
+  async revokeToken(id: string): Promise<void> {
+    await this.request('DELETE', `/tokens/${encodeURIComponent(id)}`);
   }
 }

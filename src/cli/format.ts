@@ -41,11 +41,13 @@ export function formatApp(a: AppStatus): string {
 }
 
 export function formatHistory(syncs: SyncEntry[]): string {
-  const rows = [['STARTED', 'RESULT', 'COMMIT', 'CHANGES', 'MESSAGE']];
+  const rows = [['STARTED', 'RESULT', 'COMMIT', 'CHANGES', 'BY', 'MESSAGE']];
   for (const s of syncs) {
     const p = s.plan?.summary;
     const changes = p ? `+${p.create} ~${p.update} -${p.delete} =${p.unchanged}` : '-';
-    rows.push([s.startedAt, s.result, s.commit?.slice(0, 12) ?? '-', changes, s.message.split('\n')[0] ?? '']);
+    // Who: the token's name for API calls, else what started it (poll, webhook, retry).
+    const by = s.actor ?? s.trigger ?? '-';
+    rows.push([s.startedAt, s.result, s.commit?.slice(0, 12) ?? '-', changes, by, s.message.split('\n')[0] ?? '']);
   }
   return table(rows);
 }

@@ -2,8 +2,27 @@
 import { toZvError } from '../errors/registry.js';
 import type { ServeConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
+import type { AdminTokenOutcome } from '../auth/bootstrap.js';
 import { prepareExample, EXAMPLE } from '../server/example.js';
 import { createLogger } from '../telemetry/log.js';
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Where the admin token is; the token itself only on the start that made it. */
+function adminTokenLines(t: AdminTokenOutcome): string[] {
+  if (t.created !== null) {
+    return [
+      `admin token (shown once; also in ${t.file ?? '?'}, mode 0600):`,
+      `  ${t.created}`,
+      '  the CLI on this host reads that file; elsewhere: zerverless login --server URL --token TOKEN',
+    ];
+  }
+  if (t.from === 'environment') return ['admin token: from ZV_ADMIN_TOKEN'];
+  if (t.file !== null) return [`admin token: in ${t.file}`];
+  return ['admin token: none on disk (it was given at an earlier start); make tokens with an admin token: zerverless tokens create'];
+}
 
 export async function runServe(config: ServeConfig): Promise<number> {
   const logger = createLogger({ level: config.logLevel });
@@ -24,7 +43,14 @@ export async function runServe(config: ServeConfig): Promise<number> {
     return 1;
   }
   const u = server.url;
-  const lines = [`zerverless is serving on ${u}`, `  health:   ${u}/healthz   metrics: ${u}/metrics`, `  API:      ${u}/api/gitops/applications`];
+  const lines = [`zerverless is serving on ${u}`, `  health:   ${u}/healthz   metrics: ${u}/metrics${config.publicMetrics ? '' : ' (token)'}`, `  API:      ${u}/api/gitops/applications (token)`];
+  lines.push(...adminTokenLines(server.adminToken));
+  if (!isLoopback(config.host)) {
+    logger.warn({ host: config.host }, `listening on ${config.host} beyond loopback over plain HTTP: put a TLS terminator in front and let only its port through the firewall (docs/security.md)`);
+  }
+  if (config.publicMetrics && !isLoopback(config.host)) {
+    logger.warn({ host: config.host }, `--public-metrics is on and the server listens on ${config.host}, not loopback: anyone who reaches the port can read /metrics (application names and counts)`);
+  }
   if (exampleRepo) {
     const ns = EXAMPLE.namespace;
     lines.push(

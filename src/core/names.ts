@@ -49,8 +49,8 @@ export function validateFunctionPath(p: unknown): string | null {
   return null;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `500ms`, `30s`, `5m`, `1h`, `1.5s`, or plain milliseconds (number or numeric string) → ms; null if invalid. */
 export function parseDuration(s: string | number): number | null {

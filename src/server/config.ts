@@ -22,10 +22,21 @@ export interface ServeConfig {
   logLevel: string;
   repo: BootstrapRepo | null;
   example: boolean;
+  /** /metrics without a token (--public-metrics). */
+  publicMetrics: boolean;
+  /** Browser origins allowed to call the API (--cors-origin, comma-separated). */
+  corsOrigins: string[];
+  /** File holding the admin token (--admin-token-file). */
+  adminTokenFile: string | null;
+  /** The admin token itself: only from the ZV_ADMIN_TOKEN environment variable, never a flag or file setting. */
+  adminToken: string | null;
 }
 
 /** Raw setting names as written on the command line (without `--`). */
-export const SETTINGS = ['host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example'] as const;
+export const SETTINGS = [
+  'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
+  'public-metrics', 'cors-origin', 'admin-token-file',
+] as const;
 export type SettingName = (typeof SETTINGS)[number];
 export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
 
@@ -91,8 +102,29 @@ function repoName(url: string): string {
   return name.slice(0, 63) || 'app';
 }
 
-/** Merges the layers (later arguments lose) and checks every value, naming the setting at fault. */
-export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: RawSettings): ServeConfig {
+/** `scheme://host[:port]` exactly as a browser sends it in Origin. */
+function parseOrigins(raw: string): string[] {
+  const out: string[] = [];
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    let u: URL;
+    try {
+      u = new URL(part);
+    } catch {
+      throw new ZvError('CONFIG_INVALID', `cors-origin: '${part}' is not an origin like https://console.example.com`);
+    }
+    if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.origin !== part.replace(/\/$/, '')) {
+      throw new ZvError('CONFIG_INVALID', `cors-origin: '${part}' is not an origin (scheme://host[:port], no path), e.g. https://console.example.com`);
+    }
+    out.push(u.origin);
+  }
+  return out;
+}
+
+/**
+ * Merges the layers (later arguments lose) and checks every value, naming the setting at fault.
+ * `secrets` holds what only the environment may give (ZV_ADMIN_TOKEN).
+ */
+export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: RawSettings, secrets: { adminToken?: string } = {}): ServeConfig {
   const get = (s: SettingName): string | boolean | number | undefined => flags[s] ?? env[s] ?? file[s];
   const str = (s: SettingName, def: string): string => String(get(s) ?? def);
 
@@ -128,5 +160,9 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     logLevel: str('log-level', 'info'),
     repo,
     example: parseBool(get('example') ?? false, 'example'),
+    publicMetrics: parseBool(get('public-metrics') ?? false, 'public-metrics'),
+    corsOrigins: parseOrigins(String(get('cors-origin') ?? '')),
+    adminTokenFile: get('admin-token-file') === undefined ? null : str('admin-token-file', ''),
+    adminToken: secrets.adminToken ? secrets.adminToken.trim() : null,
   };
 }

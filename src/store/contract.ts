@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { isZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/model.js';
 import { planSync } from '../core/plan.js';
-import type { NewApp, Store } from './types.js';
+import type { NewApp, NewCredential, Store } from './types.js';
 
 export interface OpenedStore {
   store: Store;
@@ -30,7 +30,10 @@ export function sampleDeployed(commit = SHA_A): DeployedState {
     commit,
     functions: [
       { path: '/api/hello', runtime: 'lua', code: 'function handle(req)\n  return {status=200, body="hi ✓"}\nend\n', filename: 'zerverless.yaml', lineOffset: 12, timeoutMs: 30000, memoryMb: 128, env: {}, hash: 'h1' },
-      { path: '/api/js', runtime: 'js', language: 'typescript', code: "export default { fetch: () => new Response('x') };\n", filename: 'handlers/hello.ts', timeoutMs: 1500, memoryMb: 64, env: { GREETING: 'hé "quoted"', EMPTY: '' }, hash: 'h2' },
+      { path: '/api/js', runtime: 'js', language: 'typescript', code: "export default { fetch: () => new Response('x') };\n", filename: 'handlers/hello.ts', timeoutMs: 1500, memoryMb: 64, env: { GREETING: 'hé "quoted"', EMPTY: '' },
+        // envFrom: stored as the committed ciphertext and keyed digests, never the values
+        secrets: [{ file: 'secrets/prod.env.age', data: Buffer.from('age-encryption.org/v1\n…').toString('base64'), digests: { DB_PASSWORD: '5'.repeat(32) } }],
+        hash: 'h2' },
       {
         path: '/api/docker', runtime: 'docker', code: 'FROM node:20\n', filename: 'services/api/Dockerfile', timeoutMs: 30000, memoryMb: 256, env: { A: '1' }, port: 9090,
         build: { dockerfile: 'services/api/Dockerfile', context: 'services/api', contextHash: '3'.repeat(64), capabilities: ['CHOWN', 'NET_BIND_SERVICE'] },
@@ -157,9 +160,9 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
 
       const syncs = await store.listSyncs(app.id);
       assert.deepEqual(syncs.map((s) => s.id), [s3, s2, s1]);
-      assert.deepEqual(syncs[0], { id: s3, appId: app.id, commit: null, startedAt: '2026-01-15T12:00:00.000Z', finishedAt: null, result: 'running', message: '', plan: null });
-      assert.deepEqual(syncs[1], { id: s2, appId: app.id, commit: null, startedAt: '2026-01-15T11:00:00.000Z', finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'GIT_ERROR: unreachable', plan: null });
-      assert.deepEqual(syncs[2], { id: s1, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:05.000Z', result: 'success', message: '', plan });
+      assert.deepEqual(syncs[0], { id: s3, appId: app.id, commit: null, startedAt: '2026-01-15T12:00:00.000Z', finishedAt: null, result: 'running', message: '', plan: null, trigger: 'poll', actor: null });
+      assert.deepEqual(syncs[1], { id: s2, appId: app.id, commit: null, startedAt: '2026-01-15T11:00:00.000Z', finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'GIT_ERROR: unreachable', plan: null, trigger: 'poll', actor: null });
+      assert.deepEqual(syncs[2], { id: s1, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:05.000Z', result: 'success', message: '', plan, trigger: 'poll', actor: null });
       assert.deepEqual((await store.listSyncs(app.id, 2)).map((s) => s.id), [s3, s2]);
       assert.equal((await store.listSyncs(other.id)).length, 1);
       assert.deepEqual(await store.listSyncs(app.id + 1000), []);
@@ -191,7 +194,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       assert.deepEqual(await store.getAppById(app.id), rec);
       assert.deepEqual(await store.getDeployed(app.id), deployed);
       const [sync] = await store.listSyncs(app.id);
-      assert.deepEqual(sync, { id: s, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan });
+      assert.deepEqual(sync, { id: s, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan, trigger: 'poll', actor: null });
 
       // a second good sync replaces the state: a pruned function and file are gone
       const next: DeployedState = { ...sampleDeployed(SHA_B), functions: [sampleDeployed().functions[1]!], static: null, warnings: [] };
@@ -280,5 +283,101 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         await o.cleanup();
       }
     });
+
+    it('stores tokens by hash only, finds them by hash, replaces the bootstrap one, revokes', () => withStore(async ({ store }) => {
+      const base = { role: 'deployer' as const, namespaces: ['a', 'b'], services: false, createdAt: '2026-01-15T10:00:00.000Z', expiresAt: null, createdBy: 'admin' };
+      await store.putToken({ id: 't1', name: 'ci', ...base }, 'h'.repeat(64));
+      await store.putToken({ id: 't2', name: 'reader', ...base, role: 'reader', namespaces: null, expiresAt: '2027-01-01T00:00:00.000Z' }, 'g'.repeat(64));
+      assert.deepEqual(await store.findTokenByHash('h'.repeat(64)), { id: 't1', name: 'ci', ...base });
+      assert.equal((await store.findTokenByHash('g'.repeat(64)))?.namespaces, null);
+      assert.equal(await store.findTokenByHash('x'.repeat(64)), null);
+      assert.equal(await store.countTokens(), 2);
+      await store.putToken({ id: 't1', name: 'ci', ...base }, 'i'.repeat(64));
+      assert.equal(await store.findTokenByHash('h'.repeat(64)), null, 'the old hash no longer opens anything');
+      assert.equal((await store.findTokenByHash('i'.repeat(64)))?.id, 't1');
+      assert.deepEqual((await store.listTokens()).map((t) => t.id), ['t1', 't2']);
+      assert.equal(JSON.stringify(await store.listTokens()).includes('i'.repeat(64)), false, 'listings never carry the hash');
+      assert.equal(await store.deleteToken('t1'), true);
+      assert.equal(await store.deleteToken('t1'), false);
+      assert.equal(await store.findTokenByHash('i'.repeat(64)), null);
+    }));
+
+    it('keeps who registered an application, whether it may deploy services, its verify policy, and who started each sync', () => withStore(async ({ store }) => {
+      const verify = { type: 'ssh' as const, keys: ['ssh-ed25519 AAAA test'] };
+      const a = await store.createApp({ ...newApp('web', 'a'), source: { ...newApp('web', 'a').source, verify }, allowServices: false, createdBy: 'ci' });
+      assert.equal(a.allowServices, false);
+      assert.equal(a.createdBy, 'ci');
+      assert.deepEqual(a.source.verify, verify);
+      const b = await store.createApp(newApp('web', 'b'));
+      assert.equal(b.allowServices, true, 'the default (server --repo, library) may deploy services');
+      assert.equal(b.createdBy, null);
+      const s = await store.startSync(a.id, '2026-01-15T10:00:00.000Z', { trigger: 'api', actor: 'ci' });
+      const [rec] = await store.listSyncs(a.id);
+      assert.equal(rec?.id, s);
+      assert.equal(rec?.trigger, 'api');
+      assert.equal(rec?.actor, 'ci');
+      await store.createApp(newApp('other', 'c'));
+      const within = await store.listApps({ namespaces: ['a', 'c'] });
+      assert.deepEqual(within.apps.map((x) => x.namespace), ['a', 'c']);
+      assert.equal(within.total, 2);
+      assert.equal((await store.listApps({ namespaces: [] })).total, 0);
+      assert.equal((await store.listApps({ namespaces: ['a'], namespace: 'b' })).total, 0);
+    }));
+  });
+
+  describe(`store contract: ${name}: credentials`, () => {
+    const withStore = async (fn: (store: Store) => Promise<void>): Promise<void> => {
+      const o = await open();
+      try {
+        await fn(o.store);
+      } finally {
+        await o.cleanup();
+      }
+    };
+    const cred = (name: string, namespace: string, more: Partial<NewCredential> = {}): NewCredential => ({
+      name, namespace, urlPrefix: `https://git.example.com/${namespace}/`, type: 'https', username: 'ci', fingerprint: 'sha256:0123456789abcdef',
+      knownHosts: null, caCert: null, secret: 'v1:c2VhbGVk', createdBy: 'admin', ...more,
+    });
+
+    it('creates a credential and reads it back with every field', () => withStore(async (store) => {
+      const before = Date.now();
+      const made = await store.createCredential(cred('deploy', 'team', { caCert: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----' }));
+      assert.equal(typeof made.id, 'number');
+      assert.match(made.createdAt, ISO);
+      assert.ok(Date.parse(made.createdAt) >= before - 1000);
+      const { id: _id, createdAt: _at, ...rest } = made;
+      assert.deepEqual(rest, cred('deploy', 'team', { caCert: '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----' }));
+      assert.deepEqual(await store.getCredential('team', 'deploy'), made);
+      assert.equal(await store.getCredential('other', 'deploy'), null);
+      const ssh = await store.createCredential(cred('key', 'team', { type: 'ssh', username: null, urlPrefix: 'ssh://git@git.example.com/', knownHosts: null, createdBy: null }));
+      assert.equal(ssh.type, 'ssh');
+      assert.equal(ssh.username, null);
+      assert.equal(ssh.createdBy, null);
+    }));
+
+    it('refuses a taken (namespace, name) with CREDENTIAL_EXISTS; the same name in another namespace is fine', () => withStore(async (store) => {
+      await store.createCredential(cred('deploy', 'team'));
+      await assert.rejects(store.createCredential(cred('deploy', 'team')), (e) => isZvError(e, 'CREDENTIAL_EXISTS'));
+      await store.createCredential(cred('deploy', 'other'));
+      await store.createCredential(cred('deploy', '*'));
+    }));
+
+    it('lists the given namespaces and *, or all; deletes by id; records a pinned host key', () => withStore(async (store) => {
+      const a = await store.createCredential(cred('a', 'team'));
+      await store.createCredential(cred('b', 'other'));
+      await store.createCredential(cred('g', '*'));
+      const names = async (ns: string[] | null): Promise<string[]> => (await store.listCredentials(ns)).map((c) => `${c.namespace}/${c.name}`).sort();
+      assert.deepEqual(await names(null), ['*/g', 'other/b', 'team/a']);
+      assert.deepEqual(await names(['team']), ['*/g', 'team/a']);
+      assert.deepEqual(await names([]), ['*/g']);
+      await store.setCredentialKnownHosts(a.id, '[git.example.com]:2222 ssh-ed25519 AAAA');
+      assert.equal((await store.getCredential('team', 'a'))?.knownHosts, '[git.example.com]:2222 ssh-ed25519 AAAA');
+      assert.equal(await store.deleteCredential(a.id), true);
+      assert.equal(await store.deleteCredential(a.id), false);
+      assert.equal(await store.getCredential('team', 'a'), null);
+      assert.deepEqual(await names(null), ['*/g', 'other/b']);
+      // the name is free again
+      await store.createCredential(cred('a', 'team'));
+    }));
   });
 }

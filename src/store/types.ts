@@ -124,7 +124,8 @@ export interface Store {
   getAppById(id: number): Promise<AppRecord | null>;
   /** Every application with this name, across namespaces. */
   findAppsByName(name: string): Promise<AppRecord[]>;
-  listApps(q: { namespace?: string; limit?: number; offset?: number }): Promise<{ apps: AppRecord[]; total: number }>;
+  /** `namespaces` limits the list to those namespaces (a scoped token's view); `namespace` to one. */
+  listApps(q: { namespace?: string; namespaces?: string[]; limit?: number; offset?: number }): Promise<{ apps: AppRecord[]; total: number }>;
   updateApp(id: number, patch: AppStatusPatch): Promise<AppRecord>;
   /** Deletes the application, its history and its deployed state. */
   deleteApp(id: number): Promise<void>;

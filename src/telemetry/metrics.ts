@@ -28,6 +28,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly authFailures = new Counter({
+    name: 'zerverless_auth_failures_total',
+    help: 'API calls refused for want of a valid token (missing, unknown, expired) or of a permission (forbidden)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   /** Where the applications gauge reads the statuses from when it is scraped. */
   private appStatuses: (() => Promise<string[]>) | null = null;
   readonly applications: Gauge<'status'>;

@@ -2,7 +2,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +14,13 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/zerverless.js');
 
 // Asynchronous: the server under test runs in this process and must keep answering.
+// XDG_CONFIG_HOME is a temp dir so that `zerverless login` never touches the user's config.
+let cliEnv: NodeJS.ProcessEnv = { ...process.env };
+delete cliEnv.ZV_TOKEN;
+delete cliEnv.ZV_SERVER;
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, env: cliEnv });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -49,14 +53,21 @@ describe('zerverless CLI', () => {
     }
     h = await startHarness();
     repo = await TestRepo.create({ 'zerverless.yaml': MANIFEST('one') });
+    cliEnv = { ...cliEnv, XDG_CONFIG_HOME: await mkdtemp(join(tmpdir(), 'zv-xdg-')) };
   });
   after(async () => {
     await h.close();
     await repo.remove();
+    await rm(cliEnv.XDG_CONFIG_HOME as string, { recursive: true, force: true });
   });
 
   it('apps add | list | get | sync | delete against a running server', async () => {
+    // No --token: the CLI on the server's host reads <data-dir>/admin-token.
     const s = `--server=${h.url}`;
+    const noToken = await cli('apps', 'list', s);
+    assert.equal(noToken.code, 1);
+    assert.match(noToken.stderr, /UNAUTHENTICATED/);
+    cliEnv.ZV_DATA_DIR = h.dataDir;
     const add = await cli('apps', 'add', 'web', repo.url, '--namespace', 'cli', s, '--json');
     assert.equal(add.code, 0, add.stderr);
     assert.equal(JSON.parse(add.stdout).name, 'web');
@@ -97,6 +108,44 @@ describe('zerverless CLI', () => {
     const del = await cli('apps', 'delete', 'web', s);
     assert.equal(del.code, 0, del.stderr);
     assert.equal((await h.get('/cli/hi')).status, 404);
+    delete cliEnv.ZV_DATA_DIR;
+  });
+
+  it('login, tokens create | list | revoke, and the token name in the history', async () => {
+    const s = `--server=${h.url}`;
+    const admin = `--token=${h.token}`;
+    const made = await cli('tokens', 'create', 'ci-deployer', '--role', 'deployer', '--namespace', 'team', s, admin, '--json');
+    assert.equal(made.code, 0, made.stderr);
+    const tok = JSON.parse(made.stdout) as { id: string; token: string };
+    assert.match(tok.token, /^zv_[A-Za-z0-9_-]{43}$/);
+
+    const login = await cli('login', s, `--token=${tok.token}`);
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /as 'ci-deployer' \(deployer, namespaces team\)/);
+    const kept = join(cliEnv.XDG_CONFIG_HOME as string, 'zerverless', 'login.json');
+    assert.equal(statSync(kept).mode & 0o777, 0o600);
+
+    // Later commands use the kept token without --server or --token.
+    await repo.commit({ 'zerverless.yaml': MANIFEST('three') });
+    const add = await cli('apps', 'add', 'tokweb', repo.url, '--namespace', 'team');
+    assert.equal(add.code, 0, add.stderr);
+    await h.waitFor('tokweb', (st) => st.status === 'synced', 30_000, 'team');
+    const other = await cli('apps', 'add', 'x', repo.url, '--namespace', 'elsewhere');
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /FORBIDDEN/);
+    const hist = await cli('apps', 'history', 'tokweb');
+    assert.match(hist.stdout, /success .* ci-deployer/);
+    const listNo = await cli('tokens', 'list');
+    assert.match(listNo.stderr, /FORBIDDEN/, 'a deployer cannot list tokens');
+
+    const list = await cli('tokens', 'list', s, admin);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /ci-deployer\s+deployer\s+team/);
+    assert.ok(!list.stdout.includes(tok.token), 'the secret is never listed');
+    const revoke = await cli('tokens', 'revoke', tok.id, s, admin);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    const after = await cli('apps', 'list');
+    assert.match(after.stderr, /UNAUTHENTICATED/);
   });
 
   it('reports an unreachable server clearly', async () => {
@@ -136,9 +185,17 @@ describe('zerverless CLI', () => {
       while (!/serving on (http:\/\/\S+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const url = /serving on (http:\/\/\S+)/.exec(out)?.[1];
       assert.ok(url, `no URL printed: ${out}`);
+      while (!/shown once/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // The banner shows the admin token once and says where it is kept.
+      const token = /admin token \(shown once; also in (\S+), mode 0600\):\n\s+(zv_\S+)/.exec(out);
+      assert.ok(token, `no admin token in the banner: ${out}`);
+      assert.equal(token[1], join(dataDir, 'admin-token'));
+      assert.equal(statSync(join(dataDir, 'admin-token')).mode & 0o777, 0o600);
+      const auth = { authorization: `Bearer ${token[2]}` };
+      assert.equal((await fetch(`${url}/api/gitops/applications/example`)).status, 401);
       let status = '';
       while (status !== 'synced' && Date.now() < deadline) {
-        status = ((await (await fetch(`${url}/api/gitops/applications/example`)).json()) as { status: string }).status;
+        status = ((await (await fetch(`${url}/api/gitops/applications/example`, { headers: auth })).json()) as { status: string }).status;
         if (status === 'error') break;
         await new Promise((r) => setTimeout(r, 100));
       }

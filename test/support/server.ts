@@ -1,5 +1,5 @@
 // Test helper: the real server on 127.0.0.1 (port 0) with a temp data dir, plus small HTTP helpers.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveServeConfig, type ServeConfig } from '../../src/server/config.js';
@@ -13,7 +13,11 @@ export interface Harness {
   url: string;
   restart(): Promise<void>;
   close(): Promise<void>;
+  /** The admin token the server made on its first start (sent by api() and the helpers below). */
+  readonly token: string;
   api<T = AppStatus>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** Any /api/… call (`path` starts after /api) with a token of your choice (null: none). */
+  call<T = unknown>(method: string, path: string, opts?: { body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: T; headers: Headers }>;
   get(path: string, init?: RequestInit): Promise<Response>;
   /** Registers an app and waits until its first sync has finished. */
   register(name: string, namespace: string, repoURL: string, extra?: Record<string, unknown>): Promise<AppStatus>;
@@ -25,7 +29,28 @@ export async function startHarness(overrides: Partial<ServeConfig> = {}): Promis
   const dataDir = await mkdtemp(join(tmpdir(), 'zv-data-'));
   const config: ServeConfig = { ...resolveServeConfig({ port: 0, 'allow-file-repos': true, 'data-dir': dataDir, 'poll-interval': '1h' }, {}, {}), ...overrides };
   let server = await startServer(config, { logger: silentLogger });
+  const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+  const call = async <T>(method: string, path: string, opts: { body?: unknown; token?: string | null; headers?: Record<string, string> } = {}) => {
+    const headers: Record<string, string> = { ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }) };
+    const t = opts.token === undefined ? token : opts.token;
+    if (t !== null) headers.authorization = `Bearer ${t}`;
+    const res = await fetch(`${server.url}/api${path}`, {
+      method,
+      headers: { ...headers, ...opts.headers },
+      body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+    });
+    const text = await res.text();
+    let body: unknown = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = text;
+    }
+    return { status: res.status, body: body as T, headers: res.headers };
+  };
   const h: Harness = {
+    token,
+    call,
     get server() {
       return server;
     },
@@ -42,13 +67,8 @@ export async function startHarness(overrides: Partial<ServeConfig> = {}): Promis
       await rm(dataDir, { recursive: true, force: true });
     },
     async api<T>(method: string, path: string, body?: unknown) {
-      const res = await fetch(`${server.url}/api/gitops/applications${path}`, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+      const r = await call<T>(method, `/gitops/applications${path}`, { body });
+      return { status: r.status, body: r.body };
     },
     get(path: string, init?: RequestInit) {
       return fetch(`${server.url}${path}`, init);

@@ -152,7 +152,7 @@ describe('sqlite migrations', () => {
     }
     const check = new Database(f, { readonly: true });
     try {
-      assert.equal(schemaVersion(check), 2);
+      assert.equal(schemaVersion(check), MIGRATIONS.length);
       const cols = (check.prepare('PRAGMA table_info(deployed_functions)').all() as { name: string; notnull: number }[]);
       assert.deepEqual(cols.filter((c) => c.name === 'build').map((c) => c.notnull), [0]);
     } finally {

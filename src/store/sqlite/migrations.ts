@@ -126,6 +126,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE syncs ADD COLUMN actor TEXT;
     `,
   },
+  {
+    version: 4,
+    name: 'envFrom secrets of deployed functions (ciphertext and keyed digests, never values)',
+    // JSON of SecretEnvFile[] ({file, data: base64 ciphertext, digests}); NULL without envFrom.
+    sql: `ALTER TABLE deployed_functions ADD COLUMN secrets TEXT;`,
+  },
 ];
 
 function ensureTable(db: Database): void {

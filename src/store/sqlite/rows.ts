@@ -1,6 +1,6 @@
 // Row shapes of the SQLite tables and their mapping to the store's records. Optional fields are
 // left out (not set to undefined) when their column is NULL, so records round-trip with deepEqual.
-import type { AppSyncStatus, CodeLanguage, DesiredFunction, DockerBuild, FunctionRuntimeKind, StaticFileEntry } from '../../core/model.js';
+import type { AppSyncStatus, CodeLanguage, DesiredFunction, DockerBuild, FunctionRuntimeKind, SecretEnvFile, StaticFileEntry } from '../../core/model.js';
 import type { Plan } from '../../core/plan.js';
 import type { AppRecord, CommitVerification, CredentialRecord, Role, SyncRecord, TokenRecord } from '../types.js';
 import { ZvError } from '../../errors/registry.js';
@@ -114,6 +114,8 @@ export interface FunctionRow {
   port: number | null;
   /** JSON of DockerBuild (schema v2); NULL for non-docker functions and rows written before v2. */
   build: string | null;
+  /** JSON of SecretEnvFile[] (schema v4): envFrom ciphertext and digests; NULL without envFrom. */
+  secrets: string | null;
   hash: string;
 }
 
@@ -172,6 +174,7 @@ export function functionFromRow(r: FunctionRow): DesiredFunction {
   if (r.line_offset !== null) f.lineOffset = r.line_offset;
   if (r.port !== null) f.port = r.port;
   if (r.build !== null) f.build = JSON.parse(r.build) as DockerBuild;
+  if (r.secrets !== null && r.secrets !== undefined) f.secrets = JSON.parse(r.secrets) as SecretEnvFile[];
   return f;
 }
 
@@ -191,6 +194,7 @@ export function functionParams(appId: number, position: number, f: DesiredFuncti
     env: toJson(f.env ?? {}, `env of function ${f.path}`),
     port: f.port ?? null,
     build: f.build === undefined ? null : toJson(f.build, `build of function ${f.path}`),
+    secrets: f.secrets === undefined ? null : toJson(f.secrets, `envFrom of function ${f.path}`),
     hash: f.hash,
   };
 }

@@ -106,15 +106,18 @@ export class SqliteStore implements Store {
     return rows.map(appFromRow);
   }
 
-  async listApps(q: { namespace?: string; limit?: number; offset?: number }): Promise<{ apps: AppRecord[]; total: number }> {
+  async listApps(q: { namespace?: string; namespaces?: string[]; limit?: number; offset?: number }): Promise<{ apps: AppRecord[]; total: number }> {
     const ns = q.namespace ?? null;
+    // A JSON array of allowed namespaces (json_each), or NULL for no limit.
+    const within = q.namespaces === undefined ? null : JSON.stringify(q.namespaces);
     const limit = count(q.limit, -1);
     const offset = count(q.offset, 0);
+    const where = '(@ns IS NULL OR namespace = @ns) AND (@within IS NULL OR namespace IN (SELECT value FROM json_each(@within)))';
     const read = this.db.transaction(() => {
       const rows = this.db
-        .prepare(`SELECT ${APP_COLUMNS} FROM applications WHERE (@ns IS NULL OR namespace = @ns) ORDER BY namespace, name LIMIT @limit OFFSET @offset`)
-        .all({ ns, limit, offset }) as AppRow[];
-      const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM applications WHERE (@ns IS NULL OR namespace = @ns)').get({ ns }) as { n: number };
+        .prepare(`SELECT ${APP_COLUMNS} FROM applications WHERE ${where} ORDER BY namespace, name LIMIT @limit OFFSET @offset`)
+        .all({ ns, within, limit, offset }) as AppRow[];
+      const { n } = this.db.prepare(`SELECT COUNT(*) AS n FROM applications WHERE ${where}`).get({ ns, within }) as { n: number };
       return { apps: rows.map(appFromRow), total: n };
     });
     return read.deferred();
@@ -215,8 +218,8 @@ export class SqliteStore implements Store {
       .prepare('INSERT INTO deployed (app_id, commit_sha, static_dir, warnings) VALUES (?, ?, ?, ?)')
       .run(appId, s.commit, s.static ? s.static.dir : null, toJson(s.warnings ?? [], 'deployed warnings'));
     const fn = this.db.prepare(
-      `INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, build, hash)
-       VALUES (@app_id, @position, @path, @runtime, @language, @code, @filename, @line_offset, @timeout_ms, @memory_mb, @env, @port, @build, @hash)`,
+      `INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, build, secrets, hash)
+       VALUES (@app_id, @position, @path, @runtime, @language, @code, @filename, @line_offset, @timeout_ms, @memory_mb, @env, @port, @build, @secrets, @hash)`,
     );
     s.functions.forEach((f, i) => fn.run(functionParams(appId, i, f)));
     if (s.static) {
