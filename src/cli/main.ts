@@ -5,13 +5,16 @@ import { Command, CommanderError, Option } from 'commander';
 import { toZvError } from '../errors/registry.js';
 import { camel, fromConfigFile, fromEnv, resolveServeConfig, SETTINGS, type RawSettings, type SettingName } from '../server/config.js';
 import { ApiClient, ApiError } from './client.js';
+import { DEFAULT_SERVER, resolveEndpoint, saveLogin } from './login.js';
+import { addTokenCommands } from './tokens.js';
 import { formatApp, formatHistory, formatList } from './format.js';
 import { runValidate } from './validate.js';
 import { runServe } from './serve.js';
 
 interface ClientOpts {
-  server: string;
+  server?: string;
   token?: string;
+  dataDir?: string;
   json?: boolean;
   namespace?: string;
 }
@@ -28,8 +31,9 @@ async function readConfigFile(): Promise<RawSettings> {
 
 function clientOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--server <url>', 'zerverless server').env('ZV_SERVER').default('http://127.0.0.1:8000'))
-    .addOption(new Option('--token <token>', 'API token').env('ZV_TOKEN'))
+    .addOption(new Option('--server <url>', `zerverless server (ZV_SERVER, else the one of 'zerverless login', else ${DEFAULT_SERVER})`))
+    .addOption(new Option('--token <token>', "API token (ZV_TOKEN, else the one of 'zerverless login', else <data-dir>/admin-token for a server on this host)"))
+    .addOption(new Option('--data-dir <dir>', 'data dir of a server on this host, whose admin-token file is used when no token is given'))
     .option('--json', 'print the API answer as JSON');
 }
 
@@ -44,7 +48,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     exitCode = 1;
   };
-  const client = (o: ClientOpts) => new ApiClient(o.server, o.token);
+  const client = async (o: ClientOpts) => {
+    const e = await resolveEndpoint(o);
+    return new ApiClient(e.server, e.token);
+  };
   const show = (o: ClientOpts, data: unknown, human: () => string) => out(o.json ? JSON.stringify(data, null, 2) : human());
 
   const program = new Command('zerverless')
@@ -67,13 +74,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('--namespace <ns>', 'namespace of --repo (default default)')
     .option('--name <name>', 'application name of --repo (default: from the URL)')
     .option('--example', 'also serve the bundled example application')
+    .option('--public-metrics', 'serve /metrics without a token')
+    .option('--cors-origin <origins>', 'browser origins allowed to call the API, comma-separated (default: none)')
+    .option('--admin-token-file <file>', 'read the admin token from this file (or set ZV_ADMIN_TOKEN); default: made on first start in <data-dir>/admin-token')
     .action(async (opts: Record<string, string | boolean>) => {
       const flags: RawSettings = {};
       for (const s of SETTINGS) {
         const key = camel(s);
         if (opts[key] !== undefined) flags[s as SettingName] = opts[key];
       }
-      const config = resolveServeConfig(flags, fromEnv(process.env), await readConfigFile());
+      const config = resolveServeConfig(flags, fromEnv(process.env), await readConfigFile(), { adminToken: process.env.ZV_ADMIN_TOKEN });
       exitCode = await runServe(config);
     });
 
@@ -91,13 +101,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--limit <n>', 'at most n', (v) => Number(v))
     .option('--offset <n>', 'skip n', (v) => Number(v))
     .action(async (o: ClientOpts & { limit?: number; offset?: number }) => {
-      const r = await client(o).list({ namespace: o.namespace, limit: o.limit, offset: o.offset });
+      const r = await (await client(o)).list({ namespace: o.namespace, limit: o.limit, offset: o.offset });
       show(o, r, () => formatList(r.applications, r.total));
     });
   clientOptions(apps.command('get <name>').description('show one application'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')
     .action(async (name: string, o: ClientOpts) => {
-      const r = await client(o).get(name, o.namespace);
+      const r = await (await client(o)).get(name, o.namespace);
       show(o, r, () => formatApp(r));
     });
   clientOptions(apps.command('add <name> <repoURL>').description('register an application'))
@@ -105,14 +115,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--branch <branch>', 'branch to follow', 'main')
     .option('--path <path>', 'folder of the repository holding zerverless.yaml')
     .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string }) => {
-      const r = await client(o).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path } });
+      const r = await (await client(o)).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path } });
       show(o, r, () => `registered ${r.namespace}/${r.name} (${r.status}); the first sync runs in the background`);
     });
   clientOptions(apps.command('sync <name>').description('sync now and wait for the result'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')
     .option('--async', 'do not wait for the sync to finish')
     .action(async (name: string, o: ClientOpts & { async?: boolean }) => {
-      const r = await client(o).sync(name, o.namespace, o.async);
+      const r = await (await client(o)).sync(name, o.namespace, o.async);
       show(o, r, () => formatApp(r));
       if (r.status === 'error') exitCode = 1;
     });
@@ -120,21 +130,36 @@ export async function main(argv: string[]): Promise<number> {
     .option('--namespace <ns>', 'namespace, when the name exists in several')
     .option('--limit <n>', 'at most n syncs (default 20)', (v) => Number(v))
     .action(async (name: string, o: ClientOpts & { limit?: number }) => {
-      const r = await client(o).history(name, o.namespace, o.limit);
+      const r = await (await client(o)).history(name, o.namespace, o.limit);
       show(o, r, () => formatHistory(r.syncs));
     });
   clientOptions(apps.command('delete <name>').description('remove an application and everything it deployed'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')
     .action(async (name: string, o: ClientOpts) => {
-      await client(o).delete(name, o.namespace);
+      await (await client(o)).delete(name, o.namespace);
       if (!o.json) out(`deleted ${name}`);
     });
+
+  program
+    .command('login')
+    .description("check a token against a server and keep both for later commands (in the user's config dir, mode 0600)")
+    .requiredOption('--server <url>', 'zerverless server')
+    .addOption(new Option('--token <token>', 'API token (or ZV_TOKEN)'))
+    .action(async (o: { server: string; token?: string }) => {
+      const token = o.token ?? process.env.ZV_TOKEN;
+      if (!token) throw new ApiError(400, 'BAD_REQUEST', 'give the token with --token or ZV_TOKEN');
+      const who = await new ApiClient(o.server, token).whoami();
+      const file = await saveLogin(o.server, token);
+      out(`logged in to ${o.server} as '${who.name}' (${who.role}${who.namespaces ? `, namespaces ${who.namespaces.join(', ')}` : ''}); kept in ${file}`);
+    });
+
+  addTokenCommands(program, { clientOptions, client, show, out });
 
   clientOptions(program.command('logs <app> <service>').description("a service's kept output: install, build and process lines"))
     .option('--namespace <ns>', 'namespace, when the application name exists in several')
     .option('--tail <n>', 'only the last n lines', (v) => Number(v))
     .action(async (app: string, service: string, o: ClientOpts & { tail?: number }) => {
-      const r = await client(o).logs(app, service, o.namespace, o.tail);
+      const r = await (await client(o)).logs(app, service, o.namespace, o.tail);
       show(o, r, () => r.lines.join('\n'));
     });
 
