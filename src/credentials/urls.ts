@@ -21,6 +21,7 @@ export function validateUrlPrefix(prefix: string, kind: CredentialKind): void {
   if (prefix.length > MAX_PREFIX) bad(`must be at most ${MAX_PREFIX} characters`);
   if (CONTROL_OR_SPACE.test(prefix)) bad('must not contain spaces or control characters');
   if (prefix.startsWith('-')) bad("must not start with '-'");
+  if (/^[A-Za-z0-9][A-Za-z0-9+.-]*::/.test(prefix)) bad("the '<transport>::' remote-helper syntax is not a repository URL");
   if (kind === 'https') {
     if (!prefix.startsWith('https://')) bad('an https credential needs a prefix starting with https:// (plain http:// is not allowed)');
     let u: URL;
