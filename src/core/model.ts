@@ -19,6 +19,8 @@ export interface FunctionDecl {
   timeoutMs: number;
   memoryMb: number;
   env: Record<string, string>;
+  /** Secrets files (age, or SOPS with age recipients) whose pairs join the env; normalised paths, relative to the manifest's folder. */
+  envFrom?: string[];
   port?: number;
   /** Docker only: Linux capabilities to keep (all others are dropped), e.g. `NET_BIND_SERVICE`. */
   capabilities?: string[];
@@ -62,12 +64,28 @@ export interface DesiredFunction {
   lineOffset?: number;
   timeoutMs: number;
   memoryMb: number;
+  /** The explicit `env` of the manifest only: never a secret value (see `secrets`). */
   env: Record<string, string>;
+  /**
+   * The `envFrom` files as read from the commit: their ciphertext (decrypted only when the function
+   * is loaded, so no secret value is ever stored) and a keyed digest of each value.
+   */
+  secrets?: SecretEnvFile[];
   port?: number;
   /** Docker only: what the image is built from (the image tag derives from it). */
   build?: DockerBuild;
   /** Content hash over everything above that changes behaviour; a different hash means update. */
   hash: string;
+}
+
+/** One `envFrom` file of a function, as stored in the deployed state. */
+export interface SecretEnvFile {
+  /** Its path relative to the repository root (POSIX), for messages: `secrets/prod.env.age`. */
+  file: string;
+  /** The file's bytes as committed (age or SOPS ciphertext), base64. */
+  data: string;
+  /** Per key, a keyed digest (HMAC with a key derived from the server's age identity) of its value. */
+  digests: Record<string, string>;
 }
 
 /** The build inputs of a docker function, relative to the repository tree. */

@@ -1,5 +1,6 @@
 // Diff of desired vs deployed state → a plan: plain data, printable as JSON, applied by the reconciler.
-import type { DeployedState, DesiredState, FunctionRuntimeKind } from './model.js';
+import type { DeployedState, DesiredFunction, DesiredState, FunctionRuntimeKind } from './model.js';
+import { envChanges } from './secrets.js';
 import type { ServiceChange } from './services/model.js';
 
 export type Action = 'create' | 'update' | 'delete' | 'unchanged';
@@ -11,6 +12,11 @@ export interface FunctionChange {
   /** For updates: what differs. */
   fromHash?: string;
   toHash?: string;
+  /**
+   * For updates: what changed, by name only — `code`, `timeout`, `memory`, `port`, `image`,
+   * `runtime`, `envFrom`, `env.DB_PASSWORD changed|added|removed`. Never a value.
+   */
+  changes?: string[];
 }
 
 export interface StaticChange {
@@ -37,6 +43,21 @@ export interface Plan {
   services?: ServiceChange[];
 }
 
+/** What differs between two versions of a function, by name (values of env never appear). */
+export function functionChanges(before: DesiredFunction, after: DesiredFunction): string[] {
+  const out: string[] = [];
+  if (before.runtime !== after.runtime || before.language !== after.language) out.push('runtime');
+  if (before.code !== after.code) out.push(after.runtime === 'docker' ? 'dockerfile' : 'code');
+  if (before.timeoutMs !== after.timeoutMs) out.push('timeout');
+  if (before.memoryMb !== after.memoryMb) out.push('memory');
+  if (before.port !== after.port) out.push('port');
+  if (JSON.stringify(before.build ?? null) !== JSON.stringify(after.build ?? null)) out.push('image');
+  const files = (f: DesiredFunction): string => JSON.stringify((f.secrets ?? []).map((s) => s.file));
+  if (files(before) !== files(after)) out.push('envFrom');
+  out.push(...envChanges(before, after));
+  return out;
+}
+
 function byPath<T extends { path: string }>(a: T, b: T): number {
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
@@ -54,7 +75,7 @@ export function planSync(desired: DesiredState, deployed: DeployedState | null):
   for (const f of desired.functions) {
     const old = before.get(f.path);
     if (!old) functions.push(count({ path: f.path, runtime: f.runtime, action: 'create', toHash: f.hash }));
-    else if (old.hash !== f.hash) functions.push(count({ path: f.path, runtime: f.runtime, action: 'update', fromHash: old.hash, toHash: f.hash }));
+    else if (old.hash !== f.hash) functions.push(count({ path: f.path, runtime: f.runtime, action: 'update', fromHash: old.hash, toHash: f.hash, changes: functionChanges(old, f) }));
     else functions.push(count({ path: f.path, runtime: f.runtime, action: 'unchanged', toHash: f.hash }));
   }
   for (const f of deployed?.functions ?? []) {

@@ -13,6 +13,7 @@ import type { AppSlice, ServedFunction, ServingTable } from '../gateway/serving.
 import type { Logger } from '../telemetry/log.js';
 import { traced } from '../telemetry/events.js';
 import type { DesiredRead, RuntimeSet } from './ports.js';
+import { mergeEnv, type SecretsKeyring } from '../core/secrets.js';
 
 export interface AppIdentity {
   key: string;
@@ -50,7 +51,21 @@ export class Deployer {
     private readonly blobs: BlobStore,
     private readonly serving: ServingTable,
     private readonly logger: Logger,
+    /** Decrypts functions' envFrom files when they are loaded (never stored in plain text). */
+    private readonly secrets?: SecretsKeyring,
   ) {}
+
+  /**
+   * The env a function runs with: its envFrom files decrypted from the stored ciphertext, then its
+   * explicit env on top. Works after a restart without git. SECRET_DECRYPT_FAILED names the file.
+   */
+  private async envOf(f: DesiredFunction): Promise<Record<string, string>> {
+    if (!f.secrets?.length) return f.env;
+    const keyring = this.secrets;
+    if (!keyring) throw new ZvError('SECRET_DECRYPT_FAILED', `${f.secrets[0]!.file}: this server has no age key to decrypt envFrom files`);
+    const files = await Promise.all(f.secrets.map(async (s) => (await keyring.decryptEnv(s.file, Buffer.from(s.data, 'base64'))).env));
+    return mergeEnv(f.env, files);
+  }
 
   private functionLogger(app: AppIdentity, path: string): FunctionLogger {
     const log = this.logger.child({ component: 'function', namespace: app.namespace, app: app.name, function: path });
@@ -80,7 +95,7 @@ export class Deployer {
       lineOffset: f.lineOffset,
       timeoutMs: f.timeoutMs,
       memoryMb: f.memoryMb,
-      env: f.env,
+      env: await this.envOf(f),
     };
     let loaded: LoadedFunction;
     if (f.runtime === 'docker') {

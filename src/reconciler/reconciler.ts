@@ -16,6 +16,7 @@ import { Deployer, type AppIdentity } from './deployer.js';
 import { SerialRunner } from './serial.js';
 import { Poller } from './poller.js';
 import type { DesiredReader, RuntimeSet } from './ports.js';
+import type { SecretsKeyring } from '../core/secrets.js';
 import { ServiceHost, type HostedServiceRuntime } from './services.js';
 import { planServices } from '../core/services/plan.js';
 
@@ -34,6 +35,8 @@ export interface ReconcilerDeps {
   dataDir: string;
   /** Makes the service runtime of one application (default: none, and apps/ folders are refused). */
   serviceRuntime?: (dir: string, namespace: string) => HostedServiceRuntime;
+  /** Decrypts functions' envFrom files when they are loaded (the reader gets it too). */
+  secrets?: SecretsKeyring;
 }
 
 export const appKey = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -42,7 +45,7 @@ const identity = (a: AppRecord): AppIdentity => ({ key: appKey(a.namespace, a.na
 /** Failures caused by the commit itself: the poll does not retry that commit until the branch moves. */
 const COMMIT_FAULTS: ReadonlySet<ErrorCode> = new Set([
   'MANIFEST_NOT_FOUND', 'MANIFEST_INVALID', 'NAMESPACE_MISMATCH', 'PATH_ESCAPE', 'CODE_FILE_MISSING', 'FUNCTION_COMPILE_ERROR',
-  'COMMIT_NOT_TRUSTED',
+  'COMMIT_NOT_TRUSTED', 'SECRET_DECRYPT_FAILED',
 ]);
 
 export class Reconciler {
@@ -63,7 +66,7 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
-    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger);
+    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger, deps.secrets);
     this.now = deps.now ?? (() => new Date());
     deps.metrics?.countApplications(async () => (await deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER })).apps.map((a) => a.status));
     this.poller = new Poller({

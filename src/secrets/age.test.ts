@@ -57,7 +57,7 @@ describe('age wrapper', () => {
     const forOther = await encrypt('A=1\n', [other]);
     await assert.rejects(decrypt(forOther, [identity]), (e: unknown) => e instanceof AgeError && /another recipient/.test(e.message));
     const altered = await encrypt('A=1\n', [recipient]);
-    altered[altered.length - 2] ^= 1;
+    altered[altered.length - 2] = altered[altered.length - 2]! ^ 1;
     await assert.rejects(decrypt(altered, [identity]), AgeError);
     assert.equal(isAgeFile(Buffer.from('A=1\n')), false);
     await assert.rejects(encrypt('x', ['age1notarecipient']), /not an age recipient/);

@@ -93,7 +93,7 @@ describe('AgeKeyring', () => {
     const other = await recipientOf(await generateIdentity());
     await assert.rejects(keyring.decryptEnv('secrets/other.env.age', await encrypt('A=topsecret\n', [other])), decryptFails('secrets/other.env.age', /another recipient/, 'topsecret'));
     const corrupt = await encrypt('A=topsecret\n', [keyring.recipient]);
-    corrupt[corrupt.length - 5] ^= 0xff;
+    corrupt[corrupt.length - 5] = corrupt[corrupt.length - 5]! ^ 0xff;
     await assert.rejects(keyring.decryptEnv('secrets/c.env.age', corrupt), decryptFails('secrets/c.env.age', /does not decrypt/, 'topsecret'));
     const sopsKeyring = await AgeKeyring.fromText(testdata('sops/key.txt').toString());
     const tampered = testdata('sops/app.enc.yaml').toString().replace('PUBLIC_unencrypted: visible', 'PUBLIC_unencrypted: visiblE');

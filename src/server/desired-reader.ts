@@ -4,9 +4,10 @@ import { ZvError } from '../errors/registry.js';
 import { formatDiagnostic } from '../core/model.js';
 import { findServiceSpecs, loadApp } from '../sources/tree/index.js';
 import type { DesiredRead, DesiredReader } from '../reconciler/ports.js';
+import type { SecretsKeyring } from '../core/secrets.js';
 
 export class TreeDesiredReader implements DesiredReader {
-  constructor(private readonly appsDir = 'apps') {}
+  constructor(private readonly appsDir = 'apps', private readonly secrets?: SecretsKeyring) {}
 
   async read(dir: string, opts: { path: string; namespace: string; commit: string }): Promise<DesiredRead> {
     const appsDir = opts.path ? `${opts.path}/${this.appsDir}` : this.appsDir;
@@ -14,7 +15,7 @@ export class TreeDesiredReader implements DesiredReader {
     if (apps.errors.length) {
       throw new ZvError('MANIFEST_INVALID', apps.errors.map(formatDiagnostic).join('\n'), { diagnostics: apps.errors });
     }
-    const loaded = await loadApp(dir, { commit: opts.commit, path: opts.path, namespace: opts.namespace });
+    const loaded = await loadApp(dir, { commit: opts.commit, path: opts.path, namespace: opts.namespace, ...(this.secrets ? { secrets: this.secrets } : {}) });
     const warnings = apps.warnings.map(formatDiagnostic);
     if (!loaded) {
       if (!apps.found) {

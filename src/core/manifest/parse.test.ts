@@ -279,7 +279,7 @@ spec:
     'zerverless.yaml:4:3: metadata.name: "My_App" must be a DNS label: lower-case letters, digits and \'-\', starting and ending with a letter or digit',
     'zerverless.yaml:5:3: metadata.namespace: "static" is reserved (reserved: api, static, healthz, readyz, metrics, ui, hooks)',
     'zerverless.yaml:6:3: metadata.extra: unknown field "extra" (allowed: name, namespace, labels)',
-    'zerverless.yaml:9:42: spec.functions[0].codefile: unknown field "codefile" (allowed: path, runtime, code, codeFile, dockerfile, context, timeout, memory, env, port, capabilities)',
+    'zerverless.yaml:9:42: spec.functions[0].codefile: unknown field "codefile" (allowed: path, runtime, code, codeFile, dockerfile, context, timeout, memory, env, envFrom, port, capabilities)',
     'zerverless.yaml:10:3: spec.statik: unknown field "statik" (allowed: source, functions, static)',
   ]);
 });

@@ -7,7 +7,7 @@
 // runtime javascript → js, typescript/ts → js + language typescript, and js with a .ts/.mts/.cts
 // codeFile is typescript; docker `context` defaults to the Dockerfile's folder and `port` to 8080;
 // docker `capabilities` defaults to [] (all dropped) and keeps the manifest's order;
-// codeFile/dockerfile/context are stored normalised (`./a/b.py` → `a/b.py`) while static.dir is
+// codeFile/dockerfile/context/envFrom are stored normalised (`./a/b.py` → `a/b.py`) while static.dir is
 // kept as written (it is shown back in the status); two paths that differ only by a trailing `/`
 // are duplicates.
 import { LineCounter, parseDocument } from 'yaml';
@@ -152,6 +152,20 @@ function buildFunction(ctx: Ctx, fn: Obj, at: FieldPath, seen: Map<string, Field
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') env[k] = String(v);
   }
 
+  let envFrom: string[] | undefined;
+  if (Array.isArray(fn.envFrom)) {
+    envFrom = [];
+    const firstAt = new Map<string, number>();
+    fn.envFrom.forEach((item, j) => {
+      const p = relPath(ctx, [...at, 'envFrom', j], item);
+      if (p === undefined) return;
+      const first = firstAt.get(p);
+      if (first !== undefined) problems.push({ path: [...at, 'envFrom', j], message: `"${String(item)}" is already listed as envFrom[${first}]` });
+      else firstAt.set(p, j);
+      envFrom?.push(p);
+    });
+  }
+
   if (path === undefined || rawRuntime === undefined) return undefined;
   const { runtime, language } = normalizeRuntime(rawRuntime, codeFile);
   const exts = EXTENSIONS[runtime];
@@ -167,6 +181,7 @@ function buildFunction(ctx: Ctx, fn: Obj, at: FieldPath, seen: Map<string, Field
     env,
     line,
   };
+  if (envFrom) decl.envFrom = envFrom;
   if (language && runtime === 'js') decl.language = language;
   if (code !== undefined) {
     decl.code = code;

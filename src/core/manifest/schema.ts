@@ -3,6 +3,8 @@
 // `node scripts/gen-schema.mjs` (a test checks they are equal). Rules that need several fields or
 // better messages (one code source per function, path rules, durations, duplicates) live in parse.ts.
 
+import { MAX_ENV_FROM } from '../secrets.js';
+
 export const RUNTIMES = ['lua', 'python', 'js', 'javascript', 'typescript', 'ts', 'docker'] as const;
 export type ManifestRuntime = (typeof RUNTIMES)[number];
 
@@ -117,6 +119,12 @@ export const manifestSchema = {
                 additionalProperties: { type: ['string', 'number', 'boolean'] },
                 propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
                 description: 'Environment variables; numbers and booleans are turned into strings.',
+              },
+              envFrom: {
+                type: 'array',
+                maxItems: MAX_ENV_FROM,
+                items: relPath('A secrets file, relative to the repository folder: encrypted with age to the server (zerverless secrets encrypt) or a SOPS file with age recipients (YAML, JSON or dotenv).'),
+                description: `Secrets files whose key/value pairs join env (at most ${MAX_ENV_FROM}); a later file wins over an earlier one, and env wins over all of them.`,
               },
               port: {
                 type: 'integer', minimum: 1, maximum: 65535,

@@ -12,6 +12,7 @@ import { posixJoin, resolveInside } from './resolve.js';
 import { readDesiredState } from './read.js';
 import type { TreeReadResult } from './read.js';
 import type { HashFn } from './static.js';
+import type { SecretsKeyring } from '../../core/secrets.js';
 
 export interface ManifestLocation {
   /** Real path of the manifest file. */
@@ -49,6 +50,8 @@ export interface LoadOptions {
   /** When set, metadata.namespace (if given) must equal it: NAMESPACE_MISMATCH otherwise. */
   namespace?: string;
   hash?: HashFn;
+  /** Decrypts the functions' envFrom files (see ReadOptions.secrets). */
+  secrets?: SecretsKeyring;
 }
 
 export interface LoadedApp extends TreeReadResult {
@@ -84,7 +87,10 @@ export async function loadApp(dir: string, opts: LoadOptions): Promise<LoadedApp
     };
     throw new ZvError('NAMESPACE_MISMATCH', formatDiagnostic(d), { diagnostics: [d] });
   }
-  const readOpts = { commit: opts.commit, manifestFile: found.relFile, root: dir, locations, ...(opts.hash ? { hash: opts.hash } : {}) };
+  const readOpts = {
+    commit: opts.commit, manifestFile: found.relFile, root: dir, locations,
+    ...(opts.hash ? { hash: opts.hash } : {}), ...(opts.secrets ? { secrets: opts.secrets } : {}),
+  };
   const result = await readDesiredState(found.appDir, manifest, readOpts);
   result.state.warnings.unshift(...warnings.map(formatDiagnostic));
   return { ...result, manifest, manifestFile: found.relFile, locations };

@@ -4,12 +4,14 @@
 // resolves inside the repository (realpath, so symlinks count). All problems are collected, each
 // with the manifest position of the field at fault; readDesiredState throws them as one ZvError.
 import { createHash } from 'node:crypto';
-import { readFile, realpath } from 'node:fs/promises';
-import type { DesiredFunction, DesiredState, Diagnostic, DockerBuild, FunctionDecl, Manifest } from '../../core/model.js';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import type { DesiredFunction, DesiredState, Diagnostic, DockerBuild, FunctionDecl, Manifest, SecretEnvFile } from '../../core/model.js';
+import { MAX_SECRET_FILE_BYTES, type SecretsKeyring } from '../../core/secrets.js';
+import { sniffSecretFile } from '../../secrets/keyring-formats.js';
 import { formatDiagnostic } from '../../core/model.js';
 import type { ManifestLocations } from '../../core/manifest/index.js';
 import { normalizeRelPath } from '../../core/names.js';
-import { ZvError } from '../../errors/registry.js';
+import { ZvError, isZvError } from '../../errors/registry.js';
 import type { ErrorCode } from '../../errors/registry.js';
 import { posixJoin, resolveInside } from './resolve.js';
 import type { TreeProblem } from './resolve.js';
@@ -28,6 +30,11 @@ export interface ReadOptions {
   locations?: ManifestLocations;
   /** sha256 hex; default node:crypto. */
   hash?: HashFn;
+  /**
+   * Decrypts `envFrom` files (their digests then enter the function hash). Without it (`zerverless
+   * validate`), the files are only checked to exist, stay inside the tree and be encrypted.
+   */
+  secrets?: SecretsKeyring;
 }
 
 export interface DockerBuildSource {
@@ -68,6 +75,9 @@ export function functionHash(fn: Omit<DesiredFunction, 'hash' | 'filename' | 'li
   return hash(canonicalJson({
     runtime: fn.runtime, language: fn.language, code: fn.code, timeoutMs: fn.timeoutMs,
     memoryMb: fn.memoryMb, env: fn.env, port: fn.port, build: fn.build,
+    // Secret values enter through their keyed digests only (never the values, nor the ciphertext:
+    // the same values encrypted again are not a change).
+    secrets: fn.secrets?.map((s) => ({ file: s.file, digests: s.digests })),
   }));
 }
 
@@ -170,12 +180,50 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
       path: decl.path, runtime: decl.runtime, code, filename,
       timeoutMs: decl.timeoutMs, memoryMb: decl.memoryMb, env: { ...decl.env }, hash: '',
     };
+    if (decl.envFrom?.length) fn.secrets = await readSecrets(decl, at);
     if (decl.language) fn.language = decl.language;
     if (lineOffset !== undefined) fn.lineOffset = lineOffset;
     if (decl.port !== undefined) fn.port = decl.port;
     if (build) fn.build = build;
     fn.hash = functionHash(fn, hash);
     return fn;
+  }
+
+  /** The envFrom files of a function: contained, bounded, encrypted; decrypted to digests when a keyring is given. */
+  async function readSecrets(decl: FunctionDecl, at: string): Promise<SecretEnvFile[]> {
+    const out: SecretEnvFile[] = [];
+    for (const [j, raw] of (decl.envFrom ?? []).entries()) {
+      const field = `${at}.envFrom[${j}]`;
+      const f = await resolveField(field, decl.line, raw, 'file', 'CODE_FILE_MISSING');
+      if (!f) continue;
+      const file = posixJoin(appPrefix, f.rel);
+      const size = (await stat(f.real)).size;
+      if (size > MAX_SECRET_FILE_BYTES) {
+        problem('SECRET_DECRYPT_FAILED', field, decl.line, `${file}: is ${size} bytes, over the limit of ${MAX_SECRET_FILE_BYTES}`);
+        continue;
+      }
+      const bytes = await readFile(f.real);
+      const entry: SecretEnvFile = { file, data: bytes.toString('base64'), digests: {} };
+      if (!opts.secrets) {
+        if (!sniffSecretFile(file, bytes)) {
+          problem('SECRET_DECRYPT_FAILED', field, decl.line, `${file}: is not encrypted: neither an age file nor a SOPS file`);
+        }
+        out.push(entry);
+        continue;
+      }
+      try {
+        const { env, skipped } = await opts.secrets.decryptEnv(file, bytes);
+        for (const [k, v] of Object.entries(env)) entry.digests[k] = opts.secrets.digest(k, v);
+        if (skipped.length) {
+          warnings.push(diag(field, decl.line, `${file}: skipped ${skipped.map((k) => JSON.stringify(k)).join(', ')}: not environment variable names`));
+        }
+        out.push(entry);
+      } catch (e) {
+        if (!isZvError(e, 'SECRET_DECRYPT_FAILED')) throw e;
+        problem('SECRET_DECRYPT_FAILED', field, decl.line, e.message);
+      }
+    }
+    return out;
   }
 
   for (const [i, decl] of manifest.spec.functions.entries()) {
