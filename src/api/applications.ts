@@ -1,13 +1,18 @@
 // The management API of PRODUCT.md §6 under /api/gitops/applications, as a Hono sub-app.
 // Bodies are validated at the edge (ajv); every error answer has the registry's shape.
-import { Hono } from 'hono';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Hono, type Context } from 'hono';
+import { Ajv } from 'ajv';
+import { describeAjv } from './body.js';
+import { allows, mayDeployServices, readableNamespaces, type Action } from '../core/access.js';
+import { forbidden, principalOf, requireAccess } from './auth-context.js';
 import { ZvError } from '../errors/registry.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
 import type { AppRecord, CommitVerification, Store } from '../store/types.js';
 import { checkVerifyPolicy, verifySchema } from '../sources/git/verify-policy.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
 import { errorResponse } from '../gateway/respond.js';
+import { inlineAuthSchema, registerWithCredential, type InlineAuth } from '../credentials/registration.js';
+import type { CredentialService } from '../credentials/service.js';
 
 const createBody = {
   type: 'object',
@@ -28,6 +33,7 @@ const createBody = {
         verify: verifySchema,
       },
     },
+    auth: inlineAuthSchema,
   },
 } as const;
 
@@ -35,21 +41,12 @@ interface CreateBody {
   name: string;
   namespace: string;
   source: { repoURL: string; branch?: string; path?: string; subdir?: string; verify?: CommitVerification };
+  /** Credentials for the repository (stored as a credential named after the application). */
+  auth?: InlineAuth;
 }
 
 const ajv = new Ajv({ allErrors: true });
 const validateCreate = ajv.compile<CreateBody>(createBody);
-
-function describeAjv(errors: ErrorObject[] | null | undefined): string {
-  return (errors ?? [])
-    .map((e) => {
-      const field = e.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'body';
-      if (e.keyword === 'additionalProperties') return `${field}: unknown field '${String(e.params.additionalProperty)}'`;
-      if (e.keyword === 'required') return `${field === 'body' ? '' : `${field}.`}${String(e.params.missingProperty)}: is required`;
-      return `${field}: ${e.message ?? 'is invalid'}`;
-    })
-    .join('; ');
-}
 
 function cleanSourcePath(p: string): string {
   const trimmed = p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
@@ -63,24 +60,37 @@ export interface ApiDeps {
   store: Store;
   reconciler: Reconciler;
   checkRepoUrl: (url: string) => void;
+  /** Stores the credential a registration carries (auth, or user:password@ in the URL). */
+  credentials: CredentialService;
 }
 
 export function applicationsApi(deps: ApiDeps): Hono {
   const { store, reconciler } = deps;
   const api = new Hono({ strict: false });
 
-  const findApp = async (name: string, namespace: string | undefined): Promise<AppRecord> => {
+  /**
+   * The application a `{name}` route means, among those the caller may read. With ?namespace= a
+   * namespace the token does not cover is FORBIDDEN; without it, other namespaces are not searched
+   * (so a scoped token learns nothing about them).
+   */
+  const findApp = async (c: Context, action: Action): Promise<AppRecord> => {
+    const p = principalOf(c);
+    const name = c.req.param('name') ?? '';
+    const namespace = c.req.query('namespace');
     if (namespace !== undefined) {
+      if (!allows(p, action, namespace)) throw forbidden(p, action, namespace);
       const app = await store.getApp(namespace, name);
       if (!app) throw new ZvError('APP_NOT_FOUND', `application '${name}' not found in namespace '${namespace}'`);
       return app;
     }
-    const apps = await store.findAppsByName(name);
+    const apps = (await store.findAppsByName(name)).filter((a) => allows(p, 'read', a.namespace));
     if (apps.length === 0) throw new ZvError('APP_NOT_FOUND', `application '${name}' not found`);
     if (apps.length > 1) {
       throw new ZvError('APP_AMBIGUOUS', `application '${name}' exists in namespaces ${apps.map((a) => `'${a.namespace}'`).join(', ')}; pass ?namespace=`);
     }
-    return apps[0] as AppRecord;
+    const app = apps[0] as AppRecord;
+    if (!allows(p, action, app.namespace)) throw forbidden(p, action, app.namespace);
+    return app;
   };
 
   api.onError((err) => errorResponse(err));
@@ -97,6 +107,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
     if (nameErr) throw new ZvError('VALIDATION_FAILED', `name: ${nameErr}`);
     const nsErr = validateNamespace(body.namespace);
     if (nsErr) throw new ZvError('INVALID_NAMESPACE', `namespace: ${nsErr}`);
+    const principal = requireAccess(c, 'write', body.namespace);
     const branch = body.source.branch ?? 'main';
     if (branch.startsWith('-') || /[\s~^:?*[\\\0]|\.\.|@\{/.test(branch)) throw new ZvError('VALIDATION_FAILED', `source.branch: '${branch}' is not a valid branch name`);
     deps.checkRepoUrl(body.source.repoURL);
@@ -105,12 +116,19 @@ export function applicationsApi(deps: ApiDeps): Hono {
     }
     const path = cleanSourcePath(body.source.path ?? body.source.subdir ?? '');
     const verify = body.source.verify ? await checkVerifyPolicy(body.source.verify) : undefined;
-    const app = await reconciler.register({ name: body.name, namespace: body.namespace, source: { repoURL: body.source.repoURL, branch, path, ...(verify ? { verify } : {}) } });
+    const reg = { name: body.name, namespace: body.namespace, repoURL: body.source.repoURL, auth: body.auth, createdBy: principal.name };
+    const app = await registerWithCredential({ store, credentials: deps.credentials }, reg, (repoURL) => reconciler.register(
+      { name: body.name, namespace: body.namespace, source: { repoURL, branch, path, ...(verify ? { verify } : {}) }, allowServices: mayDeployServices(principal), createdBy: principal.name },
+      { trigger: 'register', actor: principal.name },
+    ));
     return c.json(await reconciler.status(app), 201);
   });
 
   api.get('/', async (c) => {
+    const p = principalOf(c);
     const namespace = c.req.query('namespace');
+    if (namespace !== undefined && !allows(p, 'read', namespace)) throw forbidden(p, 'read', namespace);
+    const namespaces = readableNamespaces(p) ?? undefined;
     const num = (v: string | undefined, name: string, def: number): number => {
       if (v === undefined) return def;
       const n = Number(v);
@@ -119,17 +137,17 @@ export function applicationsApi(deps: ApiDeps): Hono {
     };
     const limit = Math.min(num(c.req.query('limit'), 'limit', 100), 1000);
     const offset = num(c.req.query('offset'), 'offset', 0);
-    const { apps, total } = await store.listApps({ namespace, limit, offset });
+    const { apps, total } = await store.listApps({ namespace, namespaces, limit, offset });
     return c.json({ applications: await Promise.all(apps.map((a) => reconciler.status(a))), total });
   });
 
   api.get('/:name', async (c) => {
-    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    const app = await findApp(c, 'read');
     return c.json(await reconciler.status(app));
   });
 
   api.get('/:name/syncs', async (c) => {
-    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    const app = await findApp(c, 'read');
     const raw = c.req.query('limit');
     const limit = raw === undefined ? 20 : Number(raw);
     if (!Number.isInteger(limit) || limit < 1) throw new ZvError('BAD_REQUEST', 'limit must be a positive integer');
@@ -138,7 +156,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
   });
 
   api.get('/:name/services/:service/logs', async (c) => {
-    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    const app = await findApp(c, 'read');
     const lines = await reconciler.serviceLogs(app, c.req.param('service'));
     const raw = c.req.query('tail');
     const tail = raw === undefined ? lines.length : Number(raw);
@@ -147,8 +165,8 @@ export function applicationsApi(deps: ApiDeps): Hono {
   });
 
   api.post('/:name/sync', async (c) => {
-    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
-    const run = reconciler.sync(app.id);
+    const app = await findApp(c, 'write');
+    const run = reconciler.sync(app.id, { cause: { trigger: 'api', actor: principalOf(c).name } });
     if (c.req.query('async') === 'true') {
       run.catch(() => undefined);
       const now = (await store.getAppById(app.id)) ?? app;
@@ -158,7 +176,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
   });
 
   api.delete('/:name', async (c) => {
-    const app = await findApp(c.req.param('name'), c.req.query('namespace'));
+    const app = await findApp(c, 'write');
     await reconciler.remove(app);
     return c.body(null, 204);
   });

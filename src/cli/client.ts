@@ -44,7 +44,7 @@ export class ApiClient {
       res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code;
-      throw new ZvError('BAD_REQUEST', `cannot reach ${this.server}${cause ? ` (${cause})` : ''}: is the server running? (--server URL)`);
+      throw new ZvError('SERVER_UNREACHABLE', `cannot reach ${this.server}${cause ? ` (${cause})` : ''}: is the server running? (--server URL)`);
     }
     if (res.status === 204) return null;
     const text = await res.text();

@@ -62,6 +62,8 @@ export const ERRORS = {
 
   // Server
   CONFIG_INVALID: { status: 500, message: 'The server configuration is invalid' },
+  DATA_DIR_LOCKED: { status: 500, message: 'Another zerverless server uses this data dir' },
+  SERVER_UNREACHABLE: { status: 503, message: 'The CLI cannot reach the zerverless server' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -1,6 +1,6 @@
 // The HTTP edge: one Hono app for system endpoints, the management API, static sites and functions.
 // Everything goes through `app.fetch(Request) → Response`; the node server adapter only wraps it.
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { splitNamespace } from '../core/routing.js';
 import { RESERVED_NAMESPACES } from '../core/names.js';
@@ -20,7 +20,11 @@ export interface HttpDeps {
   serving: ServingTable;
   blobs: BlobStore;
   metrics: Metrics;
+  /** The management API: mounted under /api, behind `guard` (CORS, tokens, JSON bodies). */
   api: Hono;
+  guard: MiddlewareHandler;
+  /** Whether /metrics answers without a token (--public-metrics). */
+  publicMetrics: boolean;
   ready: () => boolean;
   maxBodyBytes: number;
 }
@@ -134,10 +138,12 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => (deps.ready() ? c.json({ status: 'ready' }) : errorOf('NOT_READY')));
-  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
+  const metrics = async (c: Context) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType });
+  if (deps.publicMetrics) app.get('/metrics', metrics);
+  else app.get('/metrics', deps.guard, metrics);
 
-  app.use('/api/*', limit);
-  app.route('/api/gitops/applications', deps.api);
+  app.use('/api/*', limit, deps.guard);
+  app.route('/api', deps.api);
   app.all('/api/*', () => errorOf('NOT_FOUND'));
 
   app.all('/static/*', (c) => {

@@ -7,7 +7,7 @@ import { planSync, type Plan } from '../core/plan.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
 import type { Source } from '../sources/types.js';
 import { summariseVerify } from '../sources/git/verify-policy.js';
-import type { AppRecord, BlobStore, NewApp, Store } from '../store/types.js';
+import type { AppRecord, BlobStore, NewApp, Store, SyncCause } from '../store/types.js';
 import type { ServingTable } from '../gateway/serving.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -45,8 +45,15 @@ const identity = (a: AppRecord): AppIdentity => ({ key: appKey(a.namespace, a.na
 /** Failures caused by the commit itself: the poll does not retry that commit until the branch moves. */
 const COMMIT_FAULTS: ReadonlySet<ErrorCode> = new Set([
   'MANIFEST_NOT_FOUND', 'MANIFEST_INVALID', 'NAMESPACE_MISMATCH', 'PATH_ESCAPE', 'CODE_FILE_MISSING', 'FUNCTION_COMPILE_ERROR',
-  'COMMIT_NOT_TRUSTED', 'SECRET_DECRYPT_FAILED',
+  'FORBIDDEN', 'COMMIT_NOT_TRUSTED', 'SECRET_DECRYPT_FAILED',
 ]);
+
+/** Services run as host processes: only a registration by a token with `services: true` may deploy them. */
+function servicesForbidden(app: AppRecord): ZvError {
+  const by = app.createdBy === null ? 'a token' : `token '${app.createdBy}'`;
+  return new ZvError('FORBIDDEN',
+    `the repository has an apps/ folder of services (host processes), and the application was registered by ${by} without services: true; nothing was deployed`);
+}
 
 export class Reconciler {
   private readonly runner = new SerialRunner();
@@ -158,10 +165,10 @@ export class Reconciler {
     await this.gcRunning;
   }
 
-  async register(input: NewApp): Promise<AppRecord> {
+  async register(input: NewApp, cause: SyncCause = { trigger: 'register', actor: null }): Promise<AppRecord> {
     if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
     const app = await this.deps.store.createApp(input);
-    void this.sync(app.id).catch(() => undefined);
+    void this.sync(app.id, { cause }).catch(() => undefined);
     this.poller.watch(app.source.repoURL, app.source.branch);
     return app;
   }
@@ -171,27 +178,27 @@ export class Reconciler {
   }
 
   /** Runs a sync now (asking the remote for the head), or joins the one queued. Resolves with the record after it. */
-  sync(appId: number, opts: { revision?: string } = {}): Promise<AppRecord> {
+  sync(appId: number, opts: { revision?: string; cause?: SyncCause } = {}): Promise<AppRecord> {
     if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
-    return this.runner.run(String(appId), () => this.syncOnce(appId, opts.revision));
+    return this.runner.run(String(appId), () => this.syncOnce(appId, opts.revision, opts.cause));
   }
 
-  private async syncOnce(appId: number, revision?: string): Promise<AppRecord> {
+  private async syncOnce(appId: number, revision?: string, cause?: SyncCause): Promise<AppRecord> {
     while (this.gcRunning) await this.gcRunning;
     this.activeSyncs++;
     try {
-      return await this.syncSteps(appId, revision);
+      return await this.syncSteps(appId, revision, cause);
     } finally {
       this.activeSyncs--;
     }
   }
 
-  private async syncSteps(appId: number, revision?: string): Promise<AppRecord> {
+  private async syncSteps(appId: number, revision?: string, cause: SyncCause = { trigger: 'poll', actor: null }): Promise<AppRecord> {
     const { store, source, reader } = this.deps;
     const app = await store.getAppById(appId);
     if (!app) throw new ZvError('APP_NOT_FOUND', `application ${appId} no longer exists`);
     const id = identity(app);
-    const syncId = await store.startSync(app.id, this.now().toISOString());
+    const syncId = await store.startSync(app.id, this.now().toISOString(), cause);
     let commit: string | null = null;
     let plan: Plan | null = null;
     const meta = { app: app.name, namespace: app.namespace, repo: app.source.repoURL, branch: app.source.branch };
@@ -206,6 +213,7 @@ export class Reconciler {
         if (app.source.verify) await source.verifyCommit(ref, head, app.source.verify);
         const artifact = await source.artifact(ref, head);
         const read = await reader.read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision, repoURL: app.source.repoURL, branch: app.source.branch });
+        if (read.services.length && !app.allowServices) throw servicesForbidden(app);
         const routes = read.services.filter((s) => s.route).map((s) => s.route as string);
         this.checkOwnership(id, read.state, routes);
         const host = read.services.length || this.hosts.has(app.id) ? this.host(app) : null;

@@ -22,9 +22,18 @@ import { FsBlobStore } from '../store/blobs/fs.js';
 import { ServingTable } from '../gateway/serving.js';
 import { createHttpApp } from '../gateway/http.js';
 import { httpMetricsListener } from '../gateway/http-metrics.js';
-import { applicationsApi } from '../api/applications.js';
+import { managementApi } from '../api/index.js';
+import { credentialsApi } from '../api/credentials.js';
+import { CredentialService } from '../credentials/service.js';
+import { publicRepoUrl, registerWithCredential } from '../credentials/registration.js';
+import { loadMasterKey } from '../secrets/master-key.js';
+import { apiGuard } from '../api/guard.js';
+import { TokenService } from '../auth/tokens.js';
+import { ensureAdminToken, type AdminTokenOutcome } from '../auth/bootstrap.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { TreeDesiredReader } from './desired-reader.js';
+import { AgeKeyring } from '../secrets/keyring.js';
+import { secretsApi } from '../api/secrets.js';
 import { NodeServiceRuntime, PortPool } from '../services/node/index.js';
 import type { HostedServiceRuntime } from '../reconciler/services.js';
 import { Metrics } from '../telemetry/metrics.js';
@@ -32,12 +41,15 @@ import { createLogger, type Logger } from '../telemetry/log.js';
 import type { BootstrapRepo, ServeConfig } from './config.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
 import type { Store } from '../store/types.js';
+import { lockDataDir } from './lock.js';
 
 export interface RunningServer {
   url: string;
   app: Hono;
   store: Store;
   reconciler: Reconciler;
+  /** Where the admin token is, and the token itself when this start made it (print it once). */
+  adminToken: AdminTokenOutcome;
   close(): Promise<void>;
 }
 
@@ -85,7 +97,11 @@ async function availableRuntimes(all: FunctionRuntime[], logger: Logger): Promis
 }
 
 /** The `--repo` application: checked like an API registration; an existing one is kept (drift is logged). */
-async function registerBootstrap(repo: BootstrapRepo, reconciler: Reconciler, store: Store, logger: Logger, checkUrl: (url: string) => void): Promise<void> {
+async function registerBootstrap(
+  repo: BootstrapRepo, reconciler: Reconciler, store: Store, logger: Logger, checkUrl: (url: string) => void, credentials: CredentialService,
+): Promise<void> {
+  // A user:password@ in --repo becomes a credential; the URL is stored, shown and logged without it.
+  const shownUrl = publicRepoUrl(repo.url);
   try {
     const nsErr = validateNamespace(repo.namespace);
     if (nsErr) throw new ZvError('INVALID_NAMESPACE', `--namespace: ${nsErr}`);
@@ -93,17 +109,18 @@ async function registerBootstrap(repo: BootstrapRepo, reconciler: Reconciler, st
     if (nameErr) throw new ZvError('VALIDATION_FAILED', `--name: ${nameErr}`);
     const existing = await store.getApp(repo.namespace, repo.name);
     if (existing) {
-      if (existing.source.repoURL !== repo.url || existing.source.branch !== repo.branch) {
-        logger.warn({ app: repo.name, namespace: repo.namespace, registered: existing.source, configured: { repoURL: repo.url, branch: repo.branch } },
+      if (existing.source.repoURL !== shownUrl || existing.source.branch !== repo.branch) {
+        logger.warn({ app: repo.name, namespace: repo.namespace, registered: existing.source, configured: { repoURL: shownUrl, branch: repo.branch } },
           'the bootstrap application is registered with another repository or branch; keeping the registered one (delete it to change)');
       }
       return;
     }
     checkUrl(repo.url);
-    await reconciler.register({ name: repo.name, namespace: repo.namespace, source: { repoURL: repo.url, branch: repo.branch, path: '' } });
-    logger.info({ repo: repo.url, namespace: repo.namespace, app: repo.name }, 'registered the bootstrap application');
+    await registerWithCredential({ store, credentials }, { name: repo.name, namespace: repo.namespace, repoURL: repo.url, createdBy: null },
+      (repoURL) => reconciler.register({ name: repo.name, namespace: repo.namespace, source: { repoURL, branch: repo.branch, path: '' } }));
+    logger.info({ repo: shownUrl, namespace: repo.namespace, app: repo.name }, 'registered the bootstrap application');
   } catch (e) {
-    logger.error({ repo: repo.url }, `cannot register the bootstrap application: ${toZvError(e).message}`);
+    logger.error({ repo: shownUrl }, `cannot register the bootstrap application: ${toZvError(e).message}`);
   }
 }
 
@@ -112,9 +129,34 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true });
 
-  const store = openSqliteStore(join(dataDir, 'state.db'));
+  const lock = await lockDataDir(dataDir);
+  let store: Store;
+  let adminToken: AdminTokenOutcome;
+  let masterKey: Awaited<ReturnType<typeof loadMasterKey>>;
+  let keyring: AgeKeyring;
+  try {
+    // Seals git credentials at rest: ZV_MASTER_KEY, or <data-dir>/master.key (made on first start).
+    masterKey = await loadMasterKey(dataDir);
+    // Decrypts functions' envFrom files: <data-dir>/age.key (made on first start).
+    keyring = await AgeKeyring.load(dataDir);
+    store = openSqliteStore(join(dataDir, 'state.db'));
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
+  const tokenService = new TokenService(store);
+  try {
+    adminToken = await ensureAdminToken(tokenService, dataDir, { token: config.adminToken, file: config.adminTokenFile });
+  } catch (e) {
+    await store.close();
+    await lock.release();
+    throw e;
+  }
   const blobs = new FsBlobStore(join(dataDir, 'blobs'), { gcGraceMs: 10 * 60_000 });
-  const source = new GitSource({ dataDir, allowFileRepos: config.allowFileRepos, trustedUrls: opts.trustedRepoUrls ?? [] });
+  const credentials = new CredentialService({ store, key: masterKey, tmpDir: join(dataDir, 'git', 'tmp') });
+  const source = new GitSource({
+    dataDir, allowFileRepos: config.allowFileRepos, trustedUrls: opts.trustedRepoUrls ?? [], credentials: (ref) => credentials.resolve(ref),
+  });
   // Containers carry an instance label derived from the data dir: servers sharing an engine never
   // adopt or remove each other's containers.
   const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
@@ -128,7 +170,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     store,
     source,
     // --apps-dir names the services folder of every application (default apps).
-    reader: new TreeDesiredReader(config.repo?.appsDir ?? 'apps'),
+    reader: new TreeDesiredReader(config.repo?.appsDir ?? 'apps', keyring),
     runtimes,
     serving,
     blobs,
@@ -136,6 +178,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     metrics,
     pollIntervalMs: config.pollIntervalMs,
     dataDir,
+    secrets: keyring,
     // One port pool for the service runtimes of every application, so two never pick one port.
     serviceRuntime: opts.serviceRuntime ?? ((dir, namespace) => new NodeServiceRuntime({
       dataDir: dir, namespace, logger: logger.child({ component: 'node-services', namespace }), allowFileRepos: config.allowFileRepos, ports: servicePorts,
@@ -144,26 +187,40 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     })),
   });
   const checkRepoUrl = repoUrlChecker(config.allowFileRepos, dataDir);
-  const api = applicationsApi({ store, reconciler, checkRepoUrl });
+  const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
+  const guard = apiGuard({ tokens: tokenService, metrics, logger, corsOrigins: config.corsOrigins });
   let closing = false;
-  const app = createHttpApp({ serving, blobs, metrics, api, ready: () => !closing, maxBodyBytes: config.maxBodyBytes });
+  const app = createHttpApp({
+    serving, blobs, metrics, api, guard, publicMetrics: config.publicMetrics, ready: () => !closing, maxBodyBytes: config.maxBodyBytes,
+  });
 
   // Serve the last synced state before accepting any request: no request (and no API call) ever
   // sees a half-restored server.
   await reconciler.restore();
 
-  const server = await new Promise<Server>((resolveListen, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
-    s.on('request', httpMetricsListener(metrics));
-    s.once('error', (e) => reject(new ZvError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
-    s.once('listening', () => resolveListen(s));
-  });
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolveListen, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
+      s.on('request', httpMetricsListener(metrics));
+      s.once('error', (e) => reject(new ZvError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
+      s.once('listening', () => resolveListen(s));
+    });
+  } catch (e) {
+    // Nothing may keep the process (or state.db, or the lock) alive after a failed start.
+    closing = true;
+    await reconciler.stop();
+    await Promise.all([...runtimes.values()].map((rt) => rt.close().catch(() => undefined)));
+    await store.close();
+    await lock.release();
+    throw e;
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
 
   await reconciler.startPolling();
-  if (config.repo) await registerBootstrap(config.repo, reconciler, store, logger, (u) => (opts.trustedRepoUrls?.includes(u) ? undefined : checkRepoUrl(u)));
+  if (config.repo) await registerBootstrap(config.repo, reconciler, store, logger, (u) => (opts.trustedRepoUrls?.includes(u) ? undefined : checkRepoUrl(u)), credentials);
 
   let closed = false;
   return {
@@ -171,6 +228,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     app,
     store,
     reconciler,
+    adminToken,
     async close() {
       if (closed) return;
       closed = true;
@@ -182,6 +240,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       });
       await Promise.all([...runtimes.values()].map((rt) => rt.close().catch(() => undefined)));
       await store.close();
+      await lock.release();
     },
   };
 }
