@@ -7,6 +7,7 @@ import { camel, fromConfigFile, fromEnv, resolveServeConfig, SETTINGS, type RawS
 import { ApiClient, ApiError } from './client.js';
 import { DEFAULT_SERVER, resolveEndpoint, saveLogin } from './login.js';
 import { addTokenCommands } from './tokens.js';
+import { addSecretsCommands } from './secrets.js';
 import { formatApp, formatHistory, formatList } from './format.js';
 import { runValidate } from './validate.js';
 import { runServe } from './serve.js';
@@ -154,6 +155,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   addTokenCommands(program, { clientOptions, client, show, out });
+  addSecretsCommands(program, { clientOptions, client, show, out });
 
   clientOptions(program.command('logs <app> <service>').description("a service's kept output: install, build and process lines"))
     .option('--namespace <ns>', 'namespace, when the application name exists in several')

@@ -1,0 +1,188 @@
+// End to end: envFrom secrets with the real server, a real git repository and files made by the
+// real `age` CLI. A Python and a JS function read a secret from their env; a changed value is a
+// plan line `env.DB_PASSWORD changed` and a redeploy; a file for another recipient fails the sync
+// with SECRET_DECRYPT_FAILED while the last good version keeps serving; no plaintext value is
+// ever in the data dir or in an API answer; a restart serves the secret again without git.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestRepo } from '../support/repo.js';
+import { startHarness, type Harness } from '../support/server.js';
+import type { FunctionChange } from '../../src/core/plan.js';
+
+const MANIFEST = `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: app
+  namespace: team
+spec:
+  functions:
+    - path: /py
+      runtime: python
+      codeFile: fn/secret.py
+      env: { MODE: explicit }
+      envFrom: [secrets/prod.env.age]
+    - path: /js
+      runtime: js
+      codeFile: fn/secret.js
+      envFrom: [secrets/prod.env.age]
+`;
+
+const PY = `import os
+def handle(req):
+    return {"status": 200, "body": {"db": os.environ.get("DB_PASSWORD"), "mode": os.environ.get("MODE")}}
+`;
+
+const JS = `export default {
+  fetch(request, env) { return Response.json({ db: env.DB_PASSWORD, mode: env.MODE ?? null }); },
+};
+`;
+
+/** Every file under `dir`, recursively. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await filesUnder(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+describe('secrets for functions (envFrom)', () => {
+  let h: Harness;
+  let repo: TestRepo;
+  let work: string;
+  let recipient: string;
+  const values = [`pw-one-${randomBytes(6).toString('hex')}`, `pw-two-${randomBytes(6).toString('hex')}`, `pw-three-${randomBytes(6).toString('hex')}`];
+
+  /** Encrypts `plain` with the age CLI into the repository's secrets/prod.env.age (the plaintext stays outside). */
+  async function writeSecret(plain: string, to: string): Promise<void> {
+    const src = join(work, 'prod.env');
+    await writeFile(src, plain);
+    execFileSync('mkdir', ['-p', join(repo.dir, 'secrets')]);
+    execFileSync('age', ['-r', to, '-o', join(repo.dir, 'secrets', 'prod.env.age'), src]);
+    await rm(src);
+  }
+
+  async function answer(path: string): Promise<{ db: string | null; mode: string | null }> {
+    const res = await h.get(`/team${path}`);
+    assert.equal(res.status, 200, `${path}: ${res.status}`);
+    return (await res.json()) as { db: string | null; mode: string | null };
+  }
+
+  before(async () => {
+    h = await startHarness();
+    work = await mkdtemp(join(tmpdir(), 'zv-secrets-work-'));
+    repo = await TestRepo.create();
+  });
+  after(async () => {
+    await h.close();
+    await repo.remove();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('GET /api/secrets/recipient gives the age key of <data-dir>/age.key (0600) to any token, not without one', async () => {
+    const keyFile = join(h.dataDir, 'age.key');
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+    const r = await h.call<{ recipient: string }>('GET', '/secrets/recipient');
+    assert.equal(r.status, 200);
+    recipient = r.body.recipient;
+    assert.match(recipient, /^age1[02-9ac-hj-np-z]{58}$/);
+    assert.equal(execFileSync('age-keygen', ['-y', keyFile], { encoding: 'utf8' }).trim(), recipient);
+    // A plain fetch with the admin token from the data dir, and one without a token.
+    const token = (await readFile(join(h.dataDir, 'admin-token'), 'utf8')).trim();
+    const plain = await fetch(`${h.url}/api/secrets/recipient`, { headers: { authorization: `Bearer ${token}` } });
+    assert.deepEqual(await plain.json(), { recipient });
+    assert.equal((await fetch(`${h.url}/api/secrets/recipient`)).status, 401);
+    const reader = await h.call<{ token: string }>('POST', '/tokens', { body: { name: 'ro', role: 'reader' } });
+    assert.equal((await h.call('GET', '/secrets/recipient', { token: reader.body.token })).status, 200);
+  });
+
+  it('Python and JS functions read the secret from their env; explicit env wins over the file', async () => {
+    await writeSecret(`DB_PASSWORD=${values[0]}\nMODE=from-file\n`, recipient);
+    await repo.commit({ 'zerverless.yaml': MANIFEST, 'fn/secret.py': PY, 'fn/secret.js': JS }, 'with a secret');
+    const st = await h.register('app', 'team', repo.url);
+    assert.equal(st.status, 'synced', st.message);
+    assert.deepEqual(await answer('/py'), { db: values[0], mode: 'explicit' });
+    assert.deepEqual(await answer('/js'), { db: values[0], mode: 'from-file' });
+  });
+
+  it('a changed value redeploys: the plan says env.DB_PASSWORD changed, the functions answer the new value', async () => {
+    await writeSecret(`DB_PASSWORD=${values[1]}\nMODE=from-file\n`, recipient);
+    const commit = await repo.commit({}, 'rotate the password');
+    const st = await h.sync('app', 'team');
+    assert.equal(st.status, 'synced', st.message);
+    assert.equal(st.source.commit, commit);
+    assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
+    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file' });
+    const hist = await h.api<{ syncs: { plan: { functions: FunctionChange[] } | null }[] }>('GET', '/app/syncs?namespace=team');
+    const fns = hist.body.syncs[0]!.plan!.functions;
+    for (const path of ['/js', '/py']) {
+      const c = fns.find((f) => f.path === path);
+      assert.equal(c?.action, 'update', JSON.stringify(fns));
+      assert.deepEqual(c?.changes, ['env.DB_PASSWORD changed'], JSON.stringify(c));
+    }
+  });
+
+  it('the same values encrypted again change nothing', async () => {
+    await writeSecret(`DB_PASSWORD=${values[1]}\nMODE=from-file\n`, recipient);
+    await repo.commit({}, 're-encrypt');
+    await h.sync('app', 'team');
+    const hist = await h.api<{ syncs: { plan: { summary: { update: number; unchanged: number } } | null }[] }>('GET', '/app/syncs?namespace=team');
+    assert.deepEqual(hist.body.syncs[0]!.plan!.summary, { create: 0, update: 0, delete: 0, unchanged: 2 });
+  });
+
+  it('a file for another recipient fails with SECRET_DECRYPT_FAILED naming it; the last good version keeps serving', async () => {
+    const otherKey = join(work, 'other.key');
+    execFileSync('age-keygen', ['-o', otherKey], { stdio: 'ignore' });
+    const other = execFileSync('age-keygen', ['-y', otherKey], { encoding: 'utf8' }).trim();
+    await writeSecret(`DB_PASSWORD=${values[2]}\n`, other);
+    await repo.commit({}, 'encrypted to the wrong key');
+    const st = await h.sync('app', 'team');
+    assert.equal(st.status, 'error');
+    assert.match(st.message, /^SECRET_DECRYPT_FAILED: /);
+    assert.match(st.message, /secrets\/prod\.env\.age/);
+    assert.match(st.message, /zerverless\.yaml:\d+:\d+: spec\.functions\[0\]\.envFrom\[0\]/);
+    assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
+    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file' });
+  });
+
+  it('no plaintext value is in the data dir (state.db, blobs, clones, artifacts) nor in any API answer', async () => {
+    const files = await filesUnder(h.dataDir);
+    assert.ok(files.some((f) => f.endsWith('state.db')), files.join('\n'));
+    for (const f of files) {
+      const bytes = await readFile(f);
+      for (const v of values) assert.equal(bytes.indexOf(v), -1, `${v} found in ${f}`);
+    }
+    const answers = [
+      await h.api('GET', '/app?namespace=team'),
+      await h.api('GET', '/?namespace=team'),
+      await h.api('GET', '/app/syncs?namespace=team'),
+    ];
+    for (const a of answers) {
+      const text = JSON.stringify(a.body);
+      for (const v of values) assert.ok(!text.includes(v), `${v} in ${text.slice(0, 200)}`);
+    }
+    // The stored state holds the ciphertext as committed and keyed digests, nothing else.
+    const deployed = await h.server.store.getDeployed((await h.server.store.getApp('team', 'app'))!.id);
+    const js = deployed!.functions.find((f) => f.path === '/js')!;
+    assert.deepEqual(js.env, {});
+    assert.equal(js.secrets?.[0]?.file, 'secrets/prod.env.age');
+    assert.ok(Buffer.from(js.secrets![0]!.data, 'base64').toString('latin1').startsWith('age-encryption.org/v1\n'));
+    assert.deepEqual(Object.keys(js.secrets![0]!.digests).sort(), ['DB_PASSWORD', 'MODE']);
+  });
+
+  it('after a restart the secret is served again, decrypted from the stored ciphertext (no git)', async () => {
+    await repo.remove();
+    await h.restart();
+    assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
+    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file' });
+    const st = await h.api('GET', '/app?namespace=team');
+    assert.equal((st.body as { functions: { status: string }[] }).functions.every((f) => f.status === 'ready'), true);
+  });
+});
