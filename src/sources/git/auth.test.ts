@@ -4,6 +4,7 @@
 // git's stderr is classified into GIT_AUTH_FAILED / HOST_KEY_CHANGED without losing other errors.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { openSqliteStore } from '../../store/sqlite/store.js';
 import { silentLogger } from '../../telemetry/log.js';
 import { Poller } from '../../reconciler/poller.js';
 import { GitSource } from './git-source.js';
-import { classifyAuthError, type GitAuth } from './auth.js';
+import { GitAuthFiles, classifyAuthError, type GitAuth } from './auth.js';
 
 describe('git source with credentials', () => {
   let repo: TestRepo;
@@ -87,6 +88,30 @@ describe('git source with credentials', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('the askpass script answers only the prompts for the credential\'s own server', async () => {
+    const session = await new GitAuthFiles(join(data, 's3', 'git'))
+      .open({ id: 'x', name: 'n', namespace: 'ns', type: 'https', username: 'alice', password: 'pw-1' }, 'https://git.example.com:8443/acme/app.git');
+    try {
+      const ask = (prompt: string): string | null => {
+        try {
+          return execFileSync(session.env.GIT_ASKPASS as string, [prompt], { env: { ...process.env, ...session.env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+        } catch {
+          return null;
+        }
+      };
+      assert.equal(ask("Username for 'https://git.example.com:8443': "), 'alice');
+      assert.equal(ask("Password for 'https://alice@git.example.com:8443': "), 'pw-1');
+      assert.equal(ask("Username for 'https://evil.example.com': "), null);
+      assert.equal(ask("Password for 'https://alice@evil.example.com': "), null);
+      assert.equal(ask("Password for 'https://x@git.example.com:8443@evil.example.com': "), null);
+      assert.equal(ask("Password for 'https://alice@git.example.com': "), null, 'another port is another server');
+      assert.ok(!JSON.stringify(session.env).includes('pw-1'), 'the environment names files, not the secret');
+    } finally {
+      await session.close();
+    }
+    assert.deepEqual(await readdir(join(data, 's3', 'git', 'tmp')), []);
   });
 
   it('classifies git failures; other errors pass unchanged; the message names the credential, not the secret', () => {

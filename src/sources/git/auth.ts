@@ -34,14 +34,23 @@ export interface GitAuth {
 
 export type CredentialResolver = (ref: { repoURL: string; namespace: string }) => Promise<GitAuth | null>;
 
+// Answers only prompts for the credential's own server: after a redirect to another host git asks
+// again, naming that host, and gets nothing.
 const ASKPASS = `#!/bin/sh
 # Written by zerverless: answers git's credential prompts from files named in the environment.
 case "$1" in
-  Username*) exec cat -- "$ZV_ASKPASS_USERNAME_FILE" ;;
-  Password*) exec cat -- "$ZV_ASKPASS_PASSWORD_FILE" ;;
+  "Username for '$ZV_ASKPASS_ORIGIN': ") exec cat -- "$ZV_ASKPASS_USERNAME_FILE" ;;
+  "Password for '$ZV_ASKPASS_ORIGIN': "|"Password for '$ZV_ASKPASS_SCHEME"*"@$ZV_ASKPASS_HOST': ") exec cat -- "$ZV_ASKPASS_PASSWORD_FILE" ;;
 esac
 exit 1
 `;
+
+/** `https://host[:port]` of a URL as written (git names the server that way in its prompts). */
+function origin(url: string): { scheme: string; host: string } {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)/.exec(url);
+  const authority = m?.[2] ?? '';
+  return { scheme: m?.[1] ?? '', host: authority.slice(authority.lastIndexOf('@') + 1) };
+}
 
 // Where a system CA bundle usually is (Debian/Ubuntu, RHEL/Fedora, Alpine/openSUSE, macOS).
 const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/ca-bundle.pem', '/etc/ssl/cert.pem'];
@@ -90,8 +99,8 @@ export class GitAuthFiles {
     return this.ready;
   }
 
-  /** The files and environment for one run of git with `auth` (null: no credential, nothing to do). */
-  async open(auth: GitAuth | null): Promise<AuthSession> {
+  /** The files and environment for one run of git against `url` with `auth` (null: no credential, nothing to do). */
+  async open(auth: GitAuth | null, url: string): Promise<AuthSession> {
     if (!auth) return { env: {}, close: async () => undefined };
     await this.prepare();
     const dir = await mkdtemp(join(this.tmpRoot, 'auth-'));
@@ -102,7 +111,7 @@ export class GitAuthFiles {
     };
     const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
     try {
-      if (auth.type === 'https') return await this.https(auth, file, remove);
+      if (auth.type === 'https') return await this.https(auth, url, file, remove);
       return await this.ssh(auth, file, remove);
     } catch (e) {
       await remove();
@@ -110,9 +119,11 @@ export class GitAuthFiles {
     }
   }
 
-  private async https(auth: GitAuth, file: (n: string, c: string) => Promise<string>, remove: () => Promise<void>): Promise<AuthSession> {
+  private async https(auth: GitAuth, url: string, file: (n: string, c: string) => Promise<string>, remove: () => Promise<void>): Promise<AuthSession> {
+    const { scheme, host } = origin(url);
     const env: Record<string, string> = {
       GIT_ASKPASS: this.askpass,
+      ZV_ASKPASS_ORIGIN: `${scheme}${host}`, ZV_ASKPASS_SCHEME: scheme, ZV_ASKPASS_HOST: host,
       ZV_ASKPASS_USERNAME_FILE: await file('username', `${auth.username ?? ''}\n`),
       ZV_ASKPASS_PASSWORD_FILE: await file('password', `${auth.password ?? ''}\n`),
       // Only our answer: no credential helper of the host's git config is asked or told.

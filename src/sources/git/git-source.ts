@@ -209,7 +209,7 @@ export class GitSource implements Source {
 
   /** A run that talks to the remote: the credential's files and environment for its duration only. */
   private async runRemote(auth: GitAuth | null, r: Parameters<GitSource['run']>[0] & { url: string }): Promise<GitResult> {
-    const session = await this.authFiles.open(auth);
+    const session = await this.authFiles.open(auth, r.url);
     try {
       return await this.run({ ...r, env: { ...r.env, ...session.env } });
     } catch (e) {
