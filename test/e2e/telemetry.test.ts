@@ -79,7 +79,8 @@ describe('telemetry', () => {
   it('serves /healthz, /readyz and Prometheus /metrics', async () => {
     assert.deepEqual(await (await h.get('/healthz')).json(), { status: 'ok' });
     assert.deepEqual(await (await h.get('/readyz')).json(), { status: 'ready' });
-    const m = await h.get('/metrics');
+    assert.equal((await h.get('/metrics')).status, 401, '/metrics needs a token unless --public-metrics');
+    const m = await h.get('/metrics', { headers: { authorization: `Bearer ${h.token}` } });
     assert.match(m.headers.get('content-type') ?? '', /text\/plain/);
     const text = await m.text();
     assert.match(text, /zerverless_syncs_total\{result="success"\} \d+/);
