@@ -21,6 +21,7 @@ import { TestGitHttps } from '../support/git-http.js';
 const PW_API = 'pw-api-Q7x2vLk9TzR4';
 const PW_INLINE = 'tok-inline-M3n8bV5cX1';
 const PW_URL = 'pw-url-H6j4kD2sF9';
+const PW_BOOT = 'pw-boot-W2e5rT8yU1';
 
 const manifest = (v: string): string => `apiVersion: zerverless.io/v1
 kind: Application
@@ -47,6 +48,7 @@ describe('private repositories over ssh and https', () => {
   let token = '';
   let sshKey = '';
   let logText = '';
+  let sink: Writable;
   const answers: string[] = [];
   const psSamples: string[] = [];
 
@@ -98,10 +100,10 @@ describe('private repositories over ssh and https', () => {
   before(async () => {
     repo = await TestRepo.create({ 'zerverless.yaml': manifest('v1') });
     sshd = await TestSshd.start();
-    https = await TestGitHttps.start(dirname(repo.dir), { alice: PW_API, bob: PW_INLINE, carol: PW_URL });
+    https = await TestGitHttps.start(dirname(repo.dir), { alice: PW_API, bob: PW_INLINE, carol: PW_URL, dave: PW_BOOT });
     sshKey = await sshd.clientKey();
     dataDir = await mkdtemp(join(tmpdir(), 'zv-data-'));
-    const sink = new Writable({
+    sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
         logText += chunk.toString();
         cb();
@@ -284,6 +286,30 @@ describe('private repositories over ssh and https', () => {
     assert.equal((await call('DELETE', '/credentials/global?namespace=*')).status, 204);
   });
 
+  it('after a restart the sealed credentials still open (master.key), and a --repo URL with a password becomes a credential', async () => {
+    await server.close();
+    const bare = https.url(repo.dir);
+    const caFile = join(dataDir, '..', `zv-ca-boot-${process.pid}.pem`);
+    await writeFile(caFile, https.certPem);
+    process.env.GIT_SSL_CAINFO = caFile;
+    try {
+      const config = resolveServeConfig({ port: 0, 'allow-file-repos': true, 'data-dir': dataDir, 'poll-interval': '1h' }, {}, {});
+      const repoCfg = { url: bare.replace('https://', `https://dave:${PW_BOOT}@`), branch: 'main', appsDir: 'apps', namespace: 'bootns', name: 'boot' };
+      server = await startServer({ ...config, repo: repoCfg }, { logger: createLogger({ level: 'debug', destination: sink }) });
+      const boot = await settled('boot', 'bootns');
+      assert.equal(boot.status, 'synced', boot.message);
+      assert.equal(boot.source.repoURL, bare);
+      assert.equal((await call<Record<string, unknown>>('GET', '/credentials/boot?namespace=bootns')).body.username, 'dave');
+    } finally {
+      delete process.env.GIT_SSL_CAINFO;
+      await rm(caFile, { force: true });
+    }
+    await repo.commit({ 'zerverless.yaml': manifest('after-restart') });
+    const r = await call<AppStatus>('POST', '/gitops/applications/app/sync?namespace=httpsns');
+    assert.equal(r.body.status, 'synced', r.body.message);
+    assert.equal(await fn('httpsns'), '200 after-restart');
+  });
+
   it('no secret anywhere: data dir (state.db included), API answers, server log, process list', async () => {
     // the answers this test has not asked for yet
     for (const [name, ns] of [['app', 'sshns'], ['app', 'httpsns'], ['inl', 'inline'], ['urlpw', 'urlns'], ['app', 'wrongns'], ['app', 'stranger']]) {
@@ -293,7 +319,7 @@ describe('private repositories over ssh and https', () => {
     await call('GET', '/gitops/applications');
     await call('GET', '/credentials');
     const keyLines = sshKey.split('\n').filter((l) => l.length >= 20 && !l.startsWith('-----'));
-    const secrets = [PW_API, PW_INLINE, PW_URL, encodeURIComponent(PW_URL), 'p-deployer-secret', 'not-the-password', ...keyLines];
+    const secrets = [PW_API, PW_INLINE, PW_URL, encodeURIComponent(PW_URL), PW_BOOT, 'p-deployer-secret', 'not-the-password', ...keyLines];
     assert.ok(keyLines.length >= 3);
 
     const files: string[] = [];
