@@ -7,7 +7,8 @@ import type { StaticFileEntry } from '../core/model.js';
 import type { BlobStore } from '../store/types.js';
 import type { BlobCache } from './blob-cache.js';
 import type { ServedStatic } from './serving.js';
-import { errorOf } from './respond.js';
+import { errorOf, errorResponse } from './respond.js';
+import { ZvError } from '../errors/registry.js';
 
 type Resolved = { file: StaticFileEntry } | { redirect: string } | null;
 
@@ -52,7 +53,7 @@ function etagMatches(header: string, etag: string): boolean {
 
 /** `rel` is the raw (percent-encoded) path below `base` (`/static/{namespace}/`). */
 export async function serveStatic(site: ServedStatic | null, rel: string, req: Request, blobs: BlobStore, cache: BlobCache, base: string): Promise<Response> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return errorOf('METHOD_NOT_ALLOWED');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return errorResponse(new ZvError('METHOD_NOT_ALLOWED', `static files answer GET and HEAD, not ${req.method}`), { allow: 'GET, HEAD' });
   let decoded: string;
   try {
     decoded = decodeURIComponent(rel);

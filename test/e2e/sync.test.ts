@@ -50,6 +50,9 @@ describe('functions and static sites from git', () => {
     const css = await h.get('/static/team/css/app.css');
     assert.match(css.headers.get('content-type') ?? '', /text\/css/);
     await css.text();
+    const post = await h.get('/static/team/about.txt', { method: 'POST' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
     const head = await h.get('/static/team/about.txt', { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.headers.get('content-length'), '8');
