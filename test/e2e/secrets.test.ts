@@ -5,11 +5,12 @@
 // ever in the data dir or in an API answer; a restart serves the secret again without git.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
 import type { FunctionChange } from '../../src/core/plan.js';
@@ -41,6 +42,25 @@ const JS = `export default {
   fetch(request, env) { return Response.json({ db: env.DB_PASSWORD, mode: env.MODE ?? null }); },
 };
 `;
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs the CLI from the sources in a child process (asynchronous: the server under test keeps answering). */
+function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = `import { main } from ${JSON.stringify(join(ROOT, 'src/cli/main.ts'))}; process.exitCode = await main(process.argv.slice(1));`;
+  const env = { ...process.env };
+  delete env.ZV_TOKEN;
+  delete env.ZV_SERVER;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 /** Every file under `dir`, recursively. */
 async function filesUnder(dir: string): Promise<string[]> {
@@ -101,6 +121,29 @@ describe('secrets for functions (envFrom)', () => {
     assert.equal((await fetch(`${h.url}/api/secrets/recipient`)).status, 401);
     const reader = await h.call<{ token: string }>('POST', '/tokens', { body: { name: 'ro', role: 'reader' } });
     assert.equal((await h.call('GET', '/secrets/recipient', { token: reader.body.token })).status, 200);
+  });
+
+  it("'zerverless secrets recipient' and 'secrets encrypt' make files the server's key opens", async () => {
+    const r1 = await run('secrets', 'recipient', '--server', h.url, '--token', h.token);
+    assert.deepEqual(r1, { code: 0, stdout: `${recipient}\n`, stderr: '' });
+    const r2 = await run('secrets', 'recipient', '--data-dir', h.dataDir, '--json');
+    assert.deepEqual(JSON.parse(r2.stdout), { recipient });
+    const file = join(work, 'cli.env');
+    await writeFile(file, 'API_KEY=cli-secret-value\nOTHER=2\n');
+    const r3 = await run('secrets', 'encrypt', file, '--server', h.url, '--token', h.token);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.match(r3.stdout, /wrote .*cli\.env\.age for age1\w+ \(2 key\(s\): API_KEY, OTHER\)/);
+    assert.ok(!r3.stdout.includes('cli-secret-value'));
+    assert.equal(execFileSync('age', ['-d', '-i', join(h.dataDir, 'age.key'), `${file}.age`], { encoding: 'utf8' }), 'API_KEY=cli-secret-value\nOTHER=2\n');
+    const r4 = await run('secrets', 'encrypt', file, '--recipient', recipient, '-o', join(work, 'x.asc'), '--armor');
+    assert.equal(r4.code, 0, r4.stderr);
+    assert.match(await readFile(join(work, 'x.asc'), 'utf8'), /^-----BEGIN AGE ENCRYPTED FILE-----/);
+    const again = await run('secrets', 'encrypt', `${file}.age`, '--recipient', recipient);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is already encrypted/);
+    await rm(join(work, 'x.asc'));
+    await rm(`${file}.age`);
+    await rm(file);
   });
 
   it('Python and JS functions read the secret from their env; explicit env wins over the file', async () => {
