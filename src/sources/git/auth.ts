@@ -156,7 +156,8 @@ export class GitAuthFiles {
     const ssh = [
       'ssh', '-F', '/dev/null', '-i', shellQuote(key), '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none',
       '-o', 'BatchMode=yes', '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no',
-      '-o', `UserKnownHostsFile=${shellQuote(known)}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'HashKnownHosts=no',
+      // ssh splits this option's value at spaces itself, hence the inner double quotes.
+      '-o', shellQuote(`UserKnownHostsFile="${known}"`), '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'HashKnownHosts=no',
       '-o', 'UpdateHostKeys=no', '-o', `StrictHostKeyChecking=${given ? 'yes' : 'accept-new'}`,
     ].join(' ');
     const env = { GIT_SSH_COMMAND: ssh, GIT_SSH_VARIANT: 'ssh' };
