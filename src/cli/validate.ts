@@ -1,11 +1,18 @@
-// `zerverless validate [DIR]`: checks zerverless.yaml and the apps/*/ service specs locally.
-// Exit 0 when valid; 1 with one `file:line:col: message` line per problem when not.
+// `zerverless validate [DIR]`: checks zerverless.yaml and the apps/*/ service specs locally, then
+// compiles every function's code (unless --no-compile). Exit 0 when valid; 1 with one
+// `file:line:col: message` line per problem when not.
 import { formatDiagnostic, type Diagnostic } from '../core/model.js';
-import { validateTree } from '../sources/tree/index.js';
+import { loadApp, validateTree } from '../sources/tree/index.js';
+import { compileFunctions } from './validate-code.js';
 
-export async function runValidate(dir: string, opts: { json?: boolean }, out: (s: string) => void): Promise<number> {
+export async function runValidate(dir: string, opts: { json?: boolean; compile?: boolean }, out: (s: string) => void): Promise<number> {
   const warnings: Diagnostic[] = [];
-  const problems = await validateTree(dir, { onWarning: (w) => warnings.push(w) });
+  const onWarning = (w: Diagnostic) => warnings.push(w);
+  const problems = await validateTree(dir, { onWarning });
+  if (problems.length === 0 && opts.compile !== false) {
+    const app = await loadApp(dir, { commit: '0'.repeat(40), path: '' });
+    if (app) problems.push(...(await compileFunctions(app.state.functions, onWarning)));
+  }
   if (opts.json) {
     out(JSON.stringify({ valid: problems.length === 0, errors: problems, warnings }, null, 2));
   } else {

@@ -166,6 +166,12 @@ describe('zerverless CLI', () => {
       const lines = bad.stderr.trim().split('\n');
       assert.ok(lines.some((l) => /^zerverless\.yaml:7:7: .*path/.test(l)), bad.stderr);
       assert.ok(lines.some((l) => /^zerverless\.yaml:8:7: .*runtime/.test(l)), bad.stderr);
+      // The code is compiled too: a Lua function missing its `end` is not valid.
+      await writeFile(join(dir, 'zerverless.yaml'), MANIFEST('ok').replace(' return "ok" end', ' return "ok"'));
+      const noEnd = await cli('validate', dir);
+      assert.equal(noEnd.code, 1, noEnd.stdout);
+      assert.match(noEnd.stderr, /^zerverless\.yaml:\d+:\d+: \/hi: 'end' expected/m);
+      assert.equal((await cli('validate', dir, '--no-compile')).code, 0, '--no-compile checks only the files');
       await mkdir(join(dir, 'empty'));
       assert.equal((await cli('validate', join(dir, 'empty'))).code, 1);
       assert.equal((await cli('validate', join(ROOT, 'examples/hello'))).code, 0);
