@@ -20,6 +20,11 @@ interface ClientOpts {
   namespace?: string;
 }
 
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 async function readConfigFile(): Promise<RawSettings> {
   let text: string;
   try {
@@ -41,12 +46,12 @@ function clientOptions(cmd: Command): Command {
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+  const json = argv.includes('--json');
   const fail = (e: unknown): void => {
-    if (e instanceof ApiError) process.stderr.write(`error: ${e.code}: ${e.message}\n`);
-    else {
-      const err = toZvError(e);
-      process.stderr.write(`error: ${err.code}: ${err.message}\n`);
-    }
+    const { code, message } = e instanceof ApiError ? e : toZvError(e);
+    // With --json the error is JSON too (the API's shape), on stdout where the answer would be.
+    if (json) out(JSON.stringify({ error: { code, message } }, null, 2));
+    else process.stderr.write(`error: ${code}: ${message}\n`);
     exitCode = 1;
   };
   const client = async (o: ClientOpts) => {
@@ -57,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const program = new Command('zerverless')
     .description('GitOps for functions, static sites and Node services')
+    .version(await packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError();
 
@@ -68,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--poll-interval <duration>', 'how often each branch is checked: 500ms, 30s, 5m, 1h (default 5m)')
     .option('--allow-file-repos', 'accept file:// and local-path repository URLs')
     .option('--max-body <size>', 'request body limit, e.g. 10MiB (default 10 MiB)')
+    .option('--max-response <size>', 'response limit of a Lua, JS or Python function, e.g. 10MiB (default 10 MiB)')
     .option('--log-level <level>', 'trace, debug, info, warn, error (default info)')
     .option('--repo <url>', 'register one bootstrap application at start')
     .option('--branch <branch>', 'branch of --repo (default main)')
@@ -90,9 +97,10 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('validate [dir]')
-    .description('check zerverless.yaml (and apps/*/app.*) in DIR; exit 1 with file:line:col lines when invalid')
+    .description("check zerverless.yaml (and apps/*/app.*) in DIR and compile the functions' code; exit 1 with file:line:col lines when invalid")
     .option('--json', 'print the diagnostics as JSON')
-    .action(async (dir: string | undefined, opts: { json?: boolean }) => {
+    .option('--no-compile', "do not compile the functions' code (compiling needs the runtimes: python3 and bwrap for Python)")
+    .action(async (dir: string | undefined, opts: { json?: boolean; compile?: boolean }) => {
       exitCode = await runValidate(dir ?? '.', opts, out);
     });
 
