@@ -172,7 +172,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
       const now = (await store.getAppById(app.id)) ?? app;
       return c.json({ ...(await reconciler.status(now)), status: 'syncing' }, 202);
     }
-    return c.json(await reconciler.status(await run));
+    return c.json(await reconciler.status(await run, { settled: true }));
   });
 
   api.delete('/:name', async (c) => {

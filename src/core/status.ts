@@ -1,7 +1,7 @@
 // Builds the application status object of PRODUCT.md §6 from what is recorded and what is served.
 import type { AppSyncStatus, DeployedState, FunctionRuntimeKind } from './model.js';
 
-export type FunctionState = 'ready' | 'building' | 'failed';
+export type FunctionState = 'ready' | 'building' | 'failed' | 'unavailable';
 
 export interface FunctionStatus {
   path: string;
@@ -77,13 +77,16 @@ export function buildStatus(i: StatusInput): AppStatus {
   const entry = (path: string, runtime: FunctionRuntimeKind, overlay: FunctionOverlay | undefined, deployed: boolean): FunctionStatus => {
     // A failed build of a new revision leaves the serving one `ready` (the message says what failed).
     const serving = deployed && (i.facts?.has(path) ?? false);
-    const status: FunctionState = !overlay ? 'ready' : overlay.status === 'failed' && serving ? 'ready' : overlay.status;
-    const e: FunctionStatus = { path, runtime, url: `/${i.namespace}${path}`, status };
     const facts = i.facts?.get(path);
+    let status: FunctionState = !overlay ? 'ready' : overlay.status === 'failed' && serving ? 'ready' : overlay.status;
+    // Served, but its process is not there (a container stopped by hand): requests get 503.
+    if (status === 'ready' && facts?.available === 'no') status = 'unavailable';
+    const e: FunctionStatus = { path, runtime, url: `/${i.namespace}${path}`, status };
     if (facts?.image) e.image = facts.image;
     if (facts?.imageId) e.imageId = facts.imageId;
     if (facts?.container) e.container = facts.container;
     if (overlay?.message) e.message = overlay.message;
+    else if (status === 'unavailable') e.message = 'not running: requests answer 503 until a sync (or drift repair) starts it again';
     if (overlay?.buildLog) e.buildLog = overlay.buildLog;
     return e;
   };
@@ -92,7 +95,7 @@ export function buildStatus(i: StatusInput): AppStatus {
   for (const [path, o] of i.overlays ?? []) if (!deployedPaths.has(path)) functions.push(entry(path, o.runtime, o, false));
   const site = i.deployed?.static ?? null;
   let status = i.status;
-  if (status === 'synced' && functions.some((f) => f.status === 'failed')) status = 'degraded';
+  if (status === 'synced' && functions.some((f) => f.status === 'failed' || f.status === 'unavailable')) status = 'degraded';
   const out: AppStatus = {
     name: i.name,
     namespace: i.namespace,

@@ -253,9 +253,19 @@ export class Deployer {
   describe(app: AppIdentity): Map<string, Record<string, string>> {
     const out = new Map<string, Record<string, string>>();
     for (const [path, f] of this.serving.getApp(app.key)?.functions ?? []) {
-      const facts = f.handle.fn.describe?.();
+      const described = f.handle.fn.describe?.();
+      let facts = described ? { ...described } : undefined;
+      // A proxied function without an upstream (e.g. its container was stopped) answers 503: say so.
+      if (f.handle.fn.upstream && f.handle.fn.upstream() === null) facts = { ...facts, available: 'no' };
       if (facts) out.set(path, facts);
     }
+    return out;
+  }
+
+  /** Paths of served functions that cannot take requests now (a stopped container): a sync reloads them. */
+  unavailable(app: AppIdentity): Set<string> {
+    const out = new Set<string>();
+    for (const [path, facts] of this.describe(app)) if (facts.available === 'no') out.add(path);
     return out;
   }
 

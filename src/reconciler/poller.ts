@@ -4,7 +4,7 @@
 import type { AppRecord, Store } from '../store/types.js';
 import type { Source } from '../sources/types.js';
 import type { Logger } from '../telemetry/log.js';
-import { toZvError } from '../errors/registry.js';
+import { toZvError, type ZvError } from '../errors/registry.js';
 
 export interface PollerDeps {
   store: Store;
@@ -13,6 +13,8 @@ export interface PollerDeps {
   log: Logger;
   /** Called with each application of the branch and the branch head. */
   onHead: (app: AppRecord, head: string) => void;
+  /** Called with each application of the branch when its head cannot be read. */
+  onHeadError?: (app: AppRecord, err: ZvError) => void;
 }
 
 const keyOf = (repoURL: string, branch: string): string => `${repoURL}\n${branch}`;
@@ -90,7 +92,9 @@ export class Poller {
           if (!this.running) return false;
           for (const app of apps) this.deps.onHead(app, head);
         } catch (e) {
-          this.deps.log.warn({ repo: repoURL, branch, namespace: first.namespace, err: toZvError(e).message }, 'poll failed');
+          const err = toZvError(e);
+          this.deps.log.warn({ repo: repoURL, branch, namespace: first.namespace, err: err.message }, 'poll failed');
+          if (this.running) for (const app of apps) this.deps.onHeadError?.(app, err);
         }
       }
     } catch (e) {

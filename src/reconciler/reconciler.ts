@@ -48,6 +48,12 @@ const COMMIT_FAULTS: ReadonlySet<ErrorCode> = new Set([
   'FORBIDDEN', 'COMMIT_NOT_TRUSTED', 'SECRET_DECRYPT_FAILED',
 ]);
 
+/** The deployed state as the plan should see it: unavailable functions (a stopped container) count as changed, so a sync reloads them. */
+function withUnavailable(deployed: DeployedState | null, unavailable: Set<string>): DeployedState | null {
+  if (!deployed || unavailable.size === 0) return deployed;
+  return { ...deployed, functions: deployed.functions.map((f) => (unavailable.has(f.path) ? { ...f, hash: `${f.hash}+unavailable` } : f)) };
+}
+
 /** Services run as host processes: only a registration by a token with `services: true` may deploy them. */
 function servicesForbidden(app: AppRecord): ZvError {
   const by = app.createdBy === null ? 'a token' : `token '${app.createdBy}'`;
@@ -84,6 +90,7 @@ export class Reconciler {
       onHead: (app, head) => {
         if (this.wantsSync(app, head)) void this.sync(app.id, { revision: head }).catch(() => undefined);
       },
+      onHeadError: (app, err) => void this.headFailed(app, err),
     });
   }
 
@@ -103,12 +110,26 @@ export class Reconciler {
     // A moved branch; the branch back on the served commit while the status says error; or a
     // function that could not be restored (e.g. its image was removed), which a sync rebuilds.
     const overlays = this.deployer.overlays.get(appKey(app.namespace, app.name));
-    const failed = [...(overlays?.values() ?? [])].some((o) => o.status === 'failed');
+    const failed = [...(overlays?.values() ?? [])].some((o) => o.status === 'failed') || this.deployer.unavailable(identity(app)).size > 0;
     // Services not at the served commit (e.g. the server stopped while applying them) or left
     // failed or blocked by the last apply (e.g. the registry was down) are tried again.
     const host = this.hosts.get(app.id);
     const services = host !== undefined && (host.hasProblems() || (host.appliedSpecs().length > 0 && host.appliedCommit() !== app.commit));
     return head !== app.commit || app.status === 'error' || failed || services;
+  }
+
+  /**
+   * The poll could not read the branch head (repository deleted, unreachable, credentials refused):
+   * the last good revision keeps serving, and the status says so instead of staying `synced`. The
+   * next poll that reads the head syncs again (status `error` → sync) and clears it.
+   */
+  private async headFailed(app: AppRecord, err: ZvError): Promise<void> {
+    if (this.stopping || this.isSyncing(app.id)) return;
+    const message = `${err.code}: the branch head cannot be read: ${err.message}`;
+    const now = await this.deps.store.getAppById(app.id);
+    if (!now || (now.status === 'error' && now.message === message)) return;
+    await this.deps.store.updateApp(app.id, { status: 'error', message }).catch(() => undefined);
+    this.log.warn({ namespace: app.namespace, app: app.name, code: err.code }, 'the branch head cannot be read; the last good revision keeps serving');
   }
 
   /** Serves every application's last synced revision, from the store only (no git). */
@@ -218,7 +239,7 @@ export class Reconciler {
         this.checkOwnership(id, read.state, routes);
         const host = read.services.length || this.hosts.has(app.id) ? this.host(app) : null;
         const before = this.deployed.get(app.id) ?? null;
-        const p = planSync(read.state, before);
+        const p = planSync(read.state, withUnavailable(before, this.deployer.unavailable(id)));
         if (host) p.services = planServices(read.services, host.appliedSpecs());
         plan = p;
         more.plan = p.summary;
@@ -315,7 +336,8 @@ export class Reconciler {
     return host.runtime.logs(service);
   }
 
-  async status(app: AppRecord): Promise<AppStatus> {
+  /** `settled`: the record is the end of a sync the caller waited for; do not show a queued one as `syncing`. */
+  async status(app: AppRecord, opts: { settled?: boolean } = {}): Promise<AppStatus> {
     const host = this.hosts.get(app.id);
     const services = host ? await host.status() : [];
     const s = buildStatus({
@@ -333,7 +355,7 @@ export class Reconciler {
       facts: this.deployer.describe(identity(app)),
       services,
     });
-    if (this.isSyncing(app.id)) s.status = 'syncing';
+    if (!opts.settled && this.isSyncing(app.id)) s.status = 'syncing';
     return s;
   }
 

@@ -1,0 +1,116 @@
+// Statuses that tell the truth (issue 8.5): an unreachable repository, a sync answered while
+// another is queued, and a docker function whose container was stopped by hand.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rename } from 'node:fs/promises';
+import Dockerode from 'dockerode';
+import { TestRepo } from '../support/repo.js';
+import { startHarness, type Harness } from '../support/server.js';
+import { dockerAvailable, ensureBaseImage } from '../support/docker.js';
+
+const hasDocker = await dockerAvailable();
+if (!hasDocker && process.env.CI === 'true') throw new Error('CI=true but no Docker engine answers: the Docker tests must run in CI');
+if (!hasDocker) console.log('# skipped: the stopped-container status test (no Docker engine answers)');
+
+const LUA = (body: string) => `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: web
+spec:
+  functions:
+    - path: /hi
+      runtime: lua
+      code: |
+        function handle(req) return "${body}" end
+`;
+
+describe('statuses tell the truth', () => {
+  let h: Harness;
+  let repo: TestRepo;
+
+  before(async () => {
+    h = await startHarness({ pollIntervalMs: 300 });
+    repo = await TestRepo.create({ 'zerverless.yaml': LUA('one') });
+  });
+  after(async () => {
+    await h.close();
+    await repo.remove();
+  });
+
+  it('a repository that cannot be reached shows as error while the last good revision serves; it recovers by itself', async () => {
+    await h.register('web', 'truth', repo.url);
+    const served = (await h.waitFor('web', (s) => s.status === 'synced', 30_000, 'truth')).source.commit;
+    const moved = `${repo.dir}-gone`;
+    await rename(repo.dir, moved);
+    try {
+      const s = await h.waitFor('web', (st) => st.status === 'error', 30_000, 'truth');
+      assert.match(s.message, /^GIT_(ERROR|REF_NOT_FOUND): the branch head cannot be read: /);
+      assert.equal(s.source.commit, served, 'the served commit is kept');
+      assert.equal(await (await h.get('/truth/hi')).text(), 'one', 'the last good revision keeps serving');
+    } finally {
+      await rename(moved, repo.dir);
+    }
+    const back = await h.waitFor('web', (st) => st.status === 'synced', 30_000, 'truth');
+    assert.equal(back.message, '');
+  });
+
+  it('POST …/sync answers the end of its own sync, not "syncing" because another one is queued', async () => {
+    for (let i = 0; i < 5; i++) {
+      await repo.commit({ 'zerverless.yaml': LUA(`v${i}`) });
+      const waited = h.api('POST', '/web/sync?namespace=truth');
+      // Queue another sync behind it while it runs.
+      await h.api('POST', '/web/sync?namespace=truth&async=true');
+      const r = await waited;
+      assert.equal(r.status, 200);
+      assert.equal(r.body.status, 'synced', `round ${i}: ${JSON.stringify(r.body)}`);
+    }
+  });
+});
+
+describe('statuses tell the truth: a stopped container', { skip: !hasDocker && 'no Docker engine' }, () => {
+  let h: Harness;
+  let repo: TestRepo;
+  const docker = new Dockerode();
+
+  before(async () => {
+    await ensureBaseImage();
+    h = await startHarness();
+    repo = await TestRepo.create({
+      'zerverless.yaml': `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: dock
+spec:
+  functions:
+    - path: /www
+      runtime: docker
+      dockerfile: ./svc/Dockerfile
+      context: ./svc
+`,
+      'svc/Dockerfile': 'FROM zv-busybox:test\nRUN mkdir -p /www/www && echo up > /www/www/index.html\nCMD ["sh", "-c", "exec httpd -f -p $PORT -h /www"]\n',
+    });
+  });
+  after(async () => {
+    await h?.close();
+    await repo?.remove();
+  });
+
+  it('shows the function unavailable and the app degraded, and a sync starts it again', async () => {
+    const s = await h.register('dock', 'stopped', repo.url);
+    assert.equal(s.status, 'synced', JSON.stringify(s));
+    const container = s.functions[0]?.container;
+    assert.ok(container);
+    await docker.getContainer(container).stop({ t: 1 });
+    const down = await h.waitFor('dock', (st) => st.functions[0]?.status === 'unavailable', 30_000, 'stopped');
+    assert.equal(down.status, 'degraded');
+    assert.match(down.functions[0]?.message ?? '', /not running/);
+    assert.equal((await h.get('/stopped/www/')).status, 503);
+
+    const synced = await h.sync('dock', 'stopped');
+    assert.equal(synced.status, 'synced', JSON.stringify(synced));
+    assert.equal(synced.functions[0]?.status, 'ready');
+    assert.equal(await (await h.get('/stopped/www/')).text(), 'up\n');
+    const history = await h.api<{ syncs: { plan: { functions: { path: string; action: string }[] } | null }[] }>('GET', '/dock/syncs?namespace=stopped');
+    assert.equal(history.body.syncs[0]?.plan?.functions.find((f) => f.path === '/www')?.action, 'update', 'the plan says the function was started again');
+  });
+});
