@@ -144,7 +144,8 @@ export function toSecretEnv(pairs: [string, string][]): SecretEnv {
   const env: Record<string, string> = {};
   const skipped: string[] = [];
   for (const [k, v] of pairs) {
-    if (!isEnvName(k)) {
+    // __proto__ matches the pattern but cannot be an own key of a plain object: skipped too.
+    if (!isEnvName(k) || k === '__proto__') {
       if (!skipped.includes(k)) skipped.push(k);
       continue;
     }

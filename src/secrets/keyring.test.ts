@@ -85,8 +85,8 @@ describe('AgeKeyring', () => {
     const flux = await AgeKeyring.fromText(testdata('flux/age.txt').toString());
     assert.deepEqual(await flux.decryptEnv('flux/secret.age.yaml', testdata('flux/secret.age.yaml')), { env: { key: 'value' }, skipped: [] });
     assert.deepEqual(await flux.decryptEnv('flux/env.env', testdata('flux/env.env')), { env: { key: 'value' }, skipped: [] });
-    const dotted = await encrypt('tls.crt=x\nOK=1\n', [keyring.recipient]);
-    assert.deepEqual(await keyring.decryptEnv('d.env.age', dotted), { env: { OK: '1' }, skipped: ['tls.crt'] });
+    const dotted = await encrypt('tls.crt=x\nOK=1\n__proto__=p\n', [keyring.recipient]);
+    assert.deepEqual(await keyring.decryptEnv('d.env.age', dotted), { env: { OK: '1' }, skipped: ['tls.crt', '__proto__'] });
   });
 
   it('fails with SECRET_DECRYPT_FAILED naming the file: wrong recipient, corrupt, MAC mismatch, plaintext, too big', async () => {

@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ def handle(req):
 `;
 
 const JS = `export default {
-  fetch(request, env) { return Response.json({ db: env.DB_PASSWORD, mode: env.MODE ?? null }); },
+  fetch(request, env) { return Response.json({ db: env.DB_PASSWORD, mode: env.MODE ?? null, api: env.API_TOKEN ?? null }); },
 };
 `;
 
@@ -62,6 +62,36 @@ function run(...args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
+/**
+ * A SOPS dotenv file (the form `sops --encrypt` writes for .env files) encrypted to `recipient`:
+ * AES-256-GCM values with `KEY:` as additional data, the data key wrapped by the age CLI, the MAC
+ * (SHA-512 of the values) encrypted with lastmodified as additional data.
+ */
+function sopsDotenv(pairs: [string, string][], recipient: string): string {
+  const key = randomBytes(32);
+  const enc = (value: string, aad: string): string => {
+    const iv = randomBytes(32);
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    c.setAAD(Buffer.from(aad, 'utf8'));
+    const data = Buffer.concat([c.update(value, 'utf8'), c.final()]);
+    return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${iv.toString('base64')},tag:${c.getAuthTag().toString('base64')},type:str]`;
+  };
+  const mac = createHash('sha512');
+  for (const [, v] of pairs) mac.update(v, 'utf8');
+  const lastmodified = '2026-12-05T22:00:00Z';
+  const wrapped = execFileSync('age', ['-a', '-r', recipient], { input: key }).toString('utf8');
+  return [
+    ...pairs.map(([k, v]) => `${k}=${enc(v, `${k}:`)}`),
+    `sops_age__list_0__map_enc=${wrapped.replace(/\n/g, '\\n')}`,
+    `sops_age__list_0__map_recipient=${recipient}`,
+    `sops_lastmodified=${lastmodified}`,
+    `sops_mac=${enc(mac.digest('hex').toUpperCase(), lastmodified)}`,
+    'sops_unencrypted_suffix=_unencrypted',
+    'sops_version=3.9.0',
+    '',
+  ].join('\n');
+}
+
 /** Every file under `dir`, recursively. */
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -78,7 +108,7 @@ describe('secrets for functions (envFrom)', () => {
   let repo: TestRepo;
   let work: string;
   let recipient: string;
-  const values = [`pw-one-${randomBytes(6).toString('hex')}`, `pw-two-${randomBytes(6).toString('hex')}`, `pw-three-${randomBytes(6).toString('hex')}`];
+  const values = [`pw-one-${randomBytes(6).toString('hex')}`, `pw-two-${randomBytes(6).toString('hex')}`, `pw-three-${randomBytes(6).toString('hex')}`, `tok-sops-${randomBytes(6).toString('hex')}`];
 
   /** Encrypts `plain` with the age CLI into the repository's secrets/prod.env.age (the plaintext stays outside). */
   async function writeSecret(plain: string, to: string): Promise<void> {
@@ -89,10 +119,10 @@ describe('secrets for functions (envFrom)', () => {
     await rm(src);
   }
 
-  async function answer(path: string): Promise<{ db: string | null; mode: string | null }> {
+  async function answer(path: string): Promise<{ db: string | null; mode: string | null; api?: string | null }> {
     const res = await h.get(`/team${path}`);
     assert.equal(res.status, 200, `${path}: ${res.status}`);
-    return (await res.json()) as { db: string | null; mode: string | null };
+    return (await res.json()) as { db: string | null; mode: string | null; api?: string | null };
   }
 
   before(async () => {
@@ -152,7 +182,7 @@ describe('secrets for functions (envFrom)', () => {
     const st = await h.register('app', 'team', repo.url);
     assert.equal(st.status, 'synced', st.message);
     assert.deepEqual(await answer('/py'), { db: values[0], mode: 'explicit' });
-    assert.deepEqual(await answer('/js'), { db: values[0], mode: 'from-file' });
+    assert.deepEqual(await answer('/js'), { db: values[0], mode: 'from-file', api: null });
   });
 
   it('a changed value redeploys: the plan says env.DB_PASSWORD changed, the functions answer the new value', async () => {
@@ -162,7 +192,7 @@ describe('secrets for functions (envFrom)', () => {
     assert.equal(st.status, 'synced', st.message);
     assert.equal(st.source.commit, commit);
     assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
-    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file' });
+    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file', api: null });
     const hist = await h.api<{ syncs: { plan: { functions: FunctionChange[] } | null }[] }>('GET', '/app/syncs?namespace=team');
     const fns = hist.body.syncs[0]!.plan!.functions;
     for (const path of ['/js', '/py']) {
@@ -192,7 +222,23 @@ describe('secrets for functions (envFrom)', () => {
     assert.match(st.message, /secrets\/prod\.env\.age/);
     assert.match(st.message, /zerverless\.yaml:\d+:\d+: spec\.functions\[0\]\.envFrom\[0\]/);
     assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
-    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file' });
+    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file', api: null });
+  });
+
+  it('a SOPS dotenv file encrypted to the server works beside an age file; a later file wins', async () => {
+    await writeSecret(`DB_PASSWORD=${values[1]}\nMODE=from-file\n`, recipient);
+    const sops = sopsDotenv([['API_TOKEN', values[3]!], ['MODE', 'from-sops']], recipient);
+    const manifest = MANIFEST.replace(/(codeFile: fn\/secret\.js\n\s+envFrom: )\[secrets\/prod\.env\.age\]/, '$1[secrets/prod.env.age, secrets/extra.enc.env]');
+    assert.notEqual(manifest, MANIFEST);
+    await repo.commit({ 'zerverless.yaml': manifest, 'secrets/extra.enc.env': sops }, 'add a SOPS file');
+    const st = await h.sync('app', 'team');
+    assert.equal(st.status, 'synced', st.message);
+    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-sops', api: values[3] });
+    assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
+    const hist = await h.api<{ syncs: { plan: { functions: FunctionChange[] } | null }[] }>('GET', '/app/syncs?namespace=team');
+    const js = hist.body.syncs[0]!.plan!.functions.find((f) => f.path === '/js');
+    assert.deepEqual(js?.changes, ['envFrom', 'env.API_TOKEN added', 'env.MODE changed']);
+    assert.equal(hist.body.syncs[0]!.plan!.functions.find((f) => f.path === '/py')?.action, 'unchanged');
   });
 
   it('no plaintext value is in the data dir (state.db, blobs, clones, artifacts) nor in any API answer', async () => {
@@ -218,13 +264,15 @@ describe('secrets for functions (envFrom)', () => {
     assert.equal(js.secrets?.[0]?.file, 'secrets/prod.env.age');
     assert.ok(Buffer.from(js.secrets![0]!.data, 'base64').toString('latin1').startsWith('age-encryption.org/v1\n'));
     assert.deepEqual(Object.keys(js.secrets![0]!.digests).sort(), ['DB_PASSWORD', 'MODE']);
+    assert.equal(js.secrets?.[1]?.file, 'secrets/extra.enc.env');
+    assert.match(Buffer.from(js.secrets![1]!.data, 'base64').toString('utf8'), /^API_TOKEN=ENC\[AES256_GCM,/);
   });
 
   it('after a restart the secret is served again, decrypted from the stored ciphertext (no git)', async () => {
     await repo.remove();
     await h.restart();
     assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
-    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-file' });
+    assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-sops', api: values[3] });
     const st = await h.api('GET', '/app?namespace=team');
     assert.equal((st.body as { functions: { status: string }[] }).functions.every((f) => f.status === 'ready'), true);
   });
