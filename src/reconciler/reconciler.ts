@@ -1,7 +1,7 @@
 // The reconciler: for each application, pull → read → plan → apply, one sync at a time, on the poll
 // or on request. A sync is all or nothing: any failure leaves the last good revision serving and
 // records the error. On start it serves every application's last deployed state, without git.
-import { ZvError, toZvError, type ErrorCode } from '../errors/registry.js';
+import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/model.js';
 import { planSync, type Plan } from '../core/plan.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
@@ -41,12 +41,6 @@ export interface ReconcilerDeps {
 
 export const appKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 const identity = (a: AppRecord): AppIdentity => ({ key: appKey(a.namespace, a.name), name: a.name, namespace: a.namespace });
-
-/** Failures caused by the commit itself: the poll does not retry that commit until the branch moves. */
-const COMMIT_FAULTS: ReadonlySet<ErrorCode> = new Set([
-  'MANIFEST_NOT_FOUND', 'MANIFEST_INVALID', 'NAMESPACE_MISMATCH', 'PATH_ESCAPE', 'CODE_FILE_MISSING', 'FUNCTION_COMPILE_ERROR',
-  'FORBIDDEN', 'COMMIT_NOT_TRUSTED', 'SECRET_DECRYPT_FAILED',
-]);
 
 /** The deployed state as the plan should see it: unavailable functions (a stopped container) count as changed, so a sync reloads them. */
 function withUnavailable(deployed: DeployedState | null, unavailable: Set<string>): DeployedState | null {
@@ -283,7 +277,7 @@ export class Reconciler {
     } catch (e) {
       const err = toZvError(e, 'INTERNAL');
       const finishedAt = this.now().toISOString();
-      if (commit && COMMIT_FAULTS.has(err.code)) this.failedHead.set(app.id, commit);
+      if (commit && isCommitFault(err.code)) this.failedHead.set(app.id, commit);
       const message = `${err.code}: ${err.message}`;
       await store.finishSync(syncId, { commit, finishedAt, result: 'error', message, plan });
       const record = await store.updateApp(app.id, { status: 'error', message, lastSync: finishedAt });

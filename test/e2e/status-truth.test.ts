@@ -67,6 +67,44 @@ describe('statuses tell the truth', () => {
   });
 });
 
+describe('a bad commit is not retried while the branch has not moved', () => {
+  let h: Harness;
+  let repo: TestRepo;
+
+  before(async () => {
+    h = await startHarness({ pollIntervalMs: 200 });
+    repo = await TestRepo.create({ 'zerverless.yaml': LUA('good') });
+  });
+  after(async () => {
+    await h.close();
+    await repo.remove();
+  });
+
+  for (const [what, files] of [
+    ['an invalid manifest', { 'zerverless.yaml': 'kind: [' }],
+    // 3,000 levels of nesting: once a raw RangeError (INTERNAL), which the poll used to retry forever.
+    ['a service spec nested 3,000 deep', { 'apps/deep/app.json': `${'['.repeat(3000)}${']'.repeat(3000)}` }],
+  ] as const) {
+    it(`${what}: one failed sync, then nothing until a new commit`, async () => {
+      const name = what.startsWith('an') ? 'badyaml' : 'deep';
+      await repo.commit({ 'zerverless.yaml': LUA('good'), 'apps/deep/app.json': null });
+      await h.register(name, 'retry', repo.url);
+      await h.waitFor(name, (s) => s.status === 'synced', 30_000, 'retry');
+      await repo.commit(files);
+      const failed = await h.waitFor(name, (s) => s.status === 'error', 30_000, 'retry');
+      assert.match(failed.message, /^[A-Z_]+: /);
+      const count = async () => (await h.api<{ syncs: unknown[] }>('GET', `/${name}/syncs?namespace=retry&limit=100`)).body.syncs.length;
+      const after1 = await count();
+      // Many poll periods (200 ms each) later, the same head has not been synced again.
+      const until = Date.now() + 3000;
+      while (Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+      assert.equal(await count(), after1, 'the poll re-synced a commit that failed on its own content');
+      assert.equal(await (await h.get('/retry/hi')).text(), 'good', 'the last good revision keeps serving');
+      await h.api('DELETE', `/${name}?namespace=retry`);
+    });
+  }
+});
+
 describe('statuses tell the truth: a stopped container', { skip: !hasDocker && 'no Docker engine' }, () => {
   let h: Harness;
   let repo: TestRepo;
