@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,17 @@ describe('AgeKeyring', () => {
     await chmod(file, 0o644);
     await AgeKeyring.load(dir);
     assert.equal((await stat(file)).mode & 0o777, 0o600, 'a looser mode is tightened');
+  });
+
+  it('servers starting at once on a new data dir agree on one key and leave no temp file', async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'zv-keyring-'));
+    try {
+      const all = await Promise.all(Array.from({ length: 5 }, () => AgeKeyring.load(fresh)));
+      assert.equal(new Set(all.map((k) => k.recipient)).size, 1);
+      assert.deepEqual(await readdir(fresh), [AGE_KEY_FILE]);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
   });
 
   it('read() does not create a key file', async () => {

@@ -5,8 +5,8 @@
 // Every failure is a ZvError SECRET_DECRYPT_FAILED whose message names the file and says why,
 // never a value. The key file may hold several identities (one per line, as age-keygen appends
 // them): all are tried when decrypting, the first one is the recipient shown to users.
-import { createHmac } from 'node:crypto';
-import { chmod, open, readFile, stat } from 'node:fs/promises';
+import { createHmac, randomBytes } from 'node:crypto';
+import { chmod, link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZvError } from '../errors/registry.js';
 import { MAX_SECRET_FILE_BYTES, type SecretEnv, type SecretsKeyring } from '../core/secrets.js';
@@ -43,16 +43,26 @@ export class AgeKeyring implements SecretsKeyring {
   /** `<dataDir>/age.key`, created with a new X25519 identity (mode 0600) when missing; a looser mode is tightened. */
   static async load(dataDir: string): Promise<AgeKeyring> {
     const file = join(dataDir, AGE_KEY_FILE);
-    try {
-      const fh = await open(file, 'wx', 0o600);
+    if (!(await stat(file).then(() => true, () => false))) {
+      // Written whole to a private temp file, then linked into place: a crash never leaves an
+      // empty key file, and of two servers starting at once the first link wins.
+      const tmp = join(dataDir, `.${AGE_KEY_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
       try {
-        await fh.writeFile(await identityFileText(await generateIdentity()));
-        await fh.sync();
+        const fh = await open(tmp, 'wx', 0o600);
+        try {
+          await fh.writeFile(await identityFileText(await generateIdentity()));
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await link(tmp, file).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e;
+        });
+      } catch (e) {
+        throw new ZvError('CONFIG_INVALID', `cannot create ${file}: ${(e as Error).message}`);
       } finally {
-        await fh.close();
+        await unlink(tmp).catch(() => undefined);
       }
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ZvError('CONFIG_INVALID', `cannot create ${file}: ${(e as Error).message}`);
     }
     let text: string;
     try {
