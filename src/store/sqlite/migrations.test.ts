@@ -155,6 +155,10 @@ describe('sqlite migrations', () => {
       assert.equal(schemaVersion(check), MIGRATIONS.length);
       const cols = (check.prepare('PRAGMA table_info(deployed_functions)').all() as { name: string; notnull: number }[]);
       assert.deepEqual(cols.filter((c) => c.name === 'build').map((c) => c.notnull), [0]);
+      // v4: envFrom ciphertext and digests; NULL for functions without envFrom and older rows
+      assert.deepEqual(cols.filter((c) => c.name === 'secrets').map((c) => c.notnull), [0]);
+      const stored = check.prepare("SELECT secrets FROM deployed_functions WHERE path = '/api/js'").get() as { secrets: string };
+      assert.deepEqual(Object.keys((JSON.parse(stored.secrets) as { digests: Record<string, string> }[])[0]!.digests), ['DB_PASSWORD']);
     } finally {
       check.close();
     }
