@@ -20,10 +20,11 @@ test('validateAppName', () => {
 });
 
 test('validateFunctionPath', () => {
-  for (const ok of ['/', '/api/hello', '/a-b/c_d.e', '/x/']) assert.equal(validateFunctionPath(ok), null, ok);
+  for (const ok of ['/', '/api/hello', '/a-b/c_d.e', '/x/', "/v1/items:batch", '/~user/(x)']) assert.equal(validateFunctionPath(ok), null, ok);
   const bad: [string, RegExp][] = [
     ['api', /start with \//], ['', /start with \//], ['/a/../b', /\.\./], ['/..', /\.\./], ['/a//b', /\/\//],
     ['/a?x=1', /query/], ['/a#f', /fragment/], ['/a\\b', /backslash/], ['/a\nb', /control/], ['/a\u0000', /control/],
+    ['/a b', /a space/], ['/%2e%2e/x', /'%' \(write the path decoded/], ['/café', /'é'/], ['/a"b', /'"'/],
   ];
   for (const [p, re] of bad) assert.match(validateFunctionPath(p) ?? '', re, JSON.stringify(p));
 });
@@ -37,7 +38,8 @@ test('parseDuration', () => {
   assert.equal(parseDuration('250'), 250);
   assert.equal(parseDuration(' 250 '), 250);
   assert.equal(parseDuration(1000), 1000);
-  for (const bad of ['', 'abc', '5 m', '-1s', '1d', '1.s', 's']) assert.equal(parseDuration(bad), null, bad);
+  assert.equal(parseDuration('30d'), 30 * 86_400_000);
+  for (const bad of ['', 'abc', '5 m', '-1s', '1w', '1.s', 's']) assert.equal(parseDuration(bad), null, bad);
   assert.equal(parseDuration(-5), null);
   assert.equal(parseDuration(Number.NaN), null);
 });

@@ -42,6 +42,15 @@ export function validateFunctionPath(p: unknown): string | null {
   if (p.includes('?')) return `path "${p}" must not contain a query (?)`;
   if (p.includes('#')) return `path "${p}" must not contain a fragment (#)`;
   if (p.includes('//')) return `path "${p}" must not contain //`;
+  // Requests arrive percent-encoded and are matched as they arrive: a path written with a space,
+  // '%' or a non-ASCII letter could never match (or would match two spellings). Only the
+  // characters a URL path carries as they are (RFC 3986 pchar, without '%') are allowed.
+  const bad = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/]/.exec(p);
+  if (bad) {
+    const ch = bad[0];
+    const what = /\s/.test(ch) ? 'a space' : ch === '%' ? "'%' (write the path decoded, without percent-encoding)" : `'${ch}'`;
+    return `path "${p}" must not contain ${what}: use letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ /`;
+  }
   const segments = p.split('/');
   if (segments.some((s) => s === '..')) return `path "${p}" must not contain a .. segment`;
   if (segments.some((s) => s === '.')) return `path "${p}" must not contain a . segment`;
