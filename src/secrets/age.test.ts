@@ -60,6 +60,8 @@ describe('age wrapper', () => {
     altered[altered.length - 2] = altered[altered.length - 2]! ^ 1;
     await assert.rejects(decrypt(altered, [identity]), AgeError);
     assert.equal(isAgeFile(Buffer.from('A=1\n')), false);
+    const crowded = await encrypt('A=1\n', [recipient, ...(await Promise.all(Array.from({ length: 64 }, async () => recipientOf(await generateIdentity()))))]);
+    await assert.rejects(decrypt(crowded, [identity]), /more than 64 recipients/);
     await assert.rejects(encrypt('x', ['age1notarecipient']), /not an age recipient/);
   });
 

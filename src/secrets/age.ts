@@ -12,6 +12,9 @@ const IDENTITY_RE = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
 /** X25519 recipient: `age1` + 58 bech32 characters. Post-quantum (`age1pq1…`) recipients are longer. */
 const RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
 
+/** At most this many recipient stanzas in a file's header. */
+export const MAX_STANZAS = 64;
+
 export class AgeError extends Error {
   override readonly name = 'AgeError';
 }
@@ -100,6 +103,11 @@ export async function decrypt(file: Uint8Array, identities: string[]): Promise<U
       throw new AgeError(`the ASCII armor is malformed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  // Each recipient stanza costs a key agreement to try: refuse headers listing too many.
+  const text = Buffer.from(raw).toString('latin1');
+  const end = text.indexOf('\n--- ');
+  const stanzas = (end < 0 ? text : text.slice(0, end)).split('\n-> ').length - 1;
+  if (stanzas > MAX_STANZAS) throw new AgeError(`lists more than ${MAX_STANZAS} recipients`);
   const d = new age.Decrypter();
   for (const id of identities) d.addIdentity(id);
   try {

@@ -149,6 +149,8 @@ describe('SOPS files made by the independent encoder', () => {
     await assert.rejects(open('x.yaml', mine, 'a: 1\n---\nb: 2\n'), /several YAML documents/);
     await assert.rejects(open('x.yaml', mine, 'a: 1\nsops:\n  encrypted_comment_regex: x\n'), /encrypted_comment_regex/);
     await assert.rejects(open('x.yaml', mine, 'a: 1\nsops:\n  key_groups: [{age: []}, {age: []}]\n'), /Shamir/);
+    const many = Array.from({ length: 65 }, (_, i) => `    - {recipient: r${i}, enc: x}`).join('\n');
+    await assert.rejects(open('x.yaml', mine, `a: 1\nsops:\n  mac: x\n  age:\n${many}\n`), /more than 64 age recipients/);
   });
 });
 

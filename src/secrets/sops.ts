@@ -15,7 +15,7 @@
 //   is refused, as sops refuses it.
 //
 // Not supported (refused with a message): Shamir key groups, comment-based encryption rules,
-// several YAML documents, YAML aliases. Sizes are bounded by MAX_NODES and MAX_DEPTH.
+// several YAML documents, YAML aliases. Sizes are bounded by MAX_NODES, MAX_DEPTH and MAX_RECIPIENTS.
 import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
 import { isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
@@ -38,6 +38,8 @@ export type DataKeyUnwrapper = (recipients: { recipient: string; enc: string }[]
 
 export const MAX_NODES = 10_000;
 export const MAX_DEPTH = 32;
+/** Each age recipient costs a key agreement to try: a file may list at most this many. */
+export const MAX_RECIPIENTS = 64;
 
 /** sha256("sops"): the MAC's first bytes when only encrypted values are authenticated. */
 const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
@@ -160,6 +162,7 @@ function readMetadata(raw: SopsValue | undefined): Metadata {
   };
   collect(get(raw, 'age'));
   if (Array.isArray(keyGroups)) for (const g of keyGroups) if (isMapValue(g)) collect(get(g, 'age'));
+  if (age.length > MAX_RECIPIENTS) throw new SopsError(`lists more than ${MAX_RECIPIENTS} age recipients`);
   const macOnly = get(raw, 'mac_only_encrypted');
   return {
     age,
