@@ -15,6 +15,8 @@ export interface FunctionStatus {
   container?: string;
   /** Docker: the end of the last failed build's log. */
   buildLog?: string;
+  /** The secrets files (`envFrom`) its env comes from: file names only, never a value. */
+  envFrom?: string[];
 }
 
 /** What the status shows for a function beside its deployed state: a build under way or a failure. */
@@ -91,7 +93,11 @@ export function buildStatus(i: StatusInput): AppStatus {
     return e;
   };
   const deployedPaths = new Set((i.deployed?.functions ?? []).map((f) => f.path));
-  const functions: FunctionStatus[] = (i.deployed?.functions ?? []).map((f) => entry(f.path, f.runtime, i.overlays?.get(f.path), true));
+  const functions: FunctionStatus[] = (i.deployed?.functions ?? []).map((f) => {
+    const e = entry(f.path, f.runtime, i.overlays?.get(f.path), true);
+    if (f.secrets?.length) e.envFrom = f.secrets.map((s) => s.file);
+    return e;
+  });
   for (const [path, o] of i.overlays ?? []) if (!deployedPaths.has(path)) functions.push(entry(path, o.runtime, o, false));
   const site = i.deployed?.static ?? null;
   let status = i.status;

@@ -235,6 +235,7 @@ describe('secrets for functions (envFrom)', () => {
     assert.equal(st.status, 'synced', st.message);
     assert.deepEqual(await answer('/js'), { db: values[1], mode: 'from-sops', api: values[3] });
     assert.deepEqual(await answer('/py'), { db: values[1], mode: 'explicit' });
+    assert.deepEqual(st.functions.map((f) => [f.path, f.envFrom]), [['/py', ['secrets/prod.env.age']], ['/js', ['secrets/prod.env.age', 'secrets/extra.enc.env']]]);
     const hist = await h.api<{ syncs: { plan: { functions: FunctionChange[] } | null }[] }>('GET', '/app/syncs?namespace=team');
     const js = hist.body.syncs[0]!.plan!.functions.find((f) => f.path === '/js');
     assert.deepEqual(js?.changes, ['envFrom', 'env.API_TOKEN added', 'env.MODE changed']);
