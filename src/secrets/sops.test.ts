@@ -85,6 +85,12 @@ describe('SOPS files made by the independent encoder', () => {
     });
   });
 
+  it('ignores comments, which sops encrypts as #ENC[…,type:comment] lines outside the MAC', async () => {
+    const text = data('sops/app.enc.yaml').replace('PORT:', '#ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:comment]\nPORT:');
+    const t = (await open('sops/app.enc.yaml', mine, text)) as Record<string, unknown>;
+    assert.equal(t.PORT, '5432n');
+  });
+
   it('decrypts the same values from JSON', async () => {
     const t = (await open('sops/app.enc.json', mine)) as Record<string, unknown>;
     assert.equal(t.DB_PASSWORD, 's3cr3t: with colon & spaces');
