@@ -15,6 +15,7 @@ import { BlobCache } from './blob-cache.js';
 import { proxyRequest } from './proxy.js';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { declaresMoreThan, errorOf, errorResponse, payloadTooLarge } from './respond.js';
+import { checkResponse, DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
 
 export interface HttpDeps {
   serving: ServingTable;
@@ -27,6 +28,11 @@ export interface HttpDeps {
   publicMetrics: boolean;
   ready: () => boolean;
   maxBodyBytes: number;
+  /**
+   * Largest response of an invoked (not proxied) function, default 10 MiB: the runtimes refuse a
+   * bigger one where it is made; this is the backstop.
+   */
+  maxResponseBytes?: number;
 }
 
 const RESERVED = new Set(RESERVED_NAMESPACES);
@@ -115,7 +121,7 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
     const backstop = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ZvError('FUNCTION_TIMEOUT', `no answer within ${fn.timeoutMs} ms`)), fn.timeoutMs + 5000);
     });
-    const res = await Promise.race([fn.handle.invoke(req), backstop]);
+    const res = checkResponse(await Promise.race([fn.handle.invoke(req), backstop]), deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
     deps.metrics.invocations.inc({ runtime: fn.runtime, result: 'ok' });
     const noBody = res.status === 204 || res.status === 304 || c.req.method === 'HEAD';
     return new Response(noBody ? null : res.body, { status: res.status, headers: responseHeaders(res.headers) });

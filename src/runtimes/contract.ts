@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { isZvError } from '../errors/registry.js';
 import type { FunctionRequest } from '../core/function-contract.js';
 import type { FunctionRuntime, FunctionSource, LoadedFunction, LogStream, RuntimeName } from './types.js';
+import type { ResponseCapOptions } from './response-cap.js';
 
 export interface ContractSamples {
   /** `handle(req)` returning `{status=200, body={method, path, query, headers, body}}` (a map body → JSON). */
@@ -35,12 +36,17 @@ export interface ContractSamples {
   globalWrite: string;
   /** Returns the global `zv_leak` if it is set, else the string `absent`. */
   globalRead: string;
+  /** Returns a plain string of N times `x`, N being the number in the request body. */
+  bigText: string;
+  /** Returns status 200 and the map body `{data = <N times x>}` (sent as JSON), N as for bigText. */
+  bigJson: string;
 }
 
 export interface ContractOptions {
   name: RuntimeName;
   language?: 'javascript' | 'typescript';
-  create: () => Promise<FunctionRuntime> | FunctionRuntime;
+  /** Makes a runtime; it must honour `maxResponseBytes` when given (the response-cap case does). */
+  create: (opts?: ResponseCapOptions) => Promise<FunctionRuntime> | FunctionRuntime;
   samples: ContractSamples;
   /** Skip the whole suite with this reason (printed) when the runtime cannot run here. */
   skip?: string | false;
@@ -189,6 +195,37 @@ export function runtimeContract(opts: ContractOptions): void {
       const fn = await load(samples.echo);
       const all = await Promise.all(Array.from({ length: 20 }, (_, i) => fn.invoke({ ...REQ, body: `n${i}` })));
       all.forEach((res, i) => assert.equal(JSON.parse(bodyText(res.body)).body, `n${i}`));
+    });
+
+    it('refuses a response over maxResponseBytes with FUNCTION_RESPONSE_TOO_LARGE and keeps answering', async () => {
+      const cap = 64 * 1024;
+      const capped = await opts.create({ maxResponseBytes: cap });
+      try {
+        for (const [name, code] of [['bigText', samples.bigText], ['bigJson', samples.bigJson]] as const) {
+          const fn = await capped.load(
+            { id: `contract/${opts.name}/cap-${name}`, runtime: opts.name, language: opts.language, code, filename: 'handler', timeoutMs: 5000, memoryMb: 64, env: {} },
+            () => {},
+          );
+          try {
+            const small = await fn.invoke({ ...REQ, body: '1000' });
+            assert.equal(small.status, 200, name);
+            assert.ok(bodyText(small.body).includes('x'.repeat(1000)), name);
+            await assert.rejects(fn.invoke({ ...REQ, body: String(cap + 1) }), (e: unknown) => isZvError(e, 'FUNCTION_RESPONSE_TOO_LARGE'), name);
+            await assert.rejects(fn.invoke({ ...REQ, body: String(200 * 1024 * 1024) }), (e: unknown) => isZvError(e, 'FUNCTION_RESPONSE_TOO_LARGE') || isZvError(e, 'FUNCTION_MEMORY_LIMIT'), name);
+            assert.equal(bodyText((await fn.invoke({ ...REQ, body: '10' })).body).includes('x'.repeat(10)), true, name);
+          } finally {
+            await fn.dispose();
+          }
+        }
+      } finally {
+        await capped.close();
+      }
+    });
+
+    it('caps responses at 10 MiB by default', async () => {
+      const fn = await load(samples.bigText, { memoryMb: 128, timeoutMs: 10000 });
+      assert.equal(bodyText((await fn.invoke({ ...REQ, body: String(1024 * 1024) })).body).length, 1024 * 1024);
+      await assert.rejects(fn.invoke({ ...REQ, body: String(10 * 1024 * 1024 + 1) }), (e: unknown) => isZvError(e, 'FUNCTION_RESPONSE_TOO_LARGE'));
     });
 
     it('refuses invocations after dispose with FUNCTION_UNAVAILABLE', async () => {

@@ -19,6 +19,8 @@ export interface ServeConfig {
   pollIntervalMs: number;
   allowFileRepos: boolean;
   maxBodyBytes: number;
+  /** Largest response of a Lua, JS or Python function (--max-response; 500 FUNCTION_RESPONSE_TOO_LARGE over it). */
+  maxResponseBytes: number;
   logLevel: string;
   repo: BootstrapRepo | null;
   example: boolean;
@@ -34,7 +36,7 @@ export interface ServeConfig {
 
 /** Raw setting names as written on the command line (without `--`). */
 export const SETTINGS = [
-  'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
+  'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'max-response', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
   'public-metrics', 'cors-origin', 'admin-token-file',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
@@ -137,6 +139,9 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
   const bodyRaw = get('max-body') ?? 10 * 1024 * 1024;
   const maxBodyBytes = parseSize(typeof bodyRaw === 'boolean' ? '' : bodyRaw);
   if (maxBodyBytes === null) throw new ZvError('CONFIG_INVALID', `max-body: '${bodyRaw}' is not a size like 10MiB or 1048576`);
+  const responseRaw = get('max-response') ?? 10 * 1024 * 1024;
+  const maxResponseBytes = parseSize(typeof responseRaw === 'boolean' ? '' : responseRaw);
+  if (maxResponseBytes === null) throw new ZvError('CONFIG_INVALID', `max-response: '${responseRaw}' is not a size like 10MiB or 1048576`);
 
   const url = get('repo');
   let repo: BootstrapRepo | null = null;
@@ -157,6 +162,7 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     pollIntervalMs,
     allowFileRepos: parseBool(get('allow-file-repos') ?? false, 'allow-file-repos'),
     maxBodyBytes,
+    maxResponseBytes,
     logLevel: str('log-level', 'info'),
     repo,
     example: parseBool(get('example') ?? false, 'example'),

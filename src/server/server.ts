@@ -161,7 +161,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   // adopt or remove each other's containers.
   const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
   const runtimes = opts.runtimes ?? (await availableRuntimes([
-    new LuaRuntime(), new JsRuntime(), new PythonRuntime(), new DockerRuntime({ instance, log: logger.child({ component: 'docker' }) }),
+    new LuaRuntime({ maxResponseBytes: config.maxResponseBytes }), new JsRuntime({ maxResponseBytes: config.maxResponseBytes }),
+    new PythonRuntime({ maxResponseBytes: config.maxResponseBytes }), new DockerRuntime({ instance, log: logger.child({ component: 'docker' }) }),
   ], logger));
   const serving = new ServingTable();
   const servicePorts = new PortPool(40000, 44999);
@@ -192,6 +193,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   let closing = false;
   const app = createHttpApp({
     serving, blobs, metrics, api, guard, publicMetrics: config.publicMetrics, ready: () => !closing, maxBodyBytes: config.maxBodyBytes,
+    maxResponseBytes: config.maxResponseBytes,
   });
 
   // Serve the last synced state before accepting any request: no request (and no API call) ever

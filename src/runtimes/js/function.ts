@@ -7,6 +7,10 @@ import type { FunctionLogger, FunctionSource, LoadedFunction } from '../types.js
 import { Instance } from './instance.js';
 import type { Packed } from './instance.js';
 import type { CompiledCode } from './compile.js';
+import { checkResponse, clipMessage, responseTooLarge } from '../response-cap.js';
+
+/** Errors that mean the isolate could not get memory outside its heap (array buffers). */
+const ALLOCATION_FAILED = /^RangeError: (Array buffer allocation failed|.*could not allocate memory)/;
 
 export class JsFunction implements LoadedFunction {
   private disposed = false;
@@ -17,6 +21,7 @@ export class JsFunction implements LoadedFunction {
     private readonly compiled: CompiledCode,
     private readonly log: FunctionLogger,
     private current: Instance | null,
+    private readonly maxResponseBytes: number,
     private readonly onDispose: (fn: JsFunction) => void = () => {},
   ) {}
 
@@ -24,7 +29,14 @@ export class JsFunction implements LoadedFunction {
     if (this.disposed) throw new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
     const inst = await this.instance();
     const packed = await inst.invoke(JSON.stringify(req));
-    return this.toResponse(packed);
+    if (packed.kind === 'error' && ALLOCATION_FAILED.test(packed.message)) {
+      // an array buffer over the isolate's memory limit: the same as running out of heap
+      this.log('stderr', `[zerverless] ${clipMessage(packed.message)}`);
+      if (this.current === inst) inst.kill('memory');
+      throw new ZvError('FUNCTION_MEMORY_LIMIT', `The function went over its memory limit of ${this.source.memoryMb} MiB`);
+    }
+    // the isolate refused anything over the cap before the copy; this is the exact count
+    return checkResponse(this.toResponse(packed), this.maxResponseBytes);
   }
 
   async dispose(): Promise<void> {
@@ -41,7 +53,7 @@ export class JsFunction implements LoadedFunction {
     if (this.current && !this.current.dead) return Promise.resolve(this.current);
     this.current = null;
     if (!this.creating) {
-      this.creating = Instance.create(this.source, this.compiled, this.log).then(
+      this.creating = Instance.create(this.source, this.compiled, this.log, this.maxResponseBytes).then(
         (inst) => {
           this.creating = null;
           if (this.disposed) {
@@ -66,11 +78,16 @@ export class JsFunction implements LoadedFunction {
     switch (packed.kind) {
       case 'response':
         return { status: packed.status, headers: packed.headers, body: packed.body ?? '' };
-      case 'error':
+      case 'error': {
         if (packed.stack) this.log('stderr', this.compiled.mapper.stack(packed.stack));
-        throw new ZvError('FUNCTION_ERROR', packed.message);
+        let message = clipMessage(packed.message);
+        if (/WebAssembly is not defined/.test(message)) message += ' (WebAssembly is not available to functions: its memory would not count against the memory limit)';
+        throw new ZvError('FUNCTION_ERROR', message);
+      }
       case 'bad':
-        throw new ZvError('FUNCTION_BAD_RESPONSE', packed.reason);
+        throw new ZvError('FUNCTION_BAD_RESPONSE', clipMessage(packed.reason));
+      case 'toolarge':
+        throw responseTooLarge(this.maxResponseBytes, packed.size, true);
       case 'value': {
         const r = normalizeResult(packed.value);
         if (!r.ok) throw new ZvError('FUNCTION_BAD_RESPONSE', r.reason);

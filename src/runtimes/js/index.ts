@@ -8,20 +8,29 @@ import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } 
 import { compileError, compileSource } from './compile.js';
 import { JsFunction } from './function.js';
 import { Instance } from './instance.js';
+import { responseCap } from '../response-cap.js';
+import type { ResponseCapOptions } from '../response-cap.js';
 
 export { JsFunction } from './function.js';
+
+export type JsRuntimeOptions = ResponseCapOptions;
 
 export class JsRuntime implements FunctionRuntime {
   readonly name = 'js' as const;
   private readonly loaded = new Set<JsFunction>();
   private closed = false;
+  private readonly maxResponseBytes: number;
+
+  constructor(opts: JsRuntimeOptions = {}) {
+    this.maxResponseBytes = responseCap(opts);
+  }
 
   async load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction> {
     if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'The js runtime was closed');
     const compiled = await compileSource(source);
     let first: Instance;
     try {
-      first = await Instance.create(source, compiled, log);
+      first = await Instance.create(source, compiled, log, this.maxResponseBytes);
     } catch (e) {
       if (e instanceof ZvError && e.code === 'FUNCTION_COMPILE_ERROR') throw e;
       const why = e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT' ? `top-level code did not finish within ${source.timeoutMs} ms`
@@ -29,7 +38,7 @@ export class JsRuntime implements FunctionRuntime {
           : `the function could not start: ${e instanceof Error ? e.message : String(e)}`;
       throw compileError(source, why);
     }
-    const fn = new JsFunction(source, compiled, log, first, (f) => this.loaded.delete(f));
+    const fn = new JsFunction(source, compiled, log, first, this.maxResponseBytes, (f) => this.loaded.delete(f));
     this.loaded.add(fn);
     return fn;
   }

@@ -14,7 +14,9 @@ export type Packed =
   | { kind: 'response'; status: number; headers: Record<string, string>; body: string | Uint8Array | null }
   | { kind: 'value'; value: unknown }
   | { kind: 'error'; message: string; stack: string }
-  | { kind: 'bad'; reason: string };
+  | { kind: 'bad'; reason: string }
+  /** The response was over --max-response (`size`: bytes counted when the check stopped). */
+  | { kind: 'toolarge'; size: number };
 
 export type DeathReason = 'timeout' | 'memory' | 'disposed';
 
@@ -48,14 +50,14 @@ export class Instance {
    * when the code does not compile, throws at the top level or defines no entry point, and with
    * FUNCTION_TIMEOUT / FUNCTION_MEMORY_LIMIT when its top level runs too long or too big.
    */
-  static async create(source: FunctionSource, compiled: CompiledCode, log: FunctionLogger): Promise<Instance> {
+  static async create(source: FunctionSource, compiled: CompiledCode, log: FunctionLogger, maxResponseBytes: number): Promise<Instance> {
     const isolate = new ivm.Isolate({
       memoryLimit: Math.max(ISOLATE_MIN_MB, Math.ceil(source.memoryMb)),
       onCatastrophicError: (message) => log('stderr', `[zerverless] isolate failure: ${message}`),
     });
     const inst = new Instance(isolate, source, log);
     try {
-      await inst.setup(compiled);
+      await inst.setup(compiled, maxResponseBytes);
       return inst;
     } catch (e) {
       const reason = inst.death ?? inst.classify(e);
@@ -66,7 +68,7 @@ export class Instance {
     }
   }
 
-  private async setup(compiled: CompiledCode): Promise<void> {
+  private async setup(compiled: CompiledCode, maxResponseBytes: number): Promise<void> {
     const { isolate, source } = this;
     const context = await isolate.createContext();
     await context.global.set('__zv_log', new ivm.Callback((stream: unknown, text: unknown) => this.onLog(stream, text), { ignored: true }));
@@ -88,7 +90,7 @@ export class Instance {
     }
     const factory = (await script.run(context, { reference: true, timeout: source.timeoutMs })) as ivm.Reference;
     script.release();
-    const result = (await define.apply(undefined, [factory.derefInto(), JSON.stringify(source.env)], {
+    const result = (await define.apply(undefined, [factory.derefInto(), JSON.stringify(source.env), maxResponseBytes], {
       timeout: source.timeoutMs,
       result: { copy: true },
     })) as { ok: boolean; kind: string; message?: string; stack?: string };

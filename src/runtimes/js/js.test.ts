@@ -39,6 +39,8 @@ const js: ContractSamples = {
   env: `function handle(req, env) { return env.GREETING; }`,
   globalWrite: `function handle() { globalThis.zv_leak = 'secret'; return 'ok'; }`,
   globalRead: `function handle() { return typeof globalThis.zv_leak === 'string' ? globalThis.zv_leak : 'absent'; }`,
+  bigText: `function handle(req) { return 'x'.repeat(Number(req.body)); }`,
+  bigJson: `function handle(req) { return { status: 200, body: { data: 'x'.repeat(Number(req.body)) } }; }`,
 };
 
 const REQ_TYPES = `interface Req { method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: string }
@@ -77,7 +79,9 @@ export default { fetch(_request: Request, env: Env): Response { return new Respo
 export function handle(): string { globalThis.zv_leak = 'secret'; return 'ok'; }`,
   globalRead: `const g = globalThis as unknown as { zv_leak?: string };
 export function handle(): string { return typeof g.zv_leak === 'string' ? g.zv_leak : 'absent'; }`,
+  bigText: `export default { fetch: async (request: Request): Promise<Response> => new Response('x'.repeat(Number(await request.text()))) };`,
+  bigJson: `export default { fetch: async (request: Request): Promise<Response> => Response.json({ data: 'x'.repeat(Number(await request.text())) }) };`,
 };
 
-runtimeContract({ name: 'js', language: 'javascript', create: () => new JsRuntime(), samples: js });
-runtimeContract({ name: 'js', language: 'typescript', create: () => new JsRuntime(), samples: ts });
+runtimeContract({ name: 'js', language: 'javascript', create: (o) => new JsRuntime(o), samples: js });
+runtimeContract({ name: 'js', language: 'typescript', create: (o) => new JsRuntime(o), samples: ts });

@@ -5,6 +5,32 @@
 import { WEB_SHIMS } from './shims-web.js';
 
 const GLUE = String.raw`
+// Intrinsics captured before any user code runs (user code may replace the globals later).
+const apply = Reflect.apply;
+const Str = String;
+const U8 = Uint8Array;
+const jsonStringify = JSON.stringify;
+const jsonParse = JSON.parse;
+const objectKeys = Object.keys;
+const objectCreate = Object.create;
+const objectFromEntries = Object.fromEntries;
+const isArray = Array.isArray;
+const SetC = Set;
+const setAdd = Set.prototype.add;
+const setHas = Set.prototype.has;
+const setDelete = Set.prototype.delete;
+const isView = ArrayBuffer.isView;
+const strSlice = String.prototype.slice;
+const u8Set = Uint8Array.prototype.set;
+const getter = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get;
+const abByteLength = getter(ArrayBuffer.prototype, 'byteLength');
+const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+const taBuffer = getter(TypedArrayProto, 'buffer');
+const taByteOffset = getter(TypedArrayProto, 'byteOffset');
+const taByteLength = getter(TypedArrayProto, 'byteLength');
+const dvBuffer = getter(DataView.prototype, 'buffer');
+const dvByteOffset = getter(DataView.prototype, 'byteOffset');
+const dvByteLength = getter(DataView.prototype, 'byteLength');
 const MAX_LINE = 16384;
 const MAX_LINES_PER_SEC = 1000;
 let logWindow = 0, logCount = 0, logDropped = 0;
@@ -52,9 +78,27 @@ for (const k of ['log', 'info', 'debug', 'trace', 'dir', 'table']) console[k] = 
 for (const k of ['warn', 'error']) console[k] = function () { emit('stderr', arguments); };
 console.assert = function (ok, ...rest) { if (!ok) emit('stderr', ['Assertion failed', ...rest]); };
 
+// Texts handed back to the host (error messages, stacks, reasons) are cut inside the isolate, so a
+// huge message is never copied out.
+// Cutting a rope string flattens it first, so a text over MAX_CLIPPED is not shown at all.
+const MAX_TEXT = 16384;
+const MAX_CLIPPED = 1048576;
+function clip(x) {
+  const s = typeof x === 'string' ? x : Str(x);
+  if (s.length <= MAX_TEXT) return s;
+  if (s.length > MAX_CLIPPED) return '[' + s.length + ' characters, not shown]';
+  return apply(strSlice, s, [0, MAX_TEXT]) + ' …[' + (s.length - MAX_TEXT) + ' more characters]';
+}
+
 function errText(e) {
-  if (e instanceof Error) return (e.name && e.name !== 'Error' ? e.name + ': ' : '') + e.message;
-  return inspect(e);
+  if (e instanceof Error) return clip((e.name && e.name !== 'Error' ? e.name + ': ' : '') + e.message);
+  return clip(inspect(e));
+}
+function errStack(e) {
+  if (!(e instanceof Error)) return '';
+  // V8 copies the message into the stack text: not worth a copy of a huge one
+  const m = e.message;
+  return typeof m === 'string' && m.length > MAX_CLIPPED ? '' : clip(e.stack);
 }
 
 const timers = new Map();
@@ -87,15 +131,18 @@ for (const [k, v] of Object.entries({ console, setTimeout, setInterval, clearTim
 
 let entry = null;
 let env = {};
+// --max-response: a response over it is refused here, before isolated-vm copies it to the host.
+let maxResponse = Infinity;
 const execCtx = { waitUntil(p) { Promise.resolve(p).catch(() => {}); }, passThroughOnException() {} };
 const isObj = (x) => x !== null && (typeof x === 'object' || typeof x === 'function');
 
-function define(factory, envJson) {
+function define(factory, envJson, maxResponseBytes) {
   env = JSON.parse(envJson);
+  if (typeof maxResponseBytes === 'number' && maxResponseBytes > 0) maxResponse = maxResponseBytes;
   const module = { exports: {} };
   let top;
   try { top = factory.call(module.exports, module, module.exports); }
-  catch (e) { return { ok: false, kind: 'error', message: errText(e), stack: e instanceof Error ? String(e.stack) : '' }; }
+  catch (e) { return { ok: false, kind: 'error', message: errText(e), stack: errStack(e) }; }
   const ex = module.exports;
   const def = isObj(ex) && 'default' in ex ? ex.default : undefined;
   if (isObj(def) && typeof def.fetch === 'function') entry = { kind: 'fetch', target: def };
@@ -109,25 +156,121 @@ function define(factory, envJson) {
   return { ok: true, kind: entry.kind };
 }
 
+// Thrown by the size checks below; pack() turns it into { kind: 'toolarge' }.
+class TooLarge { constructor(size) { this.size = size; } }
+
+// What pack() hands to the host is rebuilt here from strings, numbers and fresh byte arrays whose
+// sizes are counted, using intrinsics captured before user code ran: code that patches String,
+// JSON or the prototypes cannot smuggle an uncounted (e.g. a 300 MB rope) string past the check.
+// A string's UTF-8 takes at least as many bytes as it has UTF-16 units, so its length is enough
+// to refuse it without encoding or flattening it.
+let packed = 0;
+function count(n) {
+  packed += n;
+  if (!(packed <= maxResponse)) throw new TooLarge(packed);
+}
+function countedString(x) {
+  const s = typeof x === 'string' ? x : Str(x);
+  count(s.length);
+  return s;
+}
+/** A fresh Uint8Array copy of an ArrayBuffer or a view, or undefined for anything else. */
+function bytesOf(b) {
+  if (b === null || typeof b !== 'object') return undefined;
+  let buffer, offset, length;
+  try {
+    length = apply(abByteLength, b, []);
+    buffer = b; offset = 0;
+  } catch {
+    if (!isView(b)) return undefined;
+    try {
+      buffer = apply(taBuffer, b, []); offset = apply(taByteOffset, b, []); length = apply(taByteLength, b, []);
+    } catch {
+      buffer = apply(dvBuffer, b, []); offset = apply(dvByteOffset, b, []); length = apply(dvByteLength, b, []);
+    }
+  }
+  count(length);
+  const out = new U8(length);
+  apply(u8Set, out, [new U8(buffer, offset, length)]);
+  return out;
+}
+// Objects that are filled by assignment have no prototype, so no setter user code put on
+// Object.prototype can run (and add uncounted properties) while they are built.
+function countedHeaders(h) {
+  const out = objectCreate(null);
+  for (const k of objectKeys(h)) {
+    const v = h[k];
+    if (v === undefined || v === null) continue;
+    out[countedString(k)] = countedString(v);
+  }
+  return out;
+}
+
+// A lower bound of the length of JSON.stringify(x), stopping once over the cap: a body object
+// holding a huge (rope) string is refused before JSON.stringify flattens it. Objects with toJSON
+// count as nothing here (their JSON is counted after stringify); cycles are left to stringify.
+function jsonAtLeast(x, ancestors, n) {
+  if (n > maxResponse) return n;
+  if (typeof x === 'string') return n + x.length + 2;
+  if (typeof x === 'number' || typeof x === 'boolean' || x === null) return n + 1;
+  if (typeof x !== 'object') return n;
+  if (typeof x.toJSON === 'function' || apply(setHas, ancestors, [x])) return n;
+  apply(setAdd, ancestors, [x]);
+  n += 2;
+  if (isArray(x)) {
+    for (let i = 0; i < x.length && n <= maxResponse; i++) n = jsonAtLeast(x[i], ancestors, n + 1);
+  } else {
+    const ks = objectKeys(x);
+    for (let i = 0; i < ks.length && n <= maxResponse; i++) {
+      const k = ks[i];
+      const v = x[k];
+      if (v !== undefined && typeof v !== 'function' && typeof v !== 'symbol') n = jsonAtLeast(v, ancestors, n + k.length + 3);
+    }
+  }
+  apply(setDelete, ancestors, [x]);
+  return n;
+}
+
 function plainBody(b) {
-  if (b === undefined || b === null || typeof b === 'string' || typeof b === 'number' || typeof b === 'boolean') return b;
-  if (b instanceof ArrayBuffer || ArrayBuffer.isView(b)) return toBytes(b).slice();
-  if (typeof b === 'object') { const s = JSON.stringify(b); return s === undefined ? null : JSON.parse(s); }
+  if (b === undefined || b === null || typeof b === 'number' || typeof b === 'boolean') return b;
+  if (typeof b === 'string') return countedString(b);
+  const bytes = bytesOf(b);
+  if (bytes !== undefined) return bytes;
+  if (typeof b === 'object') {
+    const atLeast = jsonAtLeast(b, new SetC(), packed);
+    if (!(atLeast <= maxResponse)) throw new TooLarge(atLeast);
+    const s = jsonStringify(b);
+    if (s === undefined) return null;
+    count(s.length);
+    return jsonParse(s);
+  }
   throw new TypeError('body of type ' + typeof b + ' cannot be sent');
 }
 
+function status(x) {
+  return typeof x === 'number' ? x : clip(x);
+}
+
 function pack(v) {
-  if (v instanceof Response) return { kind: 'response', status: v.status, headers: Object.fromEntries(v.headers), body: v[BODY] };
-  if (v === undefined || v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return { kind: 'value', value: v };
+  packed = 0;
+  try { return packChecked(v); }
+  catch (e) { if (e instanceof TooLarge) return { kind: 'toolarge', size: e.size }; throw e; }
+}
+
+function packChecked(v) {
+  if (v instanceof Response) {
+    const headers = countedHeaders(objectFromEntries(v.headers));
+    return { kind: 'response', status: status(v.status), headers, body: plainBody(v[BODY]) };
+  }
+  if (v === undefined || v === null || typeof v === 'number' || typeof v === 'boolean') return { kind: 'value', value: v };
+  if (typeof v === 'string') return { kind: 'value', value: countedString(v) };
   if (typeof v !== 'object') return { kind: 'bad', reason: 'handle returned a ' + typeof v };
-  const o = {};
-  if (v.status !== undefined && v.status !== null) o.status = typeof v.status === 'number' || typeof v.status === 'string' ? v.status : String(v.status);
+  const o = objectCreate(null);
+  if (v.status !== undefined && v.status !== null) o.status = status(v.status);
   const h = v.headers;
-  if (h instanceof Headers) o.headers = Object.fromEntries(h);
-  else if (isObj(h) && !Array.isArray(h)) {
-    o.headers = {};
-    for (const k of Object.keys(h)) if (h[k] !== undefined && h[k] !== null) o.headers[k] = String(h[k]);
-  } else if (h !== undefined && h !== null) o.headers = Array.isArray(h) ? [] : String(h);
+  if (h instanceof Headers) o.headers = countedHeaders(objectFromEntries(h));
+  else if (isObj(h) && !isArray(h)) o.headers = countedHeaders(h);
+  else if (h !== undefined && h !== null) o.headers = isArray(h) ? [] : clip(h);
   o.body = plainBody(v.body);
   return { kind: 'value', value: o };
 }
@@ -146,7 +289,7 @@ async function invoke(reqJson) {
       out = await entry.fn.call(entry.self, req, env);
     }
   } catch (e) {
-    return { kind: 'error', message: errText(e), stack: e instanceof Error ? String(e.stack) : '' };
+    return { kind: 'error', message: errText(e), stack: errStack(e) };
   }
   try { return pack(out); } catch (e) { return { kind: 'bad', reason: errText(e) }; }
 }
@@ -158,6 +301,9 @@ const hostLog = g.__zv_log;
 const hostTimer = g.__zv_timer;
 delete g.__zv_log;
 delete g.__zv_timer;
+// WebAssembly memory is allocated outside the V8 heap, where the isolate's memoryLimit does not
+// count it: a function could hold gigabytes under memory: 128. So functions get no WebAssembly.
+delete g.WebAssembly;
 ${WEB_SHIMS}
 ${GLUE}
 return { define, invoke, fire };

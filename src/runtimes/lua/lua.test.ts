@@ -9,7 +9,7 @@ import { LuaRuntime } from './index.js';
 
 runtimeContract({
   name: 'lua',
-  create: () => new LuaRuntime(),
+  create: (o) => new LuaRuntime(o),
   samples: {
     echo: `function handle(req)
   return {status=200, body={method=req.method, path=req.path, query=req.query, headers=req.headers, body=req.body}}
@@ -38,6 +38,8 @@ end`,
     env: `function handle(req) return os.getenv("GREETING") end`,
     globalWrite: `function handle(req) zv_leak = "secret" return "ok" end`,
     globalRead: `function handle(req) return zv_leak or "absent" end`,
+    bigText: `function handle(req) return string.rep("x", tonumber(req.body)) end`,
+    bigJson: `function handle(req) return {status=200, body={data=string.rep("x", tonumber(req.body))}} end`,
   },
 });
 

@@ -12,6 +12,8 @@ export interface LuaFunctionDef {
   timeoutMs: number;
   memoryMb: number;
   env: Record<string, string>;
+  /** --max-response: a larger response fails with FUNCTION_RESPONSE_TOO_LARGE inside the worker. */
+  maxResponseBytes?: number;
 }
 
 export type ToWorker =

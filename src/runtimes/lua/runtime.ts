@@ -6,8 +6,10 @@ import { ZvError } from '../../errors/registry.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
 import { LuaPool } from './pool.js';
+import { responseCap } from '../response-cap.js';
+import type { ResponseCapOptions } from '../response-cap.js';
 
-export interface LuaRuntimeOptions {
+export interface LuaRuntimeOptions extends ResponseCapOptions {
   /** Most worker threads running Lua at once (default: the number of cores, at least 2). */
   workers?: number;
   /** How long after its timeout a job may run before its worker is terminated (default 1000 ms). */
@@ -20,8 +22,10 @@ export class LuaRuntime implements FunctionRuntime {
   readonly name = 'lua' as const;
   private readonly pool: LuaPool;
   private nextKey = 1;
+  private readonly maxResponseBytes: number;
 
   constructor(opts: LuaRuntimeOptions = {}) {
+    this.maxResponseBytes = responseCap(opts);
     this.pool = new LuaPool({
       maxWorkers: Math.max(2, Math.floor(opts.workers ?? availableParallelism())),
       graceMs: Math.max(0, opts.graceMs ?? 1000),
@@ -38,6 +42,7 @@ export class LuaRuntime implements FunctionRuntime {
       timeoutMs: Math.max(1, source.timeoutMs),
       memoryMb: Math.max(1, source.memoryMb),
       env: { ...source.env },
+      maxResponseBytes: this.maxResponseBytes,
     }, log);
     try {
       await this.pool.run(key, 'compile');

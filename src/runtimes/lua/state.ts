@@ -31,14 +31,19 @@ interface RawModule {
   addFunction(fn: (...args: number[]) => number | void, signature: string): number;
 }
 
-export type FailureKind = 'syntax' | 'error' | 'timeout' | 'memory' | 'nohandle' | 'bad';
+export type FailureKind = 'syntax' | 'error' | 'timeout' | 'memory' | 'nohandle' | 'bad' | 'toolarge';
 
 /** A failure of Lua code, classified; the worker maps it to an error code. */
 export class LuaFailure extends Error {
-  constructor(readonly kind: FailureKind, message: string) {
+  constructor(readonly kind: FailureKind, message: string, readonly size?: number) {
     super(message);
   }
 }
+
+/** Error messages read out of Lua are cut to this many bytes (a function may raise a huge one). */
+const MAX_MESSAGE_BYTES = 16 * 1024;
+/** A printed text is read up to this many bytes (the worker forwards at most 1000 lines of 16 KiB). */
+const MAX_PRINT_BYTES = 16 * MIB;
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const utf8Strict = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
@@ -69,7 +74,7 @@ export class LuaHost {
       this.lua.lua_error(L);
     }, 'vii');
     this.logPtr = this.raw.addFunction((L: number) => {
-      const line = this.lua.lua_type(L, 1) === LUA_TSTRING ? this.readString(L, 1) : '';
+      const line = this.lua.lua_type(L, 1) === LUA_TSTRING ? this.readString(L, 1, MAX_PRINT_BYTES) : '';
       try {
         this.onLog(line);
       } catch {
@@ -105,16 +110,27 @@ export class LuaHost {
     }
   }
 
-  /** The bytes of the string (or number) at `idx`; only call with the memory limit lifted. */
-  readBytes(L: number, idx: number): Uint8Array {
+  /**
+   * The bytes of the string (or number) at `idx`, at most `max` of them; only call with the memory
+   * limit lifted.
+   */
+  readBytes(L: number, idx: number, max = Infinity): Uint8Array {
     const ptr = this.raw._lua_tolstring(L, idx, this.lenPtr);
     if (!ptr) return new Uint8Array(0);
-    const len = this.raw.getValue(this.lenPtr, 'i32') >>> 0;
+    const len = Math.min(this.raw.getValue(this.lenPtr, 'i32') >>> 0, max);
     return this.raw.HEAPU8.slice(ptr, ptr + len);
   }
 
-  readString(L: number, idx: number): string {
-    return utf8.decode(this.readBytes(L, idx));
+  /** The length in bytes of the string (or number) at `idx`, without copying it out of WASM. */
+  byteLength(L: number, idx: number): number {
+    const t = this.lua.lua_type(L, idx);
+    if (t !== LUA_TSTRING && t !== LUA_TNUMBER) return 0;
+    if (!this.raw._lua_tolstring(L, idx, this.lenPtr)) return 0;
+    return this.raw.getValue(this.lenPtr, 'i32') >>> 0;
+  }
+
+  readString(L: number, idx: number, max = Infinity): string {
+    return utf8.decode(this.readBytes(L, idx, max));
   }
 
   /** Loads `code` as a text chunk, leaving the function (or the error message) on the stack. */
@@ -136,6 +152,7 @@ export class LuaFunctionState {
   private readonly global: LuaGlobal;
   private readonly L: number;
   private readonly memoryMax: number;
+  private readonly maxResponse: number;
   private callRef = 0;
   private closed = false;
 
@@ -155,6 +172,7 @@ export class LuaFunctionState {
     this.global = new LuaGlobal(host.lua, true);
     this.L = this.global.address;
     this.memoryMax = Math.max(1, def.memoryMb) * MIB;
+    this.maxResponse = def.maxResponseBytes ?? Infinity;
     const { lua } = host;
     const L = this.L;
     const libs: [string, (L: number) => number][] = [
@@ -222,7 +240,11 @@ export class LuaFunctionState {
 
   private response(): FunctionResponse {
     const L = this.L;
-    const tag = this.host.readString(L, 1);
+    const tag = this.host.readString(L, 1, 16);
+    // --max-response, counted inside WASM before anything is copied out (the JSON of status and
+    // headers, or of a table body, plus a string body)
+    const size = tag === 'raw' || tag === 'json' ? this.host.byteLength(L, 2) + this.host.byteLength(L, 3) : 0;
+    if (size > this.maxResponse) throw new LuaFailure('toolarge', 'the response is over the limit', size);
     let value: unknown;
     if (tag === 'raw') {
       const body = textOrBytes(this.host.readBytes(L, 3));
@@ -233,7 +255,7 @@ export class LuaFunctionState {
         (value as Record<string, unknown>).body = textOrBytes(this.host.readBytes(L, 3));
       }
     } else {
-      throw new LuaFailure('bad', `handle returned a value that cannot be sent: ${this.host.readString(L, 2)}`);
+      throw new LuaFailure('bad', `handle returned a value that cannot be sent: ${this.host.readString(L, 2, MAX_MESSAGE_BYTES)}`);
     }
     const out = normalizeResult(value);
     if (!out.ok) throw new LuaFailure('bad', `handle returned an unusable response: ${out.reason}`);
@@ -259,7 +281,7 @@ export class LuaFunctionState {
 
   private errorMessage(idx: number): string {
     const type = this.host.lua.lua_type(this.L, idx);
-    if (type === LUA_TSTRING || type === LUA_TNUMBER) return this.host.readString(this.L, idx);
+    if (type === LUA_TSTRING || type === LUA_TNUMBER) return this.host.readString(this.L, idx, MAX_MESSAGE_BYTES);
     return `(error object is a ${this.host.lua.lua_typename(this.L, type)} value)`;
   }
 

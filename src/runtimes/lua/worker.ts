@@ -4,6 +4,7 @@
 // ran out of memory is freed and rebuilt on its next call.
 import { parentPort } from 'node:worker_threads';
 import type { ErrorCode } from '../../errors/registry.js';
+import { responseTooLarge } from '../response-cap.js';
 import type { FromWorker, JobOutcome, LuaFunctionDef, ToWorker } from './protocol.js';
 import { LuaFailure, LuaFunctionState, LuaHost } from './state.js';
 
@@ -63,6 +64,7 @@ function compileOutcome(e: LuaFailure, def: LuaFunctionDef): JobOutcome {
     bad: e.message,
     timeout: `${def.filename}: the top-level code did not finish within ${def.timeoutMs} ms`,
     memory: `${def.filename}: the top-level code went over the memory limit of ${def.memoryMb} MiB`,
+    toolarge: e.message,
   };
   return { ok: false, code: 'FUNCTION_COMPILE_ERROR', message: messages[e.kind] };
 }
@@ -75,10 +77,12 @@ function invokeOutcome(e: LuaFailure, def: LuaFunctionDef): JobOutcome {
     bad: 'FUNCTION_BAD_RESPONSE',
     timeout: 'FUNCTION_TIMEOUT',
     memory: 'FUNCTION_MEMORY_LIMIT',
+    toolarge: 'FUNCTION_RESPONSE_TOO_LARGE',
   };
   let message = e.message;
   if (e.kind === 'timeout') message = `The function did not answer within ${def.timeoutMs} ms`;
   if (e.kind === 'memory') message = `The function went over its memory limit of ${def.memoryMb} MiB`;
+  if (e.kind === 'toolarge') message = responseTooLarge(def.maxResponseBytes ?? 0, e.size).message;
   return { ok: false, code: codes[e.kind], message };
 }
 

@@ -5,7 +5,8 @@ import { normalizeResult } from '../../core/function-contract.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionSource, LoadedFunction } from '../types.js';
-import { WorkerGone, WorkerProcess } from './worker-process.js';
+import { WorkerGone, WorkerProcess, maxReplyBytes } from './worker-process.js';
+import { checkResponse, clipMessage, responseTooLarge } from '../response-cap.js';
 import type { WorkerCommand, WorkerReply } from './worker-process.js';
 
 /** Extra time a worker gets to start and import the module, on top of the function's timeout. */
@@ -19,11 +20,13 @@ interface Job {
 }
 
 /** Starts a worker and loads the code; resolves once `handle` is ready. */
-export async function startWorker(source: FunctionSource, cmd: WorkerCommand, seccomp: boolean, log: FunctionLogger): Promise<WorkerProcess> {
-  const w = new WorkerProcess(cmd, log);
+export async function startWorker(
+  source: FunctionSource, cmd: WorkerCommand, seccomp: boolean, log: FunctionLogger, maxResponseBytes: number,
+): Promise<WorkerProcess> {
+  const w = new WorkerProcess(cmd, log, maxReplyBytes(maxResponseBytes));
   const msg = {
     t: 'load', code: source.code, filename: source.filename, lineOffset: source.lineOffset ?? 1,
-    memoryMb: source.memoryMb, env: source.env, seccomp,
+    memoryMb: source.memoryMb, env: source.env, seccomp, maxResponse: maxResponseBytes,
   };
   let reply: WorkerReply;
   try {
@@ -74,6 +77,7 @@ export class PythonFunction implements LoadedFunction {
     private readonly cmd: WorkerCommand,
     private readonly seccomp: boolean,
     private readonly log: FunctionLogger,
+    private readonly maxResponseBytes: number,
     first: WorkerProcess,
     private readonly onDispose: () => void = () => {},
   ) {
@@ -133,7 +137,7 @@ export class PythonFunction implements LoadedFunction {
   private ensureWorker(): Promise<WorkerProcess> {
     if (this.worker?.alive) return Promise.resolve(this.worker);
     if (!this.starting) {
-      const p = startWorker(this.source, this.cmd, this.seccomp, this.log).then(
+      const p = startWorker(this.source, this.cmd, this.seccomp, this.log, this.maxResponseBytes).then(
         (w) => {
           if (this.starting === p) this.starting = undefined;
           if (this.disposed) {
@@ -180,6 +184,7 @@ export class PythonFunction implements LoadedFunction {
       if (e instanceof WorkerGone && e.reason === 'timeout') {
         throw new ZvError('FUNCTION_TIMEOUT', `${this.source.id} did not answer within ${this.source.timeoutMs} ms`);
       }
+      if (e instanceof WorkerGone && e.reason === 'toolarge') throw responseTooLarge(this.maxResponseBytes);
       if (e instanceof WorkerGone && e.memoryHint) {
         throw new ZvError('FUNCTION_MEMORY_LIMIT', `${this.source.id} went over its memory limit of ${this.source.memoryMb} MiB`);
       }
@@ -188,11 +193,14 @@ export class PythonFunction implements LoadedFunction {
     switch (reply.t) {
       case 'result':
         this.restartDelay = 100;
-        return toResponse(reply);
+        return checkResponse(toResponse(reply), this.maxResponseBytes);
       case 'error':
-        throw new ZvError('FUNCTION_ERROR', reply.message ?? 'the function raised an error');
+        throw new ZvError('FUNCTION_ERROR', clipMessage(reply.message ?? 'the function raised an error'));
       case 'bad_response':
-        throw new ZvError('FUNCTION_BAD_RESPONSE', reply.message);
+        throw new ZvError('FUNCTION_BAD_RESPONSE', reply.message === undefined ? undefined : clipMessage(reply.message));
+      case 'too_large':
+        this.restartDelay = 100;
+        throw responseTooLarge(this.maxResponseBytes, typeof reply.size === 'number' ? reply.size : undefined);
       case 'memory':
         this.replace(w);
         throw new ZvError('FUNCTION_MEMORY_LIMIT', `${this.source.id} went over its memory limit of ${this.source.memoryMb} MiB`);

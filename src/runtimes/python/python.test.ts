@@ -14,7 +14,7 @@ const py = (...lines: string[]): string => `${lines.join('\n')}\n`;
 
 runtimeContract({
   name: 'python',
-  create: () => new PythonRuntime(),
+  create: (o) => new PythonRuntime(o),
   samples: {
     echo: py(
       'def handle(req):',
@@ -58,6 +58,8 @@ runtimeContract({
     env: py('import os', 'def handle(req):', '    return os.environ.get("GREETING", "")'),
     globalWrite: py('import builtins', 'def handle(req):', '    builtins.zv_leak = "secret"', '    return "ok"'),
     globalRead: py('import builtins', 'def handle(req):', '    return getattr(builtins, "zv_leak", "absent")'),
+    bigText: py('def handle(req):', '    return "x" * int(req["body"])'),
+    bigJson: py('def handle(req):', '    return {"status": 200, "body": {"data": "x" * int(req["body"])}}'),
   },
 });
 

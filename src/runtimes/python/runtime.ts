@@ -7,8 +7,10 @@ import { PythonFunction, startWorker } from './function.js';
 import { bwrapArgs, checkSandbox, probeInterpreter } from './sandbox.js';
 import type { InterpreterInfo } from './sandbox.js';
 import type { WorkerCommand } from './worker-process.js';
+import { responseCap } from '../response-cap.js';
+import type { ResponseCapOptions } from '../response-cap.js';
 
-export interface PythonRuntimeOptions {
+export interface PythonRuntimeOptions extends ResponseCapOptions {
   /** The interpreter; default /usr/bin/python3 when it exists, else `python3` from PATH. */
   python?: string;
   /** The bubblewrap binary; default `bwrap` from PATH. */
@@ -27,6 +29,7 @@ export class PythonRuntime implements FunctionRuntime {
   private readonly python: string;
   private readonly bwrap: string;
   private readonly sandbox: boolean;
+  private readonly maxResponseBytes: number;
   private probe: Promise<Availability> | undefined;
   private readonly loaded = new Set<PythonFunction>();
   private closed = false;
@@ -35,6 +38,7 @@ export class PythonRuntime implements FunctionRuntime {
     this.python = opts.python ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
     this.bwrap = opts.bwrap ?? 'bwrap';
     this.sandbox = opts.sandbox ?? true;
+    this.maxResponseBytes = responseCap(opts);
   }
 
   async available(): Promise<{ ok: true } | { ok: false; reason: string }> {
@@ -49,12 +53,12 @@ export class PythonRuntime implements FunctionRuntime {
     const cmd: WorkerCommand = this.sandbox
       ? { file: this.bwrap, prefix: [...bwrapArgs(a.info, { memoryMb: source.memoryMb }), a.info.executable] }
       : { file: a.info.executable, prefix: [] };
-    const first = await startWorker(source, cmd, this.sandbox, log);
+    const first = await startWorker(source, cmd, this.sandbox, log, this.maxResponseBytes);
     if (this.closed) {
       first.kill();
       throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
     }
-    const fn: PythonFunction = new PythonFunction(source, cmd, this.sandbox, log, first, () => this.loaded.delete(fn));
+    const fn: PythonFunction = new PythonFunction(source, cmd, this.sandbox, log, this.maxResponseBytes, first, () => this.loaded.delete(fn));
     this.loaded.add(fn);
     return fn;
   }

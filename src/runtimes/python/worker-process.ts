@@ -11,8 +11,10 @@ import { PYTHON_FLAGS } from './sandbox.js';
 
 /** A reply line from the worker (see worker-source.ts). */
 export interface WorkerReply {
-  t: 'ready' | 'compile_error' | 'fatal' | 'result' | 'error' | 'memory' | 'bad_response';
+  t: 'ready' | 'compile_error' | 'fatal' | 'result' | 'error' | 'memory' | 'bad_response' | 'too_large';
   message?: string;
+  /** too_large: the size the worker measured. */
+  size?: number;
   value?: unknown;
   bytes?: 'value' | 'body';
   memory?: boolean;
@@ -28,7 +30,8 @@ export interface WorkerCommand {
 /** Why a worker ended while a reply was awaited. */
 export class WorkerGone extends Error {
   constructor(
-    readonly reason: 'exit' | 'timeout' | 'protocol',
+    /** `toolarge`: a reply line over the limit (cut off, the worker killed). */
+    readonly reason: 'exit' | 'timeout' | 'protocol' | 'toolarge',
     message: string,
     readonly memoryHint: boolean,
   ) {
@@ -37,7 +40,15 @@ export class WorkerGone extends Error {
 }
 
 const MAX_LOG_LINE = 16 * 1024;
-const MAX_REPLY = 256 * 1024 * 1024;
+/**
+ * A reply line may be this much bigger than --max-response: the worker checks the response itself
+ * and refuses it over the cap, but JSON escaping can take 6 bytes for one (e.g. \u0000) and base64
+ * 4 for 3. A line past the limit (user code can write to the reply pipe directly) is cut off there:
+ * the worker is killed and at most this much was buffered.
+ */
+export function maxReplyBytes(maxResponseBytes: number): number {
+  return 6 * maxResponseBytes + 1024 * 1024;
+}
 const STDERR_TAIL = 4096;
 const MEMORY_HINT = /MemoryError|Cannot allocate memory|out of memory/i;
 
@@ -85,7 +96,7 @@ export class WorkerProcess {
   /** Called once when the process is gone, whatever the reason. */
   onExit: (gone: WorkerGone) => void = () => {};
 
-  constructor(cmd: WorkerCommand, log: FunctionLogger) {
+  constructor(cmd: WorkerCommand, log: FunctionLogger, private readonly maxReply = maxReplyBytes(10 * 1024 * 1024)) {
     this.child = spawn(cmd.file, [...cmd.prefix, ...PYTHON_FLAGS, '-c', WORKER_SOURCE], {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: { MALLOC_ARENA_MAX: '1' }, // nothing of the host's env; see sandbox.ts for why this one
@@ -167,21 +178,31 @@ export class WorkerProcess {
   }
 
   private onReplyData(chunk: Buffer): void {
+    if (this.dead) return;
     let start = 0;
     let nl: number;
     while ((nl = chunk.indexOf(10, start)) >= 0) {
+      if (this.replyBytes + (nl - start) > this.maxReply) return this.tooLarge();
       this.replyChunks.push(chunk.subarray(start, nl));
       const line = Buffer.concat(this.replyChunks).toString('utf8');
       this.replyChunks = [];
       this.replyBytes = 0;
       start = nl + 1;
       this.onReplyLine(line);
+      if (this.dead) return;
     }
     if (start < chunk.length) {
       this.replyChunks.push(chunk.subarray(start));
       this.replyBytes += chunk.length - start;
-      if (this.replyBytes > MAX_REPLY) this.fail(new WorkerGone('protocol', 'the python worker sent an oversized reply', false));
+      if (this.replyBytes > this.maxReply) this.tooLarge();
     }
+  }
+
+  private tooLarge(): void {
+    const bytes = this.replyBytes;
+    this.replyChunks = [];
+    this.replyBytes = 0;
+    this.fail(new WorkerGone('toolarge', `the python worker sent a reply of more than ${bytes} bytes`, false));
   }
 
   private onReplyLine(line: string): void {

@@ -3,7 +3,8 @@
 // worker → host on fd 4; fd 1/2 belong to the user's code and go to the function log.
 // Host sends {t:'load', code, filename, lineOffset, memoryMb, env, seccomp} first, then
 // {t:'invoke', req} one at a time. Worker answers ready | compile_error | fatal, then per
-// invocation result (with `bytes` naming a base64 field) | error | memory | bad_response.
+// invocation result (with `bytes` naming a base64 field) | error | memory | bad_response |
+// too_large (the response is over `maxResponse` bytes, --max-response: it never leaves the worker).
 // Keep this free of backticks and dollar-brace: it lives in a template literal.
 
 /** The worker's exit code when a MemoryError escaped everything (kept in sync with the last line). */
@@ -14,6 +15,14 @@ import os, sys, json, traceback, linecache, asyncio, inspect, resource, types, c
 
 IN_FD, OUT_FD = 3, 4
 _reserve = bytearray(2 * 1024 * 1024)
+_max_response = 10 * 1024 * 1024
+_MAX_MESSAGE = 16 * 1024
+
+
+class _TooLarge(Exception):
+    def __init__(self, size):
+        Exception.__init__(self)
+        self.size = size
 
 
 def _write_line(text):
@@ -95,6 +104,8 @@ def _limit_memory(memory_mb):
 
 def _describe(e):
     msg = str(e)
+    if len(msg) > _MAX_MESSAGE:
+        msg = msg[:_MAX_MESSAGE] + ' ...[%d more characters]' % (len(msg) - _MAX_MESSAGE)
     return type(e).__name__ + (': ' + msg if msg else '')
 
 
@@ -138,7 +149,50 @@ def _load(msg):
     return handle, None
 
 
+def _text_size(s):
+    # UTF-8 takes at least one byte per code point: refuse by length before encoding anything
+    n = str.__len__(s)
+    if n > _max_response:
+        raise _TooLarge(n)
+    return len(str.encode(s, 'utf-8', 'surrogatepass'))
+
+
+def _body_size(b):
+    if b is None:
+        return 0
+    if isinstance(b, str):
+        return _text_size(b)
+    if isinstance(b, (bytes, bytearray, memoryview)):
+        return memoryview(b).nbytes
+    if isinstance(b, (bool, int, float)):
+        return len(str(b))
+    try:
+        return _text_size(json.dumps(b, separators=(',', ':'), ensure_ascii=False))
+    except (TypeError, ValueError):
+        return 0  # _result_line answers bad_response
+
+
+def _response_size(result):
+    # --max-response: the body (a dict or list body as JSON) plus the header names and values
+    if not isinstance(result, dict):
+        return _body_size(result)
+    size = 0
+    headers = result.get('headers')
+    if isinstance(headers, dict):
+        for k, v in headers.items():
+            size += _text_size(str(k)) + _text_size(str(v))
+            if size > _max_response:
+                raise _TooLarge(size)
+    return size + _body_size(result.get('body'))
+
+
 def _result_line(result):
+    try:
+        size = _response_size(result)
+    except _TooLarge as e:
+        size = e.size
+    if size > _max_response:
+        return json.dumps({'t': 'too_large', 'size': size})
     reply = {'t': 'result', 'value': result}
     if isinstance(result, (bytes, bytearray, memoryview)):
         reply = {'t': 'result', 'value': base64.b64encode(bytes(result)).decode('ascii'), 'bytes': 'value'}
@@ -149,7 +203,7 @@ def _result_line(result):
     try:
         return json.dumps(reply, separators=(',', ':'))
     except (TypeError, ValueError) as e:
-        return json.dumps({'t': 'bad_response', 'message': 'handle returned a value that cannot be sent: %s' % e})
+        return json.dumps({'t': 'bad_response', 'message': 'handle returned a value that cannot be sent: %s' % _describe(e)})
 
 
 def _serve(handle, reader, loop):
@@ -182,7 +236,7 @@ def _serve(handle, reader, loop):
 
 
 def main():
-    global _reserve
+    global _reserve, _max_response
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the host dies
     sys.stdout.reconfigure(line_buffering=True, errors='backslashreplace')
@@ -195,6 +249,8 @@ def main():
         return
     os.environ.clear()
     os.environ.update(msg.get('env') or {})
+    if msg.get('maxResponse'):
+        _max_response = int(msg['maxResponse'])
     try:
         if msg.get('seccomp'):
             _seccomp(libc)
