@@ -1,6 +1,7 @@
 // Test helpers for real-Docker tests: whether an engine answers, the skip-or-fail rule (skip on a
 // laptop without Docker, fail under CI=true), and the local base image `zv-busybox:test`, imported
-// from a tiny root filesystem holding the host's static busybox (no registry is reachable).
+// from a tiny root filesystem holding the host's static busybox (no registry is reachable); and
+// whether the engine isolates its bridge networks (iptables).
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -115,6 +116,7 @@ export async function importBase(docker: Dockerode, ref = BASE_IMAGE): Promise<s
  */
 export async function ensureBaseImage(docker: Dockerode = new Dockerode()): Promise<string> {
   base ??= (async () => {
+    await sweepStaleNetworks(docker);
     try {
       const info = await docker.getImage(BASE_IMAGE).inspect();
       if (info.Config?.Labels?.[BASE_LABEL] === BASE_VERSION) return BASE_IMAGE;
@@ -128,5 +130,54 @@ export async function ensureBaseImage(docker: Dockerode = new Dockerode()): Prom
   } catch (e) {
     base = undefined;
     throw e;
+  }
+}
+
+/**
+ * Whether dockerd keeps separate bridge networks apart: the isolation chain it writes when it runs
+ * with iptables. Null when the chain is there; otherwise what is known, for the test to say why a
+ * cross-network read went through (or that it could not check).
+ */
+export async function networkIsolationNote(): Promise<string | null> {
+  try {
+    await promisify(execFile)('iptables', ['-S', 'DOCKER-ISOLATION-STAGE-1']);
+    return null;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    if (err.code === 'ENOENT') return 'cannot check: no iptables binary on this host (rootless Docker or another host?)';
+    const why = (err.stderr ?? '').trim();
+    if (/No chain|does not exist/i.test(why)) {
+      return 'dockerd runs with iptables disabled (no DOCKER-ISOLATION-STAGE-1 chain): its bridge networks are NOT isolated from each other';
+    }
+    return `cannot check the iptables chain DOCKER-ISOLATION-STAGE-1: ${why || err.message}`;
+  }
+}
+
+const STALE_NETWORK_MS = 10 * 60_000;
+
+/**
+ * Removes zerverless namespace networks no container is on that were made over 10 minutes ago:
+ * what test servers closed before their runtime removed them left behind (Docker's default
+ * address pools hold only about 30 bridge networks). A running server makes its network again
+ * when it needs it.
+ */
+export async function sweepStaleNetworks(docker: Dockerode = new Dockerode()): Promise<number> {
+  const nets = await docker.listNetworks({ filters: { label: ['zerverless.managed=true'] } });
+  let n = 0;
+  for (const net of nets) {
+    if (Date.now() - Date.parse(net.Created) < STALE_NETWORK_MS) continue;
+    const on = await docker.listContainers({ all: true, filters: { network: [net.Id] } });
+    if (on.length) continue;
+    if (await docker.getNetwork(net.Id).remove().then(() => true, () => false)) n++;
+  }
+  return n;
+}
+
+/** Removes the (unused) zerverless networks of these namespaces: a test's own, in its `after`. */
+export async function removeNetworksOf(namespaces: string[], docker: Dockerode = new Dockerode()): Promise<void> {
+  const nets = await docker.listNetworks({ filters: { label: ['zerverless.managed=true'] } });
+  for (const net of nets) {
+    if (!namespaces.includes(net.Labels?.['zerverless.namespace'] ?? '')) continue;
+    await docker.getNetwork(net.Id).remove().catch(() => undefined);
   }
 }
