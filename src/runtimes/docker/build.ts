@@ -1,6 +1,7 @@
 // Images of docker functions: the content tag, and one build through the Engine API (legacy
 // builder, never pulling on purpose) with a time limit. The progress stream is read line by line:
-// every log line goes to the caller, the last ones are kept for the error message.
+// every log line goes to the caller, the last ones are kept for the error message, and the ids of
+// the images each step committed are reported (a failed build's are removed by the runtime).
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
@@ -11,6 +12,7 @@ import { packContext } from './context.js';
 export const IMAGE_REPO = 'zerverless-fn';
 export const LABEL_MANAGED = 'zerverless.managed';
 export const LABEL_BUILD = 'zerverless.build';
+export const LABEL_INSTANCE = 'zerverless.instance';
 const KEEP_LINES = 200;
 const ERROR_LINES = 30;
 
@@ -25,7 +27,14 @@ export interface BuildRequest {
   contextDir: string;
   dockerfilePath: string;
   timeoutMs: number;
+  /** Labels the image with the platform instance that built it (its prune only touches those). */
+  instance?: string;
   onLine?: (line: string) => void;
+  /**
+   * The id of an image a step of this build committed (not the FROM image, not a cache hit): a
+   * failed build's are garbage. The legacy builder reports them as ` ---> <id>` after each step.
+   */
+  onLayer?: (id: string) => void;
 }
 
 interface ProgressEvent {
@@ -84,10 +93,21 @@ function errorText(e: unknown): string {
 export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<string> {
   const lines: string[] = [];
   let partial = '';
+  let step = '';
+  let cached = false;
   const push = (line: string): void => {
     lines.push(line);
     if (lines.length > KEEP_LINES) lines.shift();
     req.onLine?.(line);
+    if (/^Step \d+\/\d+ : /.test(line)) {
+      step = line;
+      cached = false;
+    } else if (line === ' ---> Using cache') {
+      cached = true;
+    } else {
+      const m = /^ ---> ([0-9a-f]{12,64})$/.exec(line);
+      if (m && !cached && !/^Step \d+\/\d+ : FROM\s/i.test(step)) req.onLayer?.(m[1]!);
+    }
   };
   const text = (s: string): void => {
     partial += s;
@@ -120,7 +140,7 @@ export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<
     const stream = (await docker.buildImage(packed.stream, {
       t: req.tag,
       dockerfile: packed.dockerfile,
-      labels: { [LABEL_MANAGED]: 'true', [LABEL_BUILD]: req.build.contextHash },
+      labels: { [LABEL_MANAGED]: 'true', [LABEL_BUILD]: req.build.contextHash, ...(req.instance ? { [LABEL_INSTANCE]: req.instance } : {}) },
       pull: false,
       rm: true,
       forcerm: true,

@@ -1,15 +1,16 @@
 // What a function's container looks like: its identity hash (which running container may be
-// adopted), labels, name and create options (limits, loopback-only port, no privileges); plus the
+// adopted), labels, name and create options (limits, loopback-only port, the namespace's network,
+// no privileges); the namespace's network (name, labels, options); plus the
 // engine's multiplexed log format turned into lines.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { FunctionSource, LogStream } from '../types.js';
-import { LABEL_MANAGED } from './build.js';
+import { LABEL_INSTANCE, LABEL_MANAGED } from './build.js';
 
 export const LABELS = {
   managed: LABEL_MANAGED,
-  instance: 'zerverless.instance',
+  instance: LABEL_INSTANCE,
   namespace: 'zerverless.namespace',
   app: 'zerverless.app',
   path: 'zerverless.path',
@@ -31,9 +32,9 @@ function env(source: DockerFunctionSource): Record<string, string> {
 
 /**
  * Same hash, interchangeable containers: the image, what the container is given (env, port,
- * memory, capabilities, limits) and whose function it is. Env keys are sorted.
+ * memory, capabilities, limits, network) and whose function it is. Env keys are sorted.
  */
-export function fnHash(tag: string, source: DockerFunctionSource, limits: Limits): string {
+export function fnHash(tag: string, source: DockerFunctionSource, limits: Limits, network: string): string {
   const e = env(source);
   const d = source.docker;
   const parts = {
@@ -45,11 +46,35 @@ export function fnHash(tag: string, source: DockerFunctionSource, limits: Limits
     cpus: limits.cpus,
     pids: limits.pidsLimit,
     owner: [d.owner.namespace, d.owner.app, d.owner.path],
+    network,
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
 const clean = (s: string, max: number): string => s.replace(/[^a-zA-Z0-9_.-]+/g, '-').replace(/^[-_.]+/, '').slice(0, max) || 'x';
+
+/**
+ * The bridge network of a namespace's containers: one per (instance, namespace), so containers of
+ * different namespaces sit on different bridges (which Docker's iptables rules keep apart).
+ */
+export function networkName(namespace: string, instance?: string): string {
+  return `zv-${instance ? `${clean(instance, 40)}-` : ''}${clean(namespace, 63)}`;
+}
+
+/**
+ * Create options of a namespace's network: a user-defined bridge, outbound traffic masqueraded as
+ * on Docker's default bridge, and no traffic between its containers (enable_icc=false): a
+ * function is reached only through its published loopback port, by the gateway.
+ */
+export function networkOptions(name: string, namespace: string, instance?: string): Dockerode.NetworkCreateOptions {
+  return {
+    Name: name,
+    Driver: 'bridge',
+    CheckDuplicate: true,
+    Labels: { [LABELS.managed]: 'true', ...(instance ? { [LABELS.instance]: instance } : {}), [LABELS.namespace]: namespace },
+    Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+  };
+}
 
 export function containerName(source: DockerFunctionSource, hash: string): string {
   const { namespace, app } = source.docker.owner;
@@ -71,7 +96,7 @@ export function labelsFor(source: DockerFunctionSource, tag: string, hash: strin
 }
 
 export function createOptions(
-  source: DockerFunctionSource, tag: string, hash: string, limits: Limits, instance?: string,
+  source: DockerFunctionSource, tag: string, hash: string, limits: Limits, network: string, instance?: string,
 ): Dockerode.ContainerCreateOptions {
   const port = `${source.docker.port}/tcp`;
   const memory = source.memoryMb * 1024 * 1024;
@@ -84,6 +109,7 @@ export function createOptions(
     Labels: labelsFor(source, tag, hash, instance),
     HostConfig: {
       PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+      NetworkMode: network,
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: Math.round(limits.cpus * 1e9),

@@ -1,6 +1,7 @@
 // The docker runtime against a real engine: builds from a local base image (zv-busybox:test, no
 // registry), serves through busybox httpd on $PORT, limits, restarts, adoption after a platform
-// restart, blue/green loads, build and start failures, orphan and image cleanup.
+// restart, blue/green loads, build and start failures, orphan and image cleanup, one network per
+// namespace (isolated from the others, no traffic between neighbours), failed builds' layers.
 // Skips without an engine on a laptop; fails under CI=true (test/support/docker.ts).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import Dockerode from 'dockerode';
 import { isZvError } from '../../errors/registry.js';
 import type { DockerBuild } from '../../core/model.js';
 import type { FunctionSource, LoadedFunction, LogStream } from '../types.js';
-import { BASE_IMAGE, ensureBaseImage, requireDocker } from '../../../test/support/docker.js';
+import { BASE_IMAGE, ensureBaseImage, networkIsolationNote, requireDocker } from '../../../test/support/docker.js';
 import { DockerRuntime, imageTag, LABELS } from './index.js';
 import type { DockerRuntimeOptions } from './index.js';
 
@@ -58,6 +59,8 @@ const MAIN: Record<string, string | { text: string; mode: number }> = {
   'www/cgi-bin/files': CGI(`${HEADERS}\ncd /ctx && busybox find . | busybox sort`),
   'www/cgi-bin/slow': CGI(`${HEADERS}\nsleep 3\necho late`),
   'www/cgi-bin/crash': CGI(`${HEADERS}\necho bye\nkill -9 -1`),
+  // Reads http://$QUERY_STRING/ from inside the container (busybox wget -T crashes: timeout instead).
+  'www/cgi-bin/probe': CGI(`${HEADERS}\nif out=$(timeout 6 wget -qO- "http://$QUERY_STRING/" 2>&1); then echo "reached:$out"; else echo "blocked:$?"; fi`),
 };
 
 describe('docker runtime: availability', () => {
@@ -103,11 +106,11 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     return { dir, ctx: join(dir, contextSub), build };
   }
 
-  const source = (fx: { dir: string; ctx: string; build: DockerBuild }, extra: Partial<FunctionSource> = {}, restore = false): FunctionSource => ({
+  const source = (fx: { dir: string; ctx: string; build: DockerBuild }, extra: Partial<FunctionSource> = {}, restore = false, namespace = 't'): FunctionSource => ({
     id: `t/app/fn@${fx.build.contextHash.slice(0, 8)}`, runtime: 'docker', code: '', filename: 'Dockerfile',
     timeoutMs: 3000, memoryMb: 64, env: { GREETING: 'hey' },
     docker: {
-      build: fx.build, port: 8080, owner: { namespace: 't', app: 'app', path: '/fn' },
+      build: fx.build, port: 8080, owner: { namespace, app: 'app', path: '/fn' },
       ...(restore ? {} : { contextDir: fx.ctx, dockerfilePath: join(fx.dir, 'Dockerfile') }),
       buildLog: (line) => buildLog.push(line),
     },
@@ -142,6 +145,7 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     for (const c of await ours()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
     for (const id of foreign) await docker.getContainer(id).remove({ force: true }).catch(() => {});
     for (const t of tags) await docker.getImage(t).remove({ force: true }).catch(() => {});
+    for (const n of await docker.listNetworks({ filters: { label: [`${LABELS.instance}=${instance}`] } })) await docker.getNetwork(n.Id).remove().catch(() => {});
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
@@ -197,6 +201,50 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     assert.equal(l[LABELS.image], imageTag(main.build));
     assert.match(l[LABELS.fnhash] ?? '', /^[0-9a-f]{64}$/);
     assert.match(info.Name, /^\/zv-t-app-[0-9a-f]{10}-[0-9a-f]{6}$/);
+  });
+
+  it('puts each namespace on its own network: no container reaches another namespace or a neighbour; the host reaches all', async () => {
+    const other = await rt.load(source(main, { id: 'u/app/fn@other' }, false, 'u'), onLog);
+    const neighbour = await rt.load(source(main, { id: 't/app/fn@neighbour' }), onLog);
+    try {
+      const inspect = (f: LoadedFunction): Promise<Dockerode.ContainerInspectInfo> => docker.getContainer(f.describe?.().container ?? '').inspect();
+      const [mine, theirs, next] = await Promise.all([inspect(fn), inspect(other), inspect(neighbour)]);
+      assert.equal(mine.HostConfig.NetworkMode, `zv-${instance}-t`);
+      assert.equal(next.HostConfig.NetworkMode, `zv-${instance}-t`);
+      assert.equal(theirs.HostConfig.NetworkMode, `zv-${instance}-u`);
+      const net = await docker.getNetwork(`zv-${instance}-t`).inspect();
+      assert.equal(net.Driver, 'bridge');
+      assert.equal(net.Labels?.[LABELS.managed], 'true');
+      assert.equal(net.Labels?.[LABELS.instance], instance);
+      assert.equal(net.Labels?.[LABELS.namespace], 't');
+      assert.equal(net.Options?.['com.docker.network.bridge.enable_icc'], 'false');
+      const ip = (i: Dockerode.ContainerInspectInfo): string => Object.values(i.NetworkSettings.Networks)[0]?.IPAddress ?? '';
+      const through = async (target: string): Promise<string> => {
+        const up = fn.upstream?.();
+        assert.ok(up);
+        return (await (await fetch(`http://${up.host}:${up.port}/cgi-bin/probe?${target}`)).text()).trim();
+      };
+      // The probe works: the container reads itself.
+      assert.equal(await through(`${ip(mine)}:8080`), 'reached:hello from docker');
+      const note = await networkIsolationNote();
+      const crossed = await through(`${ip(theirs)}:8080`);
+      assert.match(crossed, /^blocked:/, `a container of namespace t read namespace u's container${note ? ` (${note})` : ''}`);
+      // Nor through the host's side of its bridge at the other's published port (published on loopback only).
+      const gw = Object.values(mine.NetworkSettings.Networks)[0]?.Gateway ?? '';
+      const otherPort = other.upstream?.()?.port;
+      assert.match(await through(`${gw}:${otherPort}`), /^blocked:/, 'the published port is not reachable from a container');
+      // Neighbours in one namespace do not talk either (enable_icc=false).
+      assert.match(await through(`${ip(next)}:8080`), /^blocked:/, `a container read its neighbour in the same namespace${note ? ` (${note})` : ''}`);
+      if (note) console.log(`# note: ${note}`);
+      // The host (the gateway) reaches every one of them on its loopback port.
+      for (const f of [fn, other, neighbour]) assert.equal((await get(f)).status, 200);
+    } finally {
+      await other.dispose();
+      await neighbour.dispose();
+    }
+    await rt.gc([fn]);
+    await assert.rejects(docker.getNetwork(`zv-${instance}-u`).inspect(), (e) => statusOf(e) === 404, 'the unused network is removed');
+    await docker.getNetwork(`zv-${instance}-t`).inspect();
   });
 
   it('a second load of the same content reuses the image and runs a second container (blue/green)', async () => {
@@ -334,6 +382,44 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     assert.ok(n >= 1);
     await assert.rejects(docker.getImage(tag).inspect(), (e) => statusOf(e) === 404);
     await docker.getImage(imageTag(main.build)).inspect();
+  });
+
+  it('a failed build leaves none of its layers behind', async () => {
+    const broken = await fixture({ Dockerfile: `FROM ${BASE_IMAGE}\nCOPY salt.txt /salt\nRUN echo layer > /layer\nRUN exit 4\n`, 'salt.txt': salt });
+    buildLog.length = 0;
+    await assert.rejects(rt.load(source(broken), onLog), (e) => isZvError(e, 'FUNCTION_COMPILE_ERROR') && /non-zero code: 4/.test(e.message));
+    // The images the build committed: ` ---> <id>` after each step but FROM, unless it was cached.
+    const made: string[] = [];
+    let step = '';
+    let cached = false;
+    for (const line of buildLog) {
+      if (/^Step \d+\/\d+ : /.test(line)) [step, cached] = [line, false];
+      else if (line === ' ---> Using cache') cached = true;
+      const m = /^ ---> ([0-9a-f]{12})$/.exec(line);
+      if (m && !/ : FROM /i.test(step) && !cached) made.push(m[1]!);
+    }
+    assert.equal(made.length, 2, buildLog.join('\n'));
+    for (const id of made) await assert.rejects(docker.getImage(id).inspect(), (e) => statusOf(e) === 404, `the layer ${id} of the failed build is removed`);
+    const dangling = await docker.listImages({ filters: { dangling: ['true'], label: [`${LABELS.instance}=${instance}`] } });
+    assert.deepEqual(dangling.map((i) => i.Id), []);
+  });
+
+  it('an image nothing uses goes once it has been unused for the grace, without another sync', async () => {
+    const fx = await fixture({ ...MAIN, 'www/index.html': 'short-lived\n' });
+    const graceful = runtime({ imageGraceMs: 3000 });
+    const f = await graceful.load(source(fx, { id: 't/app/fn@short-lived' }), onLog);
+    const tag = imageTag(fx.build);
+    const img = await docker.getImage(tag).inspect();
+    assert.equal(img.Config.Labels?.[LABELS.managed], 'true');
+    assert.equal(img.Config.Labels?.[LABELS.instance], instance, 'the image carries the instance that built it');
+    await f.dispose();
+    const disposedAt = Date.now();
+    await docker.getImage(tag).inspect();
+    await until('the unused image to be removed', async () => docker.getImage(tag).inspect().then(() => false, (e) => statusOf(e) === 404), 60_000);
+    assert.ok(Date.now() - disposedAt >= 3000, 'not before the grace');
+    await docker.getImage(imageTag(main.build)).inspect();
+    await docker.getNetwork(`zv-${instance}-t`).inspect();
+    await graceful.close();
   });
 
   it('dispose stops and removes the container', async () => {

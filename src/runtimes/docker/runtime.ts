@@ -1,7 +1,10 @@
 // The docker runtime: builds a function's image through the Engine API (tagged by content, built
 // once), runs one container per loaded function and keeps track of it through the engine's event
 // stream. Containers carry labels so that a restarted platform adopts its running containers instead
-// of starting duplicates, and never touches containers that are not its own.
+// of starting duplicates, and never touches containers that are not its own. Each namespace's
+// containers sit on the namespace's own bridge network (made on demand, removed once unused); images
+// no container uses are removed once they have been unused for a grace, and a failed build's layers
+// at once.
 import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
@@ -9,7 +12,7 @@ import { ZvError } from '../../errors/registry.js';
 import { silentLogger } from '../../telemetry/log.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
 import { buildImage, IMAGE_REPO, imageTag, readJsonLines } from './build.js';
-import { createOptions, fnHash, LABELS } from './container.js';
+import { createOptions, fnHash, LABELS, networkName, networkOptions } from './container.js';
 import type { Limits } from './container.js';
 import { DockerFunction } from './function.js';
 import type { DockerFunctionSource, StartMode } from './function.js';
@@ -33,7 +36,11 @@ export interface DockerRuntimeOptions {
   instance?: string;
   /** How often loaded containers are re-inspected besides the event stream (default 10 s). */
   refreshIntervalMs?: number;
-  /** pruneImages keeps images younger than this (default 10 min): another server may be about to run one. */
+  /**
+   * pruneImages removes an image only once it has been seen unused for this long (default 10 min):
+   * another server may be about to run it, or a rollback may want it back. Unused images are
+   * removed when their grace ends, without waiting for another sync.
+   */
   imageGraceMs?: number;
 }
 
@@ -83,6 +90,15 @@ export class DockerRuntime implements FunctionRuntime {
   private sweep: NodeJS.Timeout | undefined;
   private engineOk = false;
   private closed = false;
+  /** When a prune first saw an image (by tag, or by id when untagged) unused. */
+  private readonly unusedSince = new Map<string, number>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepAt = Infinity;
+  /** Networks a load under way is about to use (by name), and networks being made. */
+  private readonly netPins = new Map<string, number>();
+  private readonly netMaking = new Map<string, Promise<void>>();
+  /** Images committed by failed builds, removed once no build of this runtime runs (tries so far). */
+  private leftovers: { id: string; tries: number }[] = [];
 
   constructor(opts: DockerRuntimeOptions = {}) {
     this.docker = opts.docker ?? new Dockerode();
@@ -127,14 +143,17 @@ export class DockerRuntime implements FunctionRuntime {
     const src = source as DockerFunctionSource;
     const d = src.docker;
     const tag = imageTag(d.build);
+    const network = networkName(d.owner.namespace, this.instance);
     this.pin(tag);
+    this.pinNetwork(network, 1);
     let fn: DockerFunction | undefined;
     try {
       await this.watch();
       let imageId = await this.imageId(tag);
       if (imageId === null && d.contextDir && d.dockerfilePath) imageId = await this.build(tag, src);
-      const hash = fnHash(tag, src, this.limits);
-      const got = await this.acquire(src, tag, hash, imageId !== null);
+      const hash = fnHash(tag, src, this.limits, network);
+      await this.ensureNetwork(network, d.owner.namespace);
+      const got = await this.acquire(src, tag, hash, network, imageId !== null);
       if (!got) {
         throw new ZvError('RUNTIME_UNAVAILABLE',
           `${d.build.dockerfile}: the image ${tag} of ${source.id} is no longer in the Docker engine and there is no build context to rebuild it from; the next sync rebuilds it`);
@@ -147,6 +166,8 @@ export class DockerRuntime implements FunctionRuntime {
           this.fns.delete(id);
           this.held.delete(id);
           this.unpin(tag);
+          // Its image and network may be unused now: look again shortly (the grace still applies).
+          this.scheduleSweep(500);
         },
       });
       this.fns.set(id, fn);
@@ -156,6 +177,9 @@ export class DockerRuntime implements FunctionRuntime {
       if (fn) await fn.dispose();
       else this.unpin(tag);
       throw e instanceof ZvError ? e : new ZvError('RUNTIME_UNAVAILABLE', `docker: ${source.id}: ${errText(e)}`, undefined, { cause: e });
+    } finally {
+      // From here on the container (running or not) keeps the network in use.
+      this.pinNetwork(network, -1);
     }
     if (this.closed) {
       fn.detach();
@@ -169,12 +193,16 @@ export class DockerRuntime implements FunctionRuntime {
     this.closed = true;
     clearInterval(this.sweep);
     clearTimeout(this.rewatch);
+    clearTimeout(this.sweepTimer);
     this.events?.destroy();
     this.events = undefined;
     for (const fn of this.fns.values()) fn.detach();
   }
 
-  /** After a restore or a sync: containers and images no live function uses go. */
+  /**
+   * After a restore or a sync: containers no live function uses go, then the networks no container
+   * is on, and images once they have been unused for the grace (a timer comes back for those).
+   */
   async gc(live: LoadedFunction[]): Promise<void> {
     const keepContainers = new Set<string>();
     const keepTags = new Set<string>();
@@ -184,6 +212,7 @@ export class DockerRuntime implements FunctionRuntime {
       if (facts?.image) keepTags.add(facts.image);
     }
     await this.removeOrphans(keepContainers);
+    await this.pruneNetworks();
     await this.pruneImages(keepTags);
   }
 
@@ -210,27 +239,84 @@ export class DockerRuntime implements FunctionRuntime {
   }
 
   /**
-   * Removes `zerverless-fn:*` tags not in `keep`, not used by a load under way or a loaded function,
-   * and whose image no container (running or stopped) uses. Returns how many tags were removed.
+   * Removes our images that no container (running or stopped) uses, that are not in `keep` and not
+   * used by a load under way or a loaded function, once a prune has seen them unused for the grace:
+   * `zerverless-fn:*` tags, and untagged images carrying our labels (a tag built again elsewhere).
+   * Ours: labelled `zerverless.managed`, and built by this instance (or by none, before images
+   * carried it). Schedules itself for the images whose grace has not ended yet. Returns how many
+   * tags or images were removed.
    */
   async pruneImages(keep: Set<string>): Promise<number> {
     const [images, containers] = await Promise.all([this.docker.listImages(), this.docker.listContainers({ all: true })]);
     const used = new Set(containers.flatMap((c) => [c.ImageID, c.Image]));
+    const now = Date.now();
+    const seen = new Set<string>();
+    let next = Infinity;
     let n = 0;
-    // Another server on the same engine may have just built an image it is about to run.
-    const youngerThan = (Date.now() - this.imageGraceMs) / 1000;
     for (const img of images) {
-      if (used.has(img.Id) || img.Created > youngerThan) continue;
-      for (const tag of img.RepoTags ?? []) {
-        if (!tag.startsWith(`${IMAGE_REPO}:`) || keep.has(tag) || this.pinned.has(tag) || used.has(tag)) continue;
+      if (!this.ours(img.Labels)) continue;
+      const tags = (img.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+      // An untagged image of ours may be a build of this runtime that is about to be tagged.
+      if (!tags.length && this.building.size > 0) continue;
+      const keys = tags.length ? tags.filter((t) => t.startsWith(`${IMAGE_REPO}:`)) : [img.Id];
+      for (const key of keys) {
+        seen.add(key);
+        if (used.has(img.Id) || used.has(key) || keep.has(key) || this.pinned.has(key)) {
+          this.unusedSince.delete(key);
+          continue;
+        }
+        const since = this.unusedSince.get(key) ?? now;
+        this.unusedSince.set(key, since);
+        if (since + this.imageGraceMs > now) {
+          next = Math.min(next, since + this.imageGraceMs);
+          continue;
+        }
         try {
-          await this.docker.getImage(tag).remove();
+          await this.docker.getImage(key).remove();
+          this.unusedSince.delete(key);
           n++;
         } catch (e) {
-          if (statusOf(e) !== 404 && statusOf(e) !== 409) this.logger.warn({ err: e, image: tag }, 'removing an unused image failed');
+          if (statusOf(e) !== 404 && statusOf(e) !== 409) this.logger.warn({ err: e, image: key }, 'removing an unused image failed');
         }
       }
     }
+    for (const key of this.unusedSince.keys()) if (!seen.has(key)) this.unusedSince.delete(key);
+    if (next < Infinity) this.scheduleSweep(next - now);
+    if (n) this.logger.info({ removed: n }, 'removed unused function images');
+    return n;
+  }
+
+  /**
+   * Removes our namespace networks (of this instance) that no container is on and no load under
+   * way is about to use. Returns how many were removed.
+   */
+  async pruneNetworks(): Promise<number> {
+    const [nets, containers] = await Promise.all([
+      this.docker.listNetworks({ filters: { label: this.scope() } }),
+      this.docker.listContainers({ all: true }),
+    ]);
+    const inUse = new Set<string>();
+    for (const c of containers) {
+      if (c.HostConfig?.NetworkMode) inUse.add(c.HostConfig.NetworkMode);
+      for (const [name, ep] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+        inUse.add(name);
+        if (ep.NetworkID) inUse.add(ep.NetworkID);
+      }
+    }
+    let n = 0;
+    for (const net of nets) {
+      if (net.Labels?.[LABELS.managed] !== 'true' || net.Labels[LABELS.instance] !== this.instance) continue;
+      if (inUse.has(net.Name) || inUse.has(net.Id) || this.netPins.has(net.Name) || this.netMaking.has(net.Name)) continue;
+      try {
+        await this.docker.getNetwork(net.Id).remove();
+        n++;
+      } catch (e) {
+        // 403/409: a container joined it meanwhile (or one not ours was connected by hand).
+        const st = statusOf(e);
+        if (st !== 404 && st !== 403 && st !== 409) this.logger.warn({ err: e, network: net.Name }, 'removing an unused network failed');
+      }
+    }
+    if (n) this.logger.info({ removed: n }, 'removed unused namespace networks');
     return n;
   }
 
@@ -238,6 +324,102 @@ export class DockerRuntime implements FunctionRuntime {
     const m = this.docker.modem as unknown as { socketPath?: string; host?: string; port?: number | string };
     if (m.socketPath) return String(m.socketPath);
     return m.host ? `${m.host}${m.port ? `:${m.port}` : ''}` : '/var/run/docker.sock';
+  }
+
+  /** An image (or network) made by this runtime's instance, or by no instance at all. */
+  private ours(labels: Record<string, string> | null | undefined): boolean {
+    if (labels?.[LABELS.managed] !== 'true') return false;
+    const inst = labels[LABELS.instance];
+    return inst === undefined || inst === this.instance;
+  }
+
+  /** Runs pruneImages (nothing kept but what loads and loaded functions use) and pruneNetworks in `ms`. */
+  private scheduleSweep(ms: number): void {
+    if (this.closed) return;
+    const at = Date.now() + Math.max(0, ms);
+    if (this.sweepTimer && this.sweepAt <= at) return;
+    clearTimeout(this.sweepTimer);
+    this.sweepAt = at;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.sweepAt = Infinity;
+      if (this.closed) return;
+      void (async () => {
+        try {
+          if (this.building.size === 0 && this.leftovers.length) await this.removeLeftovers();
+          await this.pruneNetworks();
+          await this.pruneImages(new Set());
+        } catch (e) {
+          this.logger.warn({ err: e }, 'removing unused images and networks failed; trying again later');
+          this.scheduleSweep(60_000);
+        }
+      })();
+    }, Math.max(0, ms) + 50);
+    this.sweepTimer.unref();
+  }
+
+  private pinNetwork(name: string, delta: 1 | -1): void {
+    const n = (this.netPins.get(name) ?? 0) + delta;
+    if (n > 0) this.netPins.set(name, n);
+    else this.netPins.delete(name);
+  }
+
+  /** Makes the namespace's network unless it exists (concurrent loads share the making). */
+  private ensureNetwork(name: string, namespace: string): Promise<void> {
+    let p = this.netMaking.get(name);
+    if (!p) {
+      p = this.makeNetwork(name, namespace).finally(() => this.netMaking.delete(name));
+      this.netMaking.set(name, p);
+    }
+    return p;
+  }
+
+  private async makeNetwork(name: string, namespace: string): Promise<void> {
+    try {
+      const info = (await this.docker.getNetwork(name).inspect()) as { Name?: string; Labels?: Record<string, string> | null };
+      if (info.Name === name) {
+        if (info.Labels?.[LABELS.managed] === 'true' && info.Labels[LABELS.instance] === this.instance) return;
+        throw new ZvError('RUNTIME_UNAVAILABLE', `docker: a network named ${name} exists but zerverless did not make it; remove or rename it`);
+      }
+    } catch (e) {
+      if (e instanceof ZvError) throw e;
+      if (statusOf(e) !== 404) throw new ZvError('RUNTIME_UNAVAILABLE', `docker: cannot inspect the network ${name}: ${errText(e)}`);
+    }
+    try {
+      await this.docker.createNetwork(networkOptions(name, namespace, this.instance));
+      this.logger.info({ network: name, namespace }, 'created the network of a namespace');
+    } catch (e) {
+      if (statusOf(e) === 409) return; // made meanwhile
+      const why = errText(e);
+      const hint = /address pool|non-overlapping/i.test(why)
+        ? ` (every namespace with docker functions has its own bridge network; give dockerd more with "default-address-pools" in daemon.json)`
+        : '';
+      throw new ZvError('RUNTIME_UNAVAILABLE', `docker: cannot create the network ${name} of namespace '${namespace}': ${why}${hint}`);
+    }
+  }
+
+  /**
+   * Removes the images failed builds committed (newest first; untagged parents go with them). One
+   * still in use (an aborted build's step winding down) is tried again by the sweep, a few times.
+   */
+  private async removeLeftovers(): Promise<void> {
+    const items = this.leftovers.splice(0).reverse();
+    const again: { id: string; tries: number }[] = [];
+    for (const item of items) {
+      try {
+        const info = await this.docker.getImage(item.id).inspect();
+        if ((info.RepoTags ?? []).some((t) => t !== '<none>:<none>')) continue;
+        await this.docker.getImage(item.id).remove();
+      } catch (e) {
+        // 404: gone with its child; 409: another image is built on it or a container uses it.
+        if (statusOf(e) === 409 && item.tries < 5) again.push({ id: item.id, tries: item.tries + 1 });
+        else if (statusOf(e) !== 404 && statusOf(e) !== 409) this.logger.warn({ err: e, image: item.id }, 'removing a layer of a failed build failed');
+      }
+    }
+    if (again.length) {
+      this.leftovers.unshift(...again.reverse());
+      this.scheduleSweep(30_000);
+    }
   }
 
   private scope(): string[] {
@@ -270,14 +452,29 @@ export class DockerRuntime implements FunctionRuntime {
     if (!b) {
       this.builds++;
       const nb: Build = { lines: [], listeners: new Set(), promise: Promise.resolve('') };
-      nb.promise = buildImage(this.docker, {
-        tag, build: d.build, contextDir: d.contextDir ?? '', dockerfilePath: d.dockerfilePath ?? '', timeoutMs: this.buildTimeoutMs,
-        onLine: (line) => {
-          nb.lines.push(line);
-          if (nb.lines.length > 200) nb.lines.shift();
-          for (const l of nb.listeners) l(line);
-        },
-      }).finally(() => this.building.delete(tag));
+      const made: string[] = [];
+      nb.promise = (async () => {
+        try {
+          return await buildImage(this.docker, {
+            tag, build: d.build, contextDir: d.contextDir ?? '', dockerfilePath: d.dockerfilePath ?? '', timeoutMs: this.buildTimeoutMs,
+            instance: this.instance,
+            onLine: (line) => {
+              nb.lines.push(line);
+              if (nb.lines.length > 200) nb.lines.shift();
+              for (const l of nb.listeners) l(line);
+            },
+            onLayer: (id) => made.push(id),
+          });
+        } catch (e) {
+          // What the failed build committed is of no use (nothing is tagged with it) but as a cache.
+          this.leftovers.push(...made.map((id) => ({ id, tries: 0 })));
+          throw e;
+        } finally {
+          this.building.delete(tag);
+          // Not while another build runs: it may be building on one of those layers (a cache hit).
+          if (this.building.size === 0 && this.leftovers.length) await this.removeLeftovers();
+        }
+      })();
       this.building.set(tag, nb);
       b = nb;
       this.logger.info({ fn: src.id, image: tag }, 'building a function image');
@@ -295,7 +492,7 @@ export class DockerRuntime implements FunctionRuntime {
    * A container for the function: a container of ours with the same hash that no live function
    * holds (running first, else a stopped one), or a new one when `canCreate`. Marks it held.
    */
-  private async acquire(src: DockerFunctionSource, tag: string, hash: string, canCreate: boolean): Promise<{ id: string; mode: StartMode; imageId: string } | null> {
+  private async acquire(src: DockerFunctionSource, tag: string, hash: string, network: string, canCreate: boolean): Promise<{ id: string; mode: StartMode; imageId: string } | null> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [...this.scope(), `${LABELS.fnhash}=${hash}`] } });
     const candidates = list
       .filter((c) => ADOPTABLE.includes(c.State) && c.Labels?.[LABELS.fnhash] === hash)
@@ -308,7 +505,7 @@ export class DockerRuntime implements FunctionRuntime {
     if (!canCreate) return null;
     let c: Dockerode.Container;
     try {
-      c = await this.docker.createContainer(createOptions(src, tag, hash, this.limits, this.instance));
+      c = await this.docker.createContainer(createOptions(src, tag, hash, this.limits, network, this.instance));
     } catch (e) {
       // 400: the engine refuses what the manifest asks for (e.g. an unknown capability).
       if (statusOf(e) === 400) throw new ZvError('FUNCTION_COMPILE_ERROR', `${src.docker.build.dockerfile}: the Docker engine refused the container: ${errText(e)}`);
