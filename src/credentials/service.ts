@@ -7,7 +7,7 @@ import type { MasterKey } from '../secrets/master-key.js';
 import type { GitAuth } from '../sources/git/auth.js';
 import type { CredentialRecord, NewCredential, Store } from '../store/types.js';
 import { pickCredential, validateUrlPrefix } from './urls.js';
-import { checkKnownHosts, publicKeyFingerprint, publicKeyOf } from './ssh-key.js';
+import { checkKnownHosts, publicKeyOf } from './ssh-key.js';
 
 export interface CredentialInput {
   name: string;
@@ -89,11 +89,11 @@ export class CredentialService {
         if (input[f] !== undefined) throw new ZvError('VALIDATION_FAILED', `${f}: not used with sshPrivateKey (an ssh credential)`);
       }
       validateUrlPrefix(input.urlPrefix, 'ssh');
-      const pub = await publicKeyOf(input.sshPrivateKey, this.deps.tmpDir);
+      const { fingerprint } = await publicKeyOf(input.sshPrivateKey, this.deps.tmpDir);
       const knownHosts = input.knownHosts === undefined ? null : checkKnownHosts(input.knownHosts);
       const secret: Secret = { privateKey: `${input.sshPrivateKey.trim()}\n` };
       return {
-        ...base, type: 'ssh', username: null, fingerprint: publicKeyFingerprint(pub) as string, knownHosts, caCert: null,
+        ...base, type: 'ssh', username: null, fingerprint, knownHosts, caCert: null,
         secret: this.deps.key.seal(JSON.stringify(secret), aad(input.namespace, input.name)),
       };
     }

@@ -1,25 +1,18 @@
 // SSH keys of credentials: checking a private key (ssh-keygen reads it from a 0600 temp file, only
-// its path is in argv), its SHA256 fingerprint computed from the public key as `ssh-keygen -lf`
-// prints it, and a light check of known_hosts text.
+// its path is in argv) and its SHA256 fingerprint as `ssh-keygen -lf` prints it (from the public
+// key, parsed like the keys of signed-commit policies), and a light check of known_hosts text.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZvError } from '../errors/registry.js';
+import { parseSshPublicKey } from '../sources/git/verify-policy.js';
 
 const MAX_KNOWN_HOSTS_LINES = 100;
-const KEY_BLOB = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** `SHA256:<base64, no padding>` of a public key line (`type base64 [comment]`), or null if it is not one. */
-export function publicKeyFingerprint(line: string): string | null {
-  const [type, blob] = line.trim().split(/\s+/);
-  if (!type || !blob || !KEY_BLOB.test(blob)) return null;
-  const raw = Buffer.from(blob, 'base64');
-  // The blob starts with its own type name (uint32 length + string).
-  if (raw.length < 4) return null;
-  const len = raw.readUInt32BE(0);
-  if (raw.subarray(4, 4 + len).toString('latin1') !== type) return null;
-  return 'SHA256:' + createHash('sha256').update(raw).digest('base64').replace(/=+$/, '');
+function fingerprintOf(line: string): string | null {
+  const key = parseSshPublicKey(line);
+  return typeof key === 'string' ? null : key.fingerprint;
 }
 
 /**
@@ -27,7 +20,7 @@ export function publicKeyFingerprint(line: string): string | null {
  * (0600 in a fresh 0700 folder under `tmpRoot`, removed at once). Throws VALIDATION_FAILED (never
  * quoting the key) when it is not one or needs a passphrase.
  */
-export async function publicKeyOf(privateKey: string, tmpRoot: string): Promise<string> {
+export async function publicKeyOf(privateKey: string, tmpRoot: string): Promise<{ line: string; fingerprint: string }> {
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(privateKey)) {
     throw new ZvError('VALIDATION_FAILED', 'sshPrivateKey: not a private key (expected -----BEGIN OPENSSH PRIVATE KEY----- …)');
   }
@@ -43,8 +36,9 @@ export async function publicKeyOf(privateKey: string, tmpRoot: string): Promise<
       });
     });
     const line = out.trim().split('\n')[0] ?? '';
-    if (!publicKeyFingerprint(line)) throw new Error('no public key');
-    return line;
+    const fingerprint = fingerprintOf(line);
+    if (!fingerprint) throw new Error('no public key');
+    return { line, fingerprint };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ZvError('INTERNAL', 'ssh-keygen is not installed on the server');
     throw new ZvError('VALIDATION_FAILED', 'sshPrivateKey: not a usable private key (it must be unencrypted: no passphrase)');
@@ -62,7 +56,7 @@ export function checkKnownHosts(text: string): string {
     const fields = line.split(/\s+/);
     const rest = fields[0]?.startsWith('@') ? fields.slice(2) : fields.slice(1);
     // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(line) || !publicKeyFingerprint(rest.join(' '))) {
+    if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(line) || !fingerprintOf(rest.join(' '))) {
       throw new ZvError('VALIDATION_FAILED', `knownHosts: line ${i + 1} is not '[@marker] host-patterns key-type base64-key'`);
     }
   });
