@@ -228,11 +228,17 @@ describe('private repositories over ssh and https', () => {
       await repo.commit({ 'zerverless.yaml': manifest(`v${round}`) });
       for (const [kind, ns] of [['file', 'filens'], ['ssh', 'sshns'], ['https', 'httpsns']] as const) {
         const t0 = performance.now();
-        const r = await sampled(() => call<AppStatus>('POST', `/gitops/applications/app/sync?namespace=${ns}`));
+        const r = await call<AppStatus>('POST', `/gitops/applications/app/sync?namespace=${ns}`);
         (times[kind] as number[]).push(performance.now() - t0);
         assert.equal(r.body.status, 'synced', r.body.message);
         assert.equal(await fn(ns), `200 v${round}`);
       }
+    }
+    // Once more while the process list is sampled (not timed: sampling loads the machine).
+    await repo.commit({ 'zerverless.yaml': manifest('v7') });
+    for (const ns of ['sshns', 'httpsns', 'sshns', 'httpsns']) {
+      const r = await sampled(() => call<AppStatus>('POST', `/gitops/applications/app/sync?namespace=${ns}`));
+      assert.equal(r.body.status, 'synced', r.body.message);
     }
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
     const base = median(times.file as number[]);
@@ -253,7 +259,7 @@ describe('private repositories over ssh and https', () => {
       const r = await call<AppStatus>('POST', `/gitops/applications/app/sync?namespace=${ns}`);
       assert.equal(r.body.status, 'error');
       assert.match(r.body.message, /^HOST_KEY_CHANGED: the SSH host key of ssh:\/\/.* does not match .*the server sent ED25519 key SHA256:/);
-      assert.equal(await fn(ns), '200 v6', 'the last good revision keeps serving');
+      assert.equal(await fn(ns), '200 v7', 'the last good revision keeps serving');
     }
     const pinned = (await call<Record<string, string>>('GET', '/credentials/deploy-key?namespace=sshns')).body;
     assert.notEqual(pinned.knownHosts?.split(' ')[2], (await sshd.knownHosts()).split(' ')[2], 'the pin is not replaced by the new key');
