@@ -106,6 +106,12 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     { name: 'POST /api/credentials', needs: 'write', ok: 201,
       call: async (ns) => ({ method: 'POST', path: '/credentials', body: { name: unique('cred'), namespace: ns, urlPrefix: 'https://git.example.com/team/', username: 'u', password: 'matrix-secret' } }) },
     { name: 'GET /api/credentials?namespace=', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/credentials?namespace=${ns}` }) },
+    { name: 'GET /api/credentials/{name}', needs: 'read', ok: 200,
+      call: async (ns) => {
+        const name = unique('cget');
+        await admin('POST', '/credentials', { name, namespace: ns, urlPrefix: 'https://git.example.com/y/', username: 'u', password: 'matrix-secret' });
+        return { method: 'GET', path: `/credentials/${name}?namespace=${ns}` };
+      } },
     { name: 'DELETE /api/credentials/{name}', needs: 'write', ok: 204,
       call: async (ns) => {
         const name = unique('cdel');
@@ -171,10 +177,17 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     const doc = await readFile(DOC, 'utf8');
     const current = doc.slice(doc.indexOf(begin) + begin.length, doc.indexOf(end)).trim();
     if (process.env.ZV_WRITE_MATRIX === '1') {
-      await writeFile(DOC, doc.replace(current, table));
+      await writeFile(DOC, `${doc.slice(0, doc.indexOf(begin) + begin.length)}\n${table}\n${doc.slice(doc.indexOf(end))}`);
     } else {
       assert.equal(current, table, 'docs/security.md shows another matrix: run ZV_WRITE_MATRIX=1 node scripts/run-tests.mjs permissions');
     }
+  });
+
+  it('never answers a secret: no password, key or token hash in any answer of the matrix', async () => {
+    const creds = await h.call('GET', '/credentials');
+    assert.ok(!JSON.stringify(creds.body).includes('matrix-secret'));
+    const tokens = await h.call('GET', '/tokens');
+    assert.ok(!JSON.stringify(tokens.body).includes('zv_'), 'token listings carry no secret');
   });
 
   it('lists only what the token may read', async () => {
