@@ -178,6 +178,10 @@ export function applicationsApi(deps: ApiDeps): Hono {
   api.delete('/:name', async (c) => {
     const app = await findApp(c, 'write');
     await reconciler.remove(app);
+    // The credential an inline `auth` (or user:password@) made for this application goes with it:
+    // same namespace, named after the application, for exactly its repository URL.
+    const own = await store.getCredential(app.namespace, app.name);
+    if (own && own.urlPrefix === app.source.repoURL) await store.deleteCredential(own.id);
     return c.body(null, 204);
   });
 

@@ -360,4 +360,10 @@ describe('private repositories over ssh and https', () => {
       for (const s of secrets) assert.ok(!text.includes(s), `a secret is in the ${where}`);
     }
   });
+
+  it('deleting an application removes the credential its inline auth made (and no other)', async () => {
+    assert.equal((await call('GET', '/credentials/inl?namespace=inline')).status, 200);
+    assert.equal((await call('DELETE', '/gitops/applications/inl?namespace=inline')).status, 204);
+    assert.equal((await call('GET', '/credentials/inl?namespace=inline')).status, 404);
+  });
 });
