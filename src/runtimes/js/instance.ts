@@ -107,6 +107,26 @@ export class Instance {
     }
   }
 
+  /**
+   * isolated-vm enforces `memoryLimit` after V8's full collections, and V8 lets one large allocation
+   * (a big flat string) go past the limit before one runs, so a call could end holding far more.
+   * After a call, when no other call is in flight (the measurement waits for the isolate to be
+   * free), the heap is measured: true when the isolate is over its limit.
+   */
+  async overLimit(): Promise<boolean> {
+    if (this.dead || this.pending.size > 0) return false;
+    try {
+      const h = await this.isolate.getHeapStatistics();
+      return h.used_heap_size + h.externally_allocated_size > this.limitMb * 1024 * 1024;
+    } catch {
+      return false;
+    }
+  }
+
+  private get limitMb(): number {
+    return Math.max(ISOLATE_MIN_MB, Math.ceil(this.source.memoryMb));
+  }
+
   get dead(): boolean {
     return this.death !== null || this.isolate.isDisposed;
   }
