@@ -129,6 +129,8 @@ spec:
     });
   });
   after(async () => {
+    // Delete the application: its container and its namespace's network go with it.
+    await h?.api('DELETE', '/dock?namespace=stopped').catch(() => undefined);
     await h?.close();
     await repo?.remove();
   });
