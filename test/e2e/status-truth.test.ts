@@ -6,7 +6,7 @@ import { rename } from 'node:fs/promises';
 import Dockerode from 'dockerode';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
-import { dockerAvailable, ensureBaseImage } from '../support/docker.js';
+import { dockerAvailable, ensureBaseImage, removeNetworksOf } from '../support/docker.js';
 
 const hasDocker = await dockerAvailable();
 if (!hasDocker && process.env.CI === 'true') throw new Error('CI=true but no Docker engine answers: the Docker tests must run in CI');
@@ -132,6 +132,7 @@ spec:
     // Delete the application: its container and its namespace's network go with it.
     await h?.api('DELETE', '/dock?namespace=stopped').catch(() => undefined);
     await h?.close();
+    if (hasDocker) await removeNetworksOf(['stopped']);
     await repo?.remove();
   });
 
