@@ -7,6 +7,12 @@ import assert from 'node:assert/strict';
 import { TestRepo } from '../support/repo.js';
 import { errorCode, startHarness, type Harness } from '../support/server.js';
 import { resolveServeConfig } from '../../src/server/config.js';
+import { startServer, type RunningServer } from '../../src/server/server.js';
+import { silentLogger } from '../../src/telemetry/log.js';
+import { LuaRuntime } from '../../src/runtimes/lua/index.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const MIB = 1024 * 1024;
 
@@ -281,5 +287,54 @@ describe('a smaller --max-response', () => {
     const ok = await h.get('/mem/js-big?mb=0.5');
     assert.equal(ok.status, 200);
     assert.equal((await ok.text()).length, MIB / 2);
+  });
+});
+
+describe('the gateway as the backstop of --max-response', () => {
+  let server: RunningServer;
+  let dataDir: string;
+  let repo: TestRepo;
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'zv-data-'));
+    const config = { ...resolveServeConfig({ port: 0, 'allow-file-repos': true, 'data-dir': dataDir, 'poll-interval': '1h' }, {}, {}), maxResponseBytes: MIB };
+    // a runtime made without the server's cap (as an embedder could): only the gateway checks
+    server = await startServer(config, { logger: silentLogger, runtimes: new Map([['lua', new LuaRuntime({ maxResponseBytes: 64 * MIB })]]) });
+    repo = await TestRepo.create({
+      'zerverless.yaml': `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: back
+  namespace: back
+spec:
+  functions:
+    - path: /big
+      runtime: lua
+      code: |
+        function handle(req) return string.rep('x', tonumber(req.query.kb) * 1024) end
+`,
+    });
+    const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+    const res = await fetch(`${server.url}/api/gitops/applications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'back', namespace: 'back', source: { repoURL: repo.url, branch: 'main' } }),
+    });
+    assert.equal(res.status, 201, await res.text());
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (await fetch(`${server.url}/back/big?kb=1`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
+  });
+  after(async () => {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+    await repo.remove();
+  });
+
+  it('refuses what a runtime let through', async () => {
+    const ok = await fetch(`${server.url}/back/big?kb=512`);
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.text()).length, 512 * 1024);
+    const big = await fetch(`${server.url}/back/big?kb=2048`);
+    assert.equal(big.status, 500);
+    assert.equal(await errorCode(big), 'FUNCTION_RESPONSE_TOO_LARGE');
   });
 });
