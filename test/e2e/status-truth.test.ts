@@ -132,7 +132,13 @@ spec:
     // Delete the application: its container and its namespace's network go with it.
     await h?.api('DELETE', '/dock?namespace=stopped').catch(() => undefined);
     await h?.close();
-    if (hasDocker) await removeNetworksOf(['stopped']);
+    if (hasDocker) {
+      // The deleted function's container goes after its drain; then its network can go.
+      const deadline = Date.now() + 60_000;
+      const mine = () => docker.listContainers({ all: true, filters: { label: ['zerverless.managed=true', 'zerverless.namespace=stopped'] } });
+      while ((await mine()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      await removeNetworksOf(['stopped']);
+    }
     await repo?.remove();
   });
 
