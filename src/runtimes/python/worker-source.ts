@@ -165,7 +165,7 @@ def _body_size(b):
     if isinstance(b, (bytes, bytearray, memoryview)):
         return memoryview(b).nbytes
     if isinstance(b, (bool, int, float)):
-        return len(str(b))
+        return 0
     try:
         return _text_size(json.dumps(b, separators=(',', ':'), ensure_ascii=False))
     except (TypeError, ValueError):
@@ -191,6 +191,8 @@ def _result_line(result):
         size = _response_size(result)
     except _TooLarge as e:
         size = e.size
+    except Exception:
+        size = 0  # not measurable: json.dumps below decides (bad_response)
     if size > _max_response:
         return json.dumps({'t': 'too_large', 'size': size})
     reply = {'t': 'result', 'value': result}
