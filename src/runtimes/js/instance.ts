@@ -58,6 +58,9 @@ export class Instance {
     const inst = new Instance(isolate, source, log);
     try {
       await inst.setup(compiled, maxResponseBytes);
+      // the top-level code may have left one big allocation V8 let past the limit (see overLimit)
+      if (await inst.overLimit()) inst.kill('memory');
+      if (inst.death) throw deathError(inst.death, source.timeoutMs);
       return inst;
     } catch (e) {
       const reason = inst.death ?? inst.classify(e);

@@ -92,6 +92,18 @@ describe('js runtime: memory and the response cap', () => {
     });
   }
 
+  it('refuses top-level code that leaves the isolate over its memory', async () => {
+    const before = process.memoryUsage().rss;
+    await assert.rejects(
+      load(`const keep = ${ROPE}; keep.charCodeAt(1);\nfunction handle() { return String(keep.length); }`),
+      (e: unknown) => isZvError(e, 'FUNCTION_COMPILE_ERROR') && /memory limit of 64 MiB/.test(e.message),
+    );
+    // the isolate is disposed: its heap goes back (in the background, hence the deadline)
+    const deadline = Date.now() + 20_000;
+    while (process.memoryUsage().rss - before > 100 * MIB && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(process.memoryUsage().rss - before <= 100 * MIB, 'the isolate\'s memory was not given back');
+  });
+
   it('cuts a huge error message inside the isolate', async () => {
     const fn = await load(`function handle() { throw new Error('m'.repeat(5 * 1024 * 1024)); }`, { memoryMb: 128 });
     const err = await settle(fn.invoke(REQ));
