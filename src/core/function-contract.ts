@@ -30,10 +30,19 @@ function hasHeader(headers: Record<string, string>, name: string): boolean {
   return Object.keys(headers).some((k) => k.toLowerCase() === name);
 }
 
+/** The keys of a response object; an object with none of them is data, sent as JSON. */
+export const RESPONSE_KEYS: readonly string[] = ['status', 'headers', 'body'];
+
+/** How many unknown keys a FUNCTION_BAD_RESPONSE message names. */
+const NAMED_KEYS = 5;
+
 /**
- * A returned plain string is a 200 text/plain body; an object is `{status, headers, body}`
- * where `status` defaults to 200 and an object/array `body` is sent as JSON.
- * `null`/`undefined` is an empty 200.
+ * A returned plain string is a 200 text/plain body; `null`/`undefined` is an empty 200.
+ * An object with any of `status`, `headers`, `body` (the response keys) is a response: `status`
+ * defaults to 200 and an object/array `body` is sent as JSON; any other key beside them is refused
+ * (FUNCTION_BAD_RESPONSE naming it: `{status: 404, error: 'x'}` and Lambda's `statusCode` would
+ * otherwise lose data without a word). An array, or an object with none of the response keys
+ * (`{ok: true}`), is data: a 200 with the value as its JSON body.
  */
 export function normalizeResult(value: unknown): NormalizeResult {
   if (value === undefined || value === null) return { ok: true, response: { status: 200, headers: {}, body: '' } };
@@ -42,7 +51,23 @@ export function normalizeResult(value: unknown): NormalizeResult {
     return { ok: true, response: { status: 200, headers: { 'content-type': TEXT }, body: String(value) } };
   }
   if (typeof value !== 'object') return { ok: false, reason: `handle returned a ${typeof value}` };
+  if (value instanceof Uint8Array) return { ok: true, response: { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: value } };
   const v = value as Record<string, unknown>;
+  const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+  const unknown = keys.filter((k) => !RESPONSE_KEYS.includes(k));
+  if (Array.isArray(value) || unknown.length === keys.length) {
+    const json = JSON.stringify(value);
+    return { ok: true, response: { status: 200, headers: { 'content-type': JSON_TYPE }, body: json === undefined ? 'null' : json } };
+  }
+  if (unknown.length > 0) {
+    const named = unknown.slice(0, NAMED_KEYS).map((k) => JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}…` : k)).join(', ');
+    const more = unknown.length > NAMED_KEYS ? ', …' : '';
+    return {
+      ok: false,
+      reason: `handle returned a response (status, headers, body) with other keys: ${named}${more}; `
+        + 'put the data in body, or return an object without status, headers and body to send it all as JSON',
+    };
+  }
 
   let status = 200;
   if (v.status !== undefined && v.status !== null) {

@@ -40,6 +40,14 @@ export interface ContractSamples {
   bigText: string;
   /** Returns status 200 and the map body `{data = <N times x>}` (sent as JSON), N as for bigText. */
   bigJson: string;
+  /** Returns the plain map `{ok = true, items = [1, 2, 3]}`: no status, headers or body (sent as JSON). */
+  plainObject: string;
+  /** An async handler returning the plain map `{ok = true, async = true}` (omit for runtimes without async). */
+  asyncPlainObject?: string;
+  /** Returns the map `{status = 201, data = "x"}`: a response key beside another key (refused). */
+  mixedObject: string;
+  /** Returns the plain map `{data = <N times x>}` (no status, headers or body), N as for bigText. */
+  bigPlainObject: string;
 }
 
 export interface ContractOptions {
@@ -113,6 +121,27 @@ export function runtimeContract(opts: ContractOptions): void {
       assert.equal(res.status, 201);
       assert.equal(res.headers['x-test'], 'yes');
       assert.equal(bodyText(res.body), 'created');
+    });
+
+    it('sends a returned map without status, headers and body as a JSON 200', async () => {
+      const res = await (await load(samples.plainObject)).invoke(REQ);
+      assert.equal(res.status, 200);
+      assert.match(res.headers['content-type'] ?? '', /^application\/json/);
+      assert.deepEqual(JSON.parse(bodyText(res.body)), { ok: true, items: [1, 2, 3] });
+    });
+
+    it('sends a map an async handler returns as a JSON 200', { skip: samples.asyncPlainObject === undefined }, async () => {
+      const res = await (await load(samples.asyncPlainObject ?? '')).invoke(REQ);
+      assert.equal(res.status, 200);
+      assert.match(res.headers['content-type'] ?? '', /^application\/json/);
+      assert.deepEqual(JSON.parse(bodyText(res.body)), { ok: true, async: true });
+    });
+
+    it('refuses a response with keys beside status, headers and body with FUNCTION_BAD_RESPONSE naming them', async () => {
+      const fn = await load(samples.mixedObject);
+      await assert.rejects(fn.invoke(REQ), (e: unknown) => isZvError(e, 'FUNCTION_BAD_RESPONSE') && /"data"/.test(e.message) && /body/.test(e.message));
+      // and it still answers afterwards
+      await assert.rejects(fn.invoke(REQ), (e: unknown) => isZvError(e, 'FUNCTION_BAD_RESPONSE'));
     });
 
     it('awaits an async handler', { skip: samples.async === undefined }, async () => {
@@ -201,7 +230,7 @@ export function runtimeContract(opts: ContractOptions): void {
       const cap = 64 * 1024;
       const capped = await opts.create({ maxResponseBytes: cap });
       try {
-        for (const [name, code] of [['bigText', samples.bigText], ['bigJson', samples.bigJson]] as const) {
+        for (const [name, code] of [['bigText', samples.bigText], ['bigJson', samples.bigJson], ['bigPlainObject', samples.bigPlainObject]] as const) {
           const fn = await capped.load(
             { id: `contract/${opts.name}/cap-${name}`, runtime: opts.name, language: opts.language, code, filename: 'handler', timeoutMs: 5000, memoryMb: 64, env: {} },
             () => {},

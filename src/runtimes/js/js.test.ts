@@ -41,6 +41,13 @@ const js: ContractSamples = {
   globalRead: `function handle() { return typeof globalThis.zv_leak === 'string' ? globalThis.zv_leak : 'absent'; }`,
   bigText: `function handle(req) { return 'x'.repeat(Number(req.body)); }`,
   bigJson: `function handle(req) { return { status: 200, body: { data: 'x'.repeat(Number(req.body)) } }; }`,
+  plainObject: `function handle() { return { ok: true, items: [1, 2, 3] }; }`,
+  asyncPlainObject: `async function handle() {
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  return { ok: true, async: true };
+}`,
+  mixedObject: `function handle() { return { status: 201, data: 'x' }; }`,
+  bigPlainObject: `function handle(req) { return { data: 'x'.repeat(Number(req.body)) }; }`,
 };
 
 const REQ_TYPES = `interface Req { method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: string }
@@ -81,6 +88,15 @@ export function handle(): string { globalThis.zv_leak = 'secret'; return 'ok'; }
 export function handle(): string { return typeof g.zv_leak === 'string' ? g.zv_leak : 'absent'; }`,
   bigText: `export default { fetch: async (request: Request): Promise<Response> => new Response('x'.repeat(Number(await request.text()))) };`,
   bigJson: `export default { fetch: async (request: Request): Promise<Response> => Response.json({ data: 'x'.repeat(Number(await request.text())) }) };`,
+  plainObject: `export function handle(): { ok: boolean; items: number[] } { return { ok: true, items: [1, 2, 3] }; }`,
+  asyncPlainObject: `export default {
+  async handle(): Promise<Record<string, boolean>> {
+    await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    return { ok: true, async: true };
+  },
+};`,
+  mixedObject: `export function handle(): Record<string, unknown> { return { status: 201, data: 'x' }; }`,
+  bigPlainObject: `${REQ_TYPES}export function handle(req: Req): { data: string } { return { data: 'x'.repeat(Number(req.body)) }; }`,
 };
 
 runtimeContract({ name: 'js', language: 'javascript', create: (o) => new JsRuntime(o), samples: js });

@@ -231,18 +231,24 @@ function jsonAtLeast(x, ancestors, n) {
   return n;
 }
 
+/** JSON.stringify(b), counted (undefined when b has no JSON, e.g. toJSON returned undefined). */
+function countedJson(b) {
+  const atLeast = jsonAtLeast(b, new SetC(), packed);
+  if (!(atLeast <= maxResponse)) throw new TooLarge(atLeast);
+  const s = jsonStringify(b);
+  if (s === undefined) return undefined;
+  count(s.length);
+  return s;
+}
+
 function plainBody(b) {
   if (b === undefined || b === null || typeof b === 'number' || typeof b === 'boolean') return b;
   if (typeof b === 'string') return countedString(b);
   const bytes = bytesOf(b);
   if (bytes !== undefined) return bytes;
   if (typeof b === 'object') {
-    const atLeast = jsonAtLeast(b, new SetC(), packed);
-    if (!(atLeast <= maxResponse)) throw new TooLarge(atLeast);
-    const s = jsonStringify(b);
-    if (s === undefined) return null;
-    count(s.length);
-    return jsonParse(s);
+    const s = countedJson(b);
+    return s === undefined ? null : jsonParse(s);
   }
   throw new TypeError('body of type ' + typeof b + ' cannot be sent');
 }
@@ -265,7 +271,25 @@ function packChecked(v) {
   if (v === undefined || v === null || typeof v === 'number' || typeof v === 'boolean') return { kind: 'value', value: v };
   if (typeof v === 'string') return { kind: 'value', value: countedString(v) };
   if (typeof v !== 'object') return { kind: 'bad', reason: 'handle returned a ' + typeof v };
+  const bytes = bytesOf(v);
+  if (bytes !== undefined) return { kind: 'value', value: bytes };
+  // An array, or an object with none of the response keys, is data: its JSON is the body (as
+  // normalizeResult in src/core/function-contract.ts decides for the other runtimes).
+  const own = objectKeys(v);
+  const isResponse = v.status !== undefined || v.headers !== undefined || v.body !== undefined;
+  if (!isResponse || isArray(v)) {
+    const s = countedJson(v);
+    return { kind: 'response', status: 200, headers: { 'content-type': 'application/json' }, body: s === undefined ? 'null' : s };
+  }
   const o = objectCreate(null);
+  // other keys beside the response keys: named (a few) so normalizeResult refuses the response
+  let named = 0;
+  for (let i = 0; i < own.length && named < 6; i++) {
+    const k = own[i];
+    if (k === 'status' || k === 'headers' || k === 'body' || v[k] === undefined) continue;
+    o[countedString(apply(strSlice, k, [0, 80]))] = null;
+    named++;
+  }
   if (v.status !== undefined && v.status !== null) o.status = status(v.status);
   const h = v.headers;
   if (h instanceof Headers) o.headers = countedHeaders(objectFromEntries(h));

@@ -40,6 +40,9 @@ end`,
     globalRead: `function handle(req) return zv_leak or "absent" end`,
     bigText: `function handle(req) return string.rep("x", tonumber(req.body)) end`,
     bigJson: `function handle(req) return {status=200, body={data=string.rep("x", tonumber(req.body))}} end`,
+    plainObject: `function handle(req) return {ok=true, items={1, 2, 3}} end`,
+    mixedObject: `function handle(req) return {status=201, data="x"} end`,
+    bigPlainObject: `function handle(req) return {data=string.rep("x", tonumber(req.body))} end`,
   },
 });
 

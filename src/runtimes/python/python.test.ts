@@ -60,6 +60,10 @@ runtimeContract({
     globalRead: py('import builtins', 'def handle(req):', '    return getattr(builtins, "zv_leak", "absent")'),
     bigText: py('def handle(req):', '    return "x" * int(req["body"])'),
     bigJson: py('def handle(req):', '    return {"status": 200, "body": {"data": "x" * int(req["body"])}}'),
+    plainObject: py('def handle(req):', '    return {"ok": True, "items": [1, 2, 3]}'),
+    asyncPlainObject: py('import asyncio', 'async def handle(req):', '    await asyncio.sleep(0.01)', '    return {"ok": True, "async": True}'),
+    mixedObject: py('def handle(req):', '    return {"status": 201, "data": "x"}'),
+    bigPlainObject: py('def handle(req):', '    return {"data": "x" * int(req["body"])}'),
   },
 });
 

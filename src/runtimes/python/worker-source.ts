@@ -173,8 +173,9 @@ def _body_size(b):
 
 
 def _response_size(result):
-    # --max-response: the body (a dict or list body as JSON) plus the header names and values
-    if not isinstance(result, dict):
+    # --max-response: the body (a dict or list body as JSON) plus the header names and values; a
+    # dict with none of status, headers, body is data sent as JSON (normalizeResult on the server)
+    if not isinstance(result, dict) or not any(k in result for k in ('status', 'headers', 'body')):
         return _body_size(result)
     size = 0
     headers = result.get('headers')
