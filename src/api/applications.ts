@@ -2,7 +2,7 @@
 // Bodies are validated at the edge (ajv); every error answer has the registry's shape.
 import { Hono, type Context } from 'hono';
 import { Ajv } from 'ajv';
-import { describeAjv } from './body.js';
+import { readJsonBody } from './body.js';
 import { allows, mayDeployServices, readableNamespaces, type Action } from '../core/access.js';
 import { forbidden, principalOf, requireAccess } from './auth-context.js';
 import { ZvError } from '../errors/registry.js';
@@ -96,13 +96,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
   api.onError((err) => errorResponse(err));
 
   api.post('/', async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new ZvError('BAD_REQUEST', 'the body must be JSON');
-    }
-    if (!validateCreate(body)) throw new ZvError('VALIDATION_FAILED', describeAjv(validateCreate.errors));
+    const body = await readJsonBody(c, validateCreate);
     const nameErr = validateAppName(body.name);
     if (nameErr) throw new ZvError('VALIDATION_FAILED', `name: ${nameErr}`);
     const nsErr = validateNamespace(body.namespace);

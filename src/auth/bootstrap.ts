@@ -1,11 +1,11 @@
 // The first admin token (PRODUCT.md §9): given by the operator (ZV_ADMIN_TOKEN or
 // --admin-token-file), or made on the first start without one and written to
 // <data-dir>/admin-token (0600) so that the CLI on the same host finds it.
-import { readFile, writeFile, rename, chmod, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ZvError } from '../errors/registry.js';
 import { newTokenSecret, type TokenService } from './tokens.js';
+import { writePrivateFile } from '../secrets/files.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -35,14 +35,6 @@ async function readTokenFile(path: string): Promise<string> {
   return text.trim();
 }
 
-/** Writes the file with mode 0600 atomically (never world-readable, even for a moment). */
-async function writeSecretFile(path: string, content: string): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -66,6 +58,6 @@ export async function ensureAdminToken(tokens: TokenService, dataDir: string, sr
   // No admin token yet (a new data dir, or one from before access control): make one.
   const token = newTokenSecret();
   await tokens.putBootstrap(token);
-  await writeSecretFile(file, `${token}\n`);
+  await writePrivateFile(file, `${token}\n`);
   return { file, created: token, from: 'data-dir' };
 }

@@ -7,18 +7,13 @@ import { camel, fromConfigFile, fromEnv, resolveServeConfig, SETTINGS, type RawS
 import { ApiClient, ApiError } from './client.js';
 import { DEFAULT_SERVER, resolveEndpoint, saveLogin } from './login.js';
 import { addTokenCommands } from './tokens.js';
+import type { ClientOpts as BaseClientOpts } from './context.js';
 import { addSecretsCommands } from './secrets.js';
 import { formatApp, formatHistory, formatList } from './format.js';
 import { runValidate } from './validate.js';
 import { runServe } from './serve.js';
 
-interface ClientOpts {
-  server?: string;
-  token?: string;
-  dataDir?: string;
-  json?: boolean;
-  namespace?: string;
-}
+type ClientOpts = BaseClientOpts & { namespace?: string };
 
 async function packageVersion(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

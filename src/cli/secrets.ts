@@ -9,23 +9,9 @@ import { MAX_SECRET_FILE_BYTES } from '../core/secrets.js';
 import { encrypt, isAgeFile } from '../secrets/age.js';
 import { AgeKeyring } from '../secrets/keyring.js';
 import { pairsOfText, parseDotenv, SecretFormatError, sniffSecretFile, toSecretEnv } from '../secrets/keyring-formats.js';
-import type { ApiClient } from './client.js';
+import type { ClientOpts, CommandContext } from './context.js';
 
-interface ClientOpts {
-  server?: string;
-  token?: string;
-  dataDir?: string;
-  json?: boolean;
-}
-
-export interface SecretsCommandContext {
-  clientOptions: (cmd: Command) => Command;
-  client: (o: ClientOpts) => Promise<ApiClient>;
-  show: (o: ClientOpts, data: unknown, human: () => string) => void;
-  out: (s: string) => void;
-}
-
-async function serverRecipient(ctx: SecretsCommandContext, o: ClientOpts): Promise<string> {
+async function serverRecipient(ctx: CommandContext, o: ClientOpts): Promise<string> {
   if (o.dataDir) return (await AgeKeyring.read(o.dataDir)).recipient;
   const r = (await (await ctx.client(o)).request('GET', '/secrets/recipient')) as { recipient?: unknown } | null;
   if (typeof r?.recipient !== 'string') throw new ZvError('BAD_REQUEST', 'the server did not answer a recipient');
@@ -46,7 +32,7 @@ function keysOf(file: string, text: string): string[] {
   }
 }
 
-export function addSecretsCommands(program: Command, ctx: SecretsCommandContext): void {
+export function addSecretsCommands(program: Command, ctx: CommandContext): void {
   const secrets = program.command('secrets').description("secrets for functions' envFrom: the server's age recipient, local encryption");
 
   ctx.clientOptions(secrets.command('recipient').description("print the server's age public key (age1…); --data-dir reads <data-dir>/age.key on the server host"))

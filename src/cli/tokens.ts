@@ -1,20 +1,7 @@
 // `zerverless tokens create|list|revoke`: thin commands over /api/tokens (admin only).
 import { Option, type Command } from 'commander';
-import type { ApiClient, TokenView } from './client.js';
-
-interface ClientOpts {
-  server?: string;
-  token?: string;
-  dataDir?: string;
-  json?: boolean;
-}
-
-export interface CommandContext {
-  clientOptions: (cmd: Command) => Command;
-  client: (o: ClientOpts) => Promise<ApiClient>;
-  show: (o: ClientOpts, data: unknown, human: () => string) => void;
-  out: (s: string) => void;
-}
+import type { TokenView } from './client.js';
+import type { ClientOpts, CommandContext } from './context.js';
 
 function formatTokens(tokens: TokenView[]): string {
   if (tokens.length === 0) return 'no tokens';

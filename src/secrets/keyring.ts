@@ -6,9 +6,10 @@
 // never a value. The key file may hold several identities (one per line, as age-keygen appends
 // them): all are tried when decrypting, the first one is the recipient shown to users.
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmod, link, open, readFile, stat, unlink } from 'node:fs/promises';
+import { link, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZvError } from '../errors/registry.js';
+import { readPrivateFile } from './files.js';
 import { MAX_SECRET_FILE_BYTES, type SecretEnv, type SecretsKeyring } from '../core/secrets.js';
 import { AgeError, decrypt as ageDecrypt, generateIdentity, identityFileText, parseIdentityFile, recipientOf } from './age.js';
 import { decryptSops, SopsError } from './sops.js';
@@ -64,13 +65,7 @@ export class AgeKeyring implements SecretsKeyring {
         await unlink(tmp).catch(() => undefined);
       }
     }
-    let text: string;
-    try {
-      if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      throw new ZvError('CONFIG_INVALID', `cannot read ${file}: ${(e as Error).message}`);
-    }
+    const text = await readPrivateFile(file);
     return AgeKeyring.fromText(text, file);
   }
 

@@ -3,9 +3,10 @@
 // A sealed value is `v1:` + base64(iv ‖ tag ‖ ciphertext); the additional data (e.g. the
 // credential's namespace and name) is authenticated, so a value copied to another row does not open.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { chmod, open, readFile, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZvError } from '../errors/registry.js';
+import { readPrivateFile } from './files.js';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -95,13 +96,7 @@ export async function loadMasterKey(dataDir: string, env: NodeJS.ProcessEnv = pr
       throw new ZvError('CONFIG_INVALID', `cannot create ${file}: ${(e as Error).message}`);
     }
   }
-  let text: string;
-  try {
-    if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ZvError('CONFIG_INVALID', `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const text = await readPrivateFile(file);
   const key = parseMasterKey(text);
   if (!key) throw new ZvError('CONFIG_INVALID', `${file} does not hold a 32-byte key (base64 or 64 hex digits)`);
   return new MasterKey(key);
