@@ -52,6 +52,8 @@ export const ERRORS = {
   HOST_KEY_CHANGED: { status: 502, message: 'The SSH host key of the git server does not match the pinned or given one' },
   COMMIT_NOT_TRUSTED: { status: 422, message: 'The commit is unsigned or not signed by a trusted key', fault: 'commit' },
   SECRET_DECRYPT_FAILED: { status: 422, message: 'A secrets file cannot be decrypted with the server key', fault: 'commit' },
+  MANIFEST_TOO_LARGE: { status: 422, message: 'zerverless.yaml is over a limit (size, nesting, keys, list items, tokens or functions)', fault: 'commit' },
+  PARSE_TIMEOUT: { status: 422, message: 'Parsing a file of the commit took longer than the time limit', fault: 'commit' },
 
   // Services (apps/ specs)
   SERVICE_SPEC_INVALID: { status: 422, message: 'A service spec is invalid', fault: 'commit' },
@@ -61,6 +63,7 @@ export const ERRORS = {
   SERVICE_BUILD_FAILED: { status: 422, message: 'Building a service failed' },
   SERVICE_START_FAILED: { status: 500, message: 'A service process did not start' },
   SERVICE_UNHEALTHY: { status: 503, message: 'A service did not become healthy' },
+  SERVICE_SPEC_TOO_LARGE: { status: 422, message: 'A service spec is over a limit (size, nesting, keys, list items or tokens)', fault: 'commit' },
 
   // Server
   CONFIG_INVALID: { status: 500, message: 'The server configuration is invalid' },

@@ -13,7 +13,7 @@ export class TreeDesiredReader implements DesiredReader {
     const appsDir = opts.path ? `${opts.path}/${this.appsDir}` : this.appsDir;
     const apps = await findServiceSpecs(dir, appsDir);
     if (apps.errors.length) {
-      throw new ZvError('MANIFEST_INVALID', apps.errors.map(formatDiagnostic).join('\n'), { diagnostics: apps.errors });
+      throw new ZvError(apps.code ?? 'MANIFEST_INVALID', apps.errors.map(formatDiagnostic).join('\n'), { diagnostics: apps.errors });
     }
     const loaded = await loadApp(dir, { commit: opts.commit, path: opts.path, namespace: opts.namespace, ...(this.secrets ? { secrets: this.secrets } : {}) });
     const warnings = apps.warnings.map(formatDiagnostic);

@@ -252,7 +252,7 @@ class GitOpsController implements GitOps {
     for (const w of found.warnings) this.log.warn({ ...this.meta, commit, warning: problemText(w) }, 'gitops: spec warning');
     if (found.errors.length) {
       const texts = found.errors.map(problemText);
-      throw new ZvError('MANIFEST_INVALID', `invalid service specs: ${texts.join('; ')}`, { errors: texts });
+      throw new ZvError(found.code ?? 'MANIFEST_INVALID', `invalid service specs: ${texts.join('; ')}`, { errors: texts });
     }
     return found.specs;
   }

@@ -4,3 +4,5 @@ export type { ParseResult, ManifestLocations } from './parse.js';
 export { manifestSchema, RUNTIMES, LINUX_CAPABILITIES } from './schema.js';
 export type { ManifestRuntime, LinuxCapability } from './schema.js';
 export type { Position } from './locate.js';
+export { MANIFEST_LIMITS, SPEC_LIMITS, limitMessages } from './bounds.js';
+export type { ParseLimits } from './bounds.js';

@@ -21,9 +21,23 @@ export function fieldName(path: FieldPath): string {
   return out;
 }
 
+/** Per mapping node: its first pair for each scalar key (built once, so a lookup is not a scan of every key). */
+const pairIndex = new WeakMap<object, Map<string, Pair>>();
+
 function pairIn(node: unknown, key: string): Pair | undefined {
   if (!isMap(node)) return undefined;
-  return node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key) as Pair | undefined;
+  let index = pairIndex.get(node);
+  if (!index) {
+    index = new Map();
+    for (const p of node.items) {
+      if (isPair(p) && isScalar(p.key)) {
+        const k = String(p.key.value);
+        if (!index.has(k)) index.set(k, p as Pair);
+      }
+    }
+    pairIndex.set(node, index);
+  }
+  return index.get(key);
 }
 
 function child(node: unknown, seg: string | number): unknown {

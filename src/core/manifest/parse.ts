@@ -10,7 +10,7 @@
 // codeFile/dockerfile/context/envFrom are stored normalised (`./a/b.py` → `a/b.py`) while static.dir is
 // kept as written (it is shown back in the status); two paths that differ only by a trailing `/`
 // are duplicates.
-import { LineCounter, parseDocument } from 'yaml';
+import { isNode, isSeq } from 'yaml';
 import type { CodeLanguage, Diagnostic, FunctionDecl, FunctionRuntimeKind, Manifest } from '../model.js';
 import { normalizeRelPath, parseDuration, validateFunctionPath, validateNamespace } from '../names.js';
 import { fieldName, Locator } from './locate.js';
@@ -18,6 +18,7 @@ import type { FieldPath, Position } from './locate.js';
 import { schemaProblems } from './schema-errors.js';
 import type { FieldProblem } from './schema-errors.js';
 import { RUNTIMES, TIMEOUT_MAX_MS } from './schema.js';
+import { composeYaml, MANIFEST_LIMITS, positionAt } from './bounds.js';
 
 export const MANIFEST_FILES = ['zerverless.yaml', 'zerverless.yml'] as const;
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -29,7 +30,8 @@ export type ManifestLocations = Record<string, Position>;
 
 export type ParseResult =
   | { manifest: Manifest; warnings: Diagnostic[]; locations: ManifestLocations }
-  | { errors: Diagnostic[] };
+  /** `code` is set when a limit of MANIFEST_LIMITS was crossed (the error code to report). */
+  | { errors: Diagnostic[]; code?: 'MANIFEST_TOO_LARGE' };
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined =>
@@ -247,9 +249,20 @@ function build(ctx: Ctx, data: unknown): Manifest | undefined {
   return manifest;
 }
 
+const WHAT = 'zerverless.yaml';
+
 export function parseManifest(text: string, file = 'zerverless.yaml'): ParseResult {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // Limits first, in linear time: nothing below sees a text over them (see bounds.ts).
+  const y = composeYaml(text, MANIFEST_LIMITS, WHAT);
+  if ('limit' in y) return { errors: [{ file, ...positionAt(text, y.limit.offset), message: y.limit.message }], code: 'MANIFEST_TOO_LARGE' };
+  const lc = y.lineCounter;
+  const at = (offset: number): Position => {
+    const { line, col } = lc.linePos(offset);
+    return { line, col };
+  };
+  const syntax = y.errors.map((e) => ({ file, ...at(e.offset), message: `invalid YAML: ${e.message}` }));
+  const doc = y.doc;
+  if (!doc || syntax.length) return { errors: sortDiagnostics(syntax.length ? syntax : [{ file, line: 1, col: 1, message: 'invalid YAML' }]) };
   const loc = new Locator(doc, lc);
   const toDiag = (p: FieldProblem): Diagnostic => {
     const d: Diagnostic = { file, ...loc.locate(p.path), message: p.message };
@@ -257,13 +270,16 @@ export function parseManifest(text: string, file = 'zerverless.yaml'): ParseResu
     return d;
   };
 
-  if (doc.errors.length) {
+  const fns = loc.node(['spec', 'functions']);
+  if (isSeq(fns) && fns.items.length > MANIFEST_LIMITS.maxFunctions) {
+    const over = fns.items[MANIFEST_LIMITS.maxFunctions];
+    const pos = isNode(over) && over.range ? loc.positionOf(over.range[0]) : loc.locate(['spec', 'functions']);
     return {
-      errors: sortDiagnostics(doc.errors.map((e) => ({
-        file, ...loc.positionOf(e.pos[0]), message: `invalid YAML: ${e.message}`,
-      }))),
+      errors: [{ file, ...pos, field: 'spec.functions', message: `has ${fns.items.length} functions; zerverless.yaml may declare at most ${MANIFEST_LIMITS.maxFunctions}` }],
+      code: 'MANIFEST_TOO_LARGE',
     };
   }
+
   const yamlWarnings: Diagnostic[] = doc.warnings.map((w) => ({ file, ...loc.positionOf(w.pos[0]), message: w.message }));
 
   let data: unknown;

@@ -3,16 +3,18 @@
 // stay inside the repository, like every other path the tree reader follows. A folder without a
 // spec is a warning; a spec that does not parse, two folders with the same `name`, a dependency
 // on a missing name and a `depends_on` cycle are errors.
-import { readdir, readFile, realpath } from 'node:fs/promises';
+import { readdir, realpath } from 'node:fs/promises';
 import type { Diagnostic } from '../../core/model.js';
 import { normalizeRelPath } from '../../core/names.js';
 import type { ServiceSpec } from '../../core/services/model.js';
-import { checkServiceGraph, parseServiceSpec, SPEC_FILES, sortDiagnostics } from '../../core/services/spec/index.js';
+import { checkServiceGraph, SPEC_FILES, sortDiagnostics } from '../../core/services/spec/index.js';
 import type { SpecLocations } from '../../core/services/spec/index.js';
+import { SPEC_LIMITS } from '../../core/manifest/index.js';
+import { readSpecFile } from '../parse-worker/index.js';
 import { posixJoin, resolveInside } from './resolve.js';
 
-/** A spec file larger than this is refused unread. */
-export const MAX_SPEC_BYTES = 1024 * 1024;
+/** A spec file larger than this is refused unread (SERVICE_SPEC_TOO_LARGE; the other limits: SPEC_LIMITS). */
+export const MAX_SPEC_BYTES = SPEC_LIMITS.maxBytes;
 
 export interface ServiceSpecsResult {
   /** Whether `<appsDir>` is a folder inside the tree (false: there are no services, which is fine). */
@@ -23,6 +25,8 @@ export interface ServiceSpecsResult {
   locations: Map<string, SpecLocations>;
   errors: Diagnostic[];
   warnings: Diagnostic[];
+  /** The error code for `errors` when a spec crossed a limit (SERVICE_SPEC_TOO_LARGE) or its parse timed out. */
+  code?: 'SERVICE_SPEC_TOO_LARGE' | 'PARSE_TIMEOUT' | 'INTERNAL';
 }
 
 const at = (file: string, message: string, field?: string): Diagnostic => ({ file, line: 1, col: 1, ...(field ? { field } : {}), message });
@@ -87,13 +91,11 @@ export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<S
       }
       continue;
     }
-    if (spec.size > MAX_SPEC_BYTES) {
-      out.errors.push(at(spec.rel, `is ${spec.size} bytes; a spec may be at most ${MAX_SPEC_BYTES}`));
-      continue;
-    }
-    const parsed = parseServiceSpec(await readFile(spec.real, 'utf8'), spec.rel);
+    // Bounded: over MAX_SPEC_BYTES it is not read; it is parsed in a worker under a time limit.
+    const parsed = await readSpecFile(spec.real, spec.rel);
     if ('errors' in parsed) {
       out.errors.push(...parsed.errors);
+      if (parsed.code) out.code ??= parsed.code;
       continue;
     }
     out.warnings.push(...parsed.warnings);

@@ -1,7 +1,7 @@
 // Locating and loading an application's manifest in a checked-out tree: findManifest finds
 // zerverless.yaml (or .yml) under the registration's source path, loadApp parses it and reads the
 // desired state in one call, which is what a sync needs.
-import { readFile, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import type { Diagnostic, Manifest } from '../../core/model.js';
 import { formatDiagnostic } from '../../core/model.js';
 import { MANIFEST_FILES, parseManifest } from '../../core/manifest/index.js';
@@ -13,6 +13,7 @@ import { readDesiredState } from './read.js';
 import type { TreeReadResult } from './read.js';
 import type { HashFn } from './static.js';
 import type { SecretsKeyring } from '../../core/secrets.js';
+import { readManifestFile } from '../parse-worker/index.js';
 
 export interface ManifestLocation {
   /** Real path of the manifest file. */
@@ -64,7 +65,7 @@ export interface LoadedApp extends TreeReadResult {
 export function parseManifestOrThrow(text: string, file: string): { manifest: Manifest; warnings: Diagnostic[]; locations: ManifestLocations } {
   const parsed = parseManifest(text, file);
   if ('errors' in parsed) {
-    throw new ZvError('MANIFEST_INVALID', parsed.errors.map(formatDiagnostic).join('\n'), { diagnostics: parsed.errors });
+    throw new ZvError(parsed.code ?? 'MANIFEST_INVALID', parsed.errors.map(formatDiagnostic).join('\n'), { diagnostics: parsed.errors });
   }
   return parsed;
 }
@@ -76,8 +77,12 @@ export function parseManifestOrThrow(text: string, file: string): { manifest: Ma
 export async function loadApp(dir: string, opts: LoadOptions): Promise<LoadedApp | null> {
   const found = await findManifest(dir, opts.path ?? '');
   if (!found) return null;
-  const text = await readFile(found.file, 'utf8');
-  const { manifest, warnings, locations } = parseManifestOrThrow(text, found.relFile);
+  // Bounded: over the byte limit it is not read; it is parsed in a worker under a time limit.
+  const parsed = await readManifestFile(found.file, found.relFile);
+  if ('errors' in parsed) {
+    throw new ZvError(parsed.code ?? 'MANIFEST_INVALID', parsed.errors.map(formatDiagnostic).join('\n'), { diagnostics: parsed.errors });
+  }
+  const { manifest, warnings, locations } = parsed;
   const ns = manifest.metadata.namespace;
   if (opts.namespace !== undefined && ns !== undefined && ns !== opts.namespace) {
     const pos = locations['metadata.namespace'] ?? { line: 1, col: 1 };

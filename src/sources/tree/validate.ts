@@ -1,10 +1,10 @@
 // `zerverless validate [DIR]`: every check a sync would make on a tree, as diagnostics (empty = valid).
 // Each part of a repository has a TreeValidator; zerverless.yaml is checked fully (syntax, schema,
 // rules, files on disk, containment); the apps/*/app.* service specs are another validator.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Diagnostic } from '../../core/model.js';
-import { parseManifest } from '../../core/manifest/index.js';
 import { isZvError } from '../../errors/registry.js';
+import { readManifestFile } from '../parse-worker/index.js';
 import { findServiceSpecs } from './apps.js';
 import { findManifest } from './find.js';
 import type { ManifestLocation } from './find.js';
@@ -28,7 +28,8 @@ export async function validateZerverlessYaml(dir: string): Promise<TreeCheck> {
     return { found: true, diagnostics: [{ file: 'zerverless.yaml', line: 1, col: 1, message: e.message }] };
   }
   if (!found) return { found: false, diagnostics: [] };
-  const parsed = parseManifest(await readFile(found.file, 'utf8'), found.relFile);
+  // The same bounded path as a sync: byte limit from the size, parse in a worker under a time limit.
+  const parsed = await readManifestFile(found.file, found.relFile);
   if ('errors' in parsed) return { found: true, diagnostics: parsed.errors };
   const { problems, warnings } = await collectDesiredState(found.appDir, parsed.manifest, {
     commit: '', manifestFile: found.relFile, root: dir, locations: parsed.locations,

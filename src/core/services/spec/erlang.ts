@@ -8,7 +8,8 @@
 // strings become strings, `true`/`false` booleans, `undefined`/`nil` null, tuples arrays and maps
 // objects (keys: atoms, binaries, strings or numbers). `ErlangLocator` maps a field path of the JS
 // view back to a `line:col`, the same way the YAML locator does.
-import type { FieldPath, Position } from './core.js';
+import type { FieldPath, ParseLimits, Position } from './core.js';
+import { checkBytes, limitMessages, SPEC_LIMITS } from './core.js';
 import { isSpace, Lexer, show, SyntaxErr } from './erlang-lexer.js';
 import type { Token } from './erlang-lexer.js';
 
@@ -37,7 +38,12 @@ export interface ErlMapEntry {
 
 export interface ErlangError extends Position {
   message: string;
+  /** Set when a limit (size, nesting, keys, items) was crossed rather than the syntax broken. */
+  limit?: true;
 }
+
+/** A limit crossed while parsing (see ParseLimits). */
+class LimitErr extends SyntaxErr {}
 
 export type ErlangParseResult = { term: ErlTerm; value: unknown; locator: ErlangLocator } | { error: ErlangError };
 
@@ -46,7 +52,10 @@ class Parser {
   private tok: Token;
   /** Where the last consumed token ended (for "missing final '.'"). */
   private prevEnd = 0;
-  constructor(private readonly text: string, private readonly pos: (offset: number) => ErlPos) {
+  private depth = 0;
+  private keys = 0;
+  private items = 0;
+  constructor(private readonly text: string, private readonly pos: (offset: number) => ErlPos, private readonly limits: ParseLimits, private readonly what: string) {
     this.lex = new Lexer(text);
     this.tok = this.lex.next();
   }
@@ -120,10 +129,14 @@ class Parser {
         return { type: n.kind === 'float' ? 'float' : 'integer', value: value === 0 ? 0 : value, pos };
       }
       case '#{':
-        return this.map(pos);
       case '[':
-      case '{':
-        return this.seq(pos, t.text === '[' ? 'list' : 'tuple');
+      case '{': {
+        // Nesting is bounded before it can exhaust the stack (this parser is recursive).
+        if (++this.depth > this.limits.maxDepth) throw new LimitErr(t.start, limitMessages.depth(this.what, this.limits.maxDepth));
+        const out = t.text === '#{' ? this.map(pos) : this.seq(pos, t.text === '[' ? 'list' : 'tuple');
+        this.depth--;
+        return out;
+      }
       case '<<':
         return this.binary(pos);
       default:
@@ -155,6 +168,7 @@ class Parser {
     }
     for (;;) {
       if (this.atEof()) throw new SyntaxErr(pos.offset, "unterminated map: expected '}'");
+      if (++this.keys > this.limits.maxKeys) throw new LimitErr(this.tok.start, limitMessages.keys(this.what, this.limits.maxKeys));
       const key = this.term();
       const name = keyName(key);
       if (name === undefined) throw new SyntaxErr(key.pos.offset, 'a map key must be an atom, a binary, a string or a number');
@@ -183,6 +197,7 @@ class Parser {
     }
     for (;;) {
       if (this.atEof()) throw new SyntaxErr(pos.offset, `unterminated ${type}: expected '${close}'`);
+      if (++this.items > this.limits.maxItems) throw new LimitErr(this.tok.start, limitMessages.items(this.what, this.limits.maxItems));
       items.push(this.term());
       if (this.closeOrComma(pos, close, type)) return { type, items, pos };
     }
@@ -274,11 +289,13 @@ export function termToJS(t: ErlTerm): unknown {
 export function proplistToMap(t: ErlTerm): ErlTerm {
   if (t.type !== 'list') return t;
   const entries: ErlMapEntry[] = [];
+  const names = new Set<string>();
   for (const item of t.items) {
     const key = item.type === 'tuple' && item.items.length === 2 ? item.items[0] : undefined;
     const value = item.type === 'tuple' ? item.items[1] : undefined;
     const name = key && keyName(key);
-    if (!key || !value || name === undefined || entries.some((e) => e.name === name)) return t;
+    if (!key || !value || name === undefined || names.has(name)) return t;
+    names.add(name);
     entries.push({ key, name, value });
   }
   return { type: 'map', entries, pos: t.pos };
@@ -286,12 +303,20 @@ export function proplistToMap(t: ErlTerm): ErlTerm {
 
 /** Finds the `line:col` of a field path in the JS view: a map field at its key, a list item at the item. */
 export class ErlangLocator {
+  /** Per map term: its entries by name (built once, so a lookup is not a scan of every key). */
+  private readonly index = new WeakMap<ErlTerm, Map<string, ErlMapEntry>>();
   constructor(private readonly root: ErlTerm) {}
 
   private child(node: ErlTerm | undefined, seg: string | number): { at: ErlPos; node: ErlTerm } | undefined {
     if (!node) return undefined;
     if (node.type === 'map') {
-      const e = node.entries.find((x) => x.name === String(seg));
+      let byName = this.index.get(node);
+      if (!byName) {
+        byName = new Map();
+        for (const x of node.entries) if (!byName.has(x.name)) byName.set(x.name, x);
+        this.index.set(node, byName);
+      }
+      const e = byName.get(String(seg));
       return e && { at: e.key.pos, node: e.value };
     }
     if ((node.type === 'list' || node.type === 'tuple') && typeof seg === 'number') {
@@ -330,15 +355,20 @@ function positions(text: string): (offset: number) => ErlPos {
   };
 }
 
-/** Parses one Erlang term followed by `.`; a syntax error comes back with its line:col. */
-export function parseErlangTerm(text: string): ErlangParseResult {
+/**
+ * Parses one Erlang term followed by `.`; a syntax error comes back with its line:col, and so does
+ * the first limit crossed (`limits`, by default those of a service spec: size, nesting, keys, items).
+ */
+export function parseErlangTerm(text: string, limits: ParseLimits = SPEC_LIMITS, what = 'a service spec'): ErlangParseResult {
+  const big = checkBytes(text, limits, what);
+  if (big) return { error: { line: 1, col: 1, message: big.message, limit: true } };
   const pos = positions(text);
   try {
-    const term = new Parser(text, pos).document();
+    const term = new Parser(text, pos, limits, what).document();
     return { term, value: termToJS(term), locator: new ErlangLocator(term) };
   } catch (e) {
     if (!(e instanceof SyntaxErr)) throw e;
     const { line, col } = pos(e.offset);
-    return { error: { line, col, message: e.message } };
+    return { error: e instanceof LimitErr ? { line, col, message: e.message, limit: true } : { line, col, message: e.message } };
   }
 }

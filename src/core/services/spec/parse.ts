@@ -30,7 +30,8 @@ export type SpecLocations = Record<string, Position>;
 
 export type SpecParseResult =
   | { spec: ServiceSpec; warnings: Diagnostic[]; locations: SpecLocations }
-  | { errors: Diagnostic[] };
+  /** `code` is set when a limit of SPEC_LIMITS was crossed (the error code to report). */
+  | { errors: Diagnostic[]; code?: 'SERVICE_SPEC_TOO_LARGE' };
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | undefined =>
@@ -188,7 +189,7 @@ const LOCATED = ['name', 'version', 'source', 'source.type', 'env', 'health', 'd
  */
 export function parseServiceSpec(text: string, file: string, format?: SpecFormat): SpecParseResult {
   const read = readSpecText(text, file, format);
-  if ('errors' in read) return { errors: sortDiagnostics(read.errors) };
+  if ('errors' in read) return read.code ? { errors: sortDiagnostics(read.errors), code: read.code } : { errors: sortDiagnostics(read.errors) };
   const { data, locator } = read;
   const toDiag = (p: FieldProblem): Diagnostic => {
     const d: Diagnostic = { file, ...locator.locate(p.path), message: p.message };
