@@ -122,6 +122,7 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
   const block: number[] = [];
   /** Column of the first content token since the last line start or indicator (a possible key). */
   let pending = -1;
+  let pendingAt = 0;
   let explicitKey = false;
   let scalarNext = false;
 
@@ -161,7 +162,10 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
       offset += tok.length;
       const f = flow[flow.length - 1];
       if (f) f.content = true;
-      else if (pending < 0) pending = col(at);
+      else if (pending < 0) {
+        pending = col(at);
+        pendingAt = at;
+      }
       const nl = tok.lastIndexOf('\n');
       if (nl >= 0) lineStart = at + nl + 1;
       continue;
@@ -189,7 +193,10 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
       case '[':
       case '{':
         if (f) f.content = true;
-        else if (pending < 0) pending = col(at);
+        else if (pending < 0) {
+        pending = col(at);
+        pendingAt = at;
+      }
         flow.push({ map: tok === '{', content: false, colon: false });
         if (block.length + flow.length > limits.maxDepth) hit = depthHit(at);
         break;
@@ -225,8 +232,10 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
           if (!f.map) hit = key(at); // A single pair in a flow list: [a: 1].
           else if (!explicitKey) hit = key(at);
         } else {
-          hit = blockAt(pending >= 0 ? pending : col(at), at);
-          if (!explicitKey) hit ??= key(at);
+          // A key is reported where it starts, not at its ':'.
+          const keyAt = pending >= 0 ? pendingAt : at;
+          hit = blockAt(pending >= 0 ? pending : col(at), keyAt);
+          if (!explicitKey) hit ??= key(keyAt);
           pending = -1;
         }
         explicitKey = false;
@@ -236,7 +245,10 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
         if (c === ' ' || c === '\t' || c === '#' || c === '%' || c === '\ufeff') break;
         // Quoted scalars, aliases, anchors, tags, block scalar headers: content.
         if (f) f.content = true;
-        else if (pending < 0) pending = col(at);
+        else if (pending < 0) {
+        pending = col(at);
+        pendingAt = at;
+      }
         if (c === '"' || c === "'") {
           const nl = tok.lastIndexOf('\n');
           if (nl >= 0) lineStart = at + nl + 1;

@@ -31,6 +31,7 @@ export interface ParseFailure {
 interface Job {
   id: number;
   req: ParseRequest;
+  timeoutMs: number;
   resolve(r: unknown): void;
 }
 
@@ -74,10 +75,10 @@ export class ParsePool {
   }
 
   /** Parses in a worker: the core parser's result, or a ParseFailure (time limit, worker death). */
-  parse<R extends ParseRequest>(req: R): Promise<ParseAnswer<R> | ParseFailure> {
+  parse<R extends ParseRequest>(req: R, opts: { timeoutMs?: number } = {}): Promise<ParseAnswer<R> | ParseFailure> {
     if (this.closed) return Promise.resolve(fail(req, 'INTERNAL', 'the parse pool is closed'));
     return new Promise((resolve) => {
-      this.queue.push({ id: this.nextId++, req, resolve: resolve as (r: unknown) => void });
+      this.queue.push({ id: this.nextId++, req, timeoutMs: opts.timeoutMs ?? this.timeoutMs, resolve: resolve as (r: unknown) => void });
       this.schedule();
     });
   }
@@ -128,9 +129,9 @@ export class ParsePool {
     if (!job || slot.gone) return;
     slot.timer = setTimeout(() => {
       slot.timer = null;
-      const seconds = this.timeoutMs / 1000;
+      const seconds = job.timeoutMs / 1000;
       void this.retire(slot, `parsing took longer than ${seconds} s (the time limit of one file); simplify the file`, 'PARSE_TIMEOUT');
-    }, this.timeoutMs);
+    }, job.timeoutMs);
     slot.worker.postMessage({ t: 'parse', id: job.id, req: job.req } satisfies ToWorker);
   }
 
