@@ -14,8 +14,10 @@ import { serveStatic } from './static.js';
 import { BlobCache } from './blob-cache.js';
 import { proxyRequest } from './proxy.js';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { declaresMoreThan, errorOf, errorResponse, payloadTooLarge } from './respond.js';
+import { declaresMoreThan, errorOf, errorResponse, isPlatformAnswer, payloadTooLarge } from './respond.js';
 import { checkResponse, DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
+import { lingerClose, lingerLimits, type LingerLimits } from './linger.js';
+import type { IncomingMessage } from 'node:http';
 
 export interface HttpDeps {
   serving: ServingTable;
@@ -33,6 +35,8 @@ export interface HttpDeps {
    * bigger one where it is made; this is the backstop.
    */
   maxResponseBytes?: number;
+  /** After a 413, how much of the rest of the body is read and discarded (default: lingerLimits). */
+  linger?: LingerLimits;
 }
 
 const RESERVED = new Set(RESERVED_NAMESPACES);
@@ -141,6 +145,16 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   app.onError((err) => errorResponse(err));
   app.notFound(() => errorOf('NOT_FOUND'));
+
+  // An answer of ours given before the whole body arrived (a 413; a container that stopped
+  // reading, 503): linger, reading and discarding the rest within bounds, so the client reads the
+  // answer instead of a reset. Served by the node adapter only (c.env.incoming).
+  const linger = deps.linger ?? lingerLimits(deps.maxBodyBytes);
+  app.use('*', async (c, next) => {
+    await next();
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    if (incoming && !incoming.complete && isPlatformAnswer(c.res)) lingerClose(incoming, linger);
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => (deps.ready() ? c.json({ status: 'ready' }) : errorOf('NOT_READY')));

@@ -1,11 +1,20 @@
 // Error answers in the one shape every endpoint uses: {"error": {"code", "message"}} with the code's status.
 import { ZvError, toZvError, type ErrorCode } from '../errors/registry.js';
 
+const platformAnswers = new WeakSet<Response>();
+
+/** Whether the server answered this itself (errorResponse), rather than a function or container. */
+export function isPlatformAnswer(res: Response): boolean {
+  return platformAnswers.has(res);
+}
+
 export function errorResponse(e: unknown, extraHeaders: Record<string, string> = {}): Response {
   const err = toZvError(e);
-  // The unread rest of a too-large body makes the connection unusable: close it after the answer.
+  // The rest of a too-large body is not worth reading (past lingering): close after the answer.
   const headers = err.code === 'PAYLOAD_TOO_LARGE' ? { connection: 'close', ...extraHeaders } : extraHeaders;
-  return Response.json({ error: { code: err.code, message: err.message } }, { status: err.status, headers });
+  const res = Response.json({ error: { code: err.code, message: err.message } }, { status: err.status, headers });
+  platformAnswers.add(res);
+  return res;
 }
 
 export function errorOf(code: ErrorCode, message?: string): Response {
