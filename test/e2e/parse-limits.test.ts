@@ -4,6 +4,10 @@
 // answering quickly while the sync runs (the parse happens off the main thread, bounded).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runValidate } from '../../src/cli/validate.js';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
 import type { AppStatus } from '../../src/core/status.js';
@@ -115,6 +119,16 @@ describe('no input can stall the server', () => {
       /^MANIFEST_TOO_LARGE: zerverless\.yaml:6:\d+: nested more than 64 levels deep/);
   });
 
+  it('100,000 nested [ closed again (a well-formed 200,000-character nest) are refused the same way', { timeout: 180_000 }, async () => {
+    await expectRefused('100,000 nested [ ]', { 'zerverless.yaml': `${HEAD}metadata:\n  name: web\nspec:\n  x: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n` },
+      /^MANIFEST_TOO_LARGE: zerverless\.yaml:6:\d+: nested more than 64 levels deep/);
+  });
+
+  it('a 5,000-deep YAML apps/x/app.yaml is refused', { timeout: 180_000 }, async () => {
+    await expectRefused('5,000-deep app.yaml', { 'apps/x/app.yaml': `name: x\nversion: "1"\nsource: {type: npm}\nenv: {a: ${'{b: '.repeat(5000)}1${'}'.repeat(5000)}}\n` },
+      /^SERVICE_SPEC_TOO_LARGE: apps\/x\/app\.yaml:4:\d+: nested more than 64 levels deep/, { 'apps/x/app.yaml': null });
+  });
+
   it('a 5,000-deep JSON apps/x/app.json is refused (twice) without taking the process down', { timeout: 180_000 }, async () => {
     const deep = `${'{"a": '.repeat(5000)}1${'}'.repeat(5000)}`;
     await expectRefused('5,000-deep app.json', { 'apps/x/app.json': deep }, /^SERVICE_SPEC_TOO_LARGE: apps\/x\/app\.json:1:\d+: nested more than 64 levels deep/);
@@ -140,5 +154,30 @@ describe('no input can stall the server', () => {
     const st = await h.sync('web', 'limits');
     assert.equal(st.status, 'synced', st.message);
     assert.equal(await (await h.get('/limits/hi')).text(), 'two');
+  });
+});
+
+describe('zerverless validate goes through the same bounded path', () => {
+  it('reports the limit with its file:line:col and exits 1, in seconds', { timeout: 120_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'zv-validate-limits-'));
+    try {
+      await writeFile(join(dir, 'zerverless.yaml'), `${HEAD}metadata:\n  name: web\nspec:\n  x: ${'['.repeat(100_000)}\n`);
+      await mkdir(join(dir, 'apps/x'), { recursive: true });
+      await writeFile(join(dir, 'apps/x/app.config'), `${'['.repeat(5000)}${']'.repeat(5000)}.\n`);
+      const out: string[] = [];
+      const t0 = performance.now();
+      const code = await runValidate(dir, { json: true }, (s) => out.push(s));
+      const ms = performance.now() - t0;
+      assert.equal(code, 1);
+      const report = JSON.parse(out.join('')) as { valid: boolean; errors: { file: string; line: number; message: string }[] };
+      assert.equal(report.valid, false);
+      assert.deepEqual(report.errors.map((e) => [e.file, e.line, e.message.split(' (')[0]]), [
+        ['zerverless.yaml', 6, 'nested more than 64 levels deep'],
+        ['apps/x/app.config', 1, 'nested more than 64 levels deep'],
+      ]);
+      assert.ok(ms < SYNC_BOUND_MS, `validate took ${Math.round(ms)} ms`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
