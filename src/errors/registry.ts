@@ -27,6 +27,7 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is over the limit' },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range cannot be served' },
   NOT_READY: { status: 503, message: 'The server is not ready yet' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request line and headers are over 16 KiB' },
 
   // Function invocation
   FUNCTION_ERROR: { status: 500, message: 'The function raised an error' },

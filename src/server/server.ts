@@ -21,6 +21,8 @@ import { openSqliteStore } from '../store/sqlite/store.js';
 import { FsBlobStore } from '../store/blobs/fs.js';
 import { ServingTable } from '../gateway/serving.js';
 import { createHttpApp } from '../gateway/http.js';
+import { clientErrorHandler } from '../gateway/client-error.js';
+import { lingerLimits } from '../gateway/linger.js';
 import { httpMetricsListener } from '../gateway/http-metrics.js';
 import { managementApi } from '../api/index.js';
 import { credentialsApi } from '../api/credentials.js';
@@ -205,6 +207,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     server = await new Promise<Server>((resolveListen, reject) => {
       const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
       s.on('request', httpMetricsListener(metrics));
+      // 431/400 for what the parser refuses, in the error shape, closed without a reset
+      s.on('clientError', clientErrorHandler(lingerLimits(config.maxBodyBytes)));
       s.once('error', (e) => reject(new ZvError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
       s.once('listening', () => resolveListen(s));
     });

@@ -1,7 +1,7 @@
 // The HTTP edge against a real server: a request body over --max-body gets a 413 the client can
 // read (the server lingers, reading and discarding what the client still sends within bounds,
 // before it closes) for in-process functions, the API and docker functions; oversized request
-// lines and headers get a status, not a reset.
+// lines and headers get 431 (and unparsable requests 400) in the error shape, not a reset.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Dockerode from 'dockerode';
@@ -86,6 +86,25 @@ describe('HTTP edge: a 413 is read by the client, not reset', () => {
     assert.notEqual(r.error, 'TIMEOUT', 'the server kept the stalled connection open');
     assert.equal(r.status, '413 Payload Too Large', r.response);
     assert.ok(r.ms >= 4000, `closed after ${r.ms} ms, before the idle time`);
+  });
+
+  for (const [name, path, headers] of [
+    ['a 100 KB URL', `/edge/echo?q=${'a'.repeat(100 * 1024)}`, {}],
+    ['a 100 KB header', '/edge/echo', { 'x-big': 'b'.repeat(100 * 1024) }],
+  ] as const) {
+    it(`${name} gets 431 in the error shape and a clean close, not a reset`, async () => {
+      const r = await sendBody(h.url, path, 0, { method: 'GET', headers, endAfterAnswer: true, timeoutMs: 30_000 });
+      assert.equal(r.error, undefined, `the client hit ${r.error}, having read ${JSON.stringify(r.response.slice(0, 300))}`);
+      assert.equal(r.status, '431 Request Header Fields Too Large', r.response);
+      assert.match(r.response, /"code":"HEADERS_TOO_LARGE"/);
+      assert.match(r.response, /\r\nconnection: close\r\n/i);
+    });
+  }
+
+  it('a request the parser cannot read gets 400 in the error shape', async () => {
+    const r = await sendBody(h.url, '/edge/echo', 0, { method: 'G\u0001T', endAfterAnswer: true, timeoutMs: 30_000 });
+    assert.equal(r.status, '400 Bad Request', r.response);
+    assert.match(r.response, /"code":"BAD_REQUEST"/);
   });
 
   it('the server answers normally afterwards', async () => {

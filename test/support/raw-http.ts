@@ -25,6 +25,8 @@ export interface RawOptions {
   headers?: Record<string, string>;
   /** Gives up (destroys the socket) after this long. */
   timeoutMs?: number;
+  /** End the socket once a whole answer (with content-length) is read, as curl does. */
+  endAfterAnswer?: boolean;
 }
 
 export function sendBody(url: string, path: string, total: number, opts: RawOptions = {}): Promise<RawOutcome> {
@@ -73,7 +75,14 @@ export function sendBody(url: string, path: string, total: number, opts: RawOpti
       if (opts.readAfterSend) sock.pause();
       pump();
     });
-    sock.on('data', (d: Buffer) => got.push(d));
+    sock.on('data', (d: Buffer) => {
+      got.push(d);
+      if (!opts.endAfterAnswer) return;
+      const text = Buffer.concat(got).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end));
+      if (end !== -1 && length && Buffer.byteLength(text.slice(end + 4), 'latin1') >= Number(length[1])) sock.end();
+    });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       error ??= e.code ?? e.message;
       sock.resume();
