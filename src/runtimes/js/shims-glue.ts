@@ -275,12 +275,12 @@ function packChecked(v) {
   if (bytes !== undefined) return { kind: 'value', value: bytes };
   // An array, or an object with none of the response keys, is data: its JSON is the body (as
   // normalizeResult in src/core/function-contract.ts decides for the other runtimes).
-  const own = objectKeys(v);
   const isResponse = v.status !== undefined || v.headers !== undefined || v.body !== undefined;
   if (!isResponse || isArray(v)) {
     const s = countedJson(v);
     return { kind: 'response', status: 200, headers: { 'content-type': 'application/json' }, body: s === undefined ? 'null' : s };
   }
+  const own = objectKeys(v);
   const o = objectCreate(null);
   // other keys beside the response keys: named (a few) so normalizeResult refuses the response
   let named = 0;
