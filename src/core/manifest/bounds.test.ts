@@ -33,7 +33,7 @@ test('zerverless.yaml: each limit with MANIFEST_TOO_LARGE at the place it was cr
   assert.match(tooLarge(parseManifest(`${HEAD}metadata:\n  name: x\nspec: ${'['.repeat(100)}`)), /^MANIFEST_TOO_LARGE zerverless\.yaml:5:70: nested more than 64 levels deep/);
   assert.match(tooLarge(parseManifest(`${HEAD}metadata: {${keys(20_000)}}\n`)), /^MANIFEST_TOO_LARGE zerverless\.yaml:3:\d+: more than 10000 mapping keys/);
   assert.match(tooLarge(parseManifest(`${HEAD}metadata:\n  ${keys(20_000, '\n  ')}\n`)), /^MANIFEST_TOO_LARGE zerverless\.yaml:10001:3: more than 10000 mapping keys/);
-  assert.match(tooLarge(parseManifest(`${HEAD}x: [${'1,'.repeat(20_000)}]\n`)), /^MANIFEST_TOO_LARGE zerverless\.yaml:3:20006: more than 10000 list items/);
+  assert.match(tooLarge(parseManifest(`${HEAD}x: [${'1,'.repeat(20_000)}]\n`)), /^MANIFEST_TOO_LARGE zerverless\.yaml:3:20005: more than 10000 list items/);
   assert.match(tooLarge(parseManifest('#\n'.repeat(200_000))), /^MANIFEST_TOO_LARGE zerverless\.yaml:75001:1: more than 150000 YAML tokens/);
   // Block nesting: the exact first place, from the composed document.
   const block = Array.from({ length: 80 }, (_, i) => `${' '.repeat(i * 2)}- k:`).join('\n');

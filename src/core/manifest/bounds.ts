@@ -101,9 +101,16 @@ const SCALAR = '\x1f';
 
 interface Flow {
   map: boolean;
-  /** The current item has content / has had its `:`. */
+  /** The current item has content / has had its `:`; where its content starts. */
   content: boolean;
   colon: boolean;
+  start: number;
+}
+
+/** Content of the current flow item starts (or goes on) at `at`. */
+function touch(f: Flow, at: number): void {
+  if (!f.content) f.start = at;
+  f.content = true;
 }
 
 /**
@@ -127,6 +134,14 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
   let scalarNext = false;
 
   const col = (at: number): number => at - lineStart;
+  /** Content at `at`: part of the current flow item, or (block) possibly the start of a key. */
+  const contentAt = (f: Flow | undefined, at: number): void => {
+    if (f) touch(f, at);
+    else if (pending < 0) {
+      pending = col(at);
+      pendingAt = at;
+    }
+  };
   const depthHit = (at: number): LimitHit => ({ offset: at, message: limitMessages.depth(what, limits.maxDepth) });
   /** A block collection starts (or continues) at column c. */
   const blockAt = (c: number, at: number): LimitHit | null => {
@@ -145,7 +160,8 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
   /** The end of a flow item (at `,` or the closing bracket). */
   const endFlowItem = (f: Flow, at: number, comma: boolean): LimitHit | null => {
     let hit: LimitHit | null = null;
-    if (f.content) hit = f.map ? (f.colon ? null : key(at)) : item(at);
+    // Reported where the item starts.
+    if (f.content) hit = f.map ? (f.colon ? null : key(f.start)) : item(f.start);
     else if (comma) hit = item(at); // An empty item: an error for the parser, counted so that many stay bounded.
     f.content = false;
     f.colon = false;
@@ -161,11 +177,7 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
       scalarNext = false;
       offset += tok.length;
       const f = flow[flow.length - 1];
-      if (f) f.content = true;
-      else if (pending < 0) {
-        pending = col(at);
-        pendingAt = at;
-      }
+      contentAt(f, at);
       const nl = tok.lastIndexOf('\n');
       if (nl >= 0) lineStart = at + nl + 1;
       continue;
@@ -192,12 +204,8 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
         break;
       case '[':
       case '{':
-        if (f) f.content = true;
-        else if (pending < 0) {
-        pending = col(at);
-        pendingAt = at;
-      }
-        flow.push({ map: tok === '{', content: false, colon: false });
+        contentAt(f, at);
+        flow.push({ map: tok === '{', content: false, colon: false, start: at });
         if (block.length + flow.length > limits.maxDepth) hit = depthHit(at);
         break;
       case ']':
@@ -217,7 +225,7 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
         }
         break;
       case '?':
-        if (f) f.content = true;
+        if (f) touch(f, at);
         else {
           hit = blockAt(col(at), at);
           pending = -1;
@@ -227,10 +235,10 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
         break;
       case ':':
         if (f) {
+          touch(f, at);
           f.colon = true;
-          f.content = true;
-          if (!f.map) hit = key(at); // A single pair in a flow list: [a: 1].
-          else if (!explicitKey) hit = key(at);
+          if (!f.map) hit = key(f.start); // A single pair in a flow list: [a: 1].
+          else if (!explicitKey) hit = key(f.start);
         } else {
           // A key is reported where it starts, not at its ':'.
           const keyAt = pending >= 0 ? pendingAt : at;
@@ -244,11 +252,7 @@ export function scanYamlBounds(text: string, limits: ParseLimits, what: string):
         const c = tok[0];
         if (c === ' ' || c === '\t' || c === '#' || c === '%' || c === '\ufeff') break;
         // Quoted scalars, aliases, anchors, tags, block scalar headers: content.
-        if (f) f.content = true;
-        else if (pending < 0) {
-        pending = col(at);
-        pendingAt = at;
-      }
+        contentAt(f, at);
         if (c === '"' || c === "'") {
           const nl = tok.lastIndexOf('\n');
           if (nl >= 0) lineStart = at + nl + 1;
