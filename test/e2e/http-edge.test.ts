@@ -24,6 +24,14 @@ const LUA_FN = `    - path: /echo
       runtime: lua
       code: |
         function handle(req) return "len " .. #req.body end
+    - path: /plain
+      runtime: lua
+      code: |
+        function handle(req) return {ok = true} end
+    - path: /mixed
+      runtime: lua
+      code: |
+        function handle(req) return {status = 404, error = "x"} end
 `;
 
 describe('HTTP edge: a 413 is read by the client, not reset', () => {
@@ -105,6 +113,18 @@ describe('HTTP edge: a 413 is read by the client, not reset', () => {
     const r = await sendBody(h.url, '/edge/echo', 0, { method: 'G\u0001T', endAfterAnswer: true, timeoutMs: 30_000 });
     assert.equal(r.status, '400 Bad Request', r.response);
     assert.match(r.response, /"code":"BAD_REQUEST"/);
+  });
+
+  it('a returned table without status, headers and body is a JSON 200; mixed with other keys, a 500 naming them', async () => {
+    const plain = await h.get('/edge/plain');
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers.get('content-type'), 'application/json');
+    assert.deepEqual(await plain.json(), { ok: true });
+    const mixed = await h.get('/edge/mixed');
+    assert.equal(mixed.status, 500);
+    const body = await mixed.json() as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'FUNCTION_BAD_RESPONSE');
+    assert.match(body.error.message, /"error"/);
   });
 
   it('the server answers normally afterwards', async () => {
