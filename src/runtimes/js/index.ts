@@ -2,7 +2,7 @@
 // (isolated-vm) with a memory limit, a per-invocation timeout and only small Web-standard shims
 // (console, Request/Response/Headers, URL, TextEncoder/TextDecoder, timers): no require, process,
 // imports, file system or network.
-import ivm from 'isolated-vm';
+import { isolatedVm } from './ivm.js';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
 import { compileError, compileSource } from './compile.js';
@@ -45,7 +45,7 @@ export class JsRuntime implements FunctionRuntime {
 
   async available(): Promise<{ ok: true } | { ok: false; reason: string }> {
     try {
-      const iso = new ivm.Isolate({ memoryLimit: 8 });
+      const iso = new (isolatedVm().Isolate)({ memoryLimit: 8 });
       const ctx = await iso.createContext();
       const two: unknown = await ctx.eval('1 + 1');
       iso.dispose();

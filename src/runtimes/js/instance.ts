@@ -2,7 +2,8 @@
 // compiled code. All calls into it are async, so V8 runs the code on its own thread and a busy
 // loop never blocks Node's event loop. An instance that times out or runs out of memory is killed;
 // ./function.ts then creates a fresh one from the same code.
-import ivm from 'isolated-vm';
+import type ivm from 'isolated-vm';
+import { isolatedVm } from './ivm.js';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionSource } from '../types.js';
 import { compileAt, compileError, firstFrame, v8CompileError } from './compile.js';
@@ -51,7 +52,7 @@ export class Instance {
    * FUNCTION_TIMEOUT / FUNCTION_MEMORY_LIMIT when its top level runs too long or too big.
    */
   static async create(source: FunctionSource, compiled: CompiledCode, log: FunctionLogger, maxResponseBytes: number): Promise<Instance> {
-    const isolate = new ivm.Isolate({
+    const isolate = new (isolatedVm().Isolate)({
       memoryLimit: Math.max(ISOLATE_MIN_MB, Math.ceil(source.memoryMb)),
       onCatastrophicError: (message) => log('stderr', `[zerverless] isolate failure: ${message}`),
     });
@@ -74,8 +75,8 @@ export class Instance {
   private async setup(compiled: CompiledCode, maxResponseBytes: number): Promise<void> {
     const { isolate, source } = this;
     const context = await isolate.createContext();
-    await context.global.set('__zv_log', new ivm.Callback((stream: unknown, text: unknown) => this.onLog(stream, text), { ignored: true }));
-    await context.global.set('__zv_timer', new ivm.Callback((id: unknown, ms: unknown) => this.onTimer(id, ms), { ignored: true }));
+    await context.global.set('__zv_log', new (isolatedVm().Callback)((stream: unknown, text: unknown) => this.onLog(stream, text), { ignored: true }));
+    await context.global.set('__zv_timer', new (isolatedVm().Callback)((id: unknown, ms: unknown) => this.onTimer(id, ms), { ignored: true }));
     const setup = await isolate.compileScript(SETUP_SCRIPT, { filename: 'zerverless:setup' });
     const api = (await setup.run(context, { reference: true, timeout: 5000 })) as ivm.Reference;
     setup.release();
