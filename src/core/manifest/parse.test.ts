@@ -309,7 +309,15 @@ test('file name is used in diagnostics; codeFile extension mismatch is a warning
   assert.match(errors('kind: [')[0] ?? '', /^zerverless\.yaml:/);
   const r = parseManifest(`${HEAD}    - { path: /a, runtime: python, codeFile: a.js }\n`, 'sub/zerverless.yml');
   assert.ok(!('errors' in r));
-  assert.deepEqual(r.warnings.map(formatDiagnostic), [
+  assert.deepEqual(r.warnings.map(formatDiagnostic).filter((w) => !w.includes('namespace is not set')), [
     'sub/zerverless.yml:7:36: spec.functions[0].codeFile: "a.js" does not look like python code (expected .py)',
+  ]);
+});
+
+test('a manifest without metadata.namespace is valid, with a warning that says what it means', () => {
+  const r = parseManifest('apiVersion: zerverless.io/v1\nkind: Application\nmetadata:\n  name: site\nspec:\n  static: {dir: public}\n');
+  assert.ok(!('errors' in r));
+  assert.deepEqual(r.warnings.map(formatDiagnostic), [
+    'zerverless.yaml:3:1: metadata: namespace is not set: the application is served in the namespace it is registered in (set metadata.namespace to refuse registrations in any other)',
   ]);
 });

@@ -213,6 +213,10 @@ function build(ctx: Ctx, data: unknown): Manifest | undefined {
     ctx.locations['metadata.namespace'] = ctx.loc.locate(['metadata', 'namespace']);
     const err = validateNamespace(ns);
     if (err) ctx.problems.push({ path: ['metadata', 'namespace'], message: err.replace(/^namespace /, '') });
+  } else if (metadata && ns === undefined) {
+    // Optional, so that one repository can be registered in several namespaces; when set, a
+    // registration in another namespace fails (NAMESPACE_MISMATCH).
+    ctx.warnings.push({ path: ['metadata'], message: 'namespace is not set: the application is served in the namespace it is registered in (set metadata.namespace to refuse registrations in any other)' });
   }
 
   const functions: FunctionDecl[] = [];
