@@ -30,8 +30,15 @@ export function isolatedVm(): IsolatedVm {
   const require = createRequire(import.meta.url);
   const why: string[] = [];
   for (const name of isolatedVmCandidates()) {
+    let dir: string;
     try {
-      loaded = { ivm: require(dirname(require.resolve(`${name}/package.json`))) as IsolatedVm, from: name };
+      dir = dirname(require.resolve(`${name}/package.json`));
+    } catch {
+      why.push(`${name}: not installed`);
+      continue;
+    }
+    try {
+      loaded = { ivm: require(dir) as IsolatedVm, from: name };
       return loaded.ivm;
     } catch (e) {
       const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
