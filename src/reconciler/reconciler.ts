@@ -81,9 +81,7 @@ export class Reconciler {
       source: deps.source,
       intervalMs: deps.pollIntervalMs,
       log: this.log,
-      onHead: (app, head) => {
-        if (this.wantsSync(app, head)) void this.sync(app.id, { revision: head }).catch(() => undefined);
-      },
+      onHead: (app, head) => void this.headSeen(app.id, head),
       onHeadError: (app, err) => void this.headFailed(app, err),
     });
   }
@@ -111,6 +109,27 @@ export class Reconciler {
     const services = host !== undefined && (host.hasProblems() || (host.appliedSpecs().length > 0 && host.appliedCommit() !== app.commit));
     return head !== app.commit || app.status === 'error' || failed || services;
   }
+
+  /**
+   * The poll read a branch head. The record the poll listed may be older than the head check (a sync
+   * may have finished meanwhile), so the decision is made on a fresh one: no redundant sync.
+   */
+  private async headSeen(appId: number, head: string): Promise<void> {
+    const app = await this.deps.store.getAppById(appId).catch(() => null);
+    if (!app || this.stopping || this.polledHead.get(app.id) === head) return;
+    if (!this.wantsSync(app, head)) return;
+    // Remembered while that sync is queued or running, so that polls meanwhile do not queue it again.
+    this.polledHead.set(app.id, head);
+    try {
+      await this.sync(app.id, { revision: head });
+    } catch {
+      // recorded in the status by the sync itself
+    } finally {
+      if (this.polledHead.get(app.id) === head) this.polledHead.delete(app.id);
+    }
+  }
+
+  private readonly polledHead = new Map<number, string>();
 
   /**
    * The poll could not read the branch head (repository deleted, unreachable, credentials refused):
