@@ -101,6 +101,11 @@ export function apiGuard(deps: GuardDeps): MiddlewareHandler {
     }
     c.set('principal', checked.principal);
     await next();
+    if (c.res.status === 403) {
+      // A valid token asking for what it may not do: counted and logged like the other refusals.
+      deps.metrics?.authFailures.inc({ reason: 'forbidden' });
+      log.warn({ reason: 'forbidden', token: checked.principal.name, method: c.req.method, path: new URL(c.req.url).pathname, remote: clientAddress(c) }, 'API call refused: forbidden');
+    }
     return undefined;
   }
 }

@@ -40,6 +40,11 @@ function clientOptions(cmd: Command): Command {
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
+  // `zerverless … | head`: a reader that stops early is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(exitCode);
+    throw e;
+  });
   const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
   const json = argv.includes('--json');
   const fail = (e: unknown): void => {

@@ -264,6 +264,8 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     const text = await m.text();
     assert.match(text, /zerverless_auth_failures_total\{reason="unknown"\} [1-9]/);
     assert.match(text, /zerverless_auth_failures_total\{reason="missing"\} [1-9]/);
+    assert.match(text, /zerverless_auth_failures_total\{reason="forbidden"\} [1-9]/);
+    assert.match(text, /zerverless_auth_failures_total\{reason="expired"\} [1-9]/);
     assert.ok(!text.includes('zv_'), 'no token in the metrics');
     const pub = await startHarness({ publicMetrics: true });
     try {
