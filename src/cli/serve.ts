@@ -68,8 +68,17 @@ export async function runServe(config: ServeConfig): Promise<number> {
       logger.info({ signal: sig }, 'shutting down');
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal's process group and
+    // forwarded by bin/zerverless.js), and a second signal must not kill it before it has closed
+    // (stopped services, released the data dir lock). Repeats are ignored; SIGKILL still works.
+    let stopping = false;
+    const once = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      stop(sig);
+    };
+    process.on('SIGINT', once);
+    process.on('SIGTERM', once);
   });
   await server.close();
   return 0;

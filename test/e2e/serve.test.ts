@@ -65,6 +65,26 @@ describe('serve: refusing to start', () => {
     }
   });
 
+  it('Ctrl-C (SIGINT to the whole process group) stops the server cleanly: exit 0, the data dir lock released', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'zv-sigint-'));
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const deadline = Date.now() + 60_000;
+      while (!/serving on/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(existsSync(join(dataDir, 'server.lock')), out);
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      process.kill(-(child.pid as number), 'SIGINT'); // as a terminal does: every process of the group
+      assert.equal(await exited, 0, out);
+      assert.ok(!existsSync(join(dataDir, 'server.lock')), 'the lock is released');
+    } finally {
+      try { process.kill(-(child.pid as number), 'SIGKILL'); } catch { /* gone */ }
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('CLI errors: an unreachable server is SERVER_UNREACHABLE, and --json prints errors as JSON', async () => {
     const r = await run(['apps', 'list', '--server', 'http://127.0.0.1:1', '--token', 'x', '--json']);
     assert.equal(r.code, 1);
