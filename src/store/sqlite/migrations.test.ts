@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { sqlite } from './driver.js';
 import { isZvError } from '../../errors/registry.js';
 import { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations.js';
 import { openSqliteStore } from './store.js';
 import { newApp, sampleDeployed } from '../contract.js';
 import { planSync } from '../../core/plan.js';
 import type { DeployedState } from '../../core/model.js';
+
+const Database = sqlite();
 
 describe('sqlite migrations', () => {
   let dir: string;

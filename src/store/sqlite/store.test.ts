@@ -8,12 +8,14 @@ import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { sqlite } from './driver.js';
 import { storeContract, newApp, sampleDeployed } from '../contract.js';
 import { planSync } from '../../core/plan.js';
 import type { DeployedState } from '../../core/model.js';
 import { isZvError } from '../../errors/registry.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
+
+const Database = sqlite();
 
 storeContract('sqlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'zv-store-'));

@@ -1,13 +1,14 @@
 // The embedded Store: one SQLite file (better-sqlite3, WAL journal, foreign keys on). Writes run in
 // IMMEDIATE transactions so several connections or processes sharing the file queue up on the
 // busy timeout instead of failing; commitSync stores a good sync in one transaction.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeployedState } from '../../core/model.js';
 import type { Plan } from '../../core/plan.js';
 import { ZvError } from '../../errors/registry.js';
 import type { AppRecord, AppStatusPatch, CredentialRecord, NewApp, NewCredential, Store, SyncCause, SyncRecord, TokenRecord } from '../types.js';
+import { sqlite } from './driver.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import {
   appFromRow, credentialFromRow, tokenFromRow, functionFromRow, functionParams, isoUtc, staticFileFromRow, syncFromRow, toJson,
@@ -28,7 +29,7 @@ const TOKEN_COLUMNS = 'id, name, role, namespaces, services, created_at, expires
 type SyncResult = { commit: string | null; finishedAt: string; result: 'success' | 'error'; message: string; plan: Plan | null };
 
 function isUniqueViolation(e: unknown): boolean {
-  return e instanceof Database.SqliteError && (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
+  return e instanceof sqlite().SqliteError && (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
 }
 
 /** A non-negative integer, or `fallback` for undefined / NaN / negative input. */
@@ -50,7 +51,7 @@ export class SqliteStore implements Store {
     this.file = file;
     this.historyLimit = Math.max(1, Math.floor(opts.historyLimit ?? 100));
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    const db = new Database(file, { timeout: opts.busyTimeoutMs ?? 5000 });
+    const db = new (sqlite())(file, { timeout: opts.busyTimeoutMs ?? 5000 });
     try {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
