@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
+import { luaManifest } from './fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/zerverless.js');
@@ -30,17 +31,7 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
-const MANIFEST = (body: string) => `apiVersion: zerverless.io/v1
-kind: Application
-metadata:
-  name: web
-spec:
-  functions:
-    - path: /hi
-      runtime: lua
-      code: |
-        function handle(req) return "${body}" end
-`;
+const MANIFEST = (body: string): string => luaManifest(body);
 
 describe('zerverless CLI', () => {
   let h: Harness;

@@ -62,3 +62,18 @@ export function baseFiles(namespace = 'team'): Record<string, string> {
     'site/docs/index.html': 'docs',
   };
 }
+
+/** The smallest manifest: one Lua function at `path` answering `body` as text (no namespace: any registration's). */
+export function luaManifest(body: string, opts: { name?: string; path?: string } = {}): string {
+  return `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: ${opts.name ?? 'web'}
+spec:
+  functions:
+    - path: ${opts.path ?? '/hi'}
+      runtime: lua
+      code: |
+        function handle(req) return "${body}" end
+`;
+}

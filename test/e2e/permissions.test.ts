@@ -7,22 +7,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
+import { luaManifest } from './fixtures.js';
 
 const DOC = fileURLToPath(new URL('../../docs/security.md', import.meta.url));
 const NS = ['a', 'b'] as const;
 type Ns = (typeof NS)[number];
 
-const MANIFEST = `apiVersion: zerverless.io/v1
-kind: Application
-metadata:
-  name: web
-spec:
-  functions:
-    - path: /hi
-      runtime: lua
-      code: |
-        function handle(req) return "hi" end
-`;
+const MANIFEST = luaManifest('hi');
 
 interface Caller {
   name: string;

@@ -6,23 +6,14 @@ import { rename } from 'node:fs/promises';
 import Dockerode from 'dockerode';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
+import { luaManifest } from './fixtures.js';
 import { dockerAvailable, ensureBaseImage, removeNetworksOf } from '../support/docker.js';
 
 const hasDocker = await dockerAvailable();
 if (!hasDocker && process.env.CI === 'true') throw new Error('CI=true but no Docker engine answers: the Docker tests must run in CI');
 if (!hasDocker) console.log('# skipped: the stopped-container status test (no Docker engine answers)');
 
-const LUA = (body: string) => `apiVersion: zerverless.io/v1
-kind: Application
-metadata:
-  name: web
-spec:
-  functions:
-    - path: /hi
-      runtime: lua
-      code: |
-        function handle(req) return "${body}" end
-`;
+const LUA = (body: string): string => luaManifest(body);
 
 describe('statuses tell the truth', () => {
   let h: Harness;
