@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the `zerverless` command. isolated-vm needs --no-node-snapshot on
-// Node 20+, so re-run node with it when it is missing, then hand over to the CLI.
+// Node 20 and later (isolated-vm 5 on Node 20 and 6 on Node 22 and 24 both say so), so re-run
+// node with it when it is missing, then hand over to the CLI.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
