@@ -98,6 +98,10 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
     const { res, error } = await proxyRequest({
       req: c.req.raw, upstream, pathAndQuery: `${split.path}${url.search}`, namespace: split.namespace, clientAddress,
       timeoutMs: fn.timeoutMs, maxBodyBytes: deps.maxBodyBytes, done,
+      bodyAbandoned: () => {
+        const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+        if (incoming && !incoming.complete) lingerClose(incoming, deps.linger ?? lingerLimits(deps.maxBodyBytes));
+      },
     });
     deps.metrics.invocations.inc({ runtime: fn.runtime, result: error?.code ?? 'ok' });
     return res;

@@ -21,6 +21,11 @@ export interface ProxyRequest {
   maxBodyBytes: number;
   /** Called once the exchange is over (answer streamed, failed or aborted). */
   done: () => void;
+  /**
+   * Called when the upstream stops taking the request body before all of it arrived (it answered
+   * early and closed): the rest must be read and discarded (lingering), or the client gets a reset.
+   */
+  bodyAbandoned?: () => void;
 }
 
 function requestHeaders(p: ProxyRequest): Record<string, string> {
@@ -115,6 +120,16 @@ export function proxyRequest(p: ProxyRequest): Promise<{ res: Response; error?: 
         }
       });
       stream.on('error', (e) => upstreamReq.destroy(e));
+      let bodyEnded = false;
+      stream.once('end', () => { bodyEnded = true; });
+      // The upstream closed (or failed) while the body was still coming: stop feeding it, and let
+      // the gateway drain what the client still sends.
+      upstreamReq.once('close', () => {
+        if (bodyEnded) return;
+        stream.unpipe(upstreamReq);
+        stream.destroy();
+        p.bodyAbandoned?.();
+      });
       stream.pipe(upstreamReq);
     }
   });

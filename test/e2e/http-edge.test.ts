@@ -187,11 +187,13 @@ CMD ["sh", "-c", "exec httpd -f -p $PORT -h /www"]
   });
 
   it('50 MiB chunked: busybox httpd answers without reading a chunked body, and the client reads an answer, not a reset', async () => {
-    // The container closes its side at once (no content-length), so the proxy answers 503 or 413,
-    // depending on which comes first; either way the client must read it.
+    // The container answers at once without reading a chunked body and closes its side. Whichever
+    // comes first reaches the client: the container's own answer (passed through unchanged), the
+    // proxy's 503, or the 413 at the body limit; in every case the gateway drains the rest of the
+    // body, so the client reads that answer instead of a reset.
     const r = await sendBody(h.url, '/edgedock/cgi-bin/echo', 50 * MiB, { chunked: true });
     assert.equal(r.error, undefined, `the client hit ${r.error} after sending ${r.sent} bytes, having read ${JSON.stringify(r.response.slice(0, 300))}`);
-    assert.match(r.status ?? '', /^(413|503) /, r.response);
+    assert.match(r.status ?? '', /^(200|413|503) /, r.response);
   });
 
   for (const [name, opts] of [
