@@ -7,50 +7,22 @@
 // dependencies, `better-sqlite3` (12.x) and `better-sqlite3-node22` (an npm alias of 13.x, which
 // npm skips on Node 20 by its `engines`); this loads the line that fits the running Node first,
 // then the other. The API the store uses is the same in both (types: @types/better-sqlite3).
-import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import { nativeLine } from '../../native/lines.js';
 
 export type Sqlite = typeof BetterSqlite3;
 
-/** The packages to try on this Node, the fitting line first. */
-export function sqliteCandidates(nodeVersion: string = process.versions.node): string[] {
-  const major = Number(nodeVersion.split('.')[0]);
-  return major >= 22 ? ['better-sqlite3-node22', 'better-sqlite3'] : ['better-sqlite3', 'better-sqlite3-node22'];
-}
+const line = nativeLine<Sqlite>({
+  what: 'better-sqlite3', node20: 'better-sqlite3', node22: 'better-sqlite3-node22',
+  hint: 'npm installs better-sqlite3 12 on Node 20 and 13 (better-sqlite3-node22) on Node 22 and 24: ' +
+    'run `npm install` (or `npm rebuild`) again with the Node that runs zerverless',
+});
 
-let loaded: { mod: Sqlite; from: string } | null = null;
+/** The packages to try on this Node, the fitting line first. */
+export const sqliteCandidates = (nodeVersion?: string): string[] => line.candidates(nodeVersion);
 
 /** better-sqlite3 for this Node (loaded once); throws naming each package tried and why it did not load. */
-export function sqlite(): Sqlite {
-  if (loaded) return loaded.mod;
-  const require = createRequire(import.meta.url);
-  const why: string[] = [];
-  for (const name of sqliteCandidates()) {
-    try {
-      require.resolve(`${name}/package.json`);
-    } catch {
-      why.push(`${name}: not installed`);
-      continue;
-    }
-    try {
-      loaded = { mod: require(name) as Sqlite, from: name };
-      return loaded.mod;
-    } catch (e) {
-      why.push(`${name}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
-    }
-  }
-  throw new Error(`no better-sqlite3 loads on Node ${process.versions.node} (${why.join('; ')}); ` +
-    'npm installs better-sqlite3 12 on Node 20 and 13 (better-sqlite3-node22) on Node 22 and 24: ' +
-    'run `npm install` (or `npm rebuild`) again with the Node that runs zerverless');
-}
+export const sqlite = (): Sqlite => line.load();
 
 /** Which package and version was loaded, or null before the first load. */
-export function sqliteLoaded(): { name: string; version: string } | null {
-  if (!loaded) return null;
-  const require = createRequire(import.meta.url);
-  try {
-    return { name: loaded.from, version: (require(`${loaded.from}/package.json`) as { version: string }).version };
-  } catch {
-    return { name: loaded.from, version: 'unknown' };
-  }
-}
+export const sqliteLoaded = (): { name: string; version: string } | null => line.loaded();
