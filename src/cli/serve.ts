@@ -1,4 +1,5 @@
 // `zerverless serve`: starts the server, optionally with the bundled example, and runs until a signal.
+import { join } from 'node:path';
 import { toZvError } from '../errors/registry.js';
 import type { ServeConfig } from '../server/config.js';
 import { startServer } from '../server/server.js';
@@ -57,7 +58,8 @@ export async function runServe(config: ServeConfig): Promise<number> {
       `example application '${EXAMPLE.name}' from ${exampleRepo} (namespace ${ns}); try:`,
       ...EXAMPLE.tryPaths.map((p) => `  curl ${u}/${ns}${p}`),
       `  curl ${u}/static/${ns}/`,
-      `  curl ${u}/api/gitops/applications/${EXAMPLE.name}`,
+      `  curl -H "authorization: Bearer $(cat ${join(config.dataDir, 'admin-token')})" ${u}/api/gitops/applications/${EXAMPLE.name}`,
+      `  npx zerverless apps get ${EXAMPLE.name}        # the CLI on this host uses the admin token file`,
       `edit the files in ${exampleRepo}, commit, then: npx zerverless apps sync ${EXAMPLE.name} --server ${u}`,
     );
   }
