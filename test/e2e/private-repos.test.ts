@@ -17,6 +17,7 @@ import type { AppStatus } from '../../src/core/status.js';
 import { TestRepo } from '../support/repo.js';
 import { TestSshd } from '../support/sshd.js';
 import { TestGitHttps } from '../support/git-http.js';
+import { filesUnder } from '../support/files.js';
 
 const PW_API = 'pw-api-Q7x2vLk9TzR4';
 const PW_INLINE = 'tok-inline-M3n8bV5cX1';
@@ -328,15 +329,7 @@ describe('private repositories over ssh and https', () => {
     const secrets = [PW_API, PW_INLINE, PW_URL, encodeURIComponent(PW_URL), PW_BOOT, 'p-deployer-secret', 'not-the-password', ...keyLines];
     assert.ok(keyLines.length >= 3);
 
-    const files: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      for (const e of await readdir(dir, { withFileTypes: true })) {
-        const p = join(dir, e.name);
-        if (e.isDirectory()) await walk(p);
-        else if (e.isFile()) files.push(p);
-      }
-    };
-    await walk(dataDir);
+    const files = await filesUnder(dataDir);
     assert.ok(files.some((f) => f.endsWith('state.db')));
     for (const f of files) {
       // garbage collection may remove an old artifact meanwhile
