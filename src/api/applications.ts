@@ -10,7 +10,7 @@ import { validateAppName, validateNamespace } from '../core/names.js';
 import type { AppRecord, CommitVerification, Store } from '../store/types.js';
 import { checkVerifyPolicy, verifySchema } from '../sources/git/verify-policy.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
-import { errorResponse } from '../gateway/respond.js';
+import { errorResponse } from '../errors/respond.js';
 import { inlineAuthSchema, registerWithCredential, type InlineAuth } from '../credentials/registration.js';
 import type { CredentialService } from '../credentials/service.js';
 

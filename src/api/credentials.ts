@@ -7,7 +7,7 @@ import { ZvError } from '../errors/registry.js';
 import { allows, readableNamespaces, type Principal } from '../core/access.js';
 import { forbidden, principalOf } from './auth-context.js';
 import { readJsonBody } from './body.js';
-import { errorResponse } from '../gateway/respond.js';
+import { errorResponse } from '../errors/respond.js';
 import type { CredentialRecord, Store } from '../store/types.js';
 import { credentialView, type CredentialInput, type CredentialService } from '../credentials/service.js';
 

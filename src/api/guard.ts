@@ -6,7 +6,7 @@ import { ZvError } from '../errors/registry.js';
 import { bearerToken, type AuthFailure, type TokenService } from '../auth/tokens.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/log.js';
-import { errorResponse } from '../gateway/respond.js';
+import { errorResponse } from '../errors/respond.js';
 
 export interface GuardDeps {
   tokens: TokenService;

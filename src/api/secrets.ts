@@ -3,7 +3,7 @@
 // secret: files are encrypted on the user's side (`zerverless secrets encrypt`, age, sops).
 import { Hono } from 'hono';
 import type { SecretsKeyring } from '../core/secrets.js';
-import { errorResponse } from '../gateway/respond.js';
+import { errorResponse } from '../errors/respond.js';
 import { principalOf } from './auth-context.js';
 
 export interface SecretsApiDeps {

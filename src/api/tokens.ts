@@ -7,7 +7,7 @@ import { parseDuration, validateNamespace } from '../core/names.js';
 import type { Role } from '../core/access.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Store, TokenRecord } from '../store/types.js';
-import { errorResponse } from '../gateway/respond.js';
+import { errorResponse } from '../errors/respond.js';
 import { readJsonBody } from './body.js';
 import { principalOf, requireAccess } from './auth-context.js';
 

@@ -1,7 +1,7 @@
 // `validate` compiles every function's code with the runtimes the server uses, so a Lua file
 // missing `end` is an error on the laptop, not at the next sync. Docker functions are not built
 // (that needs an engine and can take minutes); a runtime this host lacks is a warning.
-import type { Diagnostic, DesiredFunction } from '../core/model.js';
+import type { Diagnostic, DesiredFunction } from '../core/desired.js';
 import { isZvError, toZvError } from '../errors/registry.js';
 import type { FunctionRuntime } from '../runtimes/types.js';
 import { LuaRuntime } from '../runtimes/lua/index.js';

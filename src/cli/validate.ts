@@ -1,7 +1,7 @@
 // `zerverless validate [DIR]`: checks zerverless.yaml and the apps/*/ service specs locally, then
 // compiles every function's code (unless --no-compile). Exit 0 when valid; 1 with one
 // `file:line:col: message` line per problem when not.
-import { formatDiagnostic, type Diagnostic } from '../core/model.js';
+import { formatDiagnostic, type Diagnostic } from '../core/desired.js';
 import { loadApp, validateTree } from '../sources/tree/index.js';
 import { compileFunctions } from './validate-code.js';
 

@@ -2,9 +2,9 @@
 // name changed keys and never values, and the manifest field.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DesiredFunction, DesiredState } from './model.js';
+import type { DesiredFunction, DesiredState } from './desired.js';
 import { envChanges, mergeEnv } from './secrets.js';
-import { functionChanges, planSync } from './plan.js';
+import { functionChanges, planApplication } from './plan/index.js';
 import { parseManifest } from './manifest/index.js';
 
 const fn = (over: Partial<DesiredFunction> = {}): DesiredFunction => ({
@@ -31,7 +31,7 @@ describe('envFrom rules', () => {
   it('a plan says env.DB_PASSWORD changed, with no value in it', () => {
     const before = fn({ hash: 'h1', env: { GREETING: 'hi' }, secrets: [secret({ DB_PASSWORD: 'aaaa' })] });
     const after = fn({ hash: 'h2', env: { GREETING: 'hi' }, secrets: [secret({ DB_PASSWORD: 'bbbb' })] });
-    const plan = planSync(state(after, 'c2'), state(before, 'c1'));
+    const plan = planApplication({ state: state(after, 'c2') }, { state: state(before, 'c1') });
     assert.deepEqual(plan.functions, [{ path: '/f', runtime: 'python', action: 'update', fromHash: 'h1', toHash: 'h2', changes: ['env.DB_PASSWORD changed'] }]);
     assert.equal(plan.summary.update, 1);
   });

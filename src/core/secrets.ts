@@ -1,7 +1,7 @@
 // Secrets for functions (`envFrom`): the port the adapters implement (an age keyring), the
 // limits, and the pure rules: how secret files and explicit `env` merge, and how two versions of a
 // function's env are compared without ever holding a secret value (keyed digests).
-import type { DesiredFunction } from './model.js';
+import type { DesiredFunction } from './desired.js';
 
 /** What a secrets file holds once decrypted, plus the keys skipped because they are not env names. */
 export interface SecretEnv {

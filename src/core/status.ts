@@ -1,5 +1,5 @@
 // Builds the application status object of PRODUCT.md §6 from what is recorded and what is served.
-import type { AppSyncStatus, DeployedState, FunctionRuntimeKind } from './model.js';
+import type { AppSyncStatus, DeployedState, FunctionRuntimeKind } from './desired.js';
 
 export type FunctionState = 'ready' | 'building' | 'failed' | 'unavailable';
 

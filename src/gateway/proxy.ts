@@ -7,7 +7,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ZvError } from '../errors/registry.js';
 import { HOP_BY_HOP } from '../core/http-headers.js';
 import type { Upstream } from '../runtimes/types.js';
-import { declaresMoreThan, errorResponse, payloadTooLarge } from './respond.js';
+import { declaresMoreThan, errorResponse, payloadTooLarge } from '../errors/respond.js';
 
 export interface ProxyRequest {
   req: Request;

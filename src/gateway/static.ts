@@ -3,11 +3,11 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { getMimeType } from 'hono/utils/mime';
-import type { StaticFileEntry } from '../core/model.js';
+import type { StaticFileEntry } from '../core/desired.js';
 import type { BlobStore } from '../store/types.js';
 import type { BlobCache } from './blob-cache.js';
-import type { ServedStatic } from './serving.js';
-import { errorOf, errorResponse } from './respond.js';
+import type { ServedStatic } from '../serving/table.js';
+import { errorOf, errorResponse } from '../errors/respond.js';
 import { ZvError } from '../errors/registry.js';
 
 type Resolved = { file: StaticFileEntry } | { redirect: string } | null;

@@ -1,8 +1,8 @@
 // What the reconciler needs from its adapters, beyond the Store, Source and runtime interfaces.
-import type { DesiredState, StaticFileEntry } from '../core/model.js';
-import type { FunctionRuntimeKind } from '../core/model.js';
+import type { DesiredState, StaticFileEntry } from '../core/desired.js';
+import type { FunctionRuntimeKind } from '../core/desired.js';
 import type { FunctionRuntime } from '../runtimes/types.js';
-import type { ServiceSpec } from '../core/services/model.js';
+import type { ServiceSpec } from '../core/services/types.js';
 
 export interface DesiredRead {
   state: DesiredState;

@@ -2,23 +2,22 @@
 // or on request. A sync is all or nothing: any failure leaves the last good revision serving and
 // records the error. On start it serves every application's last deployed state, without git.
 import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
-import type { DeployedState } from '../core/model.js';
-import { planSync, type Plan } from '../core/plan.js';
+import type { DeployedState } from '../core/desired.js';
+import { planApplication, type Plan } from '../core/plan/index.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
 import type { Source } from '../sources/types.js';
 import { summariseVerify } from '../sources/git/verify-policy.js';
 import type { AppRecord, BlobStore, NewApp, Store, SyncCause } from '../store/types.js';
-import type { ServingTable } from '../gateway/serving.js';
+import type { ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { traced } from '../telemetry/events.js';
-import { Deployer, type AppIdentity } from './deployer.js';
+import { Deployer, type AppIdentity } from '../apply/functions.js';
 import { SerialRunner } from './serial.js';
 import { Poller } from './poller.js';
 import type { DesiredReader, RuntimeSet } from './ports.js';
 import type { SecretsKeyring } from '../core/secrets.js';
-import { ServiceHost, type HostedServiceRuntime } from './services.js';
-import { planServices } from '../core/services/plan.js';
+import { ServiceHost, type HostedServiceRuntime } from '../apply/services/host.js';
 
 export interface ReconcilerDeps {
   store: Store;
@@ -252,8 +251,7 @@ export class Reconciler {
         this.checkOwnership(id, read.state, routes);
         const host = read.services.length || this.hosts.has(app.id) ? this.host(app) : null;
         const before = this.deployed.get(app.id) ?? null;
-        const p = planSync(read.state, withUnavailable(before, this.deployer.unavailable(id)));
-        if (host) p.services = planServices(read.services, host.appliedSpecs());
+        const p = planApplication({ state: read.state, services: read.services }, { state: withUnavailable(before, this.deployer.unavailable(id)), services: host?.appliedSpecs() ?? [] });
         plan = p;
         more.plan = p.summary;
         const prepared = await traced('deploy', { ...meta, commit: head, to_version: head, from_version: before?.commit ?? null }, () =>

@@ -2,7 +2,7 @@
 // Every runtime (lua, js, python, and later docker) implements FunctionRuntime and passes the
 // shared contract suite in ./contract.ts.
 import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
-import type { DockerBuild } from '../core/model.js';
+import type { DockerBuild } from '../core/desired.js';
 
 export type RuntimeName = 'lua' | 'js' | 'python' | 'docker';
 

@@ -6,8 +6,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isZvError } from '../errors/registry.js';
-import type { DeployedState } from '../core/model.js';
-import { planSync } from '../core/plan.js';
+import type { DeployedState } from '../core/desired.js';
+import { planApplication } from '../core/plan/index.js';
 import type { NewApp, NewCredential, Store } from './types.js';
 
 export interface OpenedStore {
@@ -151,7 +151,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       const app = await store.createApp(newApp('web'));
       const other = await store.createApp(newApp('other'));
       const s1 = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-      const plan = planSync(sampleDeployed(), null);
+      const plan = planApplication({ state: sampleDeployed() }, { state: null });
       await store.finishSync(s1, { commit: SHA_A, finishedAt: '2026-01-15T10:00:05.000Z', result: 'success', message: '', plan });
       const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
       await store.finishSync(s2, { commit: null, finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'GIT_ERROR: unreachable', plan: null });
@@ -180,7 +180,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       const app = await store.createApp(newApp('web'));
       await store.updateApp(app.id, { status: 'syncing' });
       const deployed = sampleDeployed();
-      const plan = planSync(deployed, null);
+      const plan = planApplication({ state: deployed }, { state: null });
       const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
       const rec = await store.commitSync(app.id, s, deployed, {
         finishedAt: '2026-01-15T10:00:03.000Z',
@@ -199,7 +199,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       // a second good sync replaces the state: a pruned function and file are gone
       const next: DeployedState = { ...sampleDeployed(SHA_B), functions: [sampleDeployed().functions[1]!], static: null, warnings: [] };
       const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
-      const rec2 = await store.commitSync(app.id, s2, next, { finishedAt: '2026-01-15T11:00:02.000Z', plan: planSync(next, deployed), status: { status: 'degraded', message: 'service web unhealthy', warnings: [] } });
+      const rec2 = await store.commitSync(app.id, s2, next, { finishedAt: '2026-01-15T11:00:02.000Z', plan: planApplication({ state: next }, { state: deployed }), status: { status: 'degraded', message: 'service web unhealthy', warnings: [] } });
       assert.equal(rec2.commit, SHA_B);
       assert.equal(rec2.status, 'degraded');
       assert.equal(rec2.message, 'service web unhealthy');
@@ -214,7 +214,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         const app = await store.createApp(newApp('web', 'team', 'sub'));
         await store.createApp(newApp('web', 'other'));
         const deployed = sampleDeployed();
-        const plan = planSync(deployed, null);
+        const plan = planApplication({ state: deployed }, { state: null });
         const failed = await store.startSync(app.id, '2026-01-15T09:00:00.000Z');
         await store.finishSync(failed, { commit: null, finishedAt: '2026-01-15T09:00:01.000Z', result: 'error', message: 'first try failed', plan: null });
         const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
@@ -244,7 +244,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       const keep = await store.createApp(newApp('keep'));
       for (const a of [app, keep]) {
         const s = await store.startSync(a.id, '2026-01-15T10:00:00.000Z');
-        await store.commitSync(a.id, s, sampleDeployed(), { finishedAt: '2026-01-15T10:00:01.000Z', plan: planSync(sampleDeployed(), null), status: { status: 'synced' } });
+        await store.commitSync(a.id, s, sampleDeployed(), { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: sampleDeployed() }, { state: null }), status: { status: 'synced' } });
       }
       await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
       await store.deleteApp(app.id);

@@ -1,7 +1,7 @@
 // The Store interface: everything zerverless persists. Every store (SQLite now, PostgreSQL later)
 // passes the shared contract suite in ./contract.ts. Methods are async so network stores fit.
-import type { AppSyncStatus, DeployedState } from '../core/model.js';
-import type { Plan } from '../core/plan.js';
+import type { AppSyncStatus, DeployedState } from '../core/desired.js';
+import type { Plan } from '../core/plan/index.js';
 
 export interface AppSource {
   repoURL: string;

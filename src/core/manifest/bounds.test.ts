@@ -3,7 +3,7 @@
 // short, and files just under the limits still parsed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDiagnostic } from '../model.js';
+import { formatDiagnostic } from '../desired.js';
 import { parseManifest } from './parse.js';
 import { MANIFEST_LIMITS, MAX_SYNTAX_ERRORS, scanYamlBounds, SPEC_LIMITS, utf8Bytes } from './bounds.js';
 import { parseErlangTerm, parseServiceSpec } from '../services/spec/index.js';

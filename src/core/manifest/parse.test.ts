@@ -1,8 +1,8 @@
 // Tests for parseManifest: the PRODUCT.md example, normalisation, and every error kind at its exact position.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDiagnostic } from '../model.js';
-import type { Manifest } from '../model.js';
+import { formatDiagnostic } from '../desired.js';
+import type { Manifest } from '../desired.js';
 import { parseManifest } from './parse.js';
 
 const EXAMPLE = `apiVersion: zerverless.io/v1

@@ -11,7 +11,7 @@
 // kept as written (it is shown back in the status); two paths that differ only by a trailing `/`
 // are duplicates.
 import { isNode, isSeq } from 'yaml';
-import type { CodeLanguage, Diagnostic, FunctionDecl, FunctionRuntimeKind, Manifest } from '../model.js';
+import type { CodeLanguage, Diagnostic, FunctionDecl, FunctionRuntimeKind, Manifest } from '../desired.js';
 import { normalizeRelPath, parseDuration, validateFunctionPath, validateNamespace } from '../names.js';
 import { fieldName, Locator } from './locate.js';
 import type { FieldPath, Position } from './locate.js';

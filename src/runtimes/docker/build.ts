@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import type { DockerBuild } from '../../core/model.js';
+import type { DockerBuild } from '../../core/desired.js';
 import { ZvError } from '../../errors/registry.js';
 import { packContext } from './context.js';
 

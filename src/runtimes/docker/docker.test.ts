@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Dockerode from 'dockerode';
 import { isZvError } from '../../errors/registry.js';
-import type { DockerBuild } from '../../core/model.js';
+import type { DockerBuild } from '../../core/desired.js';
 import type { FunctionSource, LoadedFunction, LogStream } from '../types.js';
 import { BASE_IMAGE, ensureBaseImage, networkIsolationNote, requireDocker } from '../../../test/support/docker.js';
 import { DockerRuntime, imageTag, LABELS } from './index.js';

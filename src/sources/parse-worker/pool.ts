@@ -7,7 +7,7 @@
 //   keep a process alive); a worker with a job is ref'd (a CLI waiting on a parse does not exit).
 // - Under tsx (tests) the worker runs worker.ts through tsx's API; built, the worker.js next to this file.
 import { Worker } from 'node:worker_threads';
-import type { Diagnostic } from '../../core/model.js';
+import type { Diagnostic } from '../../core/desired.js';
 import type { FromWorker, ParseAnswer, ParseRequest, ToWorker } from './protocol.js';
 
 export interface ParsePoolOptions {

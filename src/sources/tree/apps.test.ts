@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { formatDiagnostic } from '../../core/model.js';
+import { formatDiagnostic } from '../../core/desired.js';
 import { runValidate } from '../../cli/validate.js';
 import { findServiceSpecs, validateTree } from './index.js';
 

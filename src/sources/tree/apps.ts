@@ -4,9 +4,9 @@
 // spec is a warning; a spec that does not parse, two folders with the same `name`, a dependency
 // on a missing name and a `depends_on` cycle are errors.
 import { readdir, realpath } from 'node:fs/promises';
-import type { Diagnostic } from '../../core/model.js';
+import type { Diagnostic } from '../../core/desired.js';
 import { normalizeRelPath } from '../../core/names.js';
-import type { ServiceSpec } from '../../core/services/model.js';
+import type { ServiceSpec } from '../../core/services/types.js';
 import { checkServiceGraph, SPEC_FILES, sortDiagnostics } from '../../core/services/spec/index.js';
 import type { SpecLocations } from '../../core/services/spec/index.js';
 import { SPEC_LIMITS } from '../../core/manifest/index.js';

@@ -2,8 +2,8 @@
 // zerverless.yaml (or .yml) under the registration's source path, loadApp parses it and reads the
 // desired state in one call, which is what a sync needs.
 import { realpath } from 'node:fs/promises';
-import type { Diagnostic, Manifest } from '../../core/model.js';
-import { formatDiagnostic } from '../../core/model.js';
+import type { Diagnostic, Manifest } from '../../core/desired.js';
+import { formatDiagnostic } from '../../core/desired.js';
 import { MANIFEST_FILES, parseManifest } from '../../core/manifest/index.js';
 import type { ManifestLocations } from '../../core/manifest/index.js';
 import { normalizeRelPath } from '../../core/names.js';

@@ -5,10 +5,10 @@
 // with the manifest position of the field at fault; readDesiredState throws them as one ZvError.
 import { createHash } from 'node:crypto';
 import { readFile, realpath, stat } from 'node:fs/promises';
-import type { DesiredFunction, DesiredState, Diagnostic, DockerBuild, FunctionDecl, Manifest, SecretEnvFile } from '../../core/model.js';
+import type { DesiredFunction, DesiredState, Diagnostic, DockerBuild, FunctionDecl, Manifest, SecretEnvFile } from '../../core/desired.js';
 import { MAX_SECRET_FILE_BYTES, type SecretsKeyring } from '../../core/secrets.js';
 import { sniffSecretFile } from '../../secrets/keyring-formats.js';
-import { formatDiagnostic } from '../../core/model.js';
+import { formatDiagnostic } from '../../core/desired.js';
 import type { ManifestLocations } from '../../core/manifest/index.js';
 import { normalizeRelPath } from '../../core/names.js';
 import { ZvError, isZvError } from '../../errors/registry.js';

@@ -4,7 +4,7 @@
 // tree reader collects before it throws or reports.
 import { lstat, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import type { Diagnostic } from '../../core/model.js';
+import type { Diagnostic } from '../../core/desired.js';
 import type { ErrorCode } from '../../errors/registry.js';
 
 export interface TreeProblem {

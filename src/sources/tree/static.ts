@@ -6,7 +6,7 @@
 // for ACME, security.txt, …), so `.env`, `.htpasswd` and editor folders never get published.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StaticFileEntry } from '../../core/model.js';
+import type { StaticFileEntry } from '../../core/desired.js';
 import { isInside } from './resolve.js';
 
 export type HashFn = (data: string | Uint8Array) => string;

@@ -2,7 +2,7 @@
 // Each part of a repository has a TreeValidator; zerverless.yaml is checked fully (syntax, schema,
 // rules, files on disk, containment); the apps/*/app.* service specs are another validator.
 import { stat } from 'node:fs/promises';
-import type { Diagnostic } from '../../core/model.js';
+import type { Diagnostic } from '../../core/desired.js';
 import { isZvError } from '../../errors/registry.js';
 import { readManifestFile } from '../parse-worker/index.js';
 import { findServiceSpecs } from './apps.js';

@@ -11,8 +11,8 @@ import { isZvError } from '../../errors/registry.js';
 import { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations.js';
 import { openSqliteStore } from './store.js';
 import { newApp, sampleDeployed } from '../contract.js';
-import { planSync } from '../../core/plan.js';
-import type { DeployedState } from '../../core/model.js';
+import { planApplication } from '../../core/plan/index.js';
+import type { DeployedState } from '../../core/desired.js';
 
 const Database = sqlite();
 
@@ -147,7 +147,7 @@ describe('sqlite migrations', () => {
       const next = sampleDeployed('b'.repeat(40));
       assert.ok(next.functions.some((x) => x.build), 'the sample has a docker build');
       const s = await store.startSync(1, '2026-01-15T11:00:00.000Z');
-      await store.commitSync(1, s, next, { finishedAt: '2026-01-15T11:00:01.000Z', plan: planSync(next, old), status: { status: 'synced' } });
+      await store.commitSync(1, s, next, { finishedAt: '2026-01-15T11:00:01.000Z', plan: planApplication({ state: next }, { state: old }), status: { status: 'synced' } });
       assert.deepEqual(await store.getDeployed(1), next);
     } finally {
       await store.close();

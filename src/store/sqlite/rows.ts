@@ -1,7 +1,7 @@
 // Row shapes of the SQLite tables and their mapping to the store's records. Optional fields are
 // left out (not set to undefined) when their column is NULL, so records round-trip with deepEqual.
-import type { AppSyncStatus, CodeLanguage, DesiredFunction, DockerBuild, FunctionRuntimeKind, SecretEnvFile, StaticFileEntry } from '../../core/model.js';
-import type { Plan } from '../../core/plan.js';
+import type { AppSyncStatus, CodeLanguage, DesiredFunction, DockerBuild, FunctionRuntimeKind, SecretEnvFile, StaticFileEntry } from '../../core/desired.js';
+import type { Plan } from '../../core/plan/index.js';
 import type { AppRecord, CommitVerification, CredentialRecord, Role, SyncRecord, TokenRecord } from '../types.js';
 import { ZvError } from '../../errors/registry.js';
 

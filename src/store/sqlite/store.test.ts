@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqlite } from './driver.js';
 import { storeContract, newApp, sampleDeployed } from '../contract.js';
-import { planSync } from '../../core/plan.js';
-import type { DeployedState } from '../../core/model.js';
+import { planApplication } from '../../core/plan/index.js';
+import type { DeployedState } from '../../core/desired.js';
 import { isZvError } from '../../errors/registry.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
 
@@ -89,9 +89,9 @@ describe('SqliteStore', () => {
     const b = await store.createApp(newApp('b'));
     const s = await store.startSync(b.id, '2026-01-15T10:00:00.000Z');
     const d = sampleDeployed();
-    await assert.rejects(store.commitSync(a.id, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planSync(d, null), status: { status: 'synced' } }), /belongs to application/);
+    await assert.rejects(store.commitSync(a.id, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: d }, { state: null }), status: { status: 'synced' } }), /belongs to application/);
     assert.equal(await store.getDeployed(a.id), null);
-    await assert.rejects(store.commitSync(999, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planSync(d, null), status: {} }), (e: unknown) => isZvError(e, 'APP_NOT_FOUND'));
+    await assert.rejects(store.commitSync(999, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: d }, { state: null }), status: {} }), (e: unknown) => isZvError(e, 'APP_NOT_FOUND'));
     await store.close();
   });
 
@@ -100,7 +100,7 @@ describe('SqliteStore', () => {
     const app = await store.createApp(newApp('web'));
     const good = sampleDeployed();
     const s1 = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-    const synced = await store.commitSync(app.id, s1, good, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planSync(good, null), status: { status: 'synced', message: '' } });
+    const synced = await store.commitSync(app.id, s1, good, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: good }, { state: null }), status: { status: 'synced', message: '' } });
 
     // the second function's env cannot be serialised: the deployed row and the first function
     // are already written inside the transaction when it throws
@@ -110,7 +110,7 @@ describe('SqliteStore', () => {
     bad.functions.push({ ...second, path: '/api/new' });
     const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
     await assert.rejects(
-      store.commitSync(app.id, s2, bad, { finishedAt: '2026-01-15T11:00:01.000Z', plan: planSync(bad as DeployedState, good), status: { status: 'synced', message: 'new' } }),
+      store.commitSync(app.id, s2, bad, { finishedAt: '2026-01-15T11:00:01.000Z', plan: planApplication({ state: bad as DeployedState }, { state: good }), status: { status: 'synced', message: 'new' } }),
       /cannot store env of function \/api\/js/,
     );
     const check = async (st: SqliteStore): Promise<void> => {
@@ -135,7 +135,7 @@ describe('SqliteStore', () => {
     const d = sampleDeployed();
     for (const app of [a, b]) {
       const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-      await store.commitSync(app.id, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planSync(d, null), status: {} });
+      await store.commitSync(app.id, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: d }, { state: null }), status: {} });
     }
     assert.deepEqual([...(await store.liveBlobHashes())].sort(), ['1'.repeat(64), '2'.repeat(64)]);
     await store.deleteApp(a.id);

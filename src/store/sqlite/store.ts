@@ -4,8 +4,8 @@
 import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DeployedState } from '../../core/model.js';
-import type { Plan } from '../../core/plan.js';
+import type { DeployedState } from '../../core/desired.js';
+import type { Plan } from '../../core/plan/index.js';
 import { ZvError } from '../../errors/registry.js';
 import type { AppRecord, AppStatusPatch, CredentialRecord, NewApp, NewCredential, Store, SyncCause, SyncRecord, TokenRecord } from '../types.js';
 import { sqlite } from './driver.js';

@@ -2,8 +2,8 @@
 // (dependents first), cycles named, missing dependencies naming both services.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDiagnostic } from '../../model.js';
-import type { ServiceSpec } from '../model.js';
+import { formatDiagnostic } from '../../desired.js';
+import type { ServiceSpec } from '../types.js';
 import { checkServiceGraph, orderServices, removalOrder } from './graph.js';
 
 function spec(name: string, dependsOn: string[] = []): ServiceSpec {

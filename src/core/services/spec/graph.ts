@@ -3,7 +3,7 @@
 // name no spec declares, and a cycle (named: `depends_on: cycle a → b → a`). Pure.
 import type { Diagnostic } from './core.js';
 import type { Position } from './core.js';
-import type { ServiceSpec } from '../model.js';
+import type { ServiceSpec } from '../types.js';
 
 export interface GraphOptions {
   /**

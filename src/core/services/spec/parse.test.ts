@@ -2,8 +2,8 @@
 // field rule, and errors and warnings at their line:col with the field named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDiagnostic } from '../../model.js';
-import type { ServiceSpec } from '../model.js';
+import { formatDiagnostic } from '../../desired.js';
+import type { ServiceSpec } from '../types.js';
 import { parseServiceSpec } from './parse.js';
 import { specFormat } from './formats.js';
 

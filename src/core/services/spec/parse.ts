@@ -12,7 +12,7 @@
 // only), interval 30000 ms, timeout 5000 ms; durations may also be written 30s, 5m. Unknown fields
 // are warnings.
 import type { Diagnostic } from './core.js';
-import type { HealthSpec, ServiceSource, ServiceSpec } from '../model.js';
+import type { HealthSpec, ServiceSource, ServiceSpec } from '../types.js';
 import { parseDuration, validateFunctionPath } from './core.js';
 import { fieldName } from './core.js';
 import type { FieldPath, Position } from './core.js';

@@ -1,7 +1,7 @@
 // Wraps a LoadedFunction so it can be retired without failing requests: after `retire()` the
 // gateway no longer routes to it, in-flight invocations finish on the old code, then it is disposed.
 import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
-import type { LoadedFunction } from './types.js';
+import type { LoadedFunction } from '../runtimes/types.js';
 
 export class DrainingFunction {
   private inflight = 0;

@@ -1,8 +1,8 @@
 // Adapter from the tree reader (sources/tree) to the reconciler's DesiredReader port: the
 // zerverless.yaml side (functions, static site) and the apps/ side (service specs) of one commit.
 import { ZvError } from '../errors/registry.js';
-import { formatDiagnostic } from '../core/model.js';
-import { findServiceSpecs, loadApp } from '../sources/tree/index.js';
+import { formatDiagnostic } from '../core/desired.js';
+import { findServiceSpecs, loadApp } from './tree/index.js';
 import type { DesiredRead, DesiredReader } from '../reconciler/ports.js';
 import type { SecretsKeyring } from '../core/secrets.js';
 

@@ -7,7 +7,7 @@
 //   health, depends_on, route or port  → apply (changes: health | depends_on | route | port)
 // A name only in `desired` is a deploy, a name only in `current` a remove. `file` (where the spec
 // was read from) is not part of what runs and does not count.
-import type { ServiceAction, ServiceChange, ServiceSpec } from './model.js';
+import type { ServiceAction, ServiceChange, ServiceSpec } from '../services/types.js';
 
 /** JSON with sorted keys and no undefined members: equal values give equal strings. */
 export function canonical(value: unknown): string {

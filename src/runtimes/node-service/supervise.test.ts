@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HealthSpec } from '../../core/services/model.js';
+import type { HealthSpec } from '../../core/services/types.js';
 import { CHANNELS } from '../../telemetry/events.js';
 import { TestRepo } from '../../../test/support/repo.js';
 import { failureOf } from './index.js';

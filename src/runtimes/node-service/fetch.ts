@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ZvError } from '../../errors/registry.js';
 import { classifyRepoUrl, redactUrl } from '../../sources/git/index.js';
 import { runGit } from '../../sources/git/exec.js';
-import type { ServiceSpec } from '../../core/services/model.js';
+import type { ServiceSpec } from '../../core/services/types.js';
 import { serviceError } from './errors.js';
 import { runCommand } from './exec.js';
 import type { LogBuffer } from './log.js';

@@ -2,8 +2,8 @@
 // (its functions and its static site); the namespace view is rebuilt and swapped as one object, so a
 // request sees either the old revision or the new one, never a mix.
 import { buildRoutes, matchRoute, type RouteMatch, type RouteTable } from '../core/routing.js';
-import type { FunctionRuntimeKind, StaticFileEntry } from '../core/model.js';
-import type { DrainingFunction } from '../runtimes/drain.js';
+import type { FunctionRuntimeKind, StaticFileEntry } from '../core/desired.js';
+import type { DrainingFunction } from './drain.js';
 
 export interface ServedFunction {
   appKey: string;

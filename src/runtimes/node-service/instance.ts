@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { HealthSpec, ServiceHealth, ServiceSpec, ServiceStatusValue } from '../../core/services/model.js';
+import type { HealthSpec, ServiceHealth, ServiceSpec, ServiceStatusValue } from '../../core/services/types.js';
 import { CHANNELS, publish } from '../../telemetry/events.js';
 import { serviceError } from './errors.js';
 import { serviceEnv, signalGroup, stopGroup } from './exec.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { TestRepo } from '../../../test/support/repo.js';
-import type { ServiceSpec } from '../../core/services/model.js';
+import type { ServiceSpec } from '../../core/services/types.js';
 import { failureOf } from './index.js';
 import type { NodeServiceRuntime } from './index.js';
 import { bindable } from './ports.js';

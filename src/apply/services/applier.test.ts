@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/model.js';
+import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/types.js';
 import { isZvError } from '../../errors/registry.js';
-import { ServiceReconciler } from './reconciler.js';
+import { ServiceReconciler } from './applier.js';
 
 let base = '';
 before(() => { base = mkdtempSync(join(tmpdir(), 'zv-svc-rec-')); });

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ServiceSpec } from '../../core/services/model.js';
+import type { ServiceSpec } from '../../core/services/types.js';
 
 export interface AppliedState {
   /** The commit the specs were last reconciled from (null: never, or only manual operations). */

@@ -2,7 +2,7 @@
 // connection opens) or custom (`sh -c command` with the service's env and PORT exits 0 in time).
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import type { HealthSpec } from '../../core/services/model.js';
+import type { HealthSpec } from '../../core/services/types.js';
 import { runCommand } from './exec.js';
 
 export interface HealthResult {

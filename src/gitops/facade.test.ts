@@ -8,7 +8,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ServiceRuntime, ServiceSpec, ServiceState } from '../core/services/model.js';
+import type { ServiceRuntime, ServiceSpec, ServiceState } from '../core/services/types.js';
 import { isZvError } from '../errors/registry.js';
 import { CHANNELS } from '../telemetry/events.js';
 import { createGitOps, type GitOpsOptions } from '../index.js';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import type { ServiceSpec } from '../../core/services/model.js';
+import type { ServiceSpec } from '../../core/services/types.js';
 import { traced } from '../../telemetry/events.js';
 import { groupMembers, processCwd, stopGroup } from './exec.js';
 import { fetchSource, versionFolder } from './fetch.js';

@@ -15,7 +15,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/model.js';
+import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/types.js';
 import { silentLogger } from '../../telemetry/log.js';
 import { serviceError } from './errors.js';
 import { toolEnv } from './exec.js';

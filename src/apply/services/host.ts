@@ -4,12 +4,12 @@
 // namespaces; its applied specs live on disk, so a restart redeploys them without git.
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { ZvError } from '../errors/registry.js';
-import type { ServiceSpec, ServiceRuntime, ServiceState } from '../core/services/model.js';
-import type { ServiceStatus } from '../core/status.js';
-import type { LoadedFunction, Upstream } from '../runtimes/types.js';
-import { ServiceReconciler, type ServiceReconcileResult } from '../services/reconciler/index.js';
-import type { Logger } from '../telemetry/log.js';
+import { ZvError } from '../../errors/registry.js';
+import type { ServiceSpec, ServiceRuntime, ServiceState } from '../../core/services/types.js';
+import type { ServiceStatus } from '../../core/status.js';
+import type { LoadedFunction, Upstream } from '../../runtimes/types.js';
+import { ServiceReconciler, type ServiceReconcileResult } from './index.js';
+import type { Logger } from '../../telemetry/log.js';
 
 /** What the host needs of a runtime beyond the five methods: where the healthy process is. */
 export interface HostedServiceRuntime extends ServiceRuntime {

@@ -1,7 +1,8 @@
-// Diff of desired vs deployed state → a plan: plain data, printable as JSON, applied by the reconciler.
-import type { DeployedState, DesiredFunction, DesiredState, FunctionRuntimeKind } from './model.js';
-import { envChanges } from './secrets.js';
-import type { ServiceChange } from './services/model.js';
+// The functions and static-site half of an application's plan: desired vs deployed state → changes.
+// planApplication (./index.ts) adds the services half and is what the reconciler calls.
+import type { DeployedState, DesiredFunction, DesiredState, FunctionRuntimeKind } from '../desired.js';
+import { envChanges } from '../secrets.js';
+import type { ServiceChange } from '../services/types.js';
 
 export type Action = 'create' | 'update' | 'delete' | 'unchanged';
 
@@ -24,6 +25,10 @@ export interface StaticChange {
   action: Action;
 }
 
+/**
+ * Counts over every kind: functions and static files by their action, services as create (deploy),
+ * update (upgrade, reconfigure, apply), delete (remove) and unchanged.
+ */
 export interface PlanSummary {
   create: number;
   update: number;
@@ -39,7 +44,10 @@ export interface Plan {
   /** The static site as a whole: set up, replaced, removed or kept. */
   staticSite: Action | null;
   summary: PlanSummary;
-  /** The services of the apps/ folder: deploy, upgrade, reconfigure, apply, remove, unchanged. */
+  /**
+   * The services of the apps/ folder: deploy, upgrade, reconfigure, apply, remove, unchanged.
+   * Absent only in plans recorded before version 0.9 (read back from the history).
+   */
   services?: ServiceChange[];
 }
 
@@ -62,7 +70,8 @@ function byPath<T extends { path: string }>(a: T, b: T): number {
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
-export function planSync(desired: DesiredState, deployed: DeployedState | null): Plan {
+/** The plan of the functions and the static site only (services: see planApplication). */
+export function planFunctions(desired: DesiredState, deployed: DeployedState | null): Plan {
   const summary: PlanSummary = { create: 0, update: 0, delete: 0, unchanged: 0 };
   const count = <T extends { action: Action }>(c: T): T => {
     summary[c.action]++;

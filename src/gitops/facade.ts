@@ -8,17 +8,17 @@
 //   applied.json   the last applied specs and commit, so a restart diffs against them
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { ServiceRuntime, ServiceSpec, ServiceState } from '../core/services/model.js';
+import type { ServiceRuntime, ServiceSpec, ServiceState } from '../core/services/types.js';
 import { normalizeRelPath } from '../core/names.js';
 import { ZvError } from '../errors/registry.js';
 import { GitSource, classifyRepoUrl, redactUrl, validateBranchName } from '../sources/git/index.js';
 import { findServiceSpecs } from '../sources/tree/apps.js';
 import type { RepoRef } from '../sources/types.js';
 import { traced } from '../telemetry/events.js';
-import { isReady } from './reconciler/health.js';
+import { isReady } from '../apply/services/health.js';
 import {
   ServiceReconciler, problemText, type ServiceLogger, type ServiceReconcileResult,
-} from './reconciler/reconciler.js';
+} from '../apply/services/applier.js';
 
 export interface GitOpsOptions {
   repoUrl: string;
@@ -83,7 +83,7 @@ export interface GitOps {
 
 /** Loaded only when no runtime is given, so that a custom runtime needs nothing of it. */
 async function nodeRuntime(dataDir: string): Promise<ServiceRuntime & { close(): Promise<void> }> {
-  const { NodeServiceRuntime } = await import('./node/index.js');
+  const { NodeServiceRuntime } = await import('../runtimes/node-service/index.js');
   return new NodeServiceRuntime({ dataDir });
 }
 

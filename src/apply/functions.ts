@@ -3,16 +3,16 @@
 // retires what it replaced (commit). Also restores the last deployed state at start without git.
 import { readFile } from 'node:fs/promises';
 import { ZvError, toZvError } from '../errors/registry.js';
-import type { DeployedState, DesiredFunction } from '../core/model.js';
+import type { DeployedState, DesiredFunction } from '../core/desired.js';
 import type { FunctionOverlay } from '../core/status.js';
-import type { Plan } from '../core/plan.js';
-import { DrainingFunction } from '../runtimes/drain.js';
+import type { Plan } from '../core/plan/index.js';
+import { DrainingFunction } from '../serving/drain.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction, RuntimeName } from '../runtimes/types.js';
 import type { BlobStore } from '../store/types.js';
-import type { AppSlice, ServedFunction, ServingTable } from '../gateway/serving.js';
+import type { AppSlice, ServedFunction, ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import { traced } from '../telemetry/events.js';
-import type { DesiredRead, RuntimeSet } from './ports.js';
+import type { DesiredRead, RuntimeSet } from '../reconciler/ports.js';
 import { mergeEnv, type SecretsKeyring } from '../core/secrets.js';
 
 export interface AppIdentity {

@@ -1,8 +1,8 @@
 // Unit tests of the service plan: one case per action, what `changes` lists, and the order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ServiceSpec } from './model.js';
-import { canonical, isServicePlanNoop, planServices, summarizeServicePlan } from './plan.js';
+import type { ServiceSpec } from '../services/types.js';
+import { canonical, isServicePlanNoop, planServices, summarizeServicePlan } from './services.js';
 
 function spec(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
   return {

@@ -1,6 +1,6 @@
 // Waiting for a service to be ready before its dependents start: the runtime's own report
 // (getCurrentState) is polled until the service runs the wanted version and is healthy.
-import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/model.js';
+import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/types.js';
 
 /**
  * Ready: running the spec's version and healthy. A spec without a health check has nothing to

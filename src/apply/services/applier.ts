@@ -9,8 +9,8 @@
 //      each of its dependencies must be ready (runtime state polled, with a time limit).
 // A failed action marks its service failed and blocks its dependents; nothing that was running is
 // stopped because of it. The recorded specs (memory + optional JSON file) only take what applied.
-import type { ServiceAction, ServiceChange, ServiceRuntime, ServiceSpec } from '../../core/services/model.js';
-import { planServices } from '../../core/services/plan.js';
+import type { ServiceAction, ServiceChange, ServiceRuntime, ServiceSpec } from '../../core/services/types.js';
+import { planServices } from '../../core/plan/services.js';
 import { orderServices, removalOrder } from '../../core/services/spec/graph.js';
 import { ZvError } from '../../errors/registry.js';
 import { traced, type EventMeta } from '../../telemetry/events.js';

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ServiceSpec } from '../../core/services/model.js';
+import type { ServiceSpec } from '../../core/services/types.js';
 import { NodeServiceRuntime } from './index.js';
 import type { NodeServiceRuntimeOptions } from './index.js';
 

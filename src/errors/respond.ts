@@ -1,5 +1,5 @@
 // Error answers in the one shape every endpoint uses: {"error": {"code", "message"}} with the code's status.
-import { ZvError, toZvError, type ErrorCode } from '../errors/registry.js';
+import { ZvError, toZvError, type ErrorCode } from './registry.js';
 
 const platformAnswers = new WeakSet<Response>();
 

@@ -1,0 +1,5 @@
+// The service reconciler: public entry point.
+export { ServiceReconciler, dependencyOrder, problemText } from './applier.js';
+export type { ServiceReconcilerOptions, ServiceReconcileResult, FailedService, BlockedService, ServiceLogger } from './applier.js';
+export { isReady, waitReady } from './health.js';
+export { readAppliedState, writeAppliedState, type AppliedState } from './state-file.js';

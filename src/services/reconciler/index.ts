@@ -1,5 +1,0 @@
-// The service reconciler: public entry point.
-export { ServiceReconciler, dependencyOrder, problemText } from './reconciler.js';
-export type { ServiceReconcilerOptions, ServiceReconcileResult, FailedService, BlockedService, ServiceLogger } from './reconciler.js';
-export { isReady, waitReady } from './health.js';
-export { readAppliedState, writeAppliedState, type AppliedState } from './state-file.js';
