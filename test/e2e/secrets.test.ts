@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { filesUnder } from '../support/files.js';
 import { startHarness, type Harness } from '../support/server.js';
-import type { FunctionChange } from '../../src/core/plan.js';
+import type { FunctionChange } from '../../src/core/plan/index.js';
 
 const MANIFEST = `apiVersion: zerverless.io/v1
 kind: Application
