@@ -12,7 +12,8 @@ import type { BlobStore } from '../store/types.js';
 import type { AppSlice, ServedFunction, ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import { traced } from '../telemetry/events.js';
-import type { DesiredRead, RuntimeSet } from '../reconciler/ports.js';
+import type { DesiredRead } from '../sources/types.js';
+import type { RuntimeSet } from '../runtimes/types.js';
 import { mergeEnv, type SecretsKeyring } from '../core/secrets.js';
 
 export interface AppIdentity {

@@ -15,7 +15,8 @@ import { traced } from '../telemetry/events.js';
 import { Deployer, type AppIdentity } from '../apply/functions.js';
 import { SerialRunner } from './serial.js';
 import { Poller } from './poller.js';
-import type { DesiredReader, RuntimeSet } from './ports.js';
+import type { DesiredReader } from '../sources/types.js';
+import type { RuntimeSet } from '../runtimes/types.js';
 import type { SecretsKeyring } from '../core/secrets.js';
 import { ServiceHost, type HostedServiceRuntime } from '../apply/services/host.js';
 

@@ -2,7 +2,7 @@
 // Every runtime (lua, js, python, and later docker) implements FunctionRuntime and passes the
 // shared contract suite in ./contract.ts.
 import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
-import type { DockerBuild } from '../core/desired.js';
+import type { DockerBuild, FunctionRuntimeKind } from '../core/desired.js';
 
 export type RuntimeName = 'lua' | 'js' | 'python' | 'docker';
 
@@ -84,3 +84,6 @@ export interface FunctionRuntime {
   /** Drops what none of `live` uses (e.g. orphan containers, unused images). */
   gc?(live: LoadedFunction[]): Promise<void>;
 }
+
+/** The function runtimes a server has, by the manifest's runtime name. */
+export type RuntimeSet = ReadonlyMap<FunctionRuntimeKind, FunctionRuntime>;

@@ -3,7 +3,7 @@
 import { ZvError } from '../errors/registry.js';
 import { formatDiagnostic } from '../core/desired.js';
 import { findServiceSpecs, loadApp } from './tree/index.js';
-import type { DesiredRead, DesiredReader } from '../reconciler/ports.js';
+import type { DesiredRead, DesiredReader } from './types.js';
 import type { SecretsKeyring } from '../core/secrets.js';
 
 export class TreeDesiredReader implements DesiredReader {

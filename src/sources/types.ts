@@ -1,6 +1,8 @@
 // The Source interface: where desired state comes from. A source turns (repository, branch) into an
 // immutable artifact: one exact commit's tree on disk with its SHA. Appliers only read artifacts.
 import type { CommitVerification } from '../store/types.js';
+import type { DesiredState, StaticFileEntry } from '../core/desired.js';
+import type { ServiceSpec } from '../core/services/types.js';
 
 export interface RepoRef {
   repoURL: string;
@@ -47,4 +49,20 @@ export interface Source {
 /** Thrown for URLs that are refused (see git/url.ts). */
 export interface UrlPolicy {
   allowFileRepos: boolean;
+}
+
+// What the sync's read step gets from one commit (sources/desired-reader.ts implements the reader).
+export interface DesiredRead {
+  state: DesiredState;
+  /** Where each static file's bytes are in the artifact. */
+  staticFiles: { entry: StaticFileEntry; absPath: string }[];
+  /** Absolute build inputs of docker functions in the artifact, by function path. */
+  docker: { path: string; dockerfile: string; context: string }[];
+  /** The service specs of the `apps/` folder (empty without one). */
+  services: ServiceSpec[];
+}
+
+/** Reads one commit's tree into a desired state; rejects with a ZvError naming file:line. */
+export interface DesiredReader {
+  read(dir: string, opts: { path: string; namespace: string; commit: string; repoURL: string; branch: string }): Promise<DesiredRead>;
 }

@@ -246,6 +246,52 @@ describe('python runtime', () => {
     await assert.rejects(fn.invoke(REQ), (e: unknown) => isZvError(e, 'FUNCTION_UNAVAILABLE'));
   });
 
+  // Functions written for the original Zerverless: the module ends with result = handle(INPUT)
+  // and prints json.dumps(result); the original ran it once per request.
+  it('runs an original-Zerverless module unchanged, once per call, with INPUT set to that request', async () => {
+    const fn = await load(py(
+      'import json',
+      'calls = []',
+      'def handle(event):',
+      '    calls.append(event["body"])',
+      '    return {"status": 200, "body": {"method": event["method"], "body": event["body"], "calls": len(calls)}}',
+      'result = handle(INPUT)',
+      'print(json.dumps(result))',
+    ));
+    // each call re-runs the module: module state starts afresh, as in the original
+    assert.deepEqual(JSON.parse(await call(fn, 'one')), { method: 'GET', body: 'one', calls: 1 });
+    assert.deepEqual(JSON.parse(await call(fn, 'two')), { method: 'GET', body: 'two', calls: 1 });
+    const deadline = Date.now() + 2000;
+    const printed = () => logs.some((l) => l.stream === 'stdout' && l.line.includes('"body": "two"'));
+    while (!printed() && Date.now() < deadline) await sleep(20);
+    assert.ok(printed(), 'what the module prints still goes to the function log');
+  });
+
+  it('answers with the one JSON document an original-style module prints when it sets no result', async () => {
+    const fn = await load(py('import json', 'print(json.dumps({"echo": INPUT["body"], "query": INPUT["query"]}))'));
+    assert.deepEqual(JSON.parse(text((await fn.invoke({ ...REQ, query: { a: '1' }, body: 'hi' })).body)), { echo: 'hi', query: { a: '1' } });
+    const noJson = await load(py('print("hello " + INPUT["body"])'));
+    await assert.rejects(noJson.invoke(REQ), (e: unknown) => isZvError(e, 'FUNCTION_ERROR') && /no top-level result/.test(e.message));
+  });
+
+  it('reports an original-style module that raises as a FUNCTION_ERROR of that call, and keeps serving', async () => {
+    const fn = await load(py('def handle(event):', '    if event["body"] == "bad":', '        raise ValueError("bad input")', '    return "fine"', 'result = handle(INPUT)'));
+    await assert.rejects(fn.invoke({ ...REQ, body: 'bad' }), (e: unknown) => isZvError(e, 'FUNCTION_ERROR') && e.message === 'ValueError: bad input');
+    assert.equal(await call(fn, 'ok'), 'fine');
+  });
+
+  it('keeps the new style: imported once, handle called per call, INPUT also holding the current request', async () => {
+    const fn = await load(py(
+      'count = 0',
+      'def handle(req):',
+      '    global count',
+      '    count += 1',
+      '    return {"body": {"count": count, "same": INPUT is req, "body": INPUT["body"]}}',
+    ));
+    assert.deepEqual(JSON.parse(await call(fn, 'a')), { count: 1, same: true, body: 'a' });
+    assert.deepEqual(JSON.parse(await call(fn, 'b')), { count: 2, same: true, body: 'b' });
+  });
+
   it('says why it is unavailable without bwrap and refuses to load', async () => {
     const missing = new PythonRuntime({ bwrap: '/nonexistent/bwrap' });
     const av = await missing.available();

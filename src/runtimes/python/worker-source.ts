@@ -5,6 +5,9 @@
 // {t:'invoke', req} one at a time. Worker answers ready | compile_error | fatal, then per
 // invocation result (with `bytes` naming a base64 field) | error | memory | bad_response |
 // too_large (the response is over `maxResponse` bytes, --max-response: it never leaves the worker).
+// A module in the original Zerverless style (top-level `result = handle(INPUT)`, or no handle and
+// a top-level `result` / printed JSON) is compiled once and run again per invocation with INPUT
+// set to the request; its `result`, else the one JSON document it printed, is the answer.
 // Keep this free of backticks and dollar-brace: it lives in a template literal.
 
 /** The worker's exit code when a MemoryError escaped everything (kept in sync with the last line). */
@@ -110,8 +113,10 @@ def _describe(e):
 
 
 def _print_user_traceback(e):
-    # Skip the worker's own frame: the log shows the user's code only.
-    tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+    # Skip the worker's own frames (python -c names them <string>): the log shows the user's code only.
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == '<string>':
+        tb = tb.tb_next
     traceback.print_exception(type(e), e, tb)
 
 
@@ -126,8 +131,13 @@ def _load(msg):
         return None, '%s:%s: %s' % (filename, e.lineno or offset, e.msg)
     except (ValueError, TypeError) as e:
         return None, '%s: %s' % (filename, _describe(e))
+    if _is_legacy(compiled):
+        # The original Zerverless style: the module itself computes the answer from INPUT, so it
+        # is run again for every call (_Legacy), never at load time (there is no request yet).
+        return _Legacy(compiled, filename), None
     mod = types.ModuleType('handler')
     mod.__file__ = filename
+    mod.INPUT = None
     sys.modules['handler'] = mod
     try:
         exec(compiled, mod.__dict__)
@@ -146,7 +156,77 @@ def _load(msg):
         return None, '%s: no handle(req) function is defined' % filename
     if not callable(handle):
         return None, '%s: handle is not callable' % filename
-    return handle, None
+
+    def call(req):
+        mod.INPUT = req  # a handle written against the INPUT global sees the current request
+        return handle(req)
+    return call, None
+
+
+def _is_legacy(compiled):
+    # A module written for the original Zerverless ends with result = handle(INPUT) and/or prints
+    # json.dumps(result): its top-level code reads INPUT, or it defines no handle and sets result
+    # or prints. co_names of the module code object lists the names its top-level code uses.
+    names = set(compiled.co_names)
+    if 'INPUT' in names:
+        return True
+    return 'handle' not in names and ('result' in names or 'print' in names)
+
+
+class _Tee:
+    # sys.stdout while a legacy module runs: everything still goes to the function log, and up to
+    # the response cap is kept to read the one JSON document the module printed as its answer.
+    def __init__(self, stream, cap):
+        self.stream, self.cap, self.parts, self.size, self.over = stream, cap, [], 0, False
+
+    def write(self, s):
+        n = self.stream.write(s)
+        if not self.over and isinstance(s, str):
+            self.size += str.__len__(s)
+            if self.size > self.cap:
+                self.over, self.parts = True, []
+            else:
+                self.parts.append(s)
+        return n
+
+    def text(self):
+        return None if self.over else ''.join(self.parts)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+_NO_ANSWER = object()
+
+
+class _Legacy:
+    def __init__(self, compiled, filename):
+        self.compiled, self.filename = compiled, filename
+
+    def __call__(self, req):
+        mod = types.ModuleType('handler')
+        mod.__file__ = self.filename
+        mod.INPUT = req
+        sys.modules['handler'] = mod
+        real = sys.stdout
+        tee = _Tee(real, _max_response + 1024)
+        sys.stdout = tee
+        try:
+            exec(self.compiled, mod.__dict__)
+        finally:
+            sys.stdout = real
+        if 'result' in mod.__dict__:
+            return mod.__dict__['result']
+        printed = tee.text()
+        answer = _NO_ANSWER
+        if printed is not None and printed.strip():
+            try:
+                answer = json.loads(printed)
+            except ValueError:
+                pass
+        if answer is _NO_ANSWER:
+            raise RuntimeError('%s: the module set no top-level result and printed no single JSON document' % self.filename)
+        return answer
 
 
 def _text_size(s):
