@@ -145,7 +145,7 @@ async function source(name: keyof ContractSamples, base: FunctionSource): Promis
   };
 }
 
-const samples = Object.fromEntries(Object.keys(HANDLERS).map((k) => [k, k])) as ContractSamples<keyof ContractSamples>;
+const samples = Object.fromEntries(Object.keys(HANDLERS).map((k) => [k, k])) as unknown as ContractSamples<keyof ContractSamples>;
 
 runtimeContract<keyof ContractSamples>({
   name: 'docker',
