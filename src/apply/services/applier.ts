@@ -74,7 +74,10 @@ export function problemText(e: unknown): string {
   return `${where}${typeof d.field === 'string' ? `${d.field}: ` : ''}${String(d.message ?? JSON.stringify(e))}`;
 }
 
-/** Throws MANIFEST_INVALID naming every problem when the specs cannot be ordered. */
+/**
+ * Throws MANIFEST_INVALID naming every problem when the specs cannot be ordered (a cycle). A
+ * depends_on name no spec declares is ignored here (the reader reports it as a warning).
+ */
 export function dependencyOrder(specs: readonly ServiceSpec[]): string[] {
   const names = new Set<string>();
   for (const s of specs) {
@@ -245,7 +248,8 @@ export class ServiceReconciler {
       if (why !== undefined) return { by: dep, reason: why };
     }
     for (const dep of spec.dependsOn) {
-      if (ready.has(dep)) continue;
+      // A name no spec declares (a warning when read, as in bc_gitops): nothing to wait for.
+      if (ready.has(dep) || !wanted.has(dep)) continue;
       const r = await waitReady(this.runtime, wanted.get(dep) as ServiceSpec, {
         timeoutMs: this.opts.healthTimeoutMs ?? 120_000,
         pollMs: this.opts.healthPollMs ?? 250,

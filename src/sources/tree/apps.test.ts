@@ -1,5 +1,5 @@
 // findServiceSpecs and the apps validator against real temp directories: spec file precedence,
-// folders without a spec, duplicate names, depends_on errors, symlinks out of the tree, and
+// folders without a spec, duplicate names, depends_on cycles (errors) and unknown names (warnings), symlinks out of the tree, and
 // `zerverless validate` on a tree with a broken spec.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,7 +80,7 @@ test('parse errors with positions, duplicate names, unknown-field warnings', asy
   assert.deepEqual(r.warnings.map(formatDiagnostic), ['apps/b/app.yaml:4:1: replicas: unknown field "replicas" (ignored)']);
 });
 
-test('depends_on: order, cycle and missing dependency as errors with positions', async () => {
+test('depends_on: a cycle is an error, a dependency no spec declares a warning (bc_gitops), with positions', async () => {
   const ok = await findServiceSpecs(tree({
     'apps/web/app.config': erl('web', ', depends_on => [api]'),
     'apps/api/app.config': erl('api'),
@@ -91,11 +91,18 @@ test('depends_on: order, cycle and missing dependency as errors with positions',
     'apps/b/app.yaml': yaml('b', 'depends_on: [a]\n'),
     'apps/c/app.config': erl('c', ', depends_on => [nope]'),
   }));
-  assert.deepEqual(cycle.errors.map(formatDiagnostic), [
-    'apps/a/app.config:2:18: depends_on: cycle a → b → a',
-    'apps/c/app.config:1:79: depends_on: c depends on "nope", which no service spec declares',
+  assert.deepEqual(cycle.errors.map(formatDiagnostic), ['apps/a/app.config:2:18: depends_on: cycle a → b → a']);
+  const unknown = await findServiceSpecs(tree({
+    'apps/web/app.config': erl('web', ', depends_on => [api, nope]'),
+    'apps/api/app.yaml': yaml('api', 'depends_on: [gone]\n'),
+  }));
+  assert.deepEqual(unknown.errors, []);
+  assert.deepEqual(unknown.specs.map((s) => [s.name, s.dependsOn]), [['api', ['gone']], ['web', ['api', 'nope']]]);
+  assert.deepEqual(unknown.warnings.map(formatDiagnostic), [
+    'apps/api/app.yaml:4:14: depends_on: api depends on "gone", which no service spec declares (ignored)',
+    'apps/web/app.config:1:86: depends_on: web depends on "nope", which no service spec declares (ignored)',
   ]);
-  // A spec that failed to parse may be the missing name: the missing-dependency error waits.
+  // A spec that failed to parse may be the missing name: the missing-dependency warning waits.
   const broken = await findServiceSpecs(tree({
     'apps/web/app.config': erl('web', ', depends_on => [db]'),
     'apps/db/app.config': '#{name => db',

@@ -120,8 +120,9 @@ export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<S
   }
 
   const graph = checkServiceGraph(out.specs, { locate: (s, field) => out.locations.get(s.name)?.[field] });
-  // With a spec that failed to parse, a "missing" dependency may just be that spec: say nothing yet.
-  if (out.errors.length === 0) out.errors.push(...graph.missing);
+  // A dependency no spec declares is a warning (bc_gitops deploys the service anyway). With a spec
+  // that failed to parse, it may just be that spec: say nothing yet.
+  if (out.errors.length === 0) out.warnings.push(...graph.missing);
   out.errors.push(...graph.cycles);
   out.errors = sortDiagnostics(out.errors);
   out.warnings = sortDiagnostics(out.warnings);

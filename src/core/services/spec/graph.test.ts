@@ -1,5 +1,5 @@
 // Tests for the depends_on graph: deploy order (dependencies first, ties by name), removal order
-// (dependents first), cycles named, missing dependencies naming both services.
+// (dependents first), cycles named, missing dependencies as warnings naming both services.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatDiagnostic } from '../../desired.js';
@@ -46,13 +46,20 @@ test('a cycle is an error naming it, reported once, from its smallest name', () 
   ]);
 });
 
-test('a dependency on a name no spec declares names both', () => {
-  assert.deepEqual(errors([spec('web', ['api', 'db']), spec('api')]), [
-    'apps/web/app.config:7:24: depends_on: web depends on "db", which no service spec declares',
+test('a dependency on a name no spec declares is a warning naming both, and is left out of the order', () => {
+  const locate = (_s: ServiceSpec, field: string) => (field.startsWith('depends_on[') ? { line: 7, col: 20 + Number(field.slice(11, -1)) * 4 } : undefined);
+  const r = orderServices([spec('web', ['api', 'db']), spec('api', ['gone']), spec('cache', ['web'])], { locate });
+  if ('errors' in r) return assert.fail(r.errors.map(formatDiagnostic).join('\n'));
+  assert.deepEqual(r.order, ['api', 'web', 'cache']);
+  assert.deepEqual(r.warnings.map(formatDiagnostic), [
+    'apps/web/app.config:7:24: depends_on: web depends on "db", which no service spec declares (ignored)',
+    'apps/api/app.config:7:20: depends_on: api depends on "gone", which no service spec declares (ignored)',
   ]);
-  const r = checkServiceGraph([spec('web', ['db'])]);
-  assert.deepEqual(r.missing.map(formatDiagnostic), ['apps/web/app.config:1:1: depends_on: web depends on "db", which no service spec declares']);
-  assert.deepEqual(r.order, ['web']);
+  const c = checkServiceGraph([spec('web', ['db'])]);
+  assert.deepEqual(c.missing.map(formatDiagnostic), ['apps/web/app.config:1:1: depends_on: web depends on "db", which no service spec declares (ignored)']);
+  assert.deepEqual(c.order, ['web']);
+  // A cycle is still an error, unknown names beside it or not.
+  assert.deepEqual(errors([spec('a', ['nope', 'b']), spec('b', ['a'])]), ['apps/a/app.config:7:24: depends_on: cycle a → b → a']);
 });
 
 test('removal order: dependents first, ties by name; only removed dependents are waited for', () => {

@@ -1,6 +1,7 @@
 // The `depends_on` graph of a set of service specs: deploy order (dependencies first, ties by
-// name), removal order (dependents first), and the two errors a graph can have: a dependency on a
-// name no spec declares, and a cycle (named: `depends_on: cycle a → b → a`). Pure.
+// name), removal order (dependents first), a cycle (an error, named: `depends_on: cycle a → b →
+// a`) and dependencies on a name no spec declares (a warning, as in bc_gitops: the name is left
+// out of the order and nothing waits for it). Pure.
 import type { Diagnostic } from './core.js';
 import type { Position } from './core.js';
 import type { ServiceSpec } from '../types.js';
@@ -14,8 +15,9 @@ export interface GraphOptions {
 }
 
 export interface GraphCheck {
-  /** Dependencies first; names in a cycle are left out. */
+  /** Dependencies first; names in a cycle are left out; unknown dependencies are ignored. */
   order: string[];
+  /** Dependencies on a name no spec declares: warnings (bc_gitops starts the service anyway). */
   missing: Diagnostic[];
   cycles: Diagnostic[];
 }
@@ -88,7 +90,7 @@ export function checkServiceGraph(specs: ServiceSpec[], opts: GraphOptions = {})
   for (const s of specs) {
     s.dependsOn.forEach((d, i) => {
       if (!byNameMap.has(d)) {
-        missing.push(diag(s, `depends_on[${i}]`, 'depends_on', `${s.name} depends on "${d}", which no service spec declares`));
+        missing.push(diag(s, `depends_on[${i}]`, 'depends_on', `${s.name} depends on "${d}", which no service spec declares (ignored)`));
       }
     });
   }
@@ -110,16 +112,18 @@ export function checkServiceGraph(specs: ServiceSpec[], opts: GraphOptions = {})
   return { order, missing, cycles };
 }
 
-/** Deploy order, dependencies first (ties by name); or every missing dependency and cycle. */
-export function orderServices(specs: ServiceSpec[], opts: GraphOptions = {}): { order: string[] } | { errors: Diagnostic[] } {
+/**
+ * Deploy order, dependencies first (ties by name), with the unknown dependencies as `warnings`; or
+ * every cycle. A dependency no spec declares is not waited for.
+ */
+export function orderServices(specs: ServiceSpec[], opts: GraphOptions = {}): { order: string[]; warnings: Diagnostic[] } | { errors: Diagnostic[] } {
   const dup = new Set<string>();
   for (const s of specs) {
     if (dup.has(s.name)) throw new Error(`orderServices: duplicate service name ${s.name}`);
     dup.add(s.name);
   }
   const { order, missing, cycles } = checkServiceGraph(specs, opts);
-  const errors = [...missing, ...cycles];
-  return errors.length ? { errors } : { order };
+  return cycles.length ? { errors: cycles } : { order, warnings: missing };
 }
 
 /**

@@ -138,6 +138,38 @@ test('hex is refused by name, also in YAML', () => {
   ]);
 });
 
+test('mesh (a bc_gitops source type) is refused by name, in Erlang terms and YAML', () => {
+  const mesh = "source.type: source type 'mesh' is not supported (bc_gitops mesh sources are fetched from a Macula mesh, which zerverless does not join: use npm, git or release)";
+  assert.deepEqual(errors('#{name => a, version => <<"1">>,\n  source => #{type => mesh}}.'), [`apps/web/app.config:2:15: ${mesh}`]);
+  assert.deepEqual(errors('name: a\nversion: "1"\nsource:\n  type: mesh\n', 'apps/a/app.yaml'), [`apps/a/app.yaml:4:3: ${mesh}`]);
+  assert.deepEqual(errors('{"name": "a", "version": "1", "source": {"type": "mesh"}}', 'apps/a/app.json'), [`apps/a/app.json:1:42: ${mesh}`]);
+});
+
+test('a sha256 on a source that is not a release is ignored with a warning (bc_gitops), whatever its form', () => {
+  const e = ok('#{name => a, version => "1",\n  source => #{type => git, url => "u", ref => main, sha256 => <<"not hex">>}}.');
+  assert.deepEqual(e.source, { type: 'git', url: 'u', ref: 'main' });
+  assert.deepEqual(warnings('#{name => a, version => "1",\n  source => #{type => git, url => "u", ref => main, sha256 => <<"not hex">>}}.'), [
+    'apps/web/app.config:2:53: source.sha256: is not used by a git source (ignored)',
+  ]);
+  const yamlSpec = 'name: a\nversion: "1"\nsource:\n  type: npm\n  sha256: 42\n';
+  assert.deepEqual(ok(yamlSpec, 'apps/a/app.yaml').source, { type: 'npm' });
+  assert.deepEqual(warnings(yamlSpec, 'apps/a/app.yaml'), ['apps/a/app.yaml:5:3: source.sha256: is not used by a npm source (ignored)']);
+  // On a release it is still checked.
+  assert.deepEqual(errors('name: a\nversion: "1"\nsource: {type: release, url: "https://x/a.tgz", sha256: abc}\n', 'apps/a/app.yaml'), [
+    "apps/a/app.yaml:3:49: source.sha256: must be the 64 hexadecimal characters of the tarball's sha256",
+  ]);
+});
+
+test('env: a list or map value (bc_gitops specs carry them) is passed as its JSON text', () => {
+  const erlang = ok('#{name => a, version => "1", source => #{type => npm},\n  env => #{hosts => [<<"a">>, "b", c, 1], db => #{host => <<"x">>, port => 5432}, pair => {k, 1}, none => []}}.');
+  assert.deepEqual(erlang.env, { HOSTS: '["a","b","c",1]', DB: '{"host":"x","port":5432}', PAIR: '["k",1]', NONE: '[]' });
+  const yamlSpec = ok('name: a\nversion: "1"\nsource: {type: npm}\nenv:\n  hosts: [a, b]\n  db: {host: x, port: 5432}\n', 'apps/a/app.yaml');
+  assert.deepEqual(yamlSpec.env, { HOSTS: '["a","b"]', DB: '{"host":"x","port":5432}' });
+  const json = ok('{"name": "a", "version": "1", "source": {"type": "npm"}, "env": {"opts": {"a": [1, true]}}}', 'apps/a/app.json');
+  assert.deepEqual(json.env, { OPTS: '{"a":[1,true]}' });
+  assert.deepEqual(warnings('name: a\nversion: "1"\nsource: {type: npm}\nenv:\n  hosts: [a, b]\n', 'apps/a/app.yaml'), []);
+});
+
 test('missing name, version and source, wrong types, with positions', () => {
   assert.deepEqual(errors('%% header\n#{\n  env => #{}\n}.'), [
     'apps/web/app.config:2:1: name: is required',
@@ -163,7 +195,6 @@ test('env: keys upper-cased, values stringified, bad names and clashes', () => {
   assert.deepEqual(errors('#{name => a, version => "1", source => #{type => npm},\n  env => #{\'log-level\' => x, path => <<"a">>, \'PATH\' => b, list => [1]}}.'), [
     'apps/web/app.config:2:12: env.log-level: "log-level" is not a valid environment variable name (letters, digits and _, not starting with a digit)',
     'apps/web/app.config:2:47: env.PATH: is the same variable as env.path once upper-cased (PATH)',
-    'apps/web/app.config:2:60: env.list: must be a string, a number or a boolean',
   ]);
 });
 

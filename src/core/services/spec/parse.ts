@@ -6,8 +6,10 @@
 // Decisions: atoms, binaries and strings are all strings; `undefined`/`nil` (Erlang) and empty
 // values (YAML) mean "not set" (a required field set to them is missing). git accepts `branch` or `tag` as aliases of
 // `ref` (exactly one of the three); release needs an http(s) `url` and a 64-hex `sha256` (stored
-// lower-case); `hex` is refused by name. env keys are upper-cased (`pool_size` → POOL_SIZE) and
-// values stringified (`true` → "true"); two keys equal once upper-cased are an error. `port` or
+// lower-case; a sha256 on another source is ignored with a warning, as bc_gitops does); `hex` and
+// `mesh` are refused by name. env keys are upper-cased (`pool_size` → POOL_SIZE) and values
+// stringified (`true` → "true"; a list or map, which bc_gitops specs carry, → its JSON text,
+// Erlang tuples being lists); two keys equal once upper-cased are an error. `port` or
 // env PORT pins the port (both given: they must agree). health defaults: type http, path `/` (http
 // only), interval 30000 ms, timeout 5000 ms; durations may also be written 30s, 5m. Unknown fields
 // are warnings.
@@ -78,7 +80,7 @@ interface Ctx {
 function buildSource(ctx: Ctx, src: Obj): ServiceSource | undefined {
   const type = str(src.type);
   const fields = type === undefined ? undefined : SOURCE_FIELDS[type];
-  if (!fields) return undefined; // Unknown or hex: the schema said so.
+  if (!fields) return undefined; // Unknown, hex or mesh: the schema said so.
   for (const k of ['package', 'url', 'ref', 'branch', 'tag', 'sha256']) {
     if (src[k] !== undefined && !fields.includes(k)) ctx.warnings.push({ path: ['source', k], message: `is not used by a ${String(type)} source (ignored)` });
   }
@@ -124,6 +126,7 @@ function buildEnv(ctx: Ctx, raw: Obj): { env: Record<string, string>; keys: Map<
     }
     keys.set(upper, k);
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') env[upper] = String(v);
+    else if (v !== null && typeof v === 'object') env[upper] = JSON.stringify(v);
   }
   return { env, keys };
 }

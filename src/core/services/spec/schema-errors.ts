@@ -12,6 +12,7 @@ export interface FieldProblem {
 }
 
 export const HEX_REFUSED = "source type 'hex' is not supported (Erlang/hex packages cannot run on the Node runtime)";
+export const MESH_REFUSED = "source type 'mesh' is not supported (bc_gitops mesh sources are fetched from a Macula mesh, which zerverless does not join: use npm, git or release)";
 
 let compiled: ValidateFunction | undefined;
 // strictRequired off: the if/then rules require fields declared one level up.
@@ -72,6 +73,7 @@ function messageFor(e: ErrorObject, path: FieldPath, data: unknown): FieldProble
     }
     case 'enum': {
       if (fieldName(path) === 'source.type' && e.data === 'hex') return { path, message: HEX_REFUSED };
+      if (fieldName(path) === 'source.type' && e.data === 'mesh') return { path, message: MESH_REFUSED };
       const allowed = (p.allowedValues as unknown[]).map(String);
       return { path, message: `${typeof e.data === 'string' ? `"${e.data}" ` : ''}must be one of ${allowed.join(', ')}` };
     }

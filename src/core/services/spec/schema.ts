@@ -50,14 +50,21 @@ export const serviceSpecSchema = {
         ref: { type: 'string', minLength: 1, description: 'git: branch, tag or commit.' },
         branch: { type: 'string', minLength: 1, description: 'git: alias of ref.' },
         tag: { type: 'string', minLength: 1, description: 'git: alias of ref.' },
-        sha256: { type: 'string', pattern: SHA256_PATTERN, description: 'release: sha256 of the tarball (hex).' },
+        // Checked for release sources only: on another source it is ignored with a warning (bc_gitops).
+        sha256: { description: 'release: sha256 of the tarball (hex).' },
       },
-      allOf: [whenType('git', ['url']), whenType('release', ['url', 'sha256'])],
+      allOf: [
+        whenType('git', ['url']),
+        {
+          if: { type: 'object', required: ['type'], properties: { type: { const: 'release' } } },
+          then: { required: ['url', 'sha256'], properties: { sha256: { type: 'string', pattern: SHA256_PATTERN } } },
+        },
+      ],
     },
     env: {
       type: 'object',
-      additionalProperties: { type: ['string', 'number', 'boolean'] },
-      description: 'Environment; keys are upper-cased. env.port/PORT pins the port.',
+      additionalProperties: { type: ['string', 'number', 'boolean', 'array', 'object'] },
+      description: 'Environment; keys are upper-cased. env.port/PORT pins the port. A list or map value is passed as its JSON text.',
     },
     health: {
       type: 'object',
