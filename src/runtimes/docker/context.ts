@@ -7,6 +7,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-fs';
+// eslint-disable-next-line no-restricted-imports -- removed by the context list handed through FunctionSource (issue 9, item 5: in progress)
 import { listContext } from '../../sources/tree/context.js';
 
 export interface PackedContext {
