@@ -8,10 +8,11 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ServiceRuntime, ServiceSpec, ServiceState } from '../core/services/types.js';
+import type { ServiceRuntime } from '../core/services/types.js';
 import { isZvError } from '../errors/registry.js';
 import { CHANNELS } from '../telemetry/events.js';
 import { createGitOps, type GitOpsOptions } from '../index.js';
+import { RecordingRuntime } from '../../test/support/recording-runtime.js';
 
 let base = '';
 let counter = 0;
@@ -61,49 +62,6 @@ function makeRepo(apps: Record<string, App | null>): { repo: string; url: string
   return { repo, url: `file://${repo}`, head };
 }
 
-interface Call { op: string; name: string; version: string; oldVersion?: string; env?: Record<string, string>; at: number }
-
-/** The custom runtime: records calls; a service turns healthy `delayMs` after each call. */
-class RecordingRuntime implements ServiceRuntime {
-  readonly calls: Call[] = [];
-  readonly healthyAt = new Map<string, number>();
-  private readonly states = new Map<string, ServiceState>();
-  constructor(private readonly delayMs = 40) {}
-
-  private start(spec: ServiceSpec): void {
-    this.states.set(spec.name, { name: spec.name, version: spec.version, status: 'starting', health: 'unknown', restarts: 0 });
-    setTimeout(() => {
-      const s = this.states.get(spec.name);
-      if (!s || s.version !== spec.version) return;
-      this.states.set(spec.name, { ...s, status: 'running', health: 'healthy' });
-      this.healthyAt.set(spec.name, performance.now());
-    }, this.delayMs);
-  }
-  async deploy(spec: ServiceSpec): Promise<void> {
-    this.calls.push({ op: 'deploy', name: spec.name, version: spec.version, env: spec.env, at: performance.now() });
-    this.start(spec);
-  }
-  async upgrade(spec: ServiceSpec, oldVersion: string): Promise<void> {
-    this.calls.push({ op: 'upgrade', name: spec.name, version: spec.version, oldVersion, at: performance.now() });
-    this.start(spec);
-  }
-  async reconfigure(spec: ServiceSpec): Promise<void> {
-    this.calls.push({ op: 'reconfigure', name: spec.name, version: spec.version, env: spec.env, at: performance.now() });
-    this.start(spec);
-  }
-  async remove(name: string): Promise<void> {
-    this.calls.push({ op: 'remove', name, version: this.states.get(name)?.version ?? '', at: performance.now() });
-    this.states.delete(name);
-  }
-  async getCurrentState(): Promise<ServiceState[]> {
-    return [...this.states.values()];
-  }
-  /** `op name` of each call since `from`. */
-  log(from = 0): string[] {
-    return this.calls.slice(from).map((c) => `${c.op} ${c.name}`);
-  }
-}
-
 function gitops(url: string, runtime: ServiceRuntime, over: Partial<GitOpsOptions> = {}): ReturnType<typeof createGitOps> {
   return createGitOps({ repoUrl: url, runtime, dataDir: join(base, `data-${++counter}`), allowFileRepos: true, ...over });
 }
@@ -131,7 +89,8 @@ test('a custom runtime receives deploy, upgrade, reconfigure and remove calls in
   assert.deepEqual(rt.calls.find((c) => c.name === 'db')?.env, { POOL_SIZE: '10' });
   assert.deepEqual([first.commit, first.failed, first.blocked], [head, [], []]);
   assert.deepEqual((await g.getDesiredState()).map((s) => s.name).sort(), ['api', 'cache', 'db', 'web']);
-  await new Promise((r) => setTimeout(r, 80)); // web turns healthy
+  // web turns healthy (the runtime's timer): waited for, however slow the machine
+  for (const end = Date.now() + 60_000; (await g.status()).healthyCount < 4 && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(await g.status(), { status: 'synced', lastCommit: head, appCount: 4, healthyCount: 4 });
   assert.equal((await g.getAppStatus('web'))?.healthy, true);
   assert.equal(await g.getAppStatus('nope'), null);
@@ -218,7 +177,7 @@ test('start() reconciles, then polls the head and reconciles only when it moved;
   const reconciles = (): number => events.slice(from).filter((e) => e.channel === CHANNELS.reconcileStart && e.msg.repo === url).length;
   assert.equal(reconciles(), 1, 'no reconcile while the head did not move');
   const moved = commit(repo, { db: { version: '1.0.1' } });
-  for (let i = 0; i < 100 && rt.calls.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  for (const end = Date.now() + 60_000; rt.calls.length < 2 && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(rt.log(), ['deploy db', 'upgrade db']);
   await g.stop();
   assert.equal((await g.status()).lastCommit, moved);
