@@ -106,7 +106,7 @@ export class Deployer {
       source.docker = {
         build: f.build,
         ...dirs.get(f.path),
-        port: f.port ?? 8080,
+        port: f.port, // none: the runtime uses the port the image EXPOSEs, else 8080
         owner: { namespace: app.namespace, app: app.name, path: f.path },
         buildLog: (line) => {
           buildLog.push(line);

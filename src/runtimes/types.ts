@@ -33,8 +33,11 @@ export interface DockerSource {
    */
   contextDir?: string;
   dockerfilePath?: string;
-  /** The port the container listens on (PORT). */
-  port: number;
+  /**
+   * The port the container listens on (PORT). Absent when the manifest sets none: the runtime uses
+   * the image's single EXPOSEd port, else 8080.
+   */
+  port?: number;
   /** Labels that let the platform find its own containers again. */
   owner: { namespace: string; app: string; path: string };
   /** Receives the build log line by line. */

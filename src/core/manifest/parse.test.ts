@@ -70,7 +70,7 @@ test('the PRODUCT.md example parses', () => {
   assert.equal(py?.line, 17);
   assert.equal(py?.language, undefined);
   assert.deepEqual([js?.runtime, js?.language, js?.codeFile], ['js', 'typescript', 'handlers/hello.ts']);
-  assert.deepEqual([docker?.runtime, docker?.dockerfile, docker?.context, docker?.port], ['docker', 'services/api/Dockerfile', 'services/api', 8080]);
+  assert.deepEqual([docker?.runtime, docker?.dockerfile, docker?.context, docker?.port], ['docker', 'services/api/Dockerfile', 'services/api', undefined]);
   assert.deepEqual(m.spec.static, { dir: './static', line: 28 });
   const r = parseManifest(EXAMPLE);
   assert.ok(!('errors' in r));

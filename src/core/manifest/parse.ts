@@ -5,7 +5,8 @@
 //
 // Decisions: env values may be strings, numbers or booleans and are stringified (`true` → "true");
 // runtime javascript → js, typescript/ts → js + language typescript, and js with a .ts/.mts/.cts
-// codeFile is typescript; docker `context` defaults to the Dockerfile's folder and `port` to 8080;
+// codeFile is typescript; docker `context` defaults to the Dockerfile's folder; a docker function without `port` keeps none
+// (the runtime then uses the port its image EXPOSEs, else 8080);
 // docker `capabilities` defaults to [] (all dropped) and keeps the manifest's order;
 // codeFile/dockerfile/context/envFrom are stored normalised (`./a/b.py` → `a/b.py`) while static.dir is
 // kept as written (it is shown back in the status); two paths that differ only by a trailing `/`
@@ -195,7 +196,8 @@ function buildFunction(ctx: Ctx, fn: Obj, at: FieldPath, seen: Map<string, Field
       decl.dockerfile = dockerfile;
       decl.context = context ?? dirname(dockerfile);
     }
-    decl.port = typeof fn.port === 'number' ? fn.port : DEFAULT_DOCKER_PORT;
+    // Without one the runtime uses the port the image EXPOSEs (else DEFAULT_DOCKER_PORT).
+    if (typeof fn.port === 'number') decl.port = fn.port;
     // Items were checked against LINUX_CAPABILITIES by the schema; a bad one stops the parse.
     decl.capabilities = Array.isArray(fn.capabilities) ? fn.capabilities.filter((c): c is string => typeof c === 'string') : [];
   }

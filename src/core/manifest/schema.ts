@@ -128,7 +128,7 @@ export const manifestSchema = {
               },
               port: {
                 type: 'integer', minimum: 1, maximum: 65535,
-                description: 'docker only: the port the container listens on (default 8080; passed as PORT).',
+                description: 'docker only: the port the container listens on (default: the single port the image EXPOSEs, else 8080; passed as PORT).',
               },
               capabilities: {
                 type: 'array',

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import type { FunctionSource, LogStream } from '../types.js';
+import type { DockerSource, FunctionSource, LogStream } from '../types.js';
 import { LABEL_INSTANCE, LABEL_MANAGED } from './build.js';
 
 export const LABELS = {
@@ -24,7 +24,7 @@ export interface Limits {
   pidsLimit: number;
 }
 
-type DockerFunctionSource = FunctionSource & { docker: NonNullable<FunctionSource['docker']> };
+type DockerFunctionSource = FunctionSource & { docker: DockerSource & { port: number } };
 
 function env(source: DockerFunctionSource): Record<string, string> {
   return { ...source.env, PORT: String(source.docker.port) };

@@ -354,6 +354,31 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     assert.deepEqual(left, [], 'the failed container is removed');
   });
 
+  // Images written for the original Zerverless listen on the port they EXPOSE (often 80), not $PORT.
+  it('without a port, uses the single port the image EXPOSEs (EXPOSE 80, httpd -p 80)', async () => {
+    const fx = await fixture({
+      Dockerfile: `FROM ${BASE_IMAGE}\nCOPY www /www\nEXPOSE 80\nCMD trap 'exit 0' TERM; echo "PORT=$PORT"; httpd -f -p 80 -h /www & wait\n`,
+      'www/index.html': 'served on 80\n',
+    });
+    const base = source(fx);
+    const f = await rt.load({ ...base, docker: { ...base.docker!, port: undefined } }, onLog);
+    try {
+      assert.equal(await (await get(f)).text(), 'served on 80\n');
+      const info = await docker.getContainer(f.describe?.().container ?? '').inspect();
+      assert.ok(info.Config.Env.includes('PORT=80'), info.Config.Env.join(' '));
+      assert.ok(info.NetworkSettings.Ports['80/tcp']?.length, JSON.stringify(info.NetworkSettings.Ports));
+    } finally {
+      await f.dispose();
+    }
+  });
+
+  it('without a port, refuses an image that EXPOSEs several, naming the function and the ports', async () => {
+    const fx = await fixture({ Dockerfile: `FROM ${BASE_IMAGE}\nEXPOSE 81 80 53/udp\nCMD httpd -f -p 80\n` });
+    const base = source(fx);
+    await assert.rejects(rt.load({ ...base, docker: { ...base.docker!, port: undefined } }, onLog), (e: unknown) =>
+      isZvError(e, 'MANIFEST_INVALID') && e.message.includes(base.id) && e.message.includes('several ports (80, 81)'));
+  });
+
   let outside: { dir: string; ctx: string; build: DockerBuild };
   it('sends a Dockerfile that lives outside the context under a generated name', async () => {
     outside = await fixture({ Dockerfile: `FROM ${BASE_IMAGE}\nCOPY www /www\nCMD trap 'exit 0' TERM; httpd -f -p "$PORT" -h /www & wait\n`, 'ctx/www/index.html': 'outside\n' }, 'ctx');

@@ -6,11 +6,11 @@ import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import { ZvError } from '../../errors/registry.js';
-import type { FunctionLogger, FunctionSource, LoadedFunction, Upstream } from '../types.js';
+import type { DockerSource, FunctionLogger, FunctionSource, LoadedFunction, Upstream } from '../types.js';
 import { hostPort, lastLogLines, LogFollower } from './container.js';
 import { forward, probeHttp, UpstreamTimeout } from './http.js';
 
-export type DockerFunctionSource = FunctionSource & { docker: NonNullable<FunctionSource['docker']> };
+export type DockerFunctionSource = FunctionSource & { docker: DockerSource & { port: number } };
 
 export interface DockerFunctionInit {
   docker: Dockerode;

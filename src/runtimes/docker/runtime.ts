@@ -10,7 +10,7 @@ import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { ZvError } from '../../errors/registry.js';
 import { silentLogger } from '../../telemetry/log.js';
-import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
+import type { DockerSource, FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
 import { buildImage, IMAGE_REPO, imageTag, readJsonLines } from './build.js';
 import { createOptions, fnHash, LABELS, networkName, networkOptions } from './container.js';
 import type { Limits } from './container.js';
@@ -66,6 +66,23 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 const ADOPTABLE = ['running', 'created', 'exited'];
+/** The port of a docker function whose manifest sets none and whose image EXPOSEs none. */
+export const DEFAULT_PORT = 8080;
+
+/**
+ * A function's port from its image's `Config.ExposedPorts` keys (`80/tcp`, `53/udp`): the single
+ * TCP one, DEFAULT_PORT without any; several are refused with an error naming them.
+ */
+export function portFromExposed(keys: string[], fn: string): number {
+  const ports = [...new Set(keys.flatMap((k) => {
+    const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(k);
+    return m && (m[2] ?? 'tcp') === 'tcp' ? [Number(m[1])] : [];
+  }))].sort((a, b) => a - b);
+  if (ports.length === 0) return DEFAULT_PORT;
+  if (ports.length === 1) return ports[0]!;
+  throw new ZvError('MANIFEST_INVALID',
+    `${fn}: the image EXPOSEs several ports (${ports.join(', ')}) and the function sets no port: set port to the one it serves HTTP on`);
+}
 
 export class DockerRuntime implements FunctionRuntime {
   readonly name = 'docker' as const;
@@ -140,8 +157,7 @@ export class DockerRuntime implements FunctionRuntime {
     if (source.runtime !== 'docker' || !source.docker) throw new ZvError('INTERNAL', `${source.id}: not a docker function`);
     const a = await this.available();
     if (!a.ok) throw new ZvError('RUNTIME_UNAVAILABLE', `docker: ${a.reason}`);
-    const src = source as DockerFunctionSource;
-    const d = src.docker;
+    const d = source.docker;
     const tag = imageTag(d.build);
     const network = networkName(d.owner.namespace, this.instance);
     this.pin(tag);
@@ -150,7 +166,9 @@ export class DockerRuntime implements FunctionRuntime {
     try {
       await this.watch();
       let imageId = await this.imageId(tag);
-      if (imageId === null && d.contextDir && d.dockerfilePath) imageId = await this.build(tag, src);
+      if (imageId === null && d.contextDir && d.dockerfilePath) imageId = await this.build(tag, source.id, d);
+      // Without a port in the manifest: the one the image EXPOSEs (read once it is built).
+      const src: DockerFunctionSource = { ...source, docker: { ...d, port: d.port ?? (await this.imagePort(tag, source.id)) } };
       const hash = fnHash(tag, src, this.limits, network);
       await this.ensureNetwork(network, d.owner.namespace);
       const got = await this.acquire(src, tag, hash, network, imageId !== null);
@@ -445,9 +463,25 @@ export class DockerRuntime implements FunctionRuntime {
     }
   }
 
+  /**
+   * The port of a function whose manifest sets none: the image's single EXPOSEd TCP port, else
+   * DEFAULT_PORT. Several EXPOSEd ports are ambiguous: the manifest must choose (`port`).
+   */
+  private async imagePort(tag: string, fn: string): Promise<number> {
+    let exposed: Record<string, unknown> | undefined;
+    try {
+      const info = await this.docker.getImage(tag).inspect();
+      exposed = (info.Config?.ExposedPorts ?? undefined) as Record<string, unknown> | undefined;
+    } catch (e) {
+      // No image to read (a restore whose image is gone): the load fails further on, saying so.
+      if (statusOf(e) === 404) return DEFAULT_PORT;
+      throw new ZvError('RUNTIME_UNAVAILABLE', `docker: cannot inspect the image ${tag}: ${errText(e)}`);
+    }
+    return portFromExposed(exposed ? Object.keys(exposed) : [], fn);
+  }
+
   /** Builds `tag` once: concurrent loads of the same content share the build and its log. */
-  private build(tag: string, src: DockerFunctionSource): Promise<string> {
-    const d = src.docker;
+  private build(tag: string, fnId: string, d: DockerSource): Promise<string> {
     let b = this.building.get(tag);
     if (!b) {
       this.builds++;
@@ -477,7 +511,7 @@ export class DockerRuntime implements FunctionRuntime {
       })();
       this.building.set(tag, nb);
       b = nb;
-      this.logger.info({ fn: src.id, image: tag }, 'building a function image');
+      this.logger.info({ fn: fnId, image: tag }, 'building a function image');
     } else {
       for (const line of b.lines) d.buildLog?.(line);
     }

@@ -68,7 +68,7 @@ test('a docker function carries build: normalised relative paths, context hash, 
   assert.equal(f?.build?.context, 'svc');
   assert.deepEqual(f?.build?.capabilities, ['CHOWN', 'NET_BIND_SERVICE']);
   assert.match(f?.build?.contextHash ?? '', /^[0-9a-f]{64}$/);
-  assert.deepEqual([f?.code, f?.filename, f?.port], [SVC['svc/Dockerfile'], 'svc/Dockerfile', 8080]);
+  assert.deepEqual([f?.code, f?.filename, f?.port], [SVC['svc/Dockerfile'], 'svc/Dockerfile', undefined]);
   assert.equal(docker.length, 1);
   assert.equal(docker[0]?.path, '/api');
   assert.equal(docker[0]?.contextHash, f?.build?.contextHash);

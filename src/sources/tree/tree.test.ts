@@ -102,7 +102,7 @@ test('reads code, hashes nested static files, skips dotfiles but .well-known, fo
   assert.deepEqual([lua?.code, lua?.filename, lua?.lineOffset], ['function handle(req) return "hi" end\n', 'zerverless.yaml', 10]);
   assert.deepEqual([py?.code, py?.filename, py?.env], [FILES['handlers/hello.py'], 'handlers/hello.py', { GREETING: 'hi' }]);
   assert.deepEqual([ts?.language, ts?.filename], ['typescript', 'handlers/hello.ts']);
-  assert.deepEqual([dk?.code, dk?.filename, dk?.port], ['FROM node:20\n', 'services/api/Dockerfile', 8080]);
+  assert.deepEqual([dk?.code, dk?.filename, dk?.port], ['FROM node:20\n', 'services/api/Dockerfile', undefined]);
   assert.equal(docker.length, 1);
   assert.equal(docker[0]?.context.endsWith(join('services', 'api')), true);
   for (const f of state.functions) assert.match(f.hash, /^[0-9a-f]{64}$/);
