@@ -125,27 +125,6 @@ test('head of a file:// repo and of a plain local path', async () => {
   assert.match(want, /^[0-9a-f]{40}$/);
 });
 
-test('a new commit moves head; a recent answer is reused within maxAgeMs', async () => {
-  const repo = makeRepo(SITE);
-  const src = source({ headCacheMs: 60_000 });
-  const ref = { repoURL: `file://${repo}`, branch: 'main' };
-  const first = await src.head(ref);
-  const second = commit(repo, { 'static/index.html': '<h1>v2</h1>\n' });
-  assert.equal(await src.head(ref), first, 'cached within headCacheMs');
-  assert.equal(src.stats.lsRemote, 1);
-  assert.equal(await src.head(ref, { maxAgeMs: 0 }), second);
-  assert.equal(src.stats.lsRemote, 2);
-});
-
-test('a missing branch is GIT_REF_NOT_FOUND, for head and artifact', async () => {
-  const repo = makeRepo(SITE);
-  const src = source();
-  const ref = { repoURL: `file://${repo}`, branch: 'nope' };
-  await rejectsWith(src.head(ref), 'GIT_REF_NOT_FOUND', new RegExp(`branch 'nope' not found in file://${repo}`));
-  await rejectsWith(src.artifact(ref), 'GIT_REF_NOT_FOUND');
-  await rejectsWith(src.artifact(ref, git(repo, 'rev-parse', 'main')), 'GIT_REF_NOT_FOUND');
-});
-
 test('an artifact holds exactly the commit: files, folders, symlinks, executable bit', async () => {
   const repo = makeRepo(SITE);
   const src = source();
@@ -156,24 +135,6 @@ test('an artifact holds exactly the commit: files, folders, symlinks, executable
   assertTreeEquals(a.dir, repo, sha);
   assert.equal(readlinkSync(join(a.dir, 'static/escape')), '../../../etc/passwd', 'an escaping symlink stays a symlink');
   assert.ok(!readdirSync(dirname(a.dir)).some((n) => n.startsWith('.tmp-')), 'no temp dirs left');
-});
-
-test('a later commit gives a new artifact and the old one stays intact', async () => {
-  const repo = makeRepo(SITE);
-  const src = source();
-  const ref = { repoURL: repo, branch: 'main' };
-  const one = await src.artifact(ref);
-  const sha2 = commit(repo, { 'static/index.html': '<h1>v2</h1>\n', 'static/home.html': 'now a file\n', 'new/file.txt': 'x' });
-  git(repo, 'rm', '--quiet', 'bin/run.sh');
-  git(repo, '-c', 'user.name=T', 'commit', '--quiet', '-m', 'rm');
-  const sha3 = git(repo, 'rev-parse', 'HEAD');
-  const three = await src.artifact(ref);
-  assert.equal(three.revision, sha3);
-  assert.notEqual(three.dir, one.dir);
-  assertTreeEquals(three.dir, repo, sha3);
-  assertTreeEquals(one.dir, repo, one.revision);
-  const two = await src.artifact(ref, sha2);
-  assertTreeEquals(two.dir, repo, sha2);
 });
 
 test('fetches only when the commit is missing from the clone', async () => {
@@ -262,15 +223,6 @@ test('invalid branch names and revisions are refused', async () => {
   await rejectsWith(src.artifact({ repoURL: repo, branch: 'main' }, '--output=/tmp/x'), 'GIT_ERROR', /not a full commit SHA/);
 });
 
-test('a revision that does not exist is GIT_ERROR with a clear message', async () => {
-  const repo = makeRepo(SITE);
-  const src = source();
-  const missing = 'deadbeef'.repeat(5);
-  await rejectsWith(src.artifact({ repoURL: repo, branch: 'main' }, missing), 'GIT_ERROR',
-    new RegExp(`commit ${missing} does not exist in branch 'main'`));
-  assert.ok(!existsSync(join(dirname(dirname(src.repoDir(repo))), 'artifacts', missing)));
-});
-
 test('a repository path that does not exist is GIT_ERROR, not a crash', async () => {
   const src = source();
   const gone = join(base, 'does-not-exist');
@@ -330,15 +282,6 @@ for (const scheme of ['ssh', 'https'] as const) {
     }
   });
 }
-
-test('an artifact is keyed by repository: a commit of another repository is never reused', async () => {
-  const a = makeRepo(SITE);
-  const b = makeRepo({ ...SITE, 'other.txt': 'b' });
-  const src = source();
-  const artA = await src.artifact({ repoURL: `file://${a}`, branch: 'main' });
-  // b does not have a's commit: asking b for it must fail, not hand out a's tree
-  await assert.rejects(src.artifact({ repoURL: `file://${b}`, branch: 'main' }, artA.revision), (e: unknown) => isZvError(e, 'GIT_ERROR'));
-});
 
 test('trusted URLs are accepted when file repositories are not', async () => {
   const repo = makeRepo(SITE);
