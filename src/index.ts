@@ -5,7 +5,7 @@ export { createGitOps } from './gitops/facade.js';
 export type { GitOps, GitOpsOptions, GitOpsStatus, GitOpsStatusValue, AppStatus, ServiceSpecInput } from './gitops/facade.js';
 export { ServiceReconciler } from './apply/services/index.js';
 export type {
-  ServiceReconcilerOptions, ServiceReconcileResult, FailedService, BlockedService, ServiceLogger,
+  ServiceReconcilerOptions, ServiceReconcileResult, FailedService, BlockedService, ServiceLogger, AppliedServices, AppliedServicesPort,
 } from './apply/services/index.js';
 export { planServices } from './core/plan/index.js';
 export type {

@@ -91,7 +91,7 @@ export class Reconciler {
     if (!h) {
       const make = this.deps.serviceRuntime;
       if (!make) throw new ZvError('RUNTIME_UNAVAILABLE', 'this server does not run services from apps/ folders');
-      h = new ServiceHost({ dataDir: this.deps.dataDir, appId: app.id, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace) });
+      h = new ServiceHost({ dataDir: this.deps.dataDir, appId: app.id, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace), store: this.deps.store });
       this.hosts.set(app.id, h);
     }
     return h;
@@ -152,7 +152,7 @@ export class Reconciler {
       apps.map(async (app) => {
         const [last] = await this.deps.store.listSyncs(app.id, 1);
         if (last?.result === 'running') {
-          await this.deps.store.finishSync(last.id, { commit: last.commit, finishedAt: this.now().toISOString(), result: 'error', message: 'INTERNAL: the server stopped during this sync', plan: last.plan });
+          await this.deps.store.finishSync(last.id, { commit: last.commit, finishedAt: this.now().toISOString(), result: 'error', message: 'INTERNAL: the server stopped during this sync', plan: last.plan }, {});
         }
         const deployed = await this.deps.store.getDeployed(app.id);
         if (deployed) this.deployed.set(app.id, deployed);
@@ -261,11 +261,10 @@ export class Reconciler {
           try {
             // Another application of the namespace may have taken a path while we prepared.
             this.checkOwnership(id, read.state, routes);
-            const saved = await store.commitSync(app.id, syncId, read.state, {
-              finishedAt: this.now().toISOString(),
-              plan: p,
-              status: { status: 'synced', message: '', commit: artifact.revision, lastSync: this.now().toISOString(), warnings: read.state.warnings },
-            });
+            await store.commitDeployed(app.id, read.state);
+            const finishedAt = this.now().toISOString();
+            const saved = await store.finishSync(syncId, { commit: artifact.revision, finishedAt, result: 'success', message: '', plan: p },
+              { status: 'synced', message: '', lastSync: finishedAt });
             this.deployed.set(app.id, read.state);
             this.deployer.commit(id, prepared);
             return saved;
@@ -297,8 +296,7 @@ export class Reconciler {
       const finishedAt = this.now().toISOString();
       if (commit && isCommitFault(err.code)) this.failedHead.set(app.id, commit);
       const message = `${err.code}: ${err.message}`;
-      await store.finishSync(syncId, { commit, finishedAt, result: 'error', message, plan });
-      const record = await store.updateApp(app.id, { status: 'error', message, lastSync: finishedAt });
+      const record = await store.finishSync(syncId, { commit, finishedAt, result: 'error', message, plan }, { status: 'error', message, lastSync: finishedAt });
       this.deps.metrics?.syncs.inc({ result: 'error' });
       this.log.warn({ ...meta, commit, code: err.code }, `sync failed: ${err.message}`);
       return record;

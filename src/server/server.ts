@@ -38,6 +38,7 @@ import { AgeKeyring } from '../secrets/keyring.js';
 import { secretsApi } from '../api/secrets.js';
 import { NodeServiceRuntime, PortPool } from '../runtimes/node-service/index.js';
 import type { HostedServiceRuntime } from '../apply/services/host.js';
+import { importAppliedFiles } from '../apply/services/state-file.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import type { BootstrapRepo, ServeConfig } from './config.js';
@@ -199,7 +200,9 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   });
 
   // Serve the last synced state before accepting any request: no request (and no API call) ever
-  // sees a half-restored server.
+  // sees a half-restored server. Applied service specs an older zerverless kept in
+  // <data-dir>/services/<id>/applied.json move into the store first (schema v5).
+  await importAppliedFiles(store, dataDir, logger.child({ component: 'services' }));
   await reconciler.restore();
 
   let server: Server;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { isZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/desired.js';
 import { planApplication } from '../core/plan/index.js';
+import type { ServiceSpec } from '../core/services/types.js';
 import type { NewApp, NewCredential, Store } from './types.js';
 
 export interface OpenedStore {
@@ -55,6 +56,30 @@ export function sampleDeployed(commit = SHA_A): DeployedState {
     },
     warnings: ["spec.source.branch 'dev' differs from the registered branch 'main'"],
   };
+}
+
+/** A service spec using every field of the model (optional ones set, nulls where allowed). */
+export function sampleSpec(name: string, more: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    name,
+    version: '1.2.3',
+    source: { type: 'git', url: 'https://git.example.com/team/svc.git', ref: 'v1.2.3' },
+    env: { POOL_SIZE: '10', GREETING: 'hé "quoted"' },
+    health: { type: 'http', path: '/health', interval: 500, timeout: 2000 },
+    dependsOn: [],
+    route: `/${name}`,
+    port: null,
+    file: `apps/${name}/app.config`,
+    ...more,
+  };
+}
+
+/** What a good sync writes: the commit step, then the finish step (the reconciler's order). */
+async function goodSync(store: Store, appId: number, deployed: DeployedState, at: { startedAt: string; finishedAt: string }, status: Parameters<Store['finishSync']>[2] = { status: 'synced', message: '' }): Promise<number> {
+  const s = await store.startSync(appId, at.startedAt);
+  await store.commitDeployed(appId, deployed);
+  await store.finishSync(s, { commit: deployed.commit, finishedAt: at.finishedAt, result: 'success', message: '', plan: planApplication({ state: deployed }, { state: null }) }, { lastSync: at.finishedAt, ...status });
+  return s;
 }
 
 export function storeContract(name: string, open: () => Promise<OpenedStore>): void {
@@ -152,9 +177,9 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       const other = await store.createApp(newApp('other'));
       const s1 = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
       const plan = planApplication({ state: sampleDeployed() }, { state: null });
-      await store.finishSync(s1, { commit: SHA_A, finishedAt: '2026-01-15T10:00:05.000Z', result: 'success', message: '', plan });
+      await store.finishSync(s1, { commit: SHA_A, finishedAt: '2026-01-15T10:00:05.000Z', result: 'success', message: '', plan }, {});
       const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
-      await store.finishSync(s2, { commit: null, finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'GIT_ERROR: unreachable', plan: null });
+      await store.finishSync(s2, { commit: null, finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'GIT_ERROR: unreachable', plan: null }, {});
       const s3 = await store.startSync(app.id, '2026-01-15T12:00:00.000Z');
       await store.startSync(other.id, '2026-01-15T12:00:00.000Z');
 
@@ -172,38 +197,116 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       const app = await store.createApp(newApp('web'));
       assert.equal(await store.getDeployed(app.id), null);
       const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-      await store.finishSync(s, { commit: null, finishedAt: '2026-01-15T10:00:01.000Z', result: 'error', message: 'boom', plan: null });
+      await store.finishSync(s, { commit: null, finishedAt: '2026-01-15T10:00:01.000Z', result: 'error', message: 'boom', plan: null }, { status: 'error', message: 'boom' });
       assert.equal(await store.getDeployed(app.id), null);
     }));
 
-    it('commitSync stores the deployed state, patches the status and closes the sync', () => withStore(async ({ store }) => {
+    it('commitDeployed stores the deployed state and sets the commit and warnings, nothing else', () => withStore(async ({ store }) => {
       const app = await store.createApp(newApp('web'));
-      await store.updateApp(app.id, { status: 'syncing' });
+      await store.updateApp(app.id, { status: 'syncing', message: 'keep me', lastSync: '2026-01-15T09:00:00.000Z' });
+      const deployed = sampleDeployed();
+      const rec = await store.commitDeployed(app.id, deployed);
+      assert.equal(rec.commit, SHA_A);
+      assert.deepEqual(rec.warnings, deployed.warnings);
+      assert.equal(rec.status, 'syncing', 'the status is the finish step\'s');
+      assert.equal(rec.message, 'keep me');
+      assert.equal(rec.lastSync, '2026-01-15T09:00:00.000Z');
+      assert.deepEqual(await store.getAppById(app.id), rec);
+      assert.deepEqual(await store.getDeployed(app.id), deployed);
+
+      // the next commit replaces the state: a pruned function and file are gone, warnings cleared
+      const next: DeployedState = { ...sampleDeployed(SHA_B), functions: [sampleDeployed().functions[1]!], static: null, warnings: [] };
+      const rec2 = await store.commitDeployed(app.id, next);
+      assert.equal(rec2.commit, SHA_B);
+      assert.deepEqual(rec2.warnings, []);
+      assert.deepEqual(await store.getDeployed(app.id), next);
+      await assert.rejects(store.commitDeployed(app.id + 1000, next), (e: unknown) => isZvError(e, 'APP_NOT_FOUND'));
+      assert.equal(await store.getDeployed(app.id + 1000), null);
+    }));
+
+    it('finishSync closes the record and patches the status together, and returns the application', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      const other = await store.createApp(newApp('other'));
       const deployed = sampleDeployed();
       const plan = planApplication({ state: deployed }, { state: null });
-      const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-      const rec = await store.commitSync(app.id, s, deployed, {
-        finishedAt: '2026-01-15T10:00:03.000Z',
-        plan,
-        status: { status: 'synced', message: '', warnings: deployed.warnings },
-      });
+      const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z', { trigger: 'api', actor: 'ci' });
+      await store.commitDeployed(app.id, deployed);
+      const rec = await store.finishSync(s, { commit: SHA_A, finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan },
+        { status: 'synced', message: '', lastSync: '2026-01-15T10:00:03.000Z' });
+      assert.equal(rec.id, app.id);
       assert.equal(rec.status, 'synced');
       assert.equal(rec.commit, SHA_A);
       assert.equal(rec.lastSync, '2026-01-15T10:00:03.000Z');
       assert.deepEqual(rec.warnings, deployed.warnings);
       assert.deepEqual(await store.getAppById(app.id), rec);
-      assert.deepEqual(await store.getDeployed(app.id), deployed);
       const [sync] = await store.listSyncs(app.id);
-      assert.deepEqual(sync, { id: s, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan, trigger: 'poll', actor: null });
+      assert.deepEqual(sync, { id: s, appId: app.id, commit: SHA_A, startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan, trigger: 'api', actor: 'ci' });
+      assert.equal((await store.getAppById(other.id))?.status, 'pending', 'only the sync\'s own application is patched');
 
-      // a second good sync replaces the state: a pruned function and file are gone
-      const next: DeployedState = { ...sampleDeployed(SHA_B), functions: [sampleDeployed().functions[1]!], static: null, warnings: [] };
+      // a failed sync: the record says why, the status too; the served commit stays
       const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
-      const rec2 = await store.commitSync(app.id, s2, next, { finishedAt: '2026-01-15T11:00:02.000Z', plan: planApplication({ state: next }, { state: deployed }), status: { status: 'degraded', message: 'service web unhealthy', warnings: [] } });
-      assert.equal(rec2.commit, SHA_B);
-      assert.equal(rec2.status, 'degraded');
-      assert.equal(rec2.message, 'service web unhealthy');
-      assert.deepEqual(await store.getDeployed(app.id), next);
+      const failed = await store.finishSync(s2, { commit: SHA_B, finishedAt: '2026-01-15T11:00:01.000Z', result: 'error', message: 'MANIFEST_INVALID: bad', plan: null },
+        { status: 'error', message: 'MANIFEST_INVALID: bad', lastSync: '2026-01-15T11:00:01.000Z' });
+      assert.equal(failed.status, 'error');
+      assert.equal(failed.message, 'MANIFEST_INVALID: bad');
+      assert.equal(failed.commit, SHA_A);
+      assert.deepEqual(await store.getAppById(app.id), failed);
+      assert.equal((await store.listSyncs(app.id))[0]?.result, 'error');
+      assert.deepEqual(await store.getDeployed(app.id), deployed);
+
+      // an empty patch closes the record only
+      const s3 = await store.startSync(app.id, '2026-01-15T12:00:00.000Z');
+      assert.deepEqual(await store.finishSync(s3, { commit: null, finishedAt: '2026-01-15T12:00:01.000Z', result: 'error', message: 'stopped', plan: null }, {}), failed);
+      assert.equal((await store.listSyncs(app.id))[0]?.message, 'stopped');
+    }));
+
+    it('finishSync stores neither the record nor the status when either cannot be stored', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
+      const end = { commit: SHA_A, finishedAt: '2026-01-15T10:00:01.000Z', result: 'error' as const, message: 'x', plan: null };
+      await assert.rejects(store.finishSync(s, end, { status: 'error', lastSync: 'not a time' }));
+      await assert.rejects(store.finishSync(s, { ...end, finishedAt: 'not a time' }, { status: 'error', message: 'x' }));
+      assert.deepEqual(await store.getAppById(app.id), app);
+      const [sync] = await store.listSyncs(app.id);
+      assert.equal(sync?.result, 'running');
+      assert.equal(sync?.finishedAt, null);
+      await assert.rejects(store.finishSync(s + 1000, end, { status: 'error' }));
+      assert.deepEqual(await store.getAppById(app.id), app);
+    }));
+
+    it('has no applied services before they are saved; saves, replaces and reads them back sorted by name', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      const other = await store.createApp(newApp('other'));
+      assert.equal(await store.getAppliedServices(app.id), null);
+      assert.equal(await store.getAppliedServices(app.id + 1000), null);
+      const db = sampleSpec('db', { health: { type: 'tcp', interval: 1000, timeout: 500 }, route: null, port: 5432, source: { type: 'npm' } });
+      const api = sampleSpec('api', { dependsOn: ['db'], source: { type: 'release', url: 'https://example.com/api.tgz', sha256: 'f'.repeat(64) } });
+      const worker = sampleSpec('worker', { health: null, route: null, env: {}, source: { type: 'npm', package: '@team/worker' } });
+      await store.saveAppliedServices(app.id, { commit: SHA_A, specs: [worker, db, api] });
+      assert.deepEqual(await store.getAppliedServices(app.id), { commit: SHA_A, specs: [api, db, worker] });
+      assert.equal(await store.getAppliedServices(other.id), null, 'another application has none');
+
+      // replaced, not merged: a removed service is gone
+      const api2 = { ...api, version: '2.0.0', dependsOn: [] };
+      await store.saveAppliedServices(app.id, { commit: null, specs: [api2] });
+      assert.deepEqual(await store.getAppliedServices(app.id), { commit: null, specs: [api2] });
+      // saved with no specs is not "never saved"
+      await store.saveAppliedServices(app.id, { commit: SHA_B, specs: [] });
+      assert.deepEqual(await store.getAppliedServices(app.id), { commit: SHA_B, specs: [] });
+      // the application's record is not touched
+      assert.deepEqual(await store.getAppById(app.id), app);
+    }));
+
+    it('refuses applied services for an unknown application with APP_NOT_FOUND', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      await assert.rejects(store.saveAppliedServices(app.id + 1000, { commit: SHA_A, specs: [sampleSpec('api')] }), (e: unknown) => {
+        assert.ok(isZvError(e, 'APP_NOT_FOUND'), `expected APP_NOT_FOUND, got ${String(e)}`);
+        assert.equal(e.status, 404);
+        return true;
+      });
+      assert.equal(await store.getAppliedServices(app.id + 1000), null);
+      await store.deleteApp(app.id);
+      await assert.rejects(store.saveAppliedServices(app.id, { commit: SHA_A, specs: [] }), (e: unknown) => isZvError(e, 'APP_NOT_FOUND'));
     }));
 
     it('keeps everything after a restart (a new connection to the same data)', async () => {
@@ -216,9 +319,12 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         const deployed = sampleDeployed();
         const plan = planApplication({ state: deployed }, { state: null });
         const failed = await store.startSync(app.id, '2026-01-15T09:00:00.000Z');
-        await store.finishSync(failed, { commit: null, finishedAt: '2026-01-15T09:00:01.000Z', result: 'error', message: 'first try failed', plan: null });
+        await store.finishSync(failed, { commit: null, finishedAt: '2026-01-15T09:00:01.000Z', result: 'error', message: 'first try failed', plan: null }, { status: 'error', message: 'first try failed' });
         const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-        const rec = await store.commitSync(app.id, s, deployed, { finishedAt: '2026-01-15T10:00:03.000Z', plan, status: { status: 'synced', message: '', warnings: ['w'] } });
+        await store.commitDeployed(app.id, deployed);
+        const rec = await store.finishSync(s, { commit: SHA_A, finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan }, { status: 'synced', message: '', lastSync: '2026-01-15T10:00:03.000Z' });
+        const applied = { commit: SHA_A, specs: [sampleSpec('api', { dependsOn: ['db'] }), sampleSpec('db')] };
+        await store.saveAppliedServices(app.id, applied);
         const syncs = await store.listSyncs(app.id);
         const list = await store.listApps({});
         await store.close();
@@ -229,6 +335,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         assert.deepEqual(await again.listApps({}), list);
         assert.deepEqual(await again.listSyncs(app.id), syncs);
         assert.deepEqual(await again.getDeployed(app.id), deployed);
+        assert.deepEqual(await again.getAppliedServices(app.id), applied);
         // and it keeps working: ids are not reused, names stay taken
         await assert.rejects(again.createApp(newApp('web', 'team')), (e: unknown) => isZvError(e, 'APP_EXISTS'));
         const fresh = await again.createApp(newApp('new'));
@@ -239,12 +346,12 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       }
     });
 
-    it('deleteApp removes the application, its history and its deployed state', () => withStore(async ({ store }) => {
+    it('deleteApp removes the application, its history, its deployed state and its applied services', () => withStore(async ({ store }) => {
       const app = await store.createApp(newApp('web'));
       const keep = await store.createApp(newApp('keep'));
       for (const a of [app, keep]) {
-        const s = await store.startSync(a.id, '2026-01-15T10:00:00.000Z');
-        await store.commitSync(a.id, s, sampleDeployed(), { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: sampleDeployed() }, { state: null }), status: { status: 'synced' } });
+        await goodSync(store, a.id, sampleDeployed(), { startedAt: '2026-01-15T10:00:00.000Z', finishedAt: '2026-01-15T10:00:01.000Z' });
+        await store.saveAppliedServices(a.id, { commit: SHA_A, specs: [sampleSpec('api')] });
       }
       await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
       await store.deleteApp(app.id);
@@ -252,15 +359,18 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       assert.equal(await store.getApp('team', 'web'), null);
       assert.deepEqual(await store.listSyncs(app.id), []);
       assert.equal(await store.getDeployed(app.id), null);
+      assert.equal(await store.getAppliedServices(app.id), null);
       assert.deepEqual((await store.listApps({})).apps.map((a) => a.name), ['keep']);
       // the other application is untouched
       assert.deepEqual(await store.getDeployed(keep.id), sampleDeployed());
+      assert.deepEqual(await store.getAppliedServices(keep.id), { commit: SHA_A, specs: [sampleSpec('api')] });
       assert.equal((await store.listSyncs(keep.id)).length, 1);
       // the name is free again, and the new application starts from nothing
       const re = await store.createApp(newApp('web'));
       assert.notEqual(re.id, app.id);
       assert.equal(re.status, 'pending');
       assert.equal(await store.getDeployed(re.id), null);
+      assert.equal(await store.getAppliedServices(re.id), null);
       assert.deepEqual(await store.listSyncs(re.id), []);
     }));
 

@@ -2,6 +2,7 @@
 // passes the shared contract suite in ./contract.ts. Methods are async so network stores fit.
 import type { AppSyncStatus, DeployedState } from '../core/desired.js';
 import type { Plan } from '../core/plan/index.js';
+import type { ServiceSpec } from '../core/services/types.js';
 
 export interface AppSource {
   repoURL: string;
@@ -90,7 +91,8 @@ export interface NewApp {
 
 /** What started a sync and on whose behalf; recorded in the application's history. */
 export interface SyncCause {
-  trigger: 'register' | 'api' | 'poll' | 'webhook' | 'retry';
+  /** `drift`: a drift pass that repaired something (PRODUCT.md §11); see reconciler/drift.ts. */
+  trigger: 'register' | 'api' | 'poll' | 'webhook' | 'retry' | 'drift';
   /** Name of the token behind an API call (null for the poll). */
   actor: string | null;
 }
@@ -117,6 +119,23 @@ export interface AppStatusPatch {
   warnings?: string[];
 }
 
+/** The service specs last applied for an application (schema v5; before it, `applied.json` files). */
+export interface AppliedServices {
+  /** The commit the specs were last reconciled from (null: never, or only manual operations). */
+  commit: string | null;
+  /** Sorted by name. */
+  specs: ServiceSpec[];
+}
+
+/** How a sync record ends (see `finishSync`). */
+export interface SyncEnd {
+  commit: string | null;
+  finishedAt: string;
+  result: 'success' | 'error';
+  message: string;
+  plan: Plan | null;
+}
+
 export interface Store {
   /** Rejects with ZvError APP_EXISTS when (namespace, name) is taken. */
   createApp(app: NewApp): Promise<AppRecord>;
@@ -127,20 +146,32 @@ export interface Store {
   /** `namespaces` limits the list to those namespaces (a scoped token's view); `namespace` to one. */
   listApps(q: { namespace?: string; namespaces?: string[]; limit?: number; offset?: number }): Promise<{ apps: AppRecord[]; total: number }>;
   updateApp(id: number, patch: AppStatusPatch): Promise<AppRecord>;
-  /** Deletes the application, its history and its deployed state. */
+  /** Deletes the application, its history, its deployed state and its applied service specs. */
   deleteApp(id: number): Promise<void>;
 
   startSync(appId: number, startedAt: string, cause?: SyncCause): Promise<number>;
-  finishSync(syncId: number, r: { commit: string | null; finishedAt: string; result: 'success' | 'error'; message: string; plan: Plan | null }): Promise<void>;
+  /**
+   * Ends a sync: closes its record and applies `status` to its application's status fields, in one
+   * transaction (both are stored or neither), and returns the application as it is after. The sync's
+   * one `finish(outcome)` write. `status` may be `{}` (the record only).
+   */
+  finishSync(syncId: number, r: SyncEnd, status: AppStatusPatch): Promise<AppRecord>;
   listSyncs(appId: number, limit?: number): Promise<SyncRecord[]>;
 
   /** The deployed state of an application, or null before its first good sync. */
   getDeployed(appId: number): Promise<DeployedState | null>;
   /**
-   * Records a good sync in one transaction: the new deployed state, the app's status fields and
-   * the sync record's end. Either all of it is stored or none of it.
+   * The sync's commit step: stores the new deployed state and sets the application's `commit`
+   * (= deployed.commit) and `warnings` (= deployed.warnings) in one transaction, so what is served
+   * and the commit the application shows always agree. A state that cannot be stored leaves the old
+   * one (and the application) untouched. Rejects with APP_NOT_FOUND for an unknown application.
    */
-  commitSync(appId: number, syncId: number, deployed: DeployedState, r: { finishedAt: string; plan: Plan; status: AppStatusPatch }): Promise<AppRecord>;
+  commitDeployed(appId: number, deployed: DeployedState): Promise<AppRecord>;
+
+  /** The service specs last applied for the application; null when none were ever saved. */
+  getAppliedServices(appId: number): Promise<AppliedServices | null>;
+  /** Replaces the applied service specs (kept sorted by name). Rejects with APP_NOT_FOUND for an unknown application. */
+  saveAppliedServices(appId: number, applied: AppliedServices): Promise<void>;
 
   /** Stores a token (by its hash); replaces one with the same id (the bootstrap admin token). */
   putToken(token: TokenRecord, hash: string): Promise<void>;
@@ -165,8 +196,11 @@ export interface Store {
 
 /** Content-addressed blob storage for static files (sha256 hex keys). */
 export interface BlobStore {
-  /** Stores bytes, returns their sha256 hex; storing the same content twice is a no-op. */
-  put(data: Uint8Array): Promise<string>;
+  /**
+   * Stores bytes, returns their sha256 hex; storing the same content twice is a no-op, unless
+   * `replace` (drift repair of a corrupt blob): then the stored bytes are replaced atomically.
+   */
+  put(data: Uint8Array, opts?: { replace?: boolean }): Promise<string>;
   has(hash: string): Promise<boolean>;
   get(hash: string): Promise<Buffer>;
   /** A path a file server can stream from. */

@@ -5,6 +5,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { openSqliteStore } from '../../src/store/sqlite/store.js';
+import { sqlite } from '../../src/store/sqlite/driver.js';
 
 const SERVER_JS = (version: string) => `
 const http = require('node:http');
@@ -133,6 +138,46 @@ describe('services from apps/', () => {
       assert.equal(res.headers.get('x-version'), '2.0.0');
     } finally {
       await rename(moved, svc.dir);
+    }
+  });
+
+  it('a restart imports an applied.json of an older data dir into the store, deletes it, and brings the service back', async () => {
+    // Stopped, the data dir is made to look like an older zerverless left it: the applied specs in
+    // <data-dir>/services/<id>/applied.json (format 1) and none in the store.
+    await h.server.close();
+    const dbFile = join(h.dataDir, 'state.db');
+    const store = openSqliteStore(dbFile);
+    let id: number;
+    let applied: Awaited<ReturnType<typeof store.getAppliedServices>>;
+    try {
+      id = (await store.getApp('team', 'svc'))!.id;
+      applied = await store.getAppliedServices(id);
+    } finally {
+      await store.close();
+    }
+    assert.deepEqual(applied?.specs.map((s) => [s.name, s.version]), [['web', '2.0.0']]);
+    const file = join(h.dataDir, 'services', String(id), 'applied.json');
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify({ format: 1, commit: applied!.commit, specs: applied!.specs }, null, 2) + '\n');
+    const db = new (sqlite())(dbFile, { timeout: 5000 });
+    try {
+      db.prepare('DELETE FROM applied_services WHERE app_id = ?').run(id);
+    } finally {
+      db.close();
+    }
+
+    await h.restart();
+    const st = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 60_000);
+    assert.deepEqual(st.services.map((s) => [s.name, s.version]), [['web', '2.0.0']]);
+    const res = await h.get('/team/web/');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-version'), '2.0.0');
+    assert.equal(existsSync(file), false, 'the old file is gone');
+    const check = openSqliteStore(dbFile);
+    try {
+      assert.deepEqual((await check.getAppliedServices(id))?.specs.map((s) => s.name), ['web'], 'the specs are in the store');
+    } finally {
+      await check.close();
     }
   });
 

@@ -1,5 +1,6 @@
 // Tests of the ServiceReconciler with an in-memory runtime: failures and blocked dependents,
-// health waits that time out, the state file, re-deploying what the runtime lost, the queue.
+// health waits that time out, the state port (and the deprecated state file), re-deploying what the
+// runtime lost, the queue.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/types.js';
 import { isZvError } from '../../errors/registry.js';
-import { ServiceReconciler } from './applier.js';
+import { ServiceReconciler, type AppliedServices, type AppliedServicesPort } from './applier.js';
 
 let base = '';
 before(() => { base = mkdtempSync(join(tmpdir(), 'zv-svc-rec-')); });
@@ -110,7 +111,46 @@ test('a cycle throws before any runtime call (an unknown dependency does not: un
   assert.deepEqual(rt.calls, []);
 });
 
-test('the state file carries the applied specs to the next reconciler; a lost service is deployed again', async () => {
+test('the state port carries the applied specs to the next reconciler, saved after each action; its errors', async () => {
+  let stored: AppliedServices | null = null;
+  const saves: AppliedServices[] = [];
+  const state: AppliedServicesPort = {
+    load: async () => stored,
+    save: async (a) => {
+      saves.push(structuredClone(a));
+      stored = structuredClone(a);
+    },
+  };
+  const rt = new MemoryRuntime();
+  await new ServiceReconciler({ runtime: rt, state, ...quick }).apply([spec('db'), spec('api', { dependsOn: ['db'] })], { commit: 'c1' });
+  // after db, after api, then the commit
+  assert.deepEqual(saves.map((a) => [a.commit, a.specs.map((x) => x.name)]), [[null, ['db']], [null, ['api', 'db']], ['c1', ['api', 'db']]]);
+  assert.deepEqual(stored, { commit: 'c1', specs: [spec('api', { dependsOn: ['db'] }), spec('db')] });
+
+  rt.calls.length = 0;
+  const next = new ServiceReconciler({ runtime: rt, state, ...quick });
+  await next.load();
+  assert.equal(next.appliedCommit(), 'c1');
+  assert.deepEqual(next.appliedSpecs().map((x) => x.name), ['api', 'db']);
+  const removed = await next.apply([spec('db')], { commit: 'c2' });
+  assert.deepEqual(rt.calls, ['remove api']);
+  assert.deepEqual(removed.failed, []);
+  assert.deepEqual(stored, { commit: 'c2', specs: [spec('db')] });
+
+  // a port that cannot load fails the apply before any runtime call; one that cannot save only warns
+  rt.calls.length = 0;
+  const broken = { load: () => Promise.reject(new Error('database is locked')), save: () => Promise.resolve() };
+  await assert.rejects(new ServiceReconciler({ runtime: rt, state: broken }).apply([]), /cannot read the service state: database is locked/);
+  assert.deepEqual(rt.calls, []);
+  const warnings: string[] = [];
+  const logger = { info: () => undefined, error: () => undefined, warn: (o: object, m?: string) => { warnings.push(`${m}: ${JSON.stringify(o)}`); } };
+  const readOnly = { load: async () => null, save: () => Promise.reject(new Error('disk full')) };
+  const r = await new ServiceReconciler({ runtime: new MemoryRuntime(), state: readOnly, logger, ...quick }).apply([spec('db')], { commit: 'c3' });
+  assert.deepEqual(r.applied.map((c) => c.name), ['db']);
+  assert.ok(warnings.some((w) => w.includes('cannot save the applied state') && w.includes('disk full')), warnings.join('\n'));
+});
+
+test('the deprecated state file carries the applied specs to the next reconciler; a lost service is deployed again', async () => {
   const statePath = join(base, 'state', 'services.json');
   const rt = new MemoryRuntime();
   await new ServiceReconciler({ runtime: rt, statePath, ...quick }).apply([spec('db'), spec('api', { dependsOn: ['db'] })], { commit: 'c1' });

@@ -8,14 +8,18 @@
 //   4. deploy / upgrade / reconfigure / apply, dependencies first; before a service is touched,
 //      each of its dependencies must be ready (runtime state polled, with a time limit).
 // A failed action marks its service failed and blocks its dependents; nothing that was running is
-// stopped because of it. The recorded specs (memory + optional JSON file) only take what applied.
+// stopped because of it. The recorded specs (memory + the optional state port, e.g. the Store) only
+// take what applied.
 import type { ServiceAction, ServiceChange, ServiceRuntime, ServiceSpec } from '../../core/services/types.js';
 import { planServices } from '../../core/plan/services.js';
 import { orderServices, removalOrder } from '../../core/services/spec/graph.js';
 import { ZvError } from '../../errors/registry.js';
 import { traced, type EventMeta } from '../../telemetry/events.js';
 import { waitReady } from './health.js';
-import { readAppliedState, writeAppliedState } from './state-file.js';
+import { appliedStateFile } from './state-file.js';
+import type { AppliedServices } from '../../store/types.js';
+
+export type { AppliedServices };
 
 /** Enough of a logger (pino's fits). */
 export interface ServiceLogger {
@@ -24,9 +28,22 @@ export interface ServiceLogger {
   error(obj: object, msg?: string): void;
 }
 
+/** Where the last applied specs are kept between runs (the server: the Store, per application). */
+export interface AppliedServicesPort {
+  /** Null when nothing was ever saved. */
+  load(): Promise<AppliedServices | null>;
+  /** Replaces what was saved. */
+  save(applied: AppliedServices): Promise<void>;
+}
+
 export interface ServiceReconcilerOptions {
   runtime: ServiceRuntime;
-  /** JSON file holding the last applied specs; without it they are kept in memory only. */
+  /** Keeps the last applied specs between runs; without it (and without statePath) they are kept in memory only. */
+  state?: AppliedServicesPort;
+  /**
+   * @deprecated A JSON file holding the last applied specs (the old layout); `state` wins. Kept only
+   * until the createGitOps facade keeps its specs through `state`.
+   */
   statePath?: string;
   /** How long a dependent waits for each dependency to be ready (default 120 s). */
   healthTimeoutMs?: number;
@@ -97,6 +114,7 @@ export class ServiceReconciler {
   private readonly opts: ServiceReconcilerOptions;
   private readonly log: ServiceLogger;
   private readonly specs = new Map<string, ServiceSpec>();
+  private readonly state: AppliedServicesPort | undefined;
   private commit: string | null = null;
   private loading: Promise<void> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -107,19 +125,20 @@ export class ServiceReconciler {
     this.opts = opts;
     this.runtime = opts.runtime;
     this.log = opts.logger ?? NOOP_LOGGER;
+    this.state = opts.state ?? (opts.statePath ? appliedStateFile(opts.statePath) : undefined);
   }
 
-  /** Reads the state file once (also done by the first reconcile). */
+  /** Reads the saved state once (also done by the first reconcile). */
   load(): Promise<void> {
     this.loading ??= (async () => {
-      if (!this.opts.statePath) return;
-      const saved = await readAppliedState(this.opts.statePath);
+      if (!this.state) return;
+      const saved = await this.state.load();
       if (!saved) return;
       this.commit = saved.commit;
       for (const s of saved.specs) this.specs.set(s.name, s);
     })().catch((e: unknown) => {
       this.loading = undefined;
-      throw new ZvError('INTERNAL', `cannot read the service state ${this.opts.statePath}: ${message(e)}`, undefined, { cause: e });
+      throw new ZvError('INTERNAL', `cannot read the service state${this.opts.statePath && !this.opts.state ? ` ${this.opts.statePath}` : ''}: ${message(e)}`, undefined, { cause: e });
     });
     return this.loading;
   }
@@ -286,11 +305,11 @@ export class ServiceReconciler {
   }
 
   private async save(): Promise<void> {
-    if (!this.opts.statePath) return;
+    if (!this.state) return;
     try {
-      await writeAppliedState(this.opts.statePath, { commit: this.commit, specs: this.appliedSpecs() });
+      await this.state.save({ commit: this.commit, specs: this.appliedSpecs() });
     } catch (e) {
-      this.log.warn({ path: this.opts.statePath, err: message(e) }, 'services: cannot save the applied state');
+      this.log.warn({ err: message(e) }, 'services: cannot save the applied state');
     }
   }
 }

@@ -1,7 +1,7 @@
 // The services of one registered application (the `apps/` side of PRODUCT.md §8): its own Node
 // service runtime and service reconciler, the routes the gateway proxies to the healthy process,
 // and what the status shows. One host per application keeps names from colliding across
-// namespaces; its applied specs live on disk, so a restart redeploys them without git.
+// namespaces; its applied specs live in the Store, so a restart redeploys them without git.
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { ZvError } from '../../errors/registry.js';
@@ -10,6 +10,7 @@ import type { ServiceStatus } from '../../core/status.js';
 import type { LoadedFunction, Upstream } from '../../runtimes/types.js';
 import { ServiceReconciler, type ServiceReconcileResult } from './index.js';
 import type { Logger } from '../../telemetry/log.js';
+import type { Store } from '../../store/types.js';
 
 /** What the host needs of a runtime beyond the five methods: where the healthy process is. */
 export interface HostedServiceRuntime extends ServiceRuntime {
@@ -26,6 +27,8 @@ export interface ServiceHostOptions {
   app: string;
   logger: Logger;
   createRuntime: (dir: string) => HostedServiceRuntime;
+  /** Keeps the application's applied specs (by appId). */
+  store: Pick<Store, 'getAppliedServices' | 'saveAppliedServices'>;
 }
 
 export class ServiceHost {
@@ -40,7 +43,7 @@ export class ServiceHost {
     const log = o.logger.child({ component: 'services', namespace: o.namespace, app: o.app });
     this.reconciler = new ServiceReconciler({
       runtime: this.runtime,
-      statePath: join(this.dir, 'applied.json'),
+      state: { load: () => o.store.getAppliedServices(o.appId), save: (applied) => o.store.saveAppliedServices(o.appId, applied) },
       meta: { namespace: o.namespace, app: o.app },
       logger: log,
     });
@@ -126,7 +129,7 @@ export class ServiceHost {
     return new Map(specs.filter((s) => s.route).map((s) => [s.route as string, { name: s.name, handle: this.routeHandle(s.name) }]));
   }
 
-  /** Reads the applied specs from disk (cheap; no process is started). */
+  /** Reads the applied specs from the Store (cheap; no process is started). */
   load(): Promise<void> {
     return this.reconciler.load();
   }

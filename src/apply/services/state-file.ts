@@ -1,17 +1,21 @@
-// The last applied service specs on disk: a small JSON file, written atomically (temp + rename) so a
-// crash leaves either the old or the new content, never half of one. The next plan diffs against it.
+// The old home of the last applied service specs: one small JSON file per application
+// (`<data-dir>/services/<appId>/applied.json`). Since schema v5 they live in the Store; this module
+// reads such a file so that a data dir made by an older zerverless is imported once (then the file
+// is deleted). The writer stays only for the createGitOps facade's `statePath` until it keeps its
+// specs through a Store too.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ServiceSpec } from '../../core/services/types.js';
+import type { AppliedServices, Store } from '../../store/types.js';
+import type { AppliedServicesPort, ServiceLogger } from './applier.js';
 
-export interface AppliedState {
-  /** The commit the specs were last reconciled from (null: never, or only manual operations). */
-  commit: string | null;
-  specs: ServiceSpec[];
-}
+/** The file's content (the same shape as the Store's AppliedServices). */
+export type AppliedState = AppliedServices;
 
 const FORMAT = 1;
+
+const byName = (a: ServiceSpec, b: ServiceSpec): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /** The saved state; null when there is no file. A file that cannot be read as state throws. */
 export async function readAppliedState(path: string): Promise<AppliedState | null> {
@@ -23,14 +27,22 @@ export async function readAppliedState(path: string): Promise<AppliedState | nul
     throw e;
   }
   const data = JSON.parse(text) as { format?: unknown; commit?: unknown; specs?: unknown };
-  if (data.format !== FORMAT || !Array.isArray(data.specs)) throw new Error(`${path}: not a service state file (format ${String(data.format)})`);
-  return { commit: typeof data.commit === 'string' ? data.commit : null, specs: data.specs as ServiceSpec[] };
+  if (data === null || typeof data !== 'object' || data.format !== FORMAT || !Array.isArray(data.specs)) {
+    throw new Error(`${path}: not a service state file (format ${String(data?.format)})`);
+  }
+  const specs = data.specs as ServiceSpec[];
+  if (!specs.every((s) => s !== null && typeof s === 'object' && typeof s.name === 'string')) throw new Error(`${path}: a spec has no name`);
+  return { commit: typeof data.commit === 'string' ? data.commit : null, specs: [...specs].sort(byName) };
 }
 
+/**
+ * @deprecated Writes the old file atomically (temp + rename). Only for ServiceReconciler's
+ * deprecated `statePath` (the createGitOps facade); the server keeps applied specs in the Store.
+ */
 export async function writeAppliedState(path: string, state: AppliedState): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const specs = [...state.specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const specs = [...state.specs].sort(byName);
   try {
     await writeFile(tmp, JSON.stringify({ format: FORMAT, commit: state.commit, specs }, null, 2) + '\n');
     await rename(tmp, path);
@@ -38,4 +50,65 @@ export async function writeAppliedState(path: string, state: AppliedState): Prom
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** @deprecated The old file as an AppliedServicesPort (ServiceReconciler's `statePath`). */
+export function appliedStateFile(path: string): AppliedServicesPort {
+  return { load: () => readAppliedState(path), save: (applied) => writeAppliedState(path, applied) };
+}
+
+/**
+ * Moves an old `applied.json` into the Store. When the file exists and the Store has nothing for
+ * its application (`has()` false), its content is saved, then the file is deleted; when the Store
+ * already has something, the file is only deleted (the Store is newer). A file that cannot be read
+ * as state is left in place and logged (the application then restores without services; the next
+ * sync deploys them again). Returns whether something was imported. Errors of `save`, `has` or the
+ * deletion are thrown.
+ */
+export async function importAppliedFile(
+  path: string, save: (applied: AppliedServices) => Promise<void>, has: () => Promise<boolean>, log?: Pick<ServiceLogger, 'warn'>,
+): Promise<boolean> {
+  let state: AppliedState | null;
+  try {
+    state = await readAppliedState(path);
+  } catch (e) {
+    log?.warn({ path, err: e instanceof Error ? e.message : String(e) }, 'an old applied.json cannot be read; it is left in place and its services are not restored');
+    return false;
+  }
+  if (state === null) return false;
+  let imported = false;
+  if (!(await has())) {
+    await save(state);
+    imported = true;
+  }
+  await rm(path, { force: true });
+  return imported;
+}
+
+/** Where an older server kept an application's applied specs. */
+export const appliedFilePath = (dataDir: string, appId: number): string => join(dataDir, 'services', String(appId), 'applied.json');
+
+/**
+ * At server start, before restore: imports every application's old `<data-dir>/services/<id>/applied.json`
+ * (see importAppliedFile). A failure for one application is logged and does not stop the others.
+ * Returns how many were imported.
+ */
+export async function importAppliedFiles(
+  store: Pick<Store, 'listApps' | 'getAppliedServices' | 'saveAppliedServices'>, dataDir: string, log: Pick<ServiceLogger, 'warn' | 'info'>,
+): Promise<number> {
+  const { apps } = await store.listApps({ limit: Number.MAX_SAFE_INTEGER });
+  let imported = 0;
+  for (const app of apps) {
+    const path = appliedFilePath(dataDir, app.id);
+    try {
+      const done = await importAppliedFile(path, (a) => store.saveAppliedServices(app.id, a), async () => (await store.getAppliedServices(app.id)) !== null, log);
+      if (done) {
+        imported++;
+        log.info({ namespace: app.namespace, app: app.name, path }, 'imported the applied service specs of an older data dir into the store');
+      }
+    } catch (e) {
+      log.warn({ namespace: app.namespace, app: app.name, path, err: e instanceof Error ? e.message : String(e) }, 'cannot import an old applied.json');
+    }
+  }
+  return imported;
 }

@@ -1,6 +1,7 @@
 // Migration tests on real SQLite files: versions are recorded once, re-opening does not re-apply,
-// a failed step rolls back, a database from a newer zerverless is refused untouched, and a v1
-// database (before docker builds were stored) upgrades keeping its data.
+// a failed step rolls back, a database from a newer zerverless is refused untouched, a v1
+// database (before docker builds were stored) upgrades keeping its data, and so does a v4 one
+// (before applied service specs were stored).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { sqlite } from './driver.js';
 import { isZvError } from '../../errors/registry.js';
 import { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations.js';
 import { openSqliteStore } from './store.js';
-import { newApp, sampleDeployed } from '../contract.js';
+import { newApp, sampleDeployed, sampleSpec } from '../contract.js';
 import { planApplication } from '../../core/plan/index.js';
 import type { DeployedState } from '../../core/desired.js';
 
@@ -147,7 +148,8 @@ describe('sqlite migrations', () => {
       const next = sampleDeployed('b'.repeat(40));
       assert.ok(next.functions.some((x) => x.build), 'the sample has a docker build');
       const s = await store.startSync(1, '2026-01-15T11:00:00.000Z');
-      await store.commitSync(1, s, next, { finishedAt: '2026-01-15T11:00:01.000Z', plan: planApplication({ state: next }, { state: old }), status: { status: 'synced' } });
+      await store.commitDeployed(1, next);
+      await store.finishSync(s, { commit: next.commit, finishedAt: '2026-01-15T11:00:01.000Z', result: 'success', message: '', plan: planApplication({ state: next }, { state: old }) }, { status: 'synced' });
       assert.deepEqual(await store.getDeployed(1), next);
     } finally {
       await store.close();
@@ -161,6 +163,57 @@ describe('sqlite migrations', () => {
       assert.deepEqual(cols.filter((c) => c.name === 'secrets').map((c) => c.notnull), [0]);
       const stored = check.prepare("SELECT secrets FROM deployed_functions WHERE path = '/api/js'").get() as { secrets: string };
       assert.deepEqual(Object.keys((JSON.parse(stored.secrets) as { digests: Record<string, string> }[])[0]!.digests), ['DB_PASSWORD']);
+    } finally {
+      check.close();
+    }
+  });
+  it('upgrades a v4 database with applications to v5 keeping them, then stores applied services', async () => {
+    const f = file();
+    const sha = 'a'.repeat(40);
+    const db = new Database(f);
+    try {
+      db.pragma('foreign_keys = ON');
+      assert.deepEqual(migrate(db, MIGRATIONS.slice(0, 4)), { from: 0, to: 4, applied: [1, 2, 3, 4] });
+      // rows as zerverless with schema v4 wrote them: two applications, one synced, with history
+      const app = db.prepare(`INSERT INTO applications (namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by)
+        VALUES (@ns, @name, 'https://git.example.com/x.git', 'main', '', @status, '', @commit, @lastSync, '["w"]', '2026-01-15T09:00:00.000Z', NULL, @allow, @by)`);
+      app.run({ ns: 'team', name: 'web', status: 'synced', commit: sha, lastSync: '2026-01-15T10:00:01.000Z', allow: 1, by: 'ci' });
+      app.run({ ns: 'team', name: 'api', status: 'error', commit: null, lastSync: null, allow: 0, by: null });
+      db.prepare("INSERT INTO syncs (app_id, commit_sha, started_at, finished_at, result, message, plan, trigger, actor) VALUES (1, ?, '2026-01-15T10:00:00.000Z', '2026-01-15T10:00:01.000Z', 'success', '', NULL, 'api', 'ci')").run(sha);
+      db.prepare("INSERT INTO deployed (app_id, commit_sha, static_dir, warnings) VALUES (1, ?, NULL, '[\"w\"]')").run(sha);
+      db.prepare(`INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, build, secrets, hash)
+        VALUES (1, 0, '/hello', 'lua', NULL, 'x', 'zerverless.yaml', NULL, 30000, 128, '{}', NULL, NULL, NULL, 'h1')`).run();
+    } finally {
+      db.close();
+    }
+
+    const store = openSqliteStore(f);
+    try {
+      const web = await store.getApp('team', 'web');
+      assert.deepEqual(web, {
+        id: 1, name: 'web', namespace: 'team', source: { repoURL: 'https://git.example.com/x.git', branch: 'main', path: '' }, status: 'synced', message: '',
+        commit: sha, lastSync: '2026-01-15T10:00:01.000Z', warnings: ['w'], createdAt: '2026-01-15T09:00:00.000Z', allowServices: true, createdBy: 'ci',
+      });
+      assert.equal((await store.getApp('team', 'api'))?.allowServices, false);
+      assert.equal((await store.listApps({})).total, 2);
+      assert.deepEqual((await store.listSyncs(1)).map((s) => [s.result, s.trigger, s.actor]), [['success', 'api', 'ci']]);
+      assert.equal((await store.getDeployed(1))?.functions[0]?.path, '/hello');
+      // nothing was ever saved for them (their applied.json files are imported at server start)
+      assert.equal(await store.getAppliedServices(1), null);
+      assert.equal(await store.getAppliedServices(2), null);
+      await store.saveAppliedServices(1, { commit: sha, specs: [sampleSpec('web')] });
+      assert.deepEqual(await store.getAppliedServices(1), { commit: sha, specs: [sampleSpec('web')] });
+      await store.deleteApp(1);
+      assert.equal(await store.getAppliedServices(1), null);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(f, { readonly: true });
+    try {
+      assert.equal(schemaVersion(check), 5);
+      const tables = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'applied_%' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+      assert.deepEqual(tables, ['applied_service_specs', 'applied_services']);
+      assert.equal((check.prepare('SELECT COUNT(*) AS n FROM applied_service_specs').get() as { n: number }).n, 0, 'the specs went with their application');
     } finally {
       check.close();
     }

@@ -132,6 +132,24 @@ export const MIGRATIONS: readonly Migration[] = [
     // JSON of SecretEnvFile[] ({file, data: base64 ciphertext, digests}); NULL without envFrom.
     sql: `ALTER TABLE deployed_functions ADD COLUMN secrets TEXT;`,
   },
+  {
+    version: 5,
+    name: 'applied service specs of each application (were applied.json files)',
+    // A row in applied_services means "saved" (even with no specs); each spec is JSON of ServiceSpec.
+    sql: `
+      CREATE TABLE applied_services (
+        app_id      INTEGER PRIMARY KEY REFERENCES applications (id) ON DELETE CASCADE,
+        commit_sha  TEXT
+      );
+
+      CREATE TABLE applied_service_specs (
+        app_id      INTEGER NOT NULL REFERENCES applied_services (app_id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        spec        TEXT NOT NULL,
+        PRIMARY KEY (app_id, name)
+      );
+    `,
+  },
 ];
 
 function ensureTable(db: Database): void {

@@ -1,6 +1,6 @@
 // Runs the store contract against SQLite files in temp dirs, plus SQLite-only checks: pragmas,
-// bounded history, timestamps, a failure inside commitSync leaving the old state, and several
-// processes sharing one new file.
+// bounded history, timestamps, a failure inside commitDeployed or saveAppliedServices leaving the
+// old state, and several processes sharing one new file.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,8 +9,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqlite } from './driver.js';
-import { storeContract, newApp, sampleDeployed } from '../contract.js';
-import { planApplication } from '../../core/plan/index.js';
+import { storeContract, newApp, sampleDeployed, sampleSpec } from '../contract.js';
 import type { DeployedState } from '../../core/desired.js';
 import { isZvError } from '../../errors/registry.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
@@ -78,29 +77,35 @@ describe('SqliteStore', () => {
     const app = await store.createApp(newApp('web'));
     const s = await store.startSync(app.id, '2026-01-15T12:30:00+02:00');
     assert.equal((await store.listSyncs(app.id))[0]?.startedAt, '2026-01-15T10:30:00.000Z');
-    await assert.rejects(store.finishSync(s, { commit: null, finishedAt: 'yesterday', result: 'error', message: '', plan: null }), /not a valid timestamp/);
-    await assert.rejects(store.finishSync(s + 100, { commit: null, finishedAt: '2026-01-15T10:31:00Z', result: 'error', message: '', plan: null }), /no sync record/);
+    await assert.rejects(store.finishSync(s, { commit: null, finishedAt: 'yesterday', result: 'error', message: '', plan: null }, {}), /not a valid timestamp/);
+    await assert.rejects(store.finishSync(s + 100, { commit: null, finishedAt: '2026-01-15T10:31:00Z', result: 'error', message: '', plan: null }, {}), /no sync record/);
+    await assert.rejects(store.finishSync(s, { commit: null, finishedAt: '2026-01-15T10:31:00Z', result: 'error', message: '', plan: null }, { lastSync: 'soon' }), /lastSync is not a valid timestamp/);
+    const rec = await store.finishSync(s, { commit: null, finishedAt: '2026-01-15T12:31:00+02:00', result: 'error', message: '', plan: null }, { lastSync: '2026-01-15T12:31:00+02:00' });
+    assert.equal(rec.lastSync, '2026-01-15T10:31:00.000Z');
+    assert.equal((await store.listSyncs(app.id))[0]?.finishedAt, '2026-01-15T10:31:00.000Z');
     await store.close();
   });
 
-  it('refuses a commitSync whose sync belongs to another application', async () => {
+  it('leaves the old applied services when saveAppliedServices fails half way', async () => {
     const { store } = fresh();
-    const a = await store.createApp(newApp('a'));
-    const b = await store.createApp(newApp('b'));
-    const s = await store.startSync(b.id, '2026-01-15T10:00:00.000Z');
-    const d = sampleDeployed();
-    await assert.rejects(store.commitSync(a.id, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: d }, { state: null }), status: { status: 'synced' } }), /belongs to application/);
-    assert.equal(await store.getDeployed(a.id), null);
-    await assert.rejects(store.commitSync(999, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: d }, { state: null }), status: {} }), (e: unknown) => isZvError(e, 'APP_NOT_FOUND'));
+    const app = await store.createApp(newApp('web'));
+    const good = { commit: 'a'.repeat(40), specs: [sampleSpec('api'), sampleSpec('db')] };
+    await store.saveAppliedServices(app.id, good);
+    // the first spec is written inside the transaction when the second one cannot be
+    const big = sampleSpec('zz');
+    (big.env as Record<string, unknown>).BIG = 10n;
+    await assert.rejects(store.saveAppliedServices(app.id, { commit: 'b'.repeat(40), specs: [sampleSpec('new'), big] }), /cannot store the applied spec of service zz/);
+    assert.deepEqual(await store.getAppliedServices(app.id), good);
+    await assert.rejects(store.saveAppliedServices(app.id, { commit: 'b'.repeat(40), specs: [sampleSpec('api'), sampleSpec('api')] }), /two applied service specs are named api/);
+    assert.deepEqual(await store.getAppliedServices(app.id), good);
     await store.close();
   });
 
-  it('leaves the old state when commitSync fails half way (nothing partial is stored)', async () => {
+  it('leaves the old state when commitDeployed fails half way (nothing partial is stored)', async () => {
     const { file, store } = fresh();
     const app = await store.createApp(newApp('web'));
     const good = sampleDeployed();
-    const s1 = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-    const synced = await store.commitSync(app.id, s1, good, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: good }, { state: null }), status: { status: 'synced', message: '' } });
+    const synced = await store.commitDeployed(app.id, good);
 
     // the second function's env cannot be serialised: the deployed row and the first function
     // are already written inside the transaction when it throws
@@ -108,18 +113,11 @@ describe('SqliteStore', () => {
     const second = bad.functions[1]!;
     (second.env as Record<string, unknown>).BIG = 10n;
     bad.functions.push({ ...second, path: '/api/new' });
-    const s2 = await store.startSync(app.id, '2026-01-15T11:00:00.000Z');
-    await assert.rejects(
-      store.commitSync(app.id, s2, bad, { finishedAt: '2026-01-15T11:00:01.000Z', plan: planApplication({ state: bad as DeployedState }, { state: good }), status: { status: 'synced', message: 'new' } }),
-      /cannot store env of function \/api\/js/,
-    );
+    bad.warnings = ['new'];
+    await assert.rejects(store.commitDeployed(app.id, bad as DeployedState), /cannot store env of function \/api\/js/);
     const check = async (st: SqliteStore): Promise<void> => {
       assert.deepEqual(await st.getDeployed(app.id), good);
       assert.deepEqual(await st.getAppById(app.id), synced);
-      const [last] = await st.listSyncs(app.id);
-      assert.equal(last?.id, s2);
-      assert.equal(last?.result, 'running');
-      assert.equal(last?.finishedAt, null);
     };
     await check(store);
     await store.close();
@@ -133,10 +131,7 @@ describe('SqliteStore', () => {
     const a = await store.createApp(newApp('a'));
     const b = await store.createApp(newApp('b'));
     const d = sampleDeployed();
-    for (const app of [a, b]) {
-      const s = await store.startSync(app.id, '2026-01-15T10:00:00.000Z');
-      await store.commitSync(app.id, s, d, { finishedAt: '2026-01-15T10:00:01.000Z', plan: planApplication({ state: d }, { state: null }), status: {} });
-    }
+    for (const app of [a, b]) await store.commitDeployed(app.id, d);
     assert.deepEqual([...(await store.liveBlobHashes())].sort(), ['1'.repeat(64), '2'.repeat(64)]);
     await store.deleteApp(a.id);
     assert.equal((await store.liveBlobHashes()).size, 2);

@@ -1,13 +1,16 @@
 // The embedded Store: one SQLite file (better-sqlite3, WAL journal, foreign keys on). Writes run in
 // IMMEDIATE transactions so several connections or processes sharing the file queue up on the
-// busy timeout instead of failing; commitSync stores a good sync in one transaction.
+// busy timeout instead of failing; commitDeployed (state + the app's commit) and finishSync (record
+// + the app's status) are each one transaction.
 import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeployedState } from '../../core/desired.js';
-import type { Plan } from '../../core/plan/index.js';
+import type { ServiceSpec } from '../../core/services/types.js';
 import { ZvError } from '../../errors/registry.js';
-import type { AppRecord, AppStatusPatch, CredentialRecord, NewApp, NewCredential, Store, SyncCause, SyncRecord, TokenRecord } from '../types.js';
+import type {
+  AppRecord, AppStatusPatch, AppliedServices, CredentialRecord, NewApp, NewCredential, Store, SyncCause, SyncEnd, SyncRecord, TokenRecord,
+} from '../types.js';
 import { sqlite } from './driver.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import {
@@ -25,8 +28,6 @@ export interface SqliteStoreOptions {
 const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by';
 const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan, trigger, actor';
 const TOKEN_COLUMNS = 'id, name, role, namespaces, services, created_at, expires_at, created_by';
-
-type SyncResult = { commit: string | null; finishedAt: string; result: 'success' | 'error'; message: string; plan: Plan | null };
 
 function isUniqueViolation(e: unknown): boolean {
   return e instanceof sqlite().SqliteError && (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
@@ -152,7 +153,8 @@ export class SqliteStore implements Store {
   }
 
   async deleteApp(id: number): Promise<void> {
-    // syncs, deployed, deployed_functions and deployed_static_files go by ON DELETE CASCADE
+    // syncs, deployed, deployed_functions, deployed_static_files, applied_services and
+    // applied_service_specs go by ON DELETE CASCADE
     this.db.prepare('DELETE FROM applications WHERE id = ?').run(id);
   }
 
@@ -168,13 +170,10 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  /** Closes a sync record inside the caller's transaction; the sync must exist (and belong to appId when given). */
-  private endSync(syncId: number, r: SyncResult, appId?: number): void {
+  /** Closes a sync record inside the caller's transaction; the sync must exist. Returns its application's id. */
+  private endSync(syncId: number, r: SyncEnd): number {
     const row = this.db.prepare('SELECT app_id FROM syncs WHERE id = ?').get(syncId) as { app_id: number } | undefined;
     if (!row) throw new ZvError('INTERNAL', `no sync record with id ${syncId}`, { syncId });
-    if (appId !== undefined && row.app_id !== appId) {
-      throw new ZvError('INTERNAL', `sync record ${syncId} belongs to application ${row.app_id}, not ${appId}`, { syncId, appId });
-    }
     this.db
       .prepare('UPDATE syncs SET commit_sha = @commit, finished_at = @finishedAt, result = @result, message = @message, plan = @plan WHERE id = @id')
       .run({
@@ -185,10 +184,15 @@ export class SqliteStore implements Store {
         message: r.message,
         plan: r.plan === null ? null : toJson(r.plan, 'the sync plan'),
       });
+    return row.app_id;
   }
 
-  async finishSync(syncId: number, r: SyncResult): Promise<void> {
-    this.db.transaction(() => this.endSync(syncId, r)).immediate();
+  async finishSync(syncId: number, r: SyncEnd, status: AppStatusPatch): Promise<AppRecord> {
+    return this.db.transaction(() => {
+      const appId = this.endSync(syncId, r);
+      this.patchApp(appId, status);
+      return this.mustApp(appId);
+    }).immediate();
   }
 
   async listSyncs(appId: number, limit?: number): Promise<SyncRecord[]> {
@@ -229,17 +233,39 @@ export class SqliteStore implements Store {
     }
   }
 
-  /**
-   * The status patch defaults `commit` to the deployed commit and `lastSync` to `finishedAt`; fields
-   * given in `r.status` win. The sync record is closed as `success` with the patch's message.
-   */
-  async commitSync(appId: number, syncId: number, deployed: DeployedState, r: { finishedAt: string; plan: Plan; status: AppStatusPatch }): Promise<AppRecord> {
+  async commitDeployed(appId: number, deployed: DeployedState): Promise<AppRecord> {
     return this.db.transaction(() => {
       if (!this.appRow(appId)) throw appNotFound(appId);
       this.writeDeployed(appId, deployed);
-      this.patchApp(appId, { commit: deployed.commit, lastSync: r.finishedAt, ...r.status });
-      this.endSync(syncId, { commit: deployed.commit, finishedAt: r.finishedAt, result: 'success', message: r.status.message ?? '', plan: r.plan }, appId);
+      this.patchApp(appId, { commit: deployed.commit, warnings: deployed.warnings ?? [] });
       return this.mustApp(appId);
+    }).immediate();
+  }
+
+  async getAppliedServices(appId: number): Promise<AppliedServices | null> {
+    return this.db.transaction(() => {
+      const head = this.db.prepare('SELECT commit_sha FROM applied_services WHERE app_id = ?').get(appId) as { commit_sha: string | null } | undefined;
+      if (!head) return null;
+      const rows = this.db.prepare('SELECT spec FROM applied_service_specs WHERE app_id = ? ORDER BY name').all(appId) as { spec: string }[];
+      return { commit: head.commit_sha, specs: rows.map((r) => JSON.parse(r.spec) as ServiceSpec) };
+    }).deferred();
+  }
+
+  async saveAppliedServices(appId: number, applied: AppliedServices): Promise<void> {
+    this.db.transaction(() => {
+      if (!this.appRow(appId)) throw appNotFound(appId);
+      // the specs go away with their head row (ON DELETE CASCADE)
+      this.db.prepare('DELETE FROM applied_services WHERE app_id = ?').run(appId);
+      this.db.prepare('INSERT INTO applied_services (app_id, commit_sha) VALUES (?, ?)').run(appId, applied.commit);
+      const spec = this.db.prepare('INSERT INTO applied_service_specs (app_id, name, spec) VALUES (?, ?, ?)');
+      for (const s of applied.specs) {
+        try {
+          spec.run(appId, s.name, toJson(s, `the applied spec of service ${s.name}`));
+        } catch (e) {
+          if (isUniqueViolation(e)) throw new ZvError('INTERNAL', `two applied service specs are named ${s.name}`, { appId, service: s.name });
+          throw e;
+        }
+      }
     }).immediate();
   }
 
