@@ -9,13 +9,16 @@ import type { SecretsKeyring } from '../core/secrets.js';
 export class TreeDesiredReader implements DesiredReader {
   constructor(private readonly appsDir = 'apps', private readonly secrets?: SecretsKeyring) {}
 
-  async read(dir: string, opts: { path: string; namespace: string; commit: string }): Promise<DesiredRead> {
+  async read(dir: string, opts: { path: string; namespace: string; commit: string; repoURL?: string; branch?: string }): Promise<DesiredRead> {
     const appsDir = opts.path ? `${opts.path}/${this.appsDir}` : this.appsDir;
     const apps = await findServiceSpecs(dir, appsDir);
     if (apps.errors.length) {
       throw new ZvError(apps.code ?? 'MANIFEST_INVALID', apps.errors.map(formatDiagnostic).join('\n'), { diagnostics: apps.errors });
     }
-    const loaded = await loadApp(dir, { commit: opts.commit, path: opts.path, namespace: opts.namespace, ...(this.secrets ? { secrets: this.secrets } : {}) });
+    const loaded = await loadApp(dir, {
+      commit: opts.commit, path: opts.path, namespace: opts.namespace, repoURL: opts.repoURL, branch: opts.branch,
+      ...(this.secrets ? { secrets: this.secrets } : {}),
+    });
     const warnings = apps.warnings.map(formatDiagnostic);
     if (!loaded) {
       if (!apps.found) {

@@ -79,7 +79,9 @@ describe('functions and static sites from git', () => {
 
   it('a commit + sync serves the new answer; removed functions and files answer 404', async () => {
     await repo.commit({
-      'zerverless.yaml': manifest({ lua: 'return "lua v2"' }).replace(/ {4}- path: \/py\n(.*\n){2}/, ''),
+      // spec.source naming another repository: the registration wins, with a warning (PRODUCT.md §3)
+      'zerverless.yaml': manifest({ lua: 'return "lua v2"' }).replace(/ {4}- path: \/py\n(.*\n){2}/, '')
+        .replace('spec:\n', 'spec:\n  source:\n    repoURL: https://github.com/someone/elsewhere\n'),
       'site/about.txt': null,
       'site/index.html': '<h1>v2</h1>',
     });
@@ -93,6 +95,8 @@ describe('functions and static sites from git', () => {
     assert.equal((await h.get('/static/team/about.txt')).status, 404);
     assert.equal(await (await h.get('/static/team/index.html')).text(), '<h1>v2</h1>');
     assert.equal(st.functions.length, 3);
+    assert.ok((st.warnings ?? []).some((w) => /^zerverless\.yaml:\d+:\d+: spec\.source\.repoURL: is "https:\/\/github\.com\/someone\/elsewhere" but the application is registered with /.test(w)),
+      JSON.stringify(st.warnings));
   });
 
   it('an invalid manifest fails the sync naming the line, and the old version keeps serving', async () => {

@@ -250,6 +250,10 @@ function build(ctx: Ctx, data: unknown): Manifest | undefined {
     manifest.spec.source = {};
     if (typeof source.repoURL === 'string') manifest.spec.source.repoURL = source.repoURL;
     if (typeof source.branch === 'string') manifest.spec.source.branch = source.branch;
+    // Where a warning about a difference from the registered source points (sources/tree/find.ts).
+    for (const k of ['repoURL', 'branch']) {
+      if (typeof source[k] === 'string') ctx.locations[`spec.source.${k}`] = ctx.loc.locate(['spec', 'source', k]);
+    }
   }
   if (staticSite) manifest.spec.static = staticSite;
   return manifest;

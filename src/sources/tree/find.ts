@@ -50,6 +50,12 @@ export interface LoadOptions {
   path?: string;
   /** When set, metadata.namespace (if given) must equal it: NAMESPACE_MISMATCH otherwise. */
   namespace?: string;
+  /**
+   * The registered repository and branch. The registration wins over `spec.source`; a
+   * `spec.source.repoURL` or `.branch` that differs is a warning (PRODUCT.md §3).
+   */
+  repoURL?: string;
+  branch?: string;
   hash?: HashFn;
   /** Decrypts the functions' envFrom files (see ReadOptions.secrets). */
   secrets?: SecretsKeyring;
@@ -97,7 +103,54 @@ export async function loadApp(dir: string, opts: LoadOptions): Promise<LoadedApp
     ...(opts.hash ? { hash: opts.hash } : {}), ...(opts.secrets ? { secrets: opts.secrets } : {}),
   };
   const result = await readDesiredState(found.appDir, manifest, readOpts);
-  result.state.warnings.unshift(...warnings.map(formatDiagnostic));
+  result.state.warnings.unshift(...warnings.map(formatDiagnostic), ...sourceWarnings(manifest, locations, found.relFile, opts).map(formatDiagnostic));
   return { ...result, manifest, manifestFile: found.relFile, locations };
+}
+
+/** `user:secret@` and a query say nothing about which repository it is, and must not be shown. */
+function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return url.replace(/^[^@/]+@(?=[^:/]+:)/, ''); // scp form user@host:path: the host and path only
+  }
+}
+
+/**
+ * The repository a URL names, for comparing two spellings of it: host (lower case, without user or
+ * default port) and path (without a trailing `/` or `.git`). `https://h/u/r`, `https://h/u/r.git`,
+ * `ssh://git@h/u/r` and `git@h:u/r.git` are the same repository; the scheme is not compared.
+ */
+export function repoIdentity(url: string): string {
+  const trim = (p: string): string => p.replace(/\/+$/, '').replace(/\.git$/i, '').replace(/\/+$/, '').replace(/^\/+/, '');
+  try {
+    const u = new URL(url);
+    if (u.protocol === 'file:') return `file:${trim(u.pathname)}`;
+    return `${u.hostname.toLowerCase()}/${trim(decodeURIComponent(u.pathname))}`;
+  } catch {
+    const scp = /^(?:[^@/]+@)?([^:/]+):(.*)$/.exec(url);
+    if (scp) return `${(scp[1] as string).toLowerCase()}/${trim(scp[2] as string)}`;
+    return `file:${trim(url)}`;
+  }
+}
+
+/** Warnings for a `spec.source` that differs from the registered repository or branch. */
+function sourceWarnings(manifest: Manifest, locations: ManifestLocations, file: string, opts: LoadOptions): Diagnostic[] {
+  const src = manifest.spec.source;
+  if (!src) return [];
+  const out: Diagnostic[] = [];
+  const at = (field: string): Diagnostic => ({ file, ...(locations[field] ?? locations['spec.source'] ?? { line: 1, col: 1 }), field, message: '' });
+  if (src.repoURL !== undefined && opts.repoURL !== undefined && repoIdentity(src.repoURL) !== repoIdentity(opts.repoURL)) {
+    out.push({ ...at('spec.source.repoURL'), message: `is "${shownUrl(src.repoURL)}" but the application is registered with "${shownUrl(opts.repoURL)}": the registered source is used` });
+  }
+  const branch = (b: string): string => b.replace(/^refs\/heads\//, '');
+  if (src.branch !== undefined && opts.branch !== undefined && branch(src.branch) !== branch(opts.branch)) {
+    out.push({ ...at('spec.source.branch'), message: `is "${src.branch}" but the application is registered with branch "${opts.branch}": the registered branch is used` });
+  }
+  return out;
 }
 
