@@ -1,18 +1,10 @@
 // Tests of the ServiceReconciler with an in-memory runtime: failures and blocked dependents,
-// health waits that time out, the state port (and the deprecated state file), re-deploying what the
-// runtime lost, the queue.
-import { after, before, test } from 'node:test';
+// health waits that time out, the state port, re-deploying what the runtime lost, the queue.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/types.js';
 import { isZvError } from '../../errors/registry.js';
 import { ServiceReconciler, type AppliedServices, type AppliedServicesPort } from './applier.js';
-
-let base = '';
-before(() => { base = mkdtempSync(join(tmpdir(), 'zv-svc-rec-')); });
-after(() => rmSync(base, { recursive: true, force: true }));
 
 function spec(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
   return {
@@ -150,17 +142,15 @@ test('the state port carries the applied specs to the next reconciler, saved aft
   assert.ok(warnings.some((w) => w.includes('cannot save the applied state') && w.includes('disk full')), warnings.join('\n'));
 });
 
-test('the deprecated state file carries the applied specs to the next reconciler; a lost service is deployed again', async () => {
-  const statePath = join(base, 'state', 'services.json');
+test('the applied specs carry to the next reconciler through the port; a lost service is deployed again', async () => {
+  let stored: AppliedServices | null = null;
+  const state: AppliedServicesPort = { load: async () => structuredClone(stored), save: async (a) => { stored = structuredClone(a); } };
   const rt = new MemoryRuntime();
-  await new ServiceReconciler({ runtime: rt, statePath, ...quick }).apply([spec('db'), spec('api', { dependsOn: ['db'] })], { commit: 'c1' });
-  const saved = JSON.parse(readFileSync(statePath, 'utf8')) as { commit: string; specs: ServiceSpec[] };
-  assert.equal(saved.commit, 'c1');
-  assert.deepEqual(saved.specs.map((s) => s.name), ['api', 'db']);
+  await new ServiceReconciler({ runtime: rt, state, ...quick }).apply([spec('db'), spec('api', { dependsOn: ['db'] })], { commit: 'c1' });
 
   // Same runtime, new reconciler: nothing to do. Then the runtime loses api: only api is deployed.
   rt.calls.length = 0;
-  const next = new ServiceReconciler({ runtime: rt, statePath, ...quick });
+  const next = new ServiceReconciler({ runtime: rt, state, ...quick });
   const same = await next.apply([spec('db'), spec('api', { dependsOn: ['db'] })]);
   assert.deepEqual(rt.calls, []);
   assert.equal(next.appliedCommit(), 'c1');
@@ -169,9 +159,6 @@ test('the deprecated state file carries the applied specs to the next reconciler
   const lost = await next.apply([spec('db'), spec('api', { dependsOn: ['db'] })]);
   assert.deepEqual(rt.calls, ['deploy api']);
   assert.deepEqual(lost.plan.find((c) => c.name === 'api'), { name: 'api', action: 'deploy', fromVersion: '1.0.0', toVersion: '1.0.0', changes: ['missing'] });
-
-  writeFileSync(statePath, '{not json');
-  await assert.rejects(new ServiceReconciler({ runtime: rt, statePath }).apply([]), /cannot read the service state/);
 });
 
 test('depends_on-only changes are recorded without a runtime call; health changes reconfigure', async () => {

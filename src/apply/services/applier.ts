@@ -16,7 +16,6 @@ import { orderServices, removalOrder } from '../../core/services/spec/graph.js';
 import { ZvError } from '../../errors/registry.js';
 import { traced, type EventMeta } from '../../telemetry/events.js';
 import { waitReady } from './health.js';
-import { appliedStateFile } from './state-file.js';
 import type { AppliedServices } from '../../store/types.js';
 
 export type { AppliedServices };
@@ -38,13 +37,8 @@ export interface AppliedServicesPort {
 
 export interface ServiceReconcilerOptions {
   runtime: ServiceRuntime;
-  /** Keeps the last applied specs between runs; without it (and without statePath) they are kept in memory only. */
+  /** Keeps the last applied specs between runs; without it they are kept in memory only. */
   state?: AppliedServicesPort;
-  /**
-   * @deprecated A JSON file holding the last applied specs (the old layout); `state` wins. Kept only
-   * until the createGitOps facade keeps its specs through `state`.
-   */
-  statePath?: string;
   /** How long a dependent waits for each dependency to be ready (default 120 s). */
   healthTimeoutMs?: number;
   /** How often the runtime state is polled meanwhile (default 250 ms). */
@@ -125,7 +119,7 @@ export class ServiceReconciler {
     this.opts = opts;
     this.runtime = opts.runtime;
     this.log = opts.logger ?? NOOP_LOGGER;
-    this.state = opts.state ?? (opts.statePath ? appliedStateFile(opts.statePath) : undefined);
+    this.state = opts.state;
   }
 
   /** Reads the saved state once (also done by the first reconcile). */
@@ -138,7 +132,7 @@ export class ServiceReconciler {
       for (const s of saved.specs) this.specs.set(s.name, s);
     })().catch((e: unknown) => {
       this.loading = undefined;
-      throw new ZvError('INTERNAL', `cannot read the service state${this.opts.statePath && !this.opts.state ? ` ${this.opts.statePath}` : ''}: ${message(e)}`, undefined, { cause: e });
+      throw new ZvError('INTERNAL', `cannot read the service state: ${message(e)}`, undefined, { cause: e });
     });
     return this.loading;
   }

@@ -4,4 +4,4 @@ export type {
   ServiceReconcilerOptions, ServiceReconcileResult, FailedService, BlockedService, ServiceLogger, AppliedServices, AppliedServicesPort,
 } from './applier.js';
 export { isReady, waitReady } from './health.js';
-export { readAppliedState, writeAppliedState, importAppliedFile, importAppliedFiles, appliedFilePath, type AppliedState } from './state-file.js';
+export { readAppliedState, importAppliedFile, importAppliedFiles, appliedFilePath, type AppliedState } from './state-file.js';

@@ -1,14 +1,12 @@
 // The old home of the last applied service specs: one small JSON file per application
 // (`<data-dir>/services/<appId>/applied.json`). Since schema v5 they live in the Store; this module
 // reads such a file so that a data dir made by an older zerverless is imported once (then the file
-// is deleted). The writer stays only for the createGitOps facade's `statePath` until it keeps its
-// specs through a Store too.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// is deleted). The server (at start) and the createGitOps facade (for its own data dir) call it.
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ServiceSpec } from '../../core/services/types.js';
 import type { AppliedServices, Store } from '../../store/types.js';
-import type { AppliedServicesPort, ServiceLogger } from './applier.js';
+import type { ServiceLogger } from './applier.js';
 
 /** The file's content (the same shape as the Store's AppliedServices). */
 export type AppliedState = AppliedServices;
@@ -33,28 +31,6 @@ export async function readAppliedState(path: string): Promise<AppliedState | nul
   const specs = data.specs as ServiceSpec[];
   if (!specs.every((s) => s !== null && typeof s === 'object' && typeof s.name === 'string')) throw new Error(`${path}: a spec has no name`);
   return { commit: typeof data.commit === 'string' ? data.commit : null, specs: [...specs].sort(byName) };
-}
-
-/**
- * @deprecated Writes the old file atomically (temp + rename). Only for ServiceReconciler's
- * deprecated `statePath` (the createGitOps facade); the server keeps applied specs in the Store.
- */
-export async function writeAppliedState(path: string, state: AppliedState): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const specs = [...state.specs].sort(byName);
-  try {
-    await writeFile(tmp, JSON.stringify({ format: FORMAT, commit: state.commit, specs }, null, 2) + '\n');
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** @deprecated The old file as an AppliedServicesPort (ServiceReconciler's `statePath`). */
-export function appliedStateFile(path: string): AppliedServicesPort {
-  return { load: () => readAppliedState(path), save: (applied) => writeAppliedState(path, applied) };
 }
 
 /**
