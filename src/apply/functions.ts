@@ -1,9 +1,11 @@
 // The apply side of a sync: loads function code into runtimes (building docker images), stores
 // static blobs (prepare, which may fail and then changes nothing), then publishes the new slice and
 // retires what it replaced (commit). Also restores the last deployed state at start without git.
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { ZvError, toZvError } from '../errors/registry.js';
-import type { DeployedState, DesiredFunction } from '../core/desired.js';
+import type { DeployedState, DesiredFunction, StaticFileEntry } from '../core/desired.js';
 import type { FunctionOverlay } from '../core/status.js';
 import type { Plan } from '../core/plan/index.js';
 import { DrainingFunction } from '../serving/drain.js';
@@ -15,6 +17,7 @@ import { traced } from '../telemetry/events.js';
 import type { DesiredRead } from '../sources/types.js';
 import type { RuntimeSet } from '../runtimes/types.js';
 import { mergeEnv, type SecretsKeyring } from '../core/secrets.js';
+import type { DriftRepair } from './drift.js';
 
 export interface AppIdentity {
   key: string;
@@ -40,6 +43,50 @@ export type ServiceRoutes = ReadonlyMap<string, { name: string; handle: LoadedFu
 const SERVICE_TIMEOUT_MS = 60_000;
 
 const BUILD_LOG_LINES = 200;
+
+/** Drift (PRODUCT.md §11): a served function or static file that differs from what was deployed. */
+export interface DriftFound {
+  kind: 'function' | 'static';
+  /** The function's path (`/api/hello`) or the static file's path (`css/site.css`). */
+  target: string;
+  /** In a few words: `container removed`, `container stopped`, `blob missing`, `blob corrupt`. */
+  problem: string;
+  detail?: string;
+  /** Static: the entry whose blob is missing or corrupt (other files with the same content share it). */
+  entry?: StaticFileEntry;
+}
+
+/** The bytes of a static file as deployed (from the artifact of the deployed commit). */
+export type RestoreBlob = (entry: StaticFileEntry) => Promise<Uint8Array>;
+
+/** Blobs hashed at once by a drift check (each is streamed: memory stays small for 20k files). */
+const VERIFY_CONCURRENCY = 8;
+
+/** What a blob file looked like when it was last found intact: unchanged, it is not hashed again. */
+interface BlobStamp {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    const s = createReadStream(path);
+    s.on('data', (c) => h.update(c));
+    s.on('error', reject);
+    s.on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 export class Deployer {
   /** Per app key, per function path: what the status shows beside (or instead of) the deployed state. */
@@ -268,6 +315,117 @@ export class Deployer {
     const out = new Set<string>();
     for (const [path, facts] of this.describe(app)) if (facts.available === 'no') out.add(path);
     return out;
+  }
+
+  /**
+   * Drift check of one application (PRODUCT.md §11): its served functions whose runtime can drift
+   * (docker: a container removed, stopped or paused by hand), and each blob of its static site
+   * (missing, or its sha256 no longer matches). Looks only. A blob is hashed again only when its
+   * file changed (inode, size, mtime or ctime) since this server last found it intact, so a pass
+   * over a large site costs a stat per file; decay that leaves the file's metadata untouched is
+   * not seen.
+   */
+  async checkDrift(app: AppIdentity): Promise<DriftFound[]> {
+    const slice = this.serving.getApp(app.key);
+    if (!slice) return [];
+    const out: DriftFound[] = [];
+    for (const [path, f] of slice.functions) {
+      if (!f.handle.fn.check) continue;
+      try {
+        const found = await f.handle.fn.check();
+        if (found) out.push({ kind: 'function', target: path, problem: found.problem, ...(found.detail ? { detail: found.detail } : {}) });
+      } catch (e) {
+        this.logger.warn({ namespace: app.namespace, app: app.name, function: path, err: toZvError(e).message }, 'drift check of a function failed');
+      }
+    }
+    if (slice.static) out.push(...(await this.checkBlobs([...slice.static.files.values()])));
+    return out;
+  }
+
+  /**
+   * Checks (as `checkDrift`) and repairs: functions through their runtime (`repair`), static blobs
+   * from `restoreBlob` (its bytes must hash to the entry's hash; a corrupt blob is replaced). Each
+   * finding comes back with its result; a failed repair is reported, never thrown. The caller runs it
+   * in the application's sync queue, never beside a sync of the same application.
+   */
+  async repairDrift(app: AppIdentity, restoreBlob: RestoreBlob): Promise<DriftRepair[]> {
+    const found = await this.checkDrift(app);
+    const out: DriftRepair[] = [];
+    for (const d of found) {
+      try {
+        if (d.kind === 'function') {
+          const fn = this.serving.getApp(app.key)?.functions.get(d.target)?.handle.fn;
+          if (!fn?.repair) throw new ZvError('INTERNAL', `${d.target}: the function is no longer served or cannot be repaired`);
+          await fn.repair();
+          const left = await fn.check?.();
+          if (left) throw new ZvError('FUNCTION_UNAVAILABLE', `${d.target}: still ${left.problem} after the repair`);
+        } else if (d.entry) {
+          await this.restoreBlob(d.entry, restoreBlob);
+        }
+        out.push({ kind: d.kind, target: d.target, problem: d.problem, result: 'repaired', ...(d.detail ? { detail: d.detail } : {}) });
+      } catch (e) {
+        out.push({ kind: d.kind, target: d.target, problem: d.problem, result: 'failed', message: toZvError(e).message, ...(d.detail ? { detail: d.detail } : {}) });
+      }
+    }
+    return out;
+  }
+
+  /** Blob files last found intact, by hash (shared by every application: blobs are by content). */
+  private readonly intact = new Map<string, BlobStamp>();
+
+  private async checkBlobs(files: StaticFileEntry[]): Promise<DriftFound[]> {
+    const byHash = new Map<string, StaticFileEntry[]>();
+    for (const f of files) {
+      const l = byHash.get(f.hash);
+      if (l) l.push(f);
+      else byHash.set(f.hash, [f]);
+    }
+    const out: DriftFound[] = [];
+    await eachLimited([...byHash.values()], VERIFY_CONCURRENCY, async (entries) => {
+      const entry = entries[0] as StaticFileEntry;
+      const problem = await this.blobProblem(entry);
+      if (!problem) return;
+      const also = entries.length > 1 ? ` (also ${entries.slice(1).map((e) => e.path).join(', ')})` : '';
+      out.push({ kind: 'static', target: entry.path, problem: problem.problem, detail: `${problem.detail}${also}`, entry });
+    });
+    return out.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  }
+
+  private async blobProblem(entry: StaticFileEntry): Promise<{ problem: string; detail: string } | null> {
+    const path = this.blobs.path(entry.hash);
+    let st: Awaited<ReturnType<typeof stat>>;
+    try {
+      st = await stat(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+      this.intact.delete(entry.hash);
+      return { problem: 'blob missing', detail: `blob ${entry.hash.slice(0, 12)} is not in the blob store` };
+    }
+    const stamp: BlobStamp = { ino: Number(st.ino), size: Number(st.size), mtimeMs: Number(st.mtimeMs), ctimeMs: Number(st.ctimeMs) };
+    const seen = this.intact.get(entry.hash);
+    if (seen && seen.ino === stamp.ino && seen.size === stamp.size && seen.mtimeMs === stamp.mtimeMs && seen.ctimeMs === stamp.ctimeMs) return null;
+    this.intact.delete(entry.hash);
+    const corrupt = { problem: 'blob corrupt', detail: `blob ${entry.hash.slice(0, 12)} no longer hashes to its name` };
+    if (!st.isFile() || stamp.size !== entry.size) return corrupt;
+    let got: string;
+    try {
+      got = await sha256File(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'blob missing', detail: `blob ${entry.hash.slice(0, 12)} is not in the blob store` };
+      throw e;
+    }
+    if (got !== entry.hash) return corrupt;
+    this.intact.set(entry.hash, stamp);
+    return null;
+  }
+
+  private async restoreBlob(entry: StaticFileEntry, restore: RestoreBlob): Promise<void> {
+    const bytes = await restore(entry);
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    if (hash !== entry.hash) throw new ZvError('INTERNAL', `static file ${entry.path}: the deployed commit's bytes hash to ${hash.slice(0, 12)}, not ${entry.hash.slice(0, 12)}`);
+    await this.blobs.put(bytes, { replace: true });
+    const left = await this.blobProblem(entry);
+    if (left) throw new ZvError('INTERNAL', `static file ${entry.path}: ${left.problem} after the restore`);
   }
 
   /** Lets each runtime drop what no live function uses (orphan containers, unused images). */

@@ -30,6 +30,8 @@ export interface ReconcilerDeps {
   logger: Logger;
   metrics?: Metrics;
   pollIntervalMs: number;
+  /** How often what runs is checked against what was deployed and repaired (reconciler/drift.ts); 0: never. */
+  driftIntervalMs?: number;
   now?: () => Date;
   /** Where services keep their folders and applied specs. */
   dataDir: string;

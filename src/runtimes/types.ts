@@ -53,6 +53,17 @@ export interface Upstream {
 export type LogStream = 'stdout' | 'stderr';
 export type FunctionLogger = (stream: LogStream, line: string) => void;
 
+/**
+ * Drift (PRODUCT.md §11): what runs no longer matches what was loaded, e.g. the container of a
+ * docker function was removed or stopped by hand. Found by `LoadedFunction.check`.
+ */
+export interface DriftFinding {
+  /** What is wrong, in a few words: `container removed`, `container stopped`. */
+  problem: string;
+  /** Details for the log and the history (e.g. the container id). */
+  detail?: string;
+}
+
 /** A function whose code is compiled and ready to serve. */
 export interface LoadedFunction {
   /**
@@ -71,6 +82,18 @@ export interface LoadedFunction {
   upstream?(): Upstream | null;
   /** Facts for the status (e.g. image and container ids). */
   describe?(): Record<string, string>;
+  /**
+   * Drift check: null while what runs matches what was loaded, else what differs. Looks only (no
+   * side effects); what the runtime repairs by itself (e.g. Docker restarting a crashed container)
+   * is not drift. Absent: the runtime has nothing outside the platform that can drift (lua, js, python).
+   */
+  check?(): Promise<DriftFinding | null>;
+  /**
+   * Puts back what `check` finds (e.g. starts a stopped container, recreates a removed one with the
+   * same image, limits and network); resolves at once when nothing drifted, once the function
+   * answers again otherwise. Rejects with a ZvError when it cannot.
+   */
+  repair?(): Promise<void>;
 }
 
 export interface FunctionRuntime {

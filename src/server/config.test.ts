@@ -43,3 +43,15 @@ test('sizes', () => {
   assert.equal(parseSize(512), 512);
   assert.equal(parseSize('lots'), null);
 });
+
+test('--drift-interval: default 1m, a duration, 0 or off disables, anything else is refused', () => {
+  assert.equal(resolveServeConfig({}, {}, {}).driftIntervalMs, 60_000);
+  assert.equal(resolveServeConfig({ 'drift-interval': '30s' }, {}, {}).driftIntervalMs, 30_000);
+  assert.equal(resolveServeConfig({}, fromEnv({ ZV_DRIFT_INTERVAL: '2m' }), {}).driftIntervalMs, 120_000);
+  assert.equal(resolveServeConfig({ 'drift-interval': 'off' }, {}, {}).driftIntervalMs, 0);
+  assert.equal(resolveServeConfig({ 'drift-interval': '0' }, {}, {}).driftIntervalMs, 0);
+  assert.equal(resolveServeConfig({}, {}, fromConfigFile('driftInterval: 0\n')).driftIntervalMs, 0);
+  for (const bad of ['soon', '10ms', '-1s']) {
+    assert.throws(() => resolveServeConfig({ 'drift-interval': bad }, {}, {}), (e: unknown) => isZvError(e, 'CONFIG_INVALID') && /drift-interval/.test(e.message));
+  }
+});

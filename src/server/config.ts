@@ -17,6 +17,8 @@ export interface ServeConfig {
   port: number;
   dataDir: string;
   pollIntervalMs: number;
+  /** How often drift is repaired (--drift-interval, default 1m); 0: never (`0` or `off`). */
+  driftIntervalMs: number;
   allowFileRepos: boolean;
   maxBodyBytes: number;
   /** Largest response of a Lua, JS or Python function (--max-response; 500 FUNCTION_RESPONSE_TOO_LARGE over it). */
@@ -37,7 +39,7 @@ export interface ServeConfig {
 /** Raw setting names as written on the command line (without `--`). */
 export const SETTINGS = [
   'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'max-response', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
-  'public-metrics', 'cors-origin', 'admin-token-file',
+  'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
 export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
@@ -136,6 +138,12 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
   const pollRaw = get('poll-interval') ?? '5m';
   const pollIntervalMs = parseDuration(typeof pollRaw === 'boolean' ? '' : pollRaw);
   if (pollIntervalMs === null || pollIntervalMs < 100) throw new ZvError('CONFIG_INVALID', `poll-interval: '${pollRaw}' is not a duration like 500ms, 30s, 5m, 1h (at least 100ms)`);
+  const driftRaw = get('drift-interval') ?? '1m';
+  const driftOff = driftRaw === false || driftRaw === 0 || ['0', 'off'].includes(String(driftRaw).trim().toLowerCase());
+  const driftIntervalMs = driftOff ? 0 : parseDuration(typeof driftRaw === 'boolean' ? '' : driftRaw);
+  if (driftIntervalMs === null || (!driftOff && driftIntervalMs < 100)) {
+    throw new ZvError('CONFIG_INVALID', `drift-interval: '${driftRaw}' is not a duration like 30s, 1m, 1h (at least 100ms), or 0 / off`);
+  }
   const bodyRaw = get('max-body') ?? 10 * 1024 * 1024;
   const maxBodyBytes = parseSize(typeof bodyRaw === 'boolean' ? '' : bodyRaw);
   if (maxBodyBytes === null) throw new ZvError('CONFIG_INVALID', `max-body: '${bodyRaw}' is not a size like 10MiB or 1048576`);
@@ -160,6 +168,7 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     port,
     dataDir: str('data-dir', './.zerverless'),
     pollIntervalMs,
+    driftIntervalMs,
     allowFileRepos: parseBool(get('allow-file-repos') ?? false, 'allow-file-repos'),
     maxBodyBytes,
     maxResponseBytes,

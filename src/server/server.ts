@@ -181,6 +181,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     logger,
     metrics,
     pollIntervalMs: config.pollIntervalMs,
+    driftIntervalMs: config.driftIntervalMs,
     dataDir,
     secrets: keyring,
     // One port pool for the service runtimes of every application, so two never pick one port.

@@ -16,6 +16,8 @@ export const CHANNELS = {
   buildStart: 'zerverless:build:start',
   buildStop: 'zerverless:build:stop',
   healthCheck: 'zerverless:health:check',
+  /** One drift repair (PRODUCT.md §11): a container, service process or static blob put back, or not. */
+  driftRepair: 'zerverless:drift:repair',
 } as const;
 
 export type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];

@@ -10,6 +10,8 @@ import type { ServiceStatus } from '../../core/status.js';
 import type { LoadedFunction, Upstream } from '../../runtimes/types.js';
 import { ServiceReconciler, type ServiceReconcileResult } from './index.js';
 import type { Logger } from '../../telemetry/log.js';
+import { orderServices } from '../../core/services/spec/graph.js';
+import type { DriftRepair } from '../drift.js';
 import type { Store } from '../../store/types.js';
 
 /** What the host needs of a runtime beyond the five methods: where the healthy process is. */
@@ -127,6 +129,46 @@ export class ServiceHost {
   /** Route → handle for the specs that declare a route. */
   routes(specs: readonly ServiceSpec[]): Map<string, { name: string; handle: LoadedFunction }> {
     return new Map(specs.filter((s) => s.route).map((s) => [s.route as string, { name: s.name, handle: this.routeHandle(s.name) }]));
+  }
+
+  /**
+   * Drift repair of services (PRODUCT.md §11), in dependency order. Gone = an applied service the
+   * runtime does not list, or lists as `failed` or `stopped` (no supervised process): it is
+   * deployed again from its applied spec (ready version folders are reused). A `crashed` or
+   * `crash-loop` process is the supervisor's: it restarts it with back-off, and a repair would only
+   * fight it; `starting` is an operation under way. Run it in the application's sync queue, never
+   * beside an apply (a repair deploys the applied spec, which an apply under way may be replacing).
+   */
+  async repairDrift(): Promise<DriftRepair[]> {
+    const specs = this.appliedSpecs();
+    if (specs.length === 0) return [];
+    const states = new Map((await this.runtime.getCurrentState()).map((s) => [s.name, s]));
+    const gone = (name: string): string | null => {
+      const st = states.get(name);
+      if (!st) return 'process gone';
+      return st.status === 'failed' || st.status === 'stopped' ? `process ${st.status}` : null;
+    };
+    const byName = new Map(specs.map((s) => [s.name, s]));
+    const ordered = orderServices(specs);
+    const names = 'order' in ordered ? ordered.order : specs.map((s) => s.name);
+    const out: DriftRepair[] = [];
+    for (const name of names) {
+      const spec = byName.get(name);
+      const problem = gone(name);
+      if (!spec || !problem) continue;
+      this.o.logger.warn({ namespace: this.o.namespace, app: this.o.app, service: name, problem }, 'repairing a drifted service');
+      try {
+        await this.runtime.deploy(spec);
+        const now = (await this.runtime.getCurrentState()).find((s) => s.name === name);
+        if (!now || now.status === 'failed' || now.status === 'stopped') {
+          throw new ZvError('SERVICE_START_FAILED', `service ${name}: still ${now?.status ?? 'not running'} after the repair${now?.message ? `: ${now.message}` : ''}`);
+        }
+        out.push({ kind: 'service', target: name, problem, result: 'repaired' });
+      } catch (e) {
+        out.push({ kind: 'service', target: name, problem, result: 'failed', message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    return out;
   }
 
   /** Reads the applied specs from the Store (cheap; no process is started). */

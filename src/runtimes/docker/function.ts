@@ -2,11 +2,14 @@
 // The first start waits for readiness and fails loudly (with the container's last log lines); after
 // that, Docker restarts crashes itself and this object follows along through engine events and
 // re-inspects: `upstream()` is null while the container is down or not answering yet.
+// Drift (PRODUCT.md §11): `check` finds a container stopped, paused or removed by hand (a crash
+// that Docker restarts itself is not drift); `repair` starts it again, or has the runtime make a new
+// one (same image, limits and network) and follows that one from then on.
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import { ZvError } from '../../errors/registry.js';
-import type { DockerSource, FunctionLogger, FunctionSource, LoadedFunction, Upstream } from '../types.js';
+import type { DockerSource, DriftFinding, FunctionLogger, FunctionSource, LoadedFunction, Upstream } from '../types.js';
 import { hostPort, lastLogLines, LogFollower } from './container.js';
 import { forward, probeHttp, UpstreamTimeout } from './http.js';
 
@@ -23,6 +26,11 @@ export interface DockerFunctionInit {
   readyTimeoutMs: number;
   /** Called once the container is gone (or left to the next start): the runtime forgets it. */
   release: () => void;
+  /**
+   * Drift repair: a container for this function in place of one removed by hand (the runtime
+   * creates it, or adopts an idle one of the same hash, and follows its events from then on).
+   */
+  recreate?: () => Promise<{ id: string; mode: StartMode }>;
 }
 
 /** How the first start finds the container. */
@@ -32,11 +40,16 @@ const STOP_GRACE_S = 5;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const statusOf = (e: unknown): number | undefined => (e as { statusCode?: number } | null)?.statusCode;
 
+export const DRIFT = { removed: 'container removed', stopped: 'container stopped', paused: 'container paused' } as const;
+
 export class DockerFunction implements LoadedFunction {
-  readonly containerId: string;
+  /** The container serving the function (a drift repair may replace it). */
+  containerId: string;
   readonly tag: string;
   readonly imageId: string;
-  private readonly container: Dockerode.Container;
+  private container: Dockerode.Container;
+  /** The drift repair under way, if any (dispose waits for it). */
+  private repairing: Promise<void> | undefined;
   private port: number | null = null;
   private running = false;
   private ready = false;
@@ -96,6 +109,8 @@ export class DockerFunction implements LoadedFunction {
     this.disposed = true;
     this.ready = false;
     this.probeGen++;
+    // A repair under way stops at its next step (start() sees `disposed`); then its container goes.
+    await this.repairing?.catch(() => undefined);
     this.follower?.stop();
     try {
       await this.container.stop({ t: STOP_GRACE_S });
@@ -108,6 +123,77 @@ export class DockerFunction implements LoadedFunction {
       if (statusOf(e) !== 404 && statusOf(e) !== 409) this.init.logger.warn({ err: e, container: this.containerId }, 'removing a container failed');
     } finally {
       this.init.release();
+    }
+  }
+
+  /**
+   * Drift: whether the container was removed, stopped or paused behind the platform's back. A
+   * container Docker is restarting (after a crash) is not drift; nor is anything while a repair
+   * runs or before the first start succeeded.
+   */
+  async check(): Promise<DriftFinding | null> {
+    if (this.disposed || this.detached || !this.live || this.repairing) return null;
+    return this.inspectDrift();
+  }
+
+  /** Puts back what `check` finds; resolves once the container answers again (or at once: no drift). */
+  repair(): Promise<void> {
+    this.repairing ??= this.doRepair().finally(() => {
+      this.repairing = undefined;
+    });
+    return this.repairing;
+  }
+
+  private async inspectDrift(): Promise<DriftFinding | null> {
+    const short = this.containerId.slice(0, 12);
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await this.container.inspect();
+    } catch (e) {
+      if (statusOf(e) === 404) return { problem: DRIFT.removed, detail: `container ${short} no longer exists` };
+      throw new ZvError('RUNTIME_UNAVAILABLE', `${this.init.source.id}: cannot inspect container ${short}: ${errText(e)}`);
+    }
+    if (info.State.Paused) return { problem: DRIFT.paused, detail: `container ${short} is paused` };
+    if (!info.State.Running && !info.State.Restarting) {
+      return { problem: DRIFT.stopped, detail: `container ${short} is ${info.State.Status} (exit code ${info.State.ExitCode})` };
+    }
+    return null;
+  }
+
+  private async doRepair(): Promise<void> {
+    if (this.disposed || this.detached || !this.live) return;
+    const found = await this.inspectDrift();
+    if (!found || this.disposed || this.detached) return;
+    this.init.logger.warn({ fn: this.init.source.id, container: this.containerId, problem: found.problem }, 'repairing a drifted function container');
+    // While the repair runs, start() follows the container (engine events only mark it down).
+    this.live = false;
+    this.running = false;
+    this.ready = false;
+    this.probeGen++;
+    try {
+      if (found.problem === DRIFT.removed) {
+        if (!this.init.recreate) throw new ZvError('RUNTIME_UNAVAILABLE', `${this.init.source.id}: its container was removed and cannot be made again`);
+        const got = await this.init.recreate();
+        this.containerId = got.id;
+        this.container = this.init.docker.getContainer(got.id);
+        this.downAtNano = undefined;
+        await this.start(got.mode);
+      } else {
+        if (found.problem === DRIFT.paused) {
+          try {
+            await this.container.unpause();
+          } catch (e) {
+            if (statusOf(e) !== 409) throw new ZvError('RUNTIME_UNAVAILABLE', `${this.init.source.id}: the engine could not unpause the container: ${errText(e)}`);
+          }
+        }
+        await this.start('adopted');
+      }
+    } finally {
+      if (!this.disposed && !this.detached && !this.live) {
+        // Failed: follow whatever the container does from here on (a later pass tries again).
+        this.live = true;
+        void this.refresh();
+      }
     }
   }
 

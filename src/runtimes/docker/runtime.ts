@@ -176,10 +176,19 @@ export class DockerRuntime implements FunctionRuntime {
         throw new ZvError('RUNTIME_UNAVAILABLE',
           `${d.build.dockerfile}: the image ${tag} of ${source.id} is no longer in the Docker engine and there is no build context to rebuild it from; the next sync rebuilds it`);
       }
-      const id = got.id;
+      let id = got.id;
       fn = new DockerFunction({
         docker: this.docker, source: src, log, logger: this.logger, tag, imageId: imageId ?? got.imageId, containerId: id,
         readyTimeoutMs: this.readyTimeoutMs,
+        // Drift repair: the container was removed by hand; the function follows a new one.
+        recreate: async () => {
+          const made = await this.recreate(src, tag, hash, network);
+          this.fns.delete(id);
+          this.held.delete(id);
+          id = made.id;
+          if (fn) this.fns.set(id, fn);
+          return made;
+        },
         release: () => {
           this.fns.delete(id);
           this.held.delete(id);
@@ -547,6 +556,29 @@ export class DockerRuntime implements FunctionRuntime {
     }
     this.held.add(c.id);
     return { id: c.id, mode: 'created', imageId: '' };
+  }
+
+  /**
+   * Drift repair of a loaded function whose container was removed by hand: a container like the
+   * first (same image, limits, network and hash), made anew or adopted. The image must still be
+   * there (a loaded function pins it against pruning; one removed by hand needs a sync to rebuild).
+   */
+  private async recreate(src: DockerFunctionSource, tag: string, hash: string, network: string): Promise<{ id: string; mode: StartMode }> {
+    if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'docker: the runtime is closed');
+    this.pinNetwork(network, 1);
+    try {
+      if ((await this.imageId(tag)) === null) {
+        throw new ZvError('RUNTIME_UNAVAILABLE', `${src.docker.build.dockerfile}: the image ${tag} of ${src.id} is no longer in the Docker engine; the next sync rebuilds it`);
+      }
+      await this.watch();
+      await this.ensureNetwork(network, src.docker.owner.namespace);
+      const got = await this.acquire(src, tag, hash, network, true);
+      if (!got) throw new ZvError('INTERNAL', `docker: ${src.id}: no container was made`);
+      this.logger.info({ fn: src.id, container: got.id, mode: got.mode }, 'replacing a removed function container');
+      return { id: got.id, mode: got.mode };
+    } finally {
+      this.pinNetwork(network, -1);
+    }
   }
 
   /** Follows the engine's container events (ours only); reconnects while functions are loaded. */

@@ -55,10 +55,10 @@ export class FsBlobStore implements BlobStore {
     return join(this.dir, hash.slice(0, 2), hash.slice(2));
   }
 
-  async put(data: Uint8Array): Promise<string> {
+  async put(data: Uint8Array, opts: { replace?: boolean } = {}): Promise<string> {
     const hash = FsBlobStore.hash(data);
     const target = this.path(hash);
-    if (await this.has(hash)) {
+    if (!opts.replace && (await this.has(hash))) {
       // mark it as recently used so a gc with a grace period does not take it from a running sync
       const now = new Date();
       await utimes(target, now, now).catch(() => {});
