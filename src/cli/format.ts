@@ -22,6 +22,7 @@ export function formatApp(a: AppStatus): string {
     `  commit:    ${a.source.commit ?? '-'}`,
     `  last sync: ${a.lastSync ?? '-'}`,
   ];
+  if (a.retry) lines.push(`  retry:     attempt ${a.retry.attempt}, next at ${a.retry.nextAt} (or now: zerverless apps sync ${a.name})`);
   if (a.functions.length) {
     lines.push('  functions:');
     const rows = a.functions.map((f) => [`    ${f.path}`, f.runtime, f.status, f.url, f.container ? `${f.image ?? ''} container ${f.container.slice(0, 12)}` : '']);

@@ -53,6 +53,15 @@ export interface AppStatus {
   static: { dir: string; files: number; url: string } | null;
   services: ServiceStatus[];
   warnings?: string[];
+  /** A background retry is scheduled (PRODUCT.md §11): the status stays error / degraded meanwhile. */
+  retry?: RetryInfo;
+}
+
+export interface RetryInfo {
+  /** How many retries in a row (1 after the first failure). */
+  attempt: number;
+  /** When the next one runs, ISO 8601 UTC. */
+  nextAt: string;
 }
 
 export interface StatusInput {
@@ -73,6 +82,7 @@ export interface StatusInput {
   /** Per function path, facts from the runtime (image, imageId, container). */
   facts?: ReadonlyMap<string, Record<string, string>>;
   services?: ServiceStatus[];
+  retry?: RetryInfo;
 }
 
 export function buildStatus(i: StatusInput): AppStatus {
@@ -117,5 +127,6 @@ export function buildStatus(i: StatusInput): AppStatus {
     out.status = 'degraded';
   }
   if (i.warnings.length) out.warnings = i.warnings;
+  if (i.retry) out.retry = { attempt: i.retry.attempt, nextAt: i.retry.nextAt };
   return out;
 }

@@ -1,24 +1,32 @@
 // createGitOps: the bc_gitops facade of PRODUCT.md §8, for embedding without the HTTP server.
-// One repository branch, one `apps/` folder of service specs, one ServiceRuntime (default: the
-// Node runtime, loaded only when no runtime is given). The loop polls the branch head only
-// (`git ls-remote`) and reconciles when it moved, or when the last reconcile did not fully succeed.
+// A thin composition of the pieces the server uses: the same Reconciler (one poller, one keyed
+// queue, the sync's named steps, retries with backoff), the same Store (SQLite), the same git
+// source and the same service applier. It registers one application: the `apps/` folder of one
+// repository branch, applied through one ServiceRuntime (default: the Node runtime, loaded only
+// when no runtime is given).
 //
 // Layout under <dataDir>/gitops/<key>/ (key: hash of repository, branch and apps folder):
-//   git/           the GitSource's bare clone and per-commit trees
-//   applied.json   the last applied specs and commit, so a restart diffs against them
+//   git/        the GitSource's bare clone and per-commit trees
+//   state.db    the Store: the application, its history and its applied service specs
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { ServiceRuntime, ServiceSpec, ServiceState } from '../core/services/types.js';
 import { normalizeRelPath } from '../core/names.js';
 import { ZvError } from '../errors/registry.js';
 import { GitSource, classifyRepoUrl, redactUrl, validateBranchName } from '../sources/git/index.js';
 import { findServiceSpecs } from '../sources/tree/apps.js';
-import type { RepoRef } from '../sources/types.js';
-import { traced } from '../telemetry/events.js';
+import type { DesiredRead, DesiredReader } from '../sources/types.js';
+import { openSqliteStore } from '../store/sqlite/store.js';
+import { FsBlobStore } from '../store/blobs/fs.js';
+import type { AppRecord, Store } from '../store/types.js';
+import { ServingTable } from '../serving/table.js';
+import { Reconciler } from '../reconciler/reconciler.js';
 import { isReady } from '../apply/services/health.js';
-import {
-  ServiceReconciler, problemText, type ServiceLogger, type ServiceReconcileResult,
-} from '../apply/services/applier.js';
+import { importAppliedFile } from '../apply/services/state-file.js';
+import type { HostedServiceRuntime } from '../apply/services/host.js';
+import { problemText, type ServiceLogger, type ServiceReconcileResult } from '../apply/services/applier.js';
+import type { Logger } from '../telemetry/log.js';
 
 export interface GitOpsOptions {
   repoUrl: string;
@@ -49,6 +57,8 @@ export interface GitOpsStatus {
   healthyCount: number;
   /** Why, when status is error. */
   error?: string;
+  /** A background retry is scheduled (the status stays error / degraded meanwhile). */
+  retry?: { attempt: number; nextAt: string };
 }
 
 export interface AppStatus {
@@ -88,7 +98,45 @@ async function nodeRuntime(dataDir: string): Promise<ServiceRuntime & { close():
 }
 
 const NOOP_LOGGER: ServiceLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** The facade's logger (info/warn/error) as the pino-shaped logger the pieces take. */
+function asLogger(l: ServiceLogger, bindings: object = {}): Logger {
+  const at = (fn: (obj: object, msg?: string) => void) => (obj: unknown, msg?: string) =>
+    fn(typeof obj === 'object' && obj !== null ? { ...bindings, ...obj } : { ...bindings, msg: obj }, msg);
+  const logger = {
+    level: 'info',
+    child: (more: object) => asLogger(l, { ...bindings, ...more }),
+    trace: () => undefined,
+    debug: () => undefined,
+    info: at(l.info.bind(l)),
+    warn: at(l.warn.bind(l)),
+    error: at(l.error.bind(l)),
+    fatal: at(l.error.bind(l)),
+    silent: () => undefined,
+    isLevelEnabled: (lvl: string) => lvl !== 'trace' && lvl !== 'debug',
+  };
+  return logger as unknown as Logger;
+}
+
+/**
+ * A runtime as the service host takes it. bc_gitops makes `getCurrentState` optional: without it,
+ * the applied specs stand for what runs (nothing is redeployed for want of a state).
+ */
+function hosted(rt: ServiceRuntime, applied: () => ServiceSpec[], close: () => Promise<void>): HostedServiceRuntime {
+  const partial = rt as Partial<ServiceRuntime>;
+  return {
+    deploy: (s) => rt.deploy(s),
+    upgrade: (s, from) => rt.upgrade(s, from),
+    reconfigure: (s) => rt.reconfigure(s),
+    remove: (n) => rt.remove(n),
+    getCurrentState: async () => (typeof partial.getCurrentState === 'function'
+      ? partial.getCurrentState.call(rt)
+      : applied().map((s): ServiceState => ({ name: s.name, version: s.version, status: 'running', health: 'unknown', restarts: 0 }))),
+    upstream: () => null,
+    logs: () => [],
+    close,
+  };
+}
 
 function completeSpec(s: ServiceSpecInput): ServiceSpec {
   if (typeof s?.name !== 'string' || s.name === '' || typeof s.version !== 'string' || s.version === '') {
@@ -100,199 +148,198 @@ function completeSpec(s: ServiceSpecInput): ServiceSpec {
   };
 }
 
+/** The read step for the facade: the apps folder only (no zerverless.yaml); any problem in it is an error. */
+class AppsReader implements DesiredReader {
+  /** The specs of the last commit read. */
+  last: ServiceSpec[] | null = null;
+
+  constructor(private readonly appsDir: string, private readonly repo: string, private readonly log: ServiceLogger) {}
+
+  async read(dir: string, opts: { commit: string }): Promise<DesiredRead> {
+    const found = await findServiceSpecs(dir, this.appsDir);
+    if (!found.found) throw new ZvError('MANIFEST_NOT_FOUND', `${this.appsDir}/ does not exist in commit ${opts.commit.slice(0, 12)} of ${this.repo}`);
+    for (const w of found.warnings) this.log.warn({ repo: this.repo, commit: opts.commit, warning: problemText(w) }, 'gitops: spec warning');
+    if (found.errors.length) {
+      const texts = found.errors.map(problemText);
+      throw new ZvError(found.code ?? 'MANIFEST_INVALID', `invalid service specs: ${texts.join('; ')}`, { errors: texts });
+    }
+    this.last = found.specs;
+    return { state: { commit: opts.commit, functions: [], static: null, warnings: [] }, staticFiles: [], docker: [], services: found.specs };
+  }
+}
+
+/** The pieces, made on first use and again after stop(). */
+interface Parts {
+  store: Store;
+  reconciler: Reconciler;
+  app: AppRecord;
+  runtime: ServiceRuntime;
+}
+
+const APP = { namespace: 'gitops', name: 'apps' } as const;
+
 class GitOpsController implements GitOps {
-  private readonly ref: RepoRef;
+  private readonly branch: string;
   private readonly appsDir: string;
   private readonly interval: number;
   private readonly dataDir: string;
   private readonly home: string;
-  private readonly source: GitSource;
   private readonly log: ServiceLogger;
-  private readonly meta: Record<string, unknown>;
-  private runtimeP: Promise<ServiceRuntime> | undefined;
+  private readonly reader: AppsReader;
+  private partsP: Promise<Parts> | undefined;
   /** The Node runtime when this facade made it (then stop() closes it). */
-  private ownRuntime: { close(): Promise<void> } | undefined;
-  private reconcilerP: Promise<ServiceReconciler> | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private desired: ServiceSpec[] | null = null;
-  private last: { result: ServiceReconcileResult } | { error: string } | null = null;
-  private lastCommit: string | null = null;
+  private ownRuntime: (ServiceRuntime & { close(): Promise<void> }) | undefined;
 
   constructor(private readonly opts: GitOpsOptions) {
-    const branch = opts.branch ?? 'main';
+    this.branch = opts.branch ?? 'main';
     classifyRepoUrl(opts.repoUrl, { allowFileRepos: opts.allowFileRepos ?? false });
-    validateBranchName(branch);
+    validateBranchName(this.branch);
     const apps = normalizeRelPath(opts.appsDir ?? 'apps');
     if ('error' in apps) throw new ZvError('VALIDATION_FAILED', `appsDir ${apps.error}`);
-    this.ref = { repoURL: opts.repoUrl, branch };
     this.appsDir = apps.path;
     this.interval = opts.reconcileInterval ?? 60_000;
     this.dataDir = resolve(opts.dataDir ?? './.zerverless');
-    const key = createHash('sha256').update(`${opts.repoUrl}\n${branch}\n${this.appsDir}`).digest('hex').slice(0, 16);
+    const key = createHash('sha256').update(`${opts.repoUrl}\n${this.branch}\n${this.appsDir}`).digest('hex').slice(0, 16);
     this.home = join(this.dataDir, 'gitops', key);
-    this.source = new GitSource({ dataDir: this.home, allowFileRepos: opts.allowFileRepos ?? false, headCacheMs: 0 });
     this.log = opts.logger ?? NOOP_LOGGER;
-    this.meta = { repo: redactUrl(opts.repoUrl), branch };
+    this.reader = new AppsReader(this.appsDir, redactUrl(opts.repoUrl), this.log);
   }
 
-  private runtime(): Promise<ServiceRuntime> {
-    this.runtimeP ??= (this.opts.runtime ? Promise.resolve(this.opts.runtime) : nodeRuntime(this.dataDir).then((rt) => {
-      this.ownRuntime = rt;
-      return rt;
-    })).catch((e: unknown) => {
-      this.runtimeP = undefined;
+  private parts(): Promise<Parts> {
+    this.partsP ??= this.compose().catch((e: unknown) => {
+      this.partsP = undefined;
       throw e;
     });
-    return this.runtimeP;
+    return this.partsP;
   }
 
-  private reconciler(): Promise<ServiceReconciler> {
-    this.reconcilerP ??= this.runtime().then(async (runtime) => {
-      const rec = new ServiceReconciler({
-        runtime, statePath: join(this.home, 'applied.json'), meta: this.meta, logger: this.log,
+  private async compose(): Promise<Parts> {
+    const runtime = this.opts.runtime ?? (this.ownRuntime ??= await nodeRuntime(this.dataDir));
+    await mkdir(this.home, { recursive: true });
+    const store = openSqliteStore(join(this.home, 'state.db'));
+    const logger = asLogger(this.log);
+    const repo = redactUrl(this.opts.repoUrl);
+    let reconciler: Reconciler | null = null;
+    try {
+      reconciler = new Reconciler({
+        store,
+        source: new GitSource({ dataDir: this.home, allowFileRepos: this.opts.allowFileRepos ?? false, headCacheMs: 0 }),
+        reader: this.reader,
+        runtimes: new Map(),
+        serving: new ServingTable(),
+        blobs: new FsBlobStore(join(this.home, 'blobs')),
+        logger,
+        pollIntervalMs: this.interval,
+        // A service process that is gone is started again, as by the server (PRODUCT.md §11).
+        driftIntervalMs: 60_000,
+        dataDir: this.home,
+        // The facade's telemetry names the repository, not an application (bc_gitops' events).
+        eventMeta: () => ({ repo, branch: this.branch }),
         ...(this.opts.healthTimeout !== undefined ? { healthTimeoutMs: this.opts.healthTimeout } : {}),
+        serviceRuntime: () => hosted(runtime, () => reconciler?.services(app.id)?.applied ?? [], async () => {
+          // Only a runtime this facade made is closed; a given one belongs to the caller.
+          const own = this.ownRuntime;
+          this.ownRuntime = undefined;
+          await own?.close();
+        }),
       });
-      await rec.load();
-      this.lastCommit ??= rec.appliedCommit();
-      return rec;
-    }).catch((e: unknown) => {
-      this.reconcilerP = undefined;
+      const app = (await store.getApp(APP.namespace, APP.name)) ?? (await store.createApp({
+        ...APP, source: { repoURL: this.opts.repoUrl, branch: this.branch, path: '' }, allowServices: true, createdBy: null,
+      }));
+      // Data dirs of earlier versions kept the applied specs in applied.json: into the store, once.
+      await importAppliedFile(join(this.home, 'applied.json'), (a) => store.saveAppliedServices(app.id, a),
+        async () => (await store.getAppliedServices(app.id)) !== null, this.log);
+      // The applied specs come back: a runtime that lost them (e.g. the Node runtime after a restart) redeploys.
+      await reconciler.restore();
+      return { store, reconciler, app, runtime };
+    } catch (e) {
+      await reconciler?.stop().catch(() => undefined);
+      await store.close().catch(() => undefined);
       throw e;
-    });
-    return this.reconcilerP;
-  }
-
-  /** One reconcile or manual operation at a time. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    }
   }
 
   async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+    const { reconciler } = await this.parts();
     try {
       await this.reconcile();
     } catch (e) {
-      this.log.error({ ...this.meta, err: message(e) }, 'gitops: reconcile failed');
+      this.log.error({ repo: redactUrl(this.opts.repoUrl), branch: this.branch, err: (e as Error).message }, 'gitops: reconcile failed');
     }
-    this.schedule();
+    await reconciler.startPolling();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    (await this.reconcilerP?.catch(() => undefined))?.interrupt();
-    await this.queue;
-    const own = this.ownRuntime;
-    if (own) {
-      // Its processes would outlive us otherwise; the next start() deploys them again from applied.json.
-      this.ownRuntime = undefined;
-      this.runtimeP = undefined;
-      this.reconcilerP = undefined;
-      await own.close();
-    }
+    const p = this.partsP;
+    this.partsP = undefined;
+    const parts = await p?.catch(() => undefined);
+    if (!parts) return;
+    // Ends the poll, the retries and the work under way; closes the hosts (and so a runtime we made).
+    await parts.reconciler.stop();
+    await parts.store.close();
   }
 
-  private schedule(): void {
-    if (!this.running) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick().finally(() => this.schedule()), this.interval);
-  }
-
-  private async tick(): Promise<void> {
-    try {
-      const head = await this.source.head(this.ref, { maxAgeMs: 0 });
-      const settled = this.last !== null && 'result' in this.last && !this.last.result.failed.length && !this.last.result.blocked.length;
-      if (this.running && (head !== this.lastCommit || !settled)) await this.reconcileAt(head);
-    } catch (e) {
-      this.log.error({ ...this.meta, err: message(e) }, 'gitops: reconcile failed');
-    }
-  }
-
-  reconcile(): Promise<ServiceReconcileResult> {
-    return this.reconcileAt();
-  }
-
-  /** A reconcile at `known` (the head the poll just read), or at the head asked for now. */
-  private reconcileAt(known?: string): Promise<ServiceReconcileResult> {
-    return this.exclusive(() => traced('reconcile', { ...this.meta }, async (more) => {
-      try {
-        const rec = await this.reconciler();
-        const head = known ?? (await this.source.head(this.ref, { maxAgeMs: 0 }));
-        more.commit = head;
-        const desired = await this.read(head);
-        this.desired = desired;
-        const result = await rec.apply(desired, { commit: head });
-        Object.assign(more, { applied: result.applied.length, failed: result.failed.length, blocked: result.blocked.length });
-        this.last = { result };
-        this.lastCommit = head;
-        await this.source.prune(new Set([head])).catch(() => undefined);
-        return result;
-      } catch (e) {
-        this.last = { error: message(e) };
-        throw e;
-      }
-    }));
+  async reconcile(): Promise<ServiceReconcileResult> {
+    const { reconciler, app } = await this.parts();
+    await reconciler.sync(app.id, { cause: { trigger: 'api', actor: null } });
+    const outcome = reconciler.lastOutcome(app.id);
+    if (outcome && !outcome.ok) throw outcome.error;
+    return reconciler.services(app.id)?.last ?? { commit: outcome?.commit ?? null, plan: [], applied: [], failed: [], blocked: [] };
   }
 
   sync(): Promise<ServiceReconcileResult> {
     return this.reconcile();
   }
 
-  /** The specs in the apps folder of `commit`; any problem in them is an error (nothing is applied). */
-  private async read(commit: string): Promise<ServiceSpec[]> {
-    const art = await this.source.artifact(this.ref, commit);
-    const found = await findServiceSpecs(art.dir, this.appsDir);
-    if (!found.found) throw new ZvError('MANIFEST_NOT_FOUND', `${this.appsDir}/ does not exist in commit ${commit.slice(0, 12)} of ${this.meta.repo as string}`);
-    for (const w of found.warnings) this.log.warn({ ...this.meta, commit, warning: problemText(w) }, 'gitops: spec warning');
-    if (found.errors.length) {
-      const texts = found.errors.map(problemText);
-      throw new ZvError(found.code ?? 'MANIFEST_INVALID', `invalid service specs: ${texts.join('; ')}`, { errors: texts });
-    }
-    return found.specs;
+  private async applied(): Promise<ServiceSpec[]> {
+    const { reconciler, app } = await this.parts();
+    return reconciler.services(app.id)?.applied ?? [];
+  }
+
+  private async states(): Promise<Map<string, ServiceState>> {
+    const { runtime } = await this.parts();
+    const list = typeof (runtime as Partial<ServiceRuntime>).getCurrentState === 'function' ? await runtime.getCurrentState() : [];
+    return new Map(list.map((s) => [s.name, s]));
   }
 
   async status(): Promise<GitOpsStatus> {
-    const rec = await this.reconciler();
-    const specs = this.desired ?? rec.appliedSpecs();
-    const states = new Map((await (await this.runtime()).getCurrentState()).map((s) => [s.name, s]));
+    const { reconciler, store, app } = await this.parts();
+    const record = (await store.getAppById(app.id)) ?? app;
+    const specs = this.reader.last ?? (await this.applied());
+    const states = await this.states();
     const healthyCount = specs.filter((s) => isReady(states.get(s.name), s)).length;
-    const out: GitOpsStatus = { status: 'pending', lastCommit: this.lastCommit, appCount: specs.length, healthyCount };
-    if (this.last && 'error' in this.last) {
+    const out: GitOpsStatus = { status: 'pending', lastCommit: record.commit, appCount: specs.length, healthyCount };
+    const outcome = reconciler.lastOutcome(app.id);
+    if (outcome && !outcome.ok) {
       out.status = 'error';
-      out.error = this.last.error;
-    } else if (this.last) {
-      const r = this.last.result;
-      out.status = r.failed.length || r.blocked.length || healthyCount < specs.length ? 'degraded' : 'synced';
+      out.error = outcome.error.message;
+    } else if (outcome) {
+      out.status = outcome.problems || healthyCount < specs.length ? 'degraded' : 'synced';
     }
+    const retry = (await reconciler.status(record, { settled: true })).retry;
+    if (retry) out.retry = retry;
     return out;
   }
 
   async getDesiredState(): Promise<ServiceSpec[]> {
-    return [...(this.desired ?? [])];
+    return [...(this.reader.last ?? [])];
   }
 
   async getCurrentState(): Promise<ServiceState[]> {
-    return (await this.runtime()).getCurrentState();
+    return [...(await this.states()).values()];
   }
 
   async getAppStatus(name: string): Promise<AppStatus | null> {
-    const rec = await this.reconciler();
-    const spec = rec.appliedSpecs().find((s) => s.name === name) ?? this.desired?.find((s) => s.name === name) ?? null;
-    const state = (await (await this.runtime()).getCurrentState()).find((s) => s.name === name) ?? null;
+    const { reconciler, app } = await this.parts();
+    const spec = (await this.applied()).find((s) => s.name === name) ?? this.reader.last?.find((s) => s.name === name) ?? null;
+    const state = (await this.states()).get(name) ?? null;
     if (!spec && !state) return null;
     const out: AppStatus = { name, spec, state, healthy: spec ? isReady(state ?? undefined, spec) : state?.health === 'healthy' };
-    if (this.last && 'result' in this.last) {
-      const failed = this.last.result.failed.find((f) => f.name === name);
-      const blocked = this.last.result.blocked.find((b) => b.name === name);
-      if (failed) out.error = `${failed.action} failed: ${failed.error}`;
-      else if (blocked) out.error = `${blocked.action} blocked: ${blocked.reason}`;
-    }
+    const last = reconciler.services(app.id)?.last;
+    const failed = last?.failed.find((f) => f.name === name);
+    const blocked = last?.blocked.find((b) => b.name === name);
+    if (failed) out.error = `${failed.action} failed: ${failed.error}`;
+    else if (blocked) out.error = `${blocked.action} blocked: ${blocked.reason}`;
     return out;
   }
 
@@ -312,24 +359,20 @@ class GitOpsController implements GitOps {
 
   upgrade(name: string, version: string): Promise<ServiceReconcileResult> {
     return this.manual(name, 'upgrade', (applied) => {
-      const base = applied.find((s) => s.name === name) ?? this.desired?.find((s) => s.name === name);
+      const base = applied.find((s) => s.name === name) ?? this.reader.last?.find((s) => s.name === name);
       if (!base) throw new ZvError('APP_NOT_FOUND', `no service named ${name}`);
       return [...applied.filter((s) => s.name !== name), completeSpec({ ...base, version })];
     });
   }
 
-  /** A change outside git: applied on top of the last applied specs; git wins again at the next reconcile that reads a new commit. */
-  private manual(name: string, what: string, next: (applied: ServiceSpec[]) => ServiceSpec[]): Promise<ServiceReconcileResult> {
-    return this.exclusive(async () => {
-      const rec = await this.reconciler();
-      const result = await rec.apply(next(rec.appliedSpecs()));
-      const failed = result.failed.find((f) => f.name === name);
-      const blocked = result.blocked.find((b) => b.name === name);
-      if (failed || blocked) {
-        throw new ZvError('INTERNAL', `${what} ${name}: ${failed ? failed.error : blocked?.reason}`, { result });
-      }
-      return result;
-    });
+  /** A change outside git, through the same queue as syncs; git wins again at the next reconcile that reads a new commit. */
+  private async manual(name: string, what: string, next: (applied: ServiceSpec[]) => ServiceSpec[]): Promise<ServiceReconcileResult> {
+    const { reconciler, app } = await this.parts();
+    const result = await reconciler.applyServices(app, next);
+    const failed = result.failed.find((f) => f.name === name);
+    const blocked = result.blocked.find((b) => b.name === name);
+    if (failed || blocked) throw new ZvError('INTERNAL', `${what} ${name}: ${failed ? failed.error : blocked?.reason}`, { result });
+    return result;
   }
 }
 

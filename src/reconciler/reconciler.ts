@@ -1,24 +1,32 @@
-// The reconciler: for each application, pull → read → plan → apply, one sync at a time, on the poll
-// or on request. A sync is all or nothing: any failure leaves the last good revision serving and
-// records the error. On start it serves every application's last deployed state, without git.
+// The reconciler: the one loop of PRODUCT.md §7 and §11 for every kind of application. One poller
+// reads branch heads; one keyed queue runs one sync per application at a time (sync.ts: head →
+// artifact → read → ownership → plan → prepare → commit → apply services → finish). A sync that
+// failed for a passing reason is retried with backoff (retry.ts); what runs is compared with what
+// was deployed every drift interval (drift.ts). On start it serves every application's last
+// deployed state, without git. The HTTP server and the createGitOps facade both compose this class.
 import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/desired.js';
-import { planApplication, type Plan } from '../core/plan/index.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
-import type { Source } from '../sources/types.js';
+import type { DesiredReader, Source } from '../sources/types.js';
 import { summariseVerify } from '../sources/git/verify-policy.js';
 import type { AppRecord, BlobStore, NewApp, Store, SyncCause } from '../store/types.js';
 import type { ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { traced } from '../telemetry/events.js';
-import { Deployer, type AppIdentity } from '../apply/functions.js';
-import { SerialRunner } from './serial.js';
-import { Poller } from './poller.js';
-import type { DesiredReader } from '../sources/types.js';
+import { traced, type EventMeta } from '../telemetry/events.js';
+import { Deployer } from '../apply/functions.js';
 import type { RuntimeSet } from '../runtimes/types.js';
 import type { SecretsKeyring } from '../core/secrets.js';
 import { ServiceHost, type HostedServiceRuntime } from '../apply/services/host.js';
+import type { ServiceReconcileResult } from '../apply/services/index.js';
+import type { ServiceSpec } from '../core/services/types.js';
+import { SerialRunner } from './serial.js';
+import { Poller } from './poller.js';
+import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy } from './retry.js';
+import { SyncRun, appKey, identity, type SyncEnv, type SyncOutcome } from './sync.js';
+import { describeRepairs, repairDrift, type DriftRepair } from './drift.js';
+
+export { appKey };
 
 export interface ReconcilerDeps {
   store: Store;
@@ -33,42 +41,44 @@ export interface ReconcilerDeps {
   /** How often what runs is checked against what was deployed and repaired (reconciler/drift.ts); 0: never. */
   driftIntervalMs?: number;
   now?: () => Date;
-  /** Where services keep their folders and applied specs. */
+  /** Where services keep their folders. */
   dataDir: string;
   /** Makes the service runtime of one application (default: none, and apps/ folders are refused). */
   serviceRuntime?: (dir: string, namespace: string) => HostedServiceRuntime;
   /** Decrypts functions' envFrom files when they are loaded (the reader gets it too). */
   secrets?: SecretsKeyring;
+  /** Backoff of background retries (default 10 s doubling to 10 min). */
+  retry?: RetryPolicy;
+  /** The metadata of an application's telemetry events (default: app, namespace, repo, branch). */
+  eventMeta?: (app: AppRecord) => EventMeta;
+  /** How long a service waits for each of its dependencies to be ready (default 120 s). */
+  healthTimeoutMs?: number;
 }
 
-export const appKey = (namespace: string, name: string): string => `${namespace}/${name}`;
-const identity = (a: AppRecord): AppIdentity => ({ key: appKey(a.namespace, a.name), name: a.name, namespace: a.namespace });
+const defaultEventMeta = (app: AppRecord): EventMeta => ({ app: app.name, namespace: app.namespace, repo: app.source.repoURL, branch: app.source.branch });
 
-/** The deployed state as the plan should see it: unavailable functions (a stopped container) count as changed, so a sync reloads them. */
-function withUnavailable(deployed: DeployedState | null, unavailable: Set<string>): DeployedState | null {
-  if (!deployed || unavailable.size === 0) return deployed;
-  return { ...deployed, functions: deployed.functions.map((f) => (unavailable.has(f.path) ? { ...f, hash: `${f.hash}+unavailable` } : f)) };
-}
-
-/** Services run as host processes: only a registration by a token with `services: true` may deploy them. */
-function servicesForbidden(app: AppRecord): ZvError {
-  const by = app.createdBy === null ? 'a token' : `token '${app.createdBy}'`;
-  return new ZvError('FORBIDDEN',
-    `the repository has an apps/ folder of services (host processes), and the application was registered by ${by} without services: true; nothing was deployed`);
-}
+/** Triggers of syncs the loop starts by itself: a retry of one never shows as `syncing` (the failure stays visible). */
+const BACKGROUND: ReadonlySet<SyncCause['trigger']> = new Set(['retry']);
 
 export class Reconciler {
+  /** The keyed queue: one sync (or removal, or repair) per application at a time. */
   private readonly runner = new SerialRunner();
   /** Serialises the check-ownership → store → switch step per namespace. */
   private readonly namespaceLock = new SerialRunner();
   private readonly deployer: Deployer;
   private readonly poller: Poller;
+  private readonly retries: RetrySchedule;
   /** Deployed state per app id, mirrored from the store for planning and ownership checks. */
   private readonly deployed = new Map<number, DeployedState>();
   /** Head commit whose sync failed because of the commit, so the poll does not retry it. */
   private readonly failedHead = new Map<number, string>();
+  /** What started the sync running now, per app id. */
+  private readonly running = new Map<number, SyncCause>();
+  /** How the last sync of each application ended (since this process started). */
+  private readonly outcomes = new Map<number, SyncOutcome>();
   private readonly now: () => Date;
   private readonly log: Logger;
+  private readonly env: SyncEnv;
   private stopping = false;
   /** The service host of each application that has (or had) an apps/ folder. */
   private readonly hosts = new Map<number, ServiceHost>();
@@ -86,6 +96,28 @@ export class Reconciler {
       onHead: (app, head) => void this.headSeen(app.id, head),
       onHeadError: (app, err) => void this.headFailed(app, err),
     });
+    this.retries = new RetrySchedule(deps.retry ?? DEFAULT_RETRY, this.now, (id) => {
+      void this.sync(id, { cause: { trigger: 'retry', actor: null } }).catch(() => undefined);
+    });
+    this.env = {
+      store: deps.store,
+      source: deps.source,
+      reader: deps.reader,
+      serving: deps.serving,
+      deployer: this.deployer,
+      log: this.log,
+      metrics: deps.metrics,
+      now: this.now,
+      eventMeta: deps.eventMeta ?? defaultEventMeta,
+      deployed: this.deployed,
+      namespaceLock: this.namespaceLock,
+      host: (app, create) => (create || this.hosts.has(app.id) ? this.host(app) : null),
+      dropHost: async (app) => {
+        const h = this.hosts.get(app.id);
+        this.hosts.delete(app.id);
+        await h?.close();
+      },
+    };
   }
 
   private host(app: AppRecord): ServiceHost {
@@ -93,7 +125,10 @@ export class Reconciler {
     if (!h) {
       const make = this.deps.serviceRuntime;
       if (!make) throw new ZvError('RUNTIME_UNAVAILABLE', 'this server does not run services from apps/ folders');
-      h = new ServiceHost({ dataDir: this.deps.dataDir, appId: app.id, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace), store: this.deps.store });
+      h = new ServiceHost({ dataDir: this.deps.dataDir, appId: app.id, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace), store: this.deps.store,
+        ...(this.deps.eventMeta ? { meta: this.deps.eventMeta(app) } : {}),
+        ...(this.deps.healthTimeoutMs !== undefined ? { healthTimeoutMs: this.deps.healthTimeoutMs } : {}),
+      });
       this.hosts.set(app.id, h);
     }
     return h;
@@ -101,15 +136,19 @@ export class Reconciler {
 
   private wantsSync(app: AppRecord, head: string): boolean {
     if (head === this.failedHead.get(app.id)) return false;
-    // A moved branch; the branch back on the served commit while the status says error; or a
-    // function that could not be restored (e.g. its image was removed), which a sync rebuilds.
+    // A moved branch always syncs at once.
+    if (head !== app.commit) return true;
+    // A passing failure is retried by its backoff schedule, not by every poll.
+    if (this.retries.get(app.id)) return false;
+    // The status says error (e.g. the head could not be read before); or a function that could not
+    // be restored (e.g. its image was removed), which a sync rebuilds.
     const overlays = this.deployer.overlays.get(appKey(app.namespace, app.name));
     const failed = [...(overlays?.values() ?? [])].some((o) => o.status === 'failed') || this.deployer.unavailable(identity(app)).size > 0;
     // Services not at the served commit (e.g. the server stopped while applying them) or left
-    // failed or blocked by the last apply (e.g. the registry was down) are tried again.
+    // failed or blocked by their restore are tried again.
     const host = this.hosts.get(app.id);
     const services = host !== undefined && (host.hasProblems() || (host.appliedSpecs().length > 0 && host.appliedCommit() !== app.commit));
-    return head !== app.commit || app.status === 'error' || failed || services;
+    return app.status === 'error' || failed || services;
   }
 
   /**
@@ -185,13 +224,73 @@ export class Reconciler {
     await this.deployer.collectGarbage();
   }
 
+  /** Starts the poll and, every `driftIntervalMs`, drift repair. */
   startPolling(): Promise<void> {
+    this.scheduleDrift();
     return this.poller.start();
   }
 
-  /** Stops polling, refuses new syncs and waits for the running ones. */
+  private driftTimer: NodeJS.Timeout | null = null;
+
+  private scheduleDrift(): void {
+    const every = this.deps.driftIntervalMs ?? 0;
+    if (every <= 0 || this.stopping || this.driftTimer) return;
+    this.driftTimer = setTimeout(() => {
+      void this.driftPass().finally(() => {
+        this.driftTimer = null;
+        this.scheduleDrift();
+      });
+    }, every);
+    this.driftTimer.unref();
+  }
+
+  /** One drift pass over every application (each in its queue, never beside its sync). */
+  private async driftPass(): Promise<void> {
+    try {
+      const { apps } = await this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER });
+      for (const app of apps) {
+        if (this.stopping) return;
+        // A sync under way puts everything in place itself.
+        if (this.isSyncing(app.id)) continue;
+        await this.repairDrift(app.id).catch((e: unknown) => this.log.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'drift repair failed'));
+      }
+    } catch (e) {
+      this.log.warn({ err: toZvError(e).message }, 'drift pass failed');
+    }
+  }
+
+  /**
+   * Checks what runs against what was deployed for one application and puts it back (PRODUCT.md
+   * §11): containers, service processes, static blobs. A pass that found something is an entry in
+   * the history (trigger `drift`). Resolves with the repairs made or tried.
+   */
+  repairDrift(appId: number): Promise<DriftRepair[]> {
+    if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
+    return this.runner.after(String(appId), async () => {
+      const app = await this.deps.store.getAppById(appId);
+      if (!app) return [];
+      const deployed = this.deployed.get(app.id) ?? null;
+      const host = this.hosts.get(app.id) ?? null;
+      if (!deployed && !host) return [];
+      const repairs = await repairDrift({ ...identity(app), source: app.source, namespace: app.namespace }, {
+        deployer: this.deployer, host, source: this.deps.source, deployed, logger: this.log,
+      });
+      if (repairs.length) {
+        const at = this.now().toISOString();
+        const syncId = await this.deps.store.startSync(app.id, at, { trigger: 'drift', actor: null });
+        const failed = repairs.some((r) => r.result === 'failed');
+        await this.deps.store.finishSync(syncId, { commit: app.commit, finishedAt: this.now().toISOString(), result: failed ? 'error' : 'success', message: describeRepairs(repairs), plan: null }, {});
+      }
+      return repairs;
+    });
+  }
+
+  /** Stops polling, retries and repairs, refuses new syncs and waits for the running ones. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.retries.close();
+    if (this.driftTimer) clearTimeout(this.driftTimer);
+    this.driftTimer = null;
     await this.poller.stop();
     for (const h of this.hosts.values()) h.interruptApply();
     await this.runner.idle();
@@ -216,111 +315,53 @@ export class Reconciler {
   /** Runs a sync now (asking the remote for the head), or joins the one queued. Resolves with the record after it. */
   sync(appId: number, opts: { revision?: string; cause?: SyncCause } = {}): Promise<AppRecord> {
     if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
-    return this.runner.run(String(appId), () => this.syncOnce(appId, opts.revision, opts.cause));
+    return this.runner.run(String(appId), () => this.syncOnce(appId, opts.revision, opts.cause ?? { trigger: 'poll', actor: null }));
   }
 
-  private async syncOnce(appId: number, revision?: string, cause?: SyncCause): Promise<AppRecord> {
+  /** How the last sync of the application ended in this process (null before one). */
+  lastOutcome(appId: number): SyncOutcome | null {
+    return this.outcomes.get(appId) ?? null;
+  }
+
+  private async syncOnce(appId: number, revision: string | undefined, cause: SyncCause): Promise<AppRecord> {
     while (this.gcRunning) await this.gcRunning;
+    const app = await this.deps.store.getAppById(appId);
+    if (!app) throw new ZvError('APP_NOT_FOUND', `application ${appId} no longer exists`);
     this.activeSyncs++;
+    this.running.set(appId, cause);
     try {
-      return await this.syncSteps(appId, revision, cause);
+      const syncId = await this.deps.store.startSync(app.id, this.now().toISOString(), cause);
+      const { record, outcome } = await new SyncRun(this.env, app, syncId, { revision, cause }).run();
+      this.outcomes.set(appId, outcome);
+      this.afterSync(app, outcome);
+      return record;
     } finally {
+      this.running.delete(appId);
       this.activeSyncs--;
     }
   }
 
-  private async syncSteps(appId: number, revision?: string, cause: SyncCause = { trigger: 'poll', actor: null }): Promise<AppRecord> {
-    const { store, source, reader } = this.deps;
-    const app = await store.getAppById(appId);
-    if (!app) throw new ZvError('APP_NOT_FOUND', `application ${appId} no longer exists`);
-    const id = identity(app);
-    const syncId = await store.startSync(app.id, this.now().toISOString(), cause);
-    let commit: string | null = null;
-    let plan: Plan | null = null;
-    const meta = { app: app.name, namespace: app.namespace, repo: app.source.repoURL, branch: app.source.branch };
-    try {
-      return await traced('reconcile', meta, async (more) => {
-        // The namespace picks the credential of a private repository.
-        const ref = { ...app.source, namespace: app.namespace };
-        const head = revision ?? (await source.head(ref, { maxAgeMs: 0 }));
-        commit = head;
-        more.commit = head;
-        // A commit not signed by a trusted key is refused before its tree is even written out.
-        if (app.source.verify) await source.verifyCommit(ref, head, app.source.verify);
-        const artifact = await source.artifact(ref, head);
-        const read = await reader.read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision, repoURL: app.source.repoURL, branch: app.source.branch });
-        if (read.services.length && !app.allowServices) throw servicesForbidden(app);
-        const routes = read.services.filter((s) => s.route).map((s) => s.route as string);
-        this.checkOwnership(id, read.state, routes);
-        const host = read.services.length || this.hosts.has(app.id) ? this.host(app) : null;
-        const before = this.deployed.get(app.id) ?? null;
-        const p = planApplication({ state: read.state, services: read.services }, { state: withUnavailable(before, this.deployer.unavailable(id)), services: host?.appliedSpecs() ?? [] });
-        plan = p;
-        more.plan = p.summary;
-        const prepared = await traced('deploy', { ...meta, commit: head, to_version: head, from_version: before?.commit ?? null }, () =>
-          this.deployer.prepare(id, read, p, host ? host.routes(read.services) : new Map()));
-        const record = await this.namespaceLock.after(app.namespace, async () => {
-          try {
-            // Another application of the namespace may have taken a path while we prepared.
-            this.checkOwnership(id, read.state, routes);
-            await store.commitDeployed(app.id, read.state);
-            const finishedAt = this.now().toISOString();
-            const saved = await store.finishSync(syncId, { commit: artifact.revision, finishedAt, result: 'success', message: '', plan: p },
-              { status: 'synced', message: '', lastSync: finishedAt });
-            this.deployed.set(app.id, read.state);
-            this.deployer.commit(id, prepared);
-            return saved;
-          } catch (e) {
-            await this.deployer.abandon(prepared);
-            throw e;
-          }
-        });
-        this.failedHead.delete(app.id);
-        let final = record;
-        if (host) {
-          // Services are applied one by one in dependency order; a failure leaves the others (and
-          // what was running) in place and marks the application degraded.
-          await host.apply(read.services, artifact.revision);
-          const problems = host.problems();
-          if (problems) final = await store.updateApp(app.id, { status: 'degraded', message: problems });
-          if (read.services.length === 0 && host.appliedSpecs().length === 0) {
-            await host.close();
-            this.hosts.delete(app.id);
-          }
-        }
-        this.deps.metrics?.syncs.inc({ result: 'success' });
-        this.log.info({ ...meta, commit: artifact.revision, plan: p.summary }, 'sync finished');
-        this.collectGarbage();
-        return final;
-      });
-    } catch (e) {
-      const err = toZvError(e, 'INTERNAL');
-      const finishedAt = this.now().toISOString();
-      if (commit && isCommitFault(err.code)) this.failedHead.set(app.id, commit);
-      const message = `${err.code}: ${err.message}`;
-      const record = await store.finishSync(syncId, { commit, finishedAt, result: 'error', message, plan }, { status: 'error', message, lastSync: finishedAt });
-      this.deps.metrics?.syncs.inc({ result: 'error' });
-      this.log.warn({ ...meta, commit, code: err.code }, `sync failed: ${err.message}`);
-      return record;
+  /** What a sync's outcome means for the loop: wait for a new commit, retry with backoff, or nothing. */
+  private afterSync(app: AppRecord, outcome: SyncOutcome): void {
+    if (outcome.ok) {
+      this.failedHead.delete(app.id);
+      if (outcome.problems) this.scheduleRetry(app, outcome.problems);
+      else this.retries.clear(app.id);
+      this.collectGarbage();
+      return;
     }
+    if (isCommitFault(outcome.error.code)) {
+      // This commit is bad: nothing to retry until the branch moves.
+      if (outcome.commit) this.failedHead.set(app.id, outcome.commit);
+      this.retries.clear(app.id);
+      return;
+    }
+    this.scheduleRetry(app, `${outcome.error.code}: ${outcome.error.message}`);
   }
 
-  private checkOwnership(app: AppIdentity, state: DeployedState, serviceRoutes: string[] = []): void {
-    const { serving } = this.deps;
-    const problems: string[] = [];
-    for (const f of state.functions) {
-      const owner = serving.functionOwner(app.namespace, f.path, app.key);
-      if (owner) problems.push(`function path ${f.path} is owned by application '${owner.split('/')[1]}' in namespace '${app.namespace}'`);
-    }
-    for (const route of serviceRoutes) {
-      const owner = serving.functionOwner(app.namespace, route, app.key);
-      if (owner) problems.push(`service route ${route} is owned by application '${owner.split('/')[1]}' in namespace '${app.namespace}'`);
-    }
-    if (state.static) {
-      const owner = serving.staticOwner(app.namespace, app.key);
-      if (owner) problems.push(`the static site of namespace '${app.namespace}' is owned by application '${owner.split('/')[1]}'`);
-    }
-    if (problems.length) throw new ZvError('OWNERSHIP_CONFLICT', problems.join('; '));
+  private scheduleRetry(app: AppRecord, why: string): void {
+    const r = this.retries.failed(app.id);
+    if (r) this.log.info({ namespace: app.namespace, app: app.name, attempt: r.attempt, nextAt: r.nextAt, why }, 'sync will be retried');
   }
 
   /** Removes everything the application deployed, then the application. */
@@ -330,6 +371,8 @@ export class Reconciler {
         await this.deps.store.deleteApp(app.id);
         this.deployed.delete(app.id);
         this.failedHead.delete(app.id);
+        this.outcomes.delete(app.id);
+        this.retries.clear(app.id);
         this.deployer.remove(identity(app));
         const host = this.hosts.get(app.id);
         this.hosts.delete(app.id);
@@ -348,10 +391,29 @@ export class Reconciler {
     return host.runtime.logs(service);
   }
 
+  /** The services of the application (what the host applied and what its runtime runs). */
+  services(appId: number): { applied: ServiceSpec[]; last: ServiceReconcileResult | null; host: ServiceHost } | null {
+    const host = this.hosts.get(appId);
+    return host ? { applied: host.appliedSpecs(), last: host.lastResult(), host } : null;
+  }
+
+  /**
+   * Applies service specs outside git (the facade's deploy/remove/upgrade) through the same queue as
+   * syncs: `next` gets the applied specs and returns the wanted ones. Git wins again at the next sync.
+   */
+  applyServices(app: AppRecord, next: (applied: ServiceSpec[]) => ServiceSpec[]): Promise<ServiceReconcileResult> {
+    if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
+    return this.runner.after(String(app.id), async () => {
+      const host = this.host(app);
+      return host.apply(next(host.appliedSpecs()), host.appliedCommit());
+    });
+  }
+
   /** `settled`: the record is the end of a sync the caller waited for; do not show a queued one as `syncing`. */
   async status(app: AppRecord, opts: { settled?: boolean } = {}): Promise<AppStatus> {
     const host = this.hosts.get(app.id);
     const services = host ? await host.status() : [];
+    const retry = this.retries.get(app.id);
     const s = buildStatus({
       name: app.name,
       namespace: app.namespace,
@@ -366,8 +428,11 @@ export class Reconciler {
       overlays: this.deployer.overlays.get(appKey(app.namespace, app.name)),
       facts: this.deployer.describe(identity(app)),
       services,
+      ...(retry ? { retry } : {}),
     });
-    if (!opts.settled && this.isSyncing(app.id)) s.status = 'syncing';
+    // A background retry never hides the failure it retries (PRODUCT.md §11).
+    const cause = this.running.get(app.id);
+    if (!opts.settled && this.isSyncing(app.id) && !(cause && BACKGROUND.has(cause.trigger))) s.status = 'syncing';
     return s;
   }
 

@@ -34,6 +34,8 @@ export interface ServeConfig {
   adminTokenFile: string | null;
   /** The admin token itself: only from the ZV_ADMIN_TOKEN environment variable, never a flag or file setting. */
   adminToken: string | null;
+  /** Backoff of background retries (default 10 s doubling to 10 min); not a flag, for embedding and tests. */
+  retry?: { baseMs: number; maxMs: number };
 }
 
 /** Raw setting names as written on the command line (without `--`). */

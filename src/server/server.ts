@@ -182,6 +182,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     metrics,
     pollIntervalMs: config.pollIntervalMs,
     driftIntervalMs: config.driftIntervalMs,
+    ...(config.retry ? { retry: config.retry } : {}),
     dataDir,
     secrets: keyring,
     // One port pool for the service runtimes of every application, so two never pick one port.

@@ -10,9 +10,10 @@ import type { ServiceStatus } from '../../core/status.js';
 import type { LoadedFunction, Upstream } from '../../runtimes/types.js';
 import { ServiceReconciler, type ServiceReconcileResult } from './index.js';
 import type { Logger } from '../../telemetry/log.js';
+import type { EventMeta } from '../../telemetry/events.js';
+import type { Store } from '../../store/types.js';
 import { orderServices } from '../../core/services/spec/graph.js';
 import type { DriftRepair } from '../drift.js';
-import type { Store } from '../../store/types.js';
 
 /** What the host needs of a runtime beyond the five methods: where the healthy process is. */
 export interface HostedServiceRuntime extends ServiceRuntime {
@@ -31,6 +32,10 @@ export interface ServiceHostOptions {
   createRuntime: (dir: string) => HostedServiceRuntime;
   /** Keeps the application's applied specs (by appId). */
   store: Pick<Store, 'getAppliedServices' | 'saveAppliedServices'>;
+  /** Added to the telemetry events of each service action (default: namespace and app). */
+  meta?: EventMeta;
+  /** How long a dependent waits for each dependency to be ready (default 120 s). */
+  healthTimeoutMs?: number;
 }
 
 export class ServiceHost {
@@ -46,20 +51,26 @@ export class ServiceHost {
     this.reconciler = new ServiceReconciler({
       runtime: this.runtime,
       state: { load: () => o.store.getAppliedServices(o.appId), save: (applied) => o.store.saveAppliedServices(o.appId, applied) },
-      meta: { namespace: o.namespace, app: o.app },
+      meta: o.meta ?? { namespace: o.namespace, app: o.app },
       logger: log,
+      ...(o.healthTimeoutMs !== undefined ? { healthTimeoutMs: o.healthTimeoutMs } : {}),
     });
   }
 
   /** Brings the services to `specs` in dependency order; failures are reported, not thrown. */
-  async apply(specs: readonly ServiceSpec[], commit: string): Promise<ServiceReconcileResult> {
-    this.last = await this.reconciler.apply(specs, { commit });
+  async apply(specs: readonly ServiceSpec[], commit: string | null): Promise<ServiceReconcileResult> {
+    this.last = await this.reconciler.apply(specs, commit === null ? {} : { commit });
     // A service whose first deploy failed was never recorded as applied, but its process may still
     // be supervised: anything the runtime runs that the specs no longer name goes.
     const wanted = new Set(specs.map((s) => s.name));
     for (const st of await this.runtime.getCurrentState()) {
       if (!wanted.has(st.name)) await this.runtime.remove(st.name).catch((e: unknown) => this.o.logger.warn({ service: st.name, err: String(e) }, 'removing a leftover service failed'));
     }
+    return this.last;
+  }
+
+  /** The result of the last apply (null before one in this process). */
+  lastResult(): ServiceReconcileResult | null {
     return this.last;
   }
 
