@@ -11,6 +11,15 @@ import { openSqliteStore } from '../store/sqlite/store.js';
 import { silentLogger } from '../telemetry/log.js';
 import { Poller } from './poller.js';
 
+/** Waits for `pred`; the deadline only ends a wait that will never end (a loaded machine is slow). */
+async function until(what: string, pred: () => boolean, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 test('applications on one repository and branch share one head check per tick', async () => {
   const data = await mkdtemp(join(tmpdir(), 'zv-poll-'));
   const repo = await TestRepo.create({ 'a.txt': 'a' });
@@ -27,7 +36,8 @@ test('applications on one repository and branch share one head check per tick', 
       onHead: (app, head) => seen.set(app.id, [...(seen.get(app.id) ?? []), head]),
     });
     await poller.start();
-    await new Promise((r) => setTimeout(r, 700));
+    const checked = (id: number): number => seen.get(id)?.length ?? 0;
+    await until('two checks of each branch', () => checked(a.id) >= 2 && checked(c.id) >= 2);
     await poller.stop();
     const [na, nb, nc] = [a, b, c].map((x) => seen.get(x.id)?.length ?? 0);
     assert.ok((na ?? 0) >= 2, `main was checked ${na} times`);
@@ -43,8 +53,7 @@ test('applications on one repository and branch share one head check per tick', 
     await poller.start();
     assert.equal(poller.branches, 2);
     await store.deleteApp(c.id);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(poller.branches, 1);
+    await until('the unused branch to be dropped', () => poller.branches === 1);
     await poller.stop();
     await poller.start();
     assert.equal(poller.branches, 1);

@@ -120,7 +120,7 @@ describe('zerverless CLI', () => {
     await repo.commit({ 'zerverless.yaml': MANIFEST('three') });
     const add = await cli('apps', 'add', 'tokweb', repo.url, '--namespace', 'team');
     assert.equal(add.code, 0, add.stderr);
-    await h.waitFor('tokweb', (st) => st.status === 'synced', 30_000, 'team');
+    await h.waitFor('tokweb', (st) => st.status === 'synced', 120_000, 'team');
     const other = await cli('apps', 'add', 'x', repo.url, '--namespace', 'elsewhere');
     assert.equal(other.code, 1);
     assert.match(other.stderr, /FORBIDDEN/);
@@ -178,7 +178,7 @@ describe('zerverless CLI', () => {
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 120_000; // start, banner and the example's first sync, on a loaded machine too
       while (!/serving on (http:\/\/\S+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const url = /serving on (http:\/\/\S+)/.exec(out)?.[1];
       assert.ok(url, `no URL printed: ${out}`);

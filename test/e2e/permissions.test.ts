@@ -47,7 +47,7 @@ describe('permission matrix (every API route × caller × namespace)', () => {
   // Later applications of a namespace fail their sync (the first owns /hi): they only need to exist.
   const register = async (ns: Ns, name: string, want: 'synced' | 'done' = 'done') => {
     await admin('POST', '/gitops/applications', { name, namespace: ns, source: { repoURL: repo.url } });
-    await h.waitFor(name, (s) => (want === 'synced' ? s.status === 'synced' : s.status !== 'pending' && s.status !== 'syncing'), 60_000, ns);
+    await h.waitFor(name, (s) => (want === 'synced' ? s.status === 'synced' : s.status !== 'pending' && s.status !== 'syncing'), 120_000, ns);
   };
 
   before(async () => {
@@ -204,7 +204,7 @@ describe('permission matrix (every API route × caller × namespace)', () => {
       const nosvc = callers.find((c) => c.name === 'deployer of a, no services') as Caller;
       const r = await h.call('POST', '/gitops/applications', { token: nosvc.token, body: { name: 'svc', namespace: 'a', source: { repoURL: svcRepo.url } } });
       assert.equal(r.status, 201);
-      const s = await h.waitFor('svc', (st) => st.status === 'error', 60_000, 'a');
+      const s = await h.waitFor('svc', (st) => st.status === 'error', 120_000, 'a');
       assert.match(s.message, /^FORBIDDEN: .*services: true/);
       assert.deepEqual(s.functions, [], 'all or nothing: not even the functions were deployed');
       assert.equal((await h.get('/a/hi')).status, 200, 'the other application of the namespace keeps serving');

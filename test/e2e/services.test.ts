@@ -58,7 +58,7 @@ describe('services from apps/', () => {
   it('deploys the service, routes /{namespace}{route} to it and reports it in the status', async () => {
     const st = await h.register('svc', 'team', site.url);
     assert.equal(st.status, 'synced', st.message);
-    const ready = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 60_000);
+    const ready = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 120_000);
     assert.deepEqual(ready.services.map((s) => [s.name, s.version, s.status, s.health]), [['web', '1.0.0', 'running', 'healthy']]);
     const res = await h.get('/team/web/hello?x=1');
     assert.equal(res.status, 200);
@@ -83,11 +83,12 @@ describe('services from apps/', () => {
       }
     };
     const clients = Array.from({ length: 20 }, client);
-    await new Promise((r) => setTimeout(r, 300));
+    // Waits on what the clients saw, not on the clock (a loaded machine answers late); the deadlines only end a hang.
+    for (const end = Date.now() + 60_000; !versions.has('1.0.0') && failures.length === 0 && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
     await site.commit({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v2', '2.0.0') });
     const st = await h.sync('svc');
     assert.equal(st.status, 'synced', st.message);
-    await new Promise((r) => setTimeout(r, 500));
+    for (const end = Date.now() + 60_000; !versions.has('2.0.0') && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
     stop = true;
     await Promise.all(clients);
     assert.deepEqual(failures, []);
@@ -131,7 +132,7 @@ describe('services from apps/', () => {
     await rename(svc.dir, moved);
     try {
       await h.restart();
-      const st = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 60_000);
+      const st = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 120_000);
       assert.equal(st.services.length, 1);
       const res = await h.get('/team/web/');
       assert.equal(res.status, 200);
@@ -167,7 +168,7 @@ describe('services from apps/', () => {
     }
 
     await h.restart();
-    const st = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 60_000);
+    const st = await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 120_000);
     assert.deepEqual(st.services.map((s) => [s.name, s.version]), [['web', '2.0.0']]);
     const res = await h.get('/team/web/');
     assert.equal(res.status, 200);

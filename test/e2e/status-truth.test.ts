@@ -30,18 +30,18 @@ describe('statuses tell the truth', () => {
 
   it('a repository that cannot be reached shows as error while the last good revision serves; it recovers by itself', async () => {
     await h.register('web', 'truth', repo.url);
-    const served = (await h.waitFor('web', (s) => s.status === 'synced', 30_000, 'truth')).source.commit;
+    const served = (await h.waitFor('web', (s) => s.status === 'synced', 120_000, 'truth')).source.commit;
     const moved = `${repo.dir}-gone`;
     await rename(repo.dir, moved);
     try {
-      const s = await h.waitFor('web', (st) => st.status === 'error', 30_000, 'truth');
+      const s = await h.waitFor('web', (st) => st.status === 'error', 120_000, 'truth');
       assert.match(s.message, /^GIT_(ERROR|REF_NOT_FOUND): the branch head cannot be read: /);
       assert.equal(s.source.commit, served, 'the served commit is kept');
       assert.equal(await (await h.get('/truth/hi')).text(), 'one', 'the last good revision keeps serving');
     } finally {
       await rename(moved, repo.dir);
     }
-    const back = await h.waitFor('web', (st) => st.status === 'synced', 30_000, 'truth');
+    const back = await h.waitFor('web', (st) => st.status === 'synced', 120_000, 'truth');
     assert.equal(back.message, '');
   });
 
@@ -80,9 +80,9 @@ describe('a bad commit is not retried while the branch has not moved', () => {
       const name = what.startsWith('an') ? 'badyaml' : 'deep';
       await repo.commit({ 'zerverless.yaml': LUA('good'), 'apps/deep/app.json': null });
       await h.register(name, 'retry', repo.url);
-      await h.waitFor(name, (s) => s.status === 'synced', 30_000, 'retry');
+      await h.waitFor(name, (s) => s.status === 'synced', 120_000, 'retry');
       await repo.commit(files);
-      const failed = await h.waitFor(name, (s) => s.status === 'error', 30_000, 'retry');
+      const failed = await h.waitFor(name, (s) => s.status === 'error', 120_000, 'retry');
       assert.match(failed.message, /^[A-Z_]+: /);
       const count = async () => (await h.api<{ syncs: unknown[] }>('GET', `/${name}/syncs?namespace=retry&limit=100`)).body.syncs.length;
       const after1 = await count();
@@ -139,7 +139,7 @@ spec:
     const container = s.functions[0]?.container;
     assert.ok(container);
     await docker.getContainer(container).stop({ t: 1 });
-    const down = await h.waitFor('dock', (st) => st.functions[0]?.status === 'unavailable', 30_000, 'stopped');
+    const down = await h.waitFor('dock', (st) => st.functions[0]?.status === 'unavailable', 120_000, 'stopped');
     assert.equal(down.status, 'degraded');
     assert.match(down.functions[0]?.message ?? '', /not running/);
     assert.equal((await h.get('/stopped/www/')).status, 503);

@@ -30,7 +30,8 @@ export async function dockerAvailable(): Promise<boolean> {
       await Promise.race([
         docker.ping(),
         new Promise((_r, reject) => {
-          timer = setTimeout(() => reject(new Error('timeout')), 3000);
+          // Generous: a busy engine on a loaded machine answers late; a missing one fails at once.
+          timer = setTimeout(() => reject(new Error('timeout')), 30_000);
         }),
       ]);
       return true;

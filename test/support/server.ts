@@ -83,7 +83,8 @@ export async function startHarness(overrides: Partial<ServeConfig> = {}): Promis
       if (r.status !== 200) throw new Error(`sync answered ${r.status}: ${JSON.stringify(r.body)}`);
       return r.body;
     },
-    waitFor: async (name: string, pred: (s: AppStatus) => boolean, timeoutMs = 30_000, namespace?: string) => {
+    // The default deadline is generous: a loaded machine syncs slowly; it only ends a wait that will never end.
+    waitFor: async (name: string, pred: (s: AppStatus) => boolean, timeoutMs = 120_000, namespace?: string) => {
       const deadline = Date.now() + timeoutMs;
       let last: AppStatus | null = null;
       while (Date.now() < deadline) {

@@ -111,7 +111,7 @@ export class TestSshd {
       this.log += b.toString();
       if (this.log.length > 1_000_000) this.log = this.log.slice(-500_000);
     });
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 60_000; // generous: sshd starts slowly on a loaded machine
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`sshd exited: ${this.log}`);
       const ok = await new Promise<boolean>((resolve) => {

@@ -25,7 +25,8 @@ describe('js runtime: limits', () => {
   });
 
   it('keeps Node\'s event loop running while a function loops', async () => {
-    const loop = await load('function handle() { for (;;) {} }', { timeoutMs: 800 });
+    // A timeout long enough that even a loaded machine's main thread ticks a few times meanwhile.
+    const loop = await load('function handle() { for (;;) {} }', { timeoutMs: 2000 });
     let ticks = 0;
     const iv = setInterval(() => ticks++, 20);
     const err = await settle(loop.invoke(REQ));
@@ -40,11 +41,10 @@ async function handle(req) {
   calls++;
   if (req.query.hang) await new Promise(() => {});
   return 'calls=' + calls;
-}`, { timeoutMs: 300 });
-    const started = Date.now();
+}`, { timeoutMs: 1000 });
+    // FUNCTION_TIMEOUT is the proof the timeout was enforced: the await never resolves by itself.
     const err = await settle(fn.invoke({ ...REQ, query: { hang: '1' } }));
     assert.ok(isZvError(err, 'FUNCTION_TIMEOUT'), String(err));
-    assert.ok(Date.now() - started < 300 + 5000, 'the timeout was not enforced');
     // a fresh isolate answers: the counter starts again
     assert.equal(text((await fn.invoke(REQ)).body), 'calls=1');
   });
@@ -60,10 +60,10 @@ function handle() {
   n++;
   if (n === 1) setTimeout(() => { for (;;) {} }, 0);
   return 'n=' + n;
-}`, { timeoutMs: 300 });
+}`, { timeoutMs: 1000 });
     assert.equal(text((await fn.invoke(REQ)).body), 'n=1');
     // the timer loops now; it is stopped within its timeout and a fresh isolate takes over
-    const deadline = Date.now() + 10000;
+    const deadline = Date.now() + 60_000;
     let last: unknown;
     while (Date.now() < deadline) {
       last = await settle(fn.invoke(REQ));
@@ -98,7 +98,7 @@ function handle() {
   if (req.query.loop) { await null; for (;;) {} }
   await new Promise((r) => setTimeout(r, 50));
   return 'ok';
-}`, { timeoutMs: 400 });
+}`, { timeoutMs: 2000 });
     const results = await Promise.all([settle(fn.invoke(REQ)), settle(fn.invoke({ ...REQ, query: { loop: '1' } })), settle(fn.invoke(REQ))]);
     assert.ok(results.some((r) => isZvError(r, 'FUNCTION_TIMEOUT')));
     for (const r of results) assert.ok(isZvError(r, 'FUNCTION_TIMEOUT') || text((r as { body: string }).body) === 'ok');

@@ -86,21 +86,22 @@ export async function fileServer(files: Record<string, Buffer>): Promise<{ url: 
 export async function viaUpstream(rt: NodeServiceRuntime, name: string, path = '/'): Promise<{ status: number; json: Record<string, unknown> }> {
   const up = rt.upstream(name);
   if (!up) throw new Error(`no upstream for ${name}`);
-  const res = await fetch(`http://${up.host}:${up.port}${path}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(5000) });
+  const res = await fetch(`http://${up.host}:${up.port}${path}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(60_000) });
   const text = await res.text();
   return { status: res.status, json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text } };
 }
 
 export function runtime(dataDir: string, over: Partial<NodeServiceRuntimeOptions> = {}): NodeServiceRuntime {
   return new NodeServiceRuntime({
-    dataDir, allowFileRepos: true, gracePeriodMs: 3000, drainMs: 300, readyTimeoutMs: 20_000,
+    dataDir, allowFileRepos: true, gracePeriodMs: 3000, drainMs: 300, readyTimeoutMs: 60_000,
     healthDefaults: { startupPollMs: 100, livenessDelayMs: 500 }, ...over,
   });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function until(what: string, pred: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+/** Waits for `pred`; the deadline is generous (a loaded machine is slow), it only ends a wait that will never end. */
+export async function until(what: string, pred: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await pred())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

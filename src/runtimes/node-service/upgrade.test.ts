@@ -11,14 +11,14 @@ import type { ServiceSpec } from '../../core/services/types.js';
 import { failureOf } from './index.js';
 import type { NodeServiceRuntime } from './index.js';
 import { bindable } from './ports.js';
-import { alive, makeSpec, runtime, serviceFiles, sleep, tempDir, viaUpstream } from './fixtures.test.js';
+import { alive, makeSpec, runtime, serviceFiles, tempDir, until, viaUpstream } from './fixtures.test.js';
 
 /** One GET through upstream() resolved for this request; resolves with the version that answered. */
 function hit(rt: NodeServiceRuntime, name: string): Promise<string> {
   const up = rt.upstream(name);
   if (!up) return Promise.reject(new Error('no upstream'));
   return new Promise((resolve, reject) => {
-    const req = request({ host: up.host, port: up.port, path: '/', agent: false, timeout: 5000 }, (res) => {
+    const req = request({ host: up.host, port: up.port, path: '/', agent: false, timeout: 60_000 }, (res) => {
       let body = '';
       res.on('data', (b: Buffer) => (body += b.toString()));
       res.on('end', () => (res.statusCode === 200 ? resolve((JSON.parse(body) as { version: string }).version) : reject(new Error(`status ${res.statusCode}`))));
@@ -29,7 +29,10 @@ function hit(rt: NodeServiceRuntime, name: string): Promise<string> {
   });
 }
 
-/** 20 clients hitting the service in a loop until `during` settles (and a little after). */
+/**
+ * 20 clients hitting the service in a loop: 100 requests before `during` starts, while it runs, and
+ * 100 more after it settled (counted, not timed: a loaded machine makes fewer requests per second).
+ */
 async function underLoad<T>(rt: NodeServiceRuntime, name: string, during: () => Promise<T>) {
   let stop = false;
   const seen = new Map<string, number>();
@@ -44,9 +47,11 @@ async function underLoad<T>(rt: NodeServiceRuntime, name: string, during: () => 
       }
     }
   });
-  await sleep(300);
+  const made = (): number => [...seen.values()].reduce((a, b) => a + b, 0) + failures.length;
+  await until('100 requests before the change', () => made() >= 100);
   const outcome = await during().then((value) => ({ value }), (error: unknown) => ({ error }));
-  await sleep(500);
+  const settled = made();
+  await until('100 requests after the change', () => made() >= settled + 100);
   stop = true;
   await Promise.all(clients);
   return { outcome, seen, failures };
@@ -67,7 +72,9 @@ describe('node services: upgrade and reconfigure', () => {
     await repo.commit(serviceFiles('3.0.0'));
     repo.git('tag', 'v3.0.0');
     dataDir = await tempDir();
-    rt = runtime(dataDir, { portRange: [43000, 43199], readyTimeoutMs: 3000 });
+    // The ready timeout ends the upgrade that never gets healthy: short for a test, long enough for a
+    // loaded machine to start a good version.
+    rt = runtime(dataDir, { portRange: [43000, 43199], readyTimeoutMs: 20_000 });
   });
   after(async () => {
     await rt.close();
@@ -136,8 +143,7 @@ describe('node services: upgrade and reconfigure', () => {
     assert.ok(rt.logs('pinned').some((l) => l.includes('port is pinned: stopping 1.0.0 before starting 2.0.0')));
 
     await assert.rejects(rt.upgrade(pinned('3.0.0', { env: { CRASH: '1' } }), '2.0.0'), (e) => failureOf(e) === 'unhealthy');
-    const deadline = Date.now() + 10_000;
-    while (!rt.upstream('pinned') && Date.now() < deadline) await sleep(50);
+    await until('2.0.0 to be back', () => rt.upstream('pinned') !== null);
     assert.equal((await viaUpstream(rt, 'pinned')).json.version, '2.0.0', '2.0.0 is back');
     const st = (await rt.getCurrentState()).find((s) => s.name === 'pinned');
     assert.equal(st?.version, '2.0.0');

@@ -80,7 +80,7 @@ describe('git source with credentials', () => {
       });
       await poller.start();
       poller.watch(repo.url, 'main', 0);
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 60_000;
       while (ticks < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await poller.stop();
       assert.deepEqual(Object.fromEntries(seen), { a: 1, a2: 1, b: 1, c: 1 });
