@@ -21,7 +21,7 @@ import type { AppRecord, NewApp } from '../store/types.js';
 import { TokenService } from '../auth/tokens.js';
 import { CredentialService } from '../credentials/service.js';
 import { MasterKey } from '../secrets/master-key.js';
-import { validateRepoUrl } from '../sources/git/url.js';
+import { validateRepoUrl } from '../git-cli/url.js';
 import { Metrics } from '../telemetry/metrics.js';
 import { silentLogger } from '../telemetry/log.js';
 import type { Reconciler } from '../reconciler/reconciler.js';

@@ -8,8 +8,8 @@ import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/desired.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
 import type { DesiredReader, Source } from '../sources/types.js';
-import { summariseVerify } from '../sources/git/verify-policy.js';
 import type { AppRecord, BlobStore, NewApp, Store, SyncCause } from '../store/types.js';
+import type { CommitVerification } from '../core/commit-policy.js';
 import type { ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -409,6 +409,10 @@ export class Reconciler {
     });
   }
 
+  private describeVerify(policy: CommitVerification): { type: CommitVerification['type']; keys: string[] } {
+    return this.deps.source.describeVerify?.(policy) ?? { type: policy.type, keys: policy.keys.map(() => 'key') };
+  }
+
   /** `settled`: the record is the end of a sync the caller waited for; do not show a queued one as `syncing`. */
   async status(app: AppRecord, opts: { settled?: boolean } = {}): Promise<AppStatus> {
     const host = this.hosts.get(app.id);
@@ -418,7 +422,7 @@ export class Reconciler {
       name: app.name,
       namespace: app.namespace,
       // The signed-commit policy shows as its key fingerprints, not the keys.
-      source: { repoURL: app.source.repoURL, branch: app.source.branch, path: app.source.path, ...(app.source.verify ? { verify: summariseVerify(app.source.verify) } : {}) },
+      source: { repoURL: app.source.repoURL, branch: app.source.branch, path: app.source.path, ...(app.source.verify ? { verify: this.describeVerify(app.source.verify) } : {}) },
       commit: app.commit,
       lastSync: app.lastSync,
       status: app.status,

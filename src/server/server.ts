@@ -16,7 +16,7 @@ import { JsRuntime } from '../runtimes/js/index.js';
 import { PythonRuntime } from '../runtimes/python/index.js';
 import { DockerRuntime } from '../runtimes/docker/index.js';
 import { GitSource } from '../sources/git/index.js';
-import { validateRepoUrl } from '../sources/git/url.js';
+import { validateRepoUrl } from '../git-cli/url.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import { FsBlobStore } from '../store/blobs/fs.js';
 import { ServingTable } from '../serving/table.js';

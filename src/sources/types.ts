@@ -46,11 +46,6 @@ export interface Source {
   verifyCommit(ref: RepoRef, revision: string, policy: CommitVerification): Promise<void>;
 }
 
-/** Thrown for URLs that are refused (see git/url.ts). */
-export interface UrlPolicy {
-  allowFileRepos: boolean;
-}
-
 // What the sync's read step gets from one commit (sources/desired-reader.ts implements the reader).
 export interface DesiredRead {
   state: DesiredState;

@@ -13,11 +13,8 @@ export interface AppSource {
   verify?: CommitVerification;
 }
 
-export interface CommitVerification {
-  type: 'ssh' | 'gpg';
-  /** ssh: public keys (`ssh-ed25519 AAAA… comment`); gpg: ASCII-armoured public keys. */
-  keys: string[];
-}
+import type { CommitVerification } from '../core/commit-policy.js';
+export type { CommitVerification };
 
 import type { Role } from '../core/access.js';
 export type { Role };

@@ -11,7 +11,7 @@
 import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZvError, isZvError } from '../../errors/registry.js';
-import { redactUrl } from './url.js';
+import { redactUrl } from '../../git-cli/url.js';
 
 /** A resolved credential for one repository URL, secret included; lives only for one git run. */
 export interface GitAuth {

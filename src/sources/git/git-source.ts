@@ -13,12 +13,13 @@ import { basename, join, resolve } from 'node:path';
 import { ZvError, isZvError } from '../../errors/registry.js';
 import { CHANNELS, publish } from '../../telemetry/events.js';
 import type { Artifact, RepoRef, Source } from '../types.js';
-import { runGit, type GitResult, type GitRun } from './exec.js';
+import { runGit, type GitResult, type GitRun } from '../../git-cli/exec.js';
 import { KeyedMutex, SingleFlight } from './lock.js';
-import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName } from './url.js';
+import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName } from '../../git-cli/url.js';
 import { GitAuthFiles, classifyAuthError, type CredentialResolver, type GitAuth } from './auth.js';
 import { verifyCommit } from './verify.js';
-import type { CommitVerification } from '../../store/types.js';
+import type { CommitVerification } from '../../core/commit-policy.js';
+import { summariseVerify, type VerifySummary } from './verify-policy.js';
 
 export interface GitSourceOptions {
   dataDir: string;
@@ -176,6 +177,11 @@ export class GitSource implements Source {
         await rm(path, { recursive: true, force: true });
       }
     }
+  }
+
+  /** The policy's type and key fingerprints, for the status (see verify-policy.ts). */
+  describeVerify(policy: CommitVerification): VerifySummary {
+    return summariseVerify(policy);
   }
 
   /** Throws COMMIT_NOT_TRUSTED unless `revision` is signed by a key of `policy` (see verify.ts). */

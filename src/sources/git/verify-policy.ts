@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ZvError } from '../../errors/registry.js';
-import type { CommitVerification } from '../../store/types.js';
+import type { CommitVerification } from '../../core/commit-policy.js';
 
 export const MAX_VERIFY_KEYS = 20;
 const MAX_KEY_CHARS = 64 * 1024;

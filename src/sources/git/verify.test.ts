@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isZvError, type ZvError } from '../../errors/registry.js';
 import type { CommitVerification } from '../../store/types.js';
-import { runGit } from './exec.js';
+import { runGit } from '../../git-cli/exec.js';
 import { GitSource } from './git-source.js';
 import { commitSignature, signatureKind, verifyCommit, type LocalGit } from './verify.js';
 import { checkVerifyPolicy, parseSshPublicKey, pgpPrimaryFingerprints, summariseVerify } from './verify-policy.js';

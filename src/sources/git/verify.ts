@@ -16,8 +16,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZvError } from '../../errors/registry.js';
-import type { CommitVerification } from '../../store/types.js';
-import { trimMessage, type GitResult } from './exec.js';
+import type { CommitVerification } from '../../core/commit-policy.js';
+import { trimMessage, type GitResult } from '../../git-cli/exec.js';
 import { SingleFlight } from './lock.js';
 import { parseSshPublicKey, pgpPrimaryFingerprints, summariseVerify } from './verify-policy.js';
 

@@ -1,7 +1,11 @@
 // Input policy for the git source: which repository URLs, branch names and revisions are accepted
 // before anything reaches the git binary. Pure functions, no I/O.
-import { ZvError } from '../../errors/registry.js';
-import type { UrlPolicy } from '../types.js';
+import { ZvError } from '../errors/registry.js';
+
+/** Which repository URLs are accepted beyond https and ssh. */
+export interface UrlPolicy {
+  allowFileRepos: boolean;
+}
 
 export type RepoKind = 'https' | 'ssh' | 'file';
 

@@ -2,7 +2,7 @@
 // environment, protocol restrictions, a hard time limit that kills the whole process group, and
 // failures mapped to GIT_ERROR / GIT_TIMEOUT with git's own stderr as the message.
 import { spawn } from 'node:child_process';
-import { ZvError } from '../../errors/registry.js';
+import { ZvError } from '../errors/registry.js';
 import { redactUrl } from './url.js';
 
 export interface GitRun {

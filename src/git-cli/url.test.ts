@@ -1,7 +1,7 @@
 // Tests of the pure git input policy: repository URLs, branch names, revisions, redaction.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isZvError } from '../../errors/registry.js';
+import { isZvError } from '../errors/registry.js';
 import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName, validateRepoUrl } from './url.js';
 
 const strict = { allowFileRepos: false };
