@@ -230,3 +230,29 @@ test('without a runtime, the Node runtime is loaded on first use and closed by s
   assert.deepEqual(await g.status(), { status: 'synced', lastCommit: git(repo, 'rev-parse', 'HEAD'), appCount: 0, healthyCount: 0 });
   await g.stop();
 });
+
+test('a runtime without getCurrentState (optional in bc_gitops): status() works and nothing is redeployed for want of a state', async () => {
+  const { repo, url, head } = makeRepo({ db: { version: '1.0.0' }, api: { version: '1.0.0', depends_on: ['db'] } });
+  const calls: string[] = [];
+  const minimal = {
+    deploy: async (s: { name: string; version: string }) => void calls.push(`deploy ${s.name}@${s.version}`),
+    upgrade: async (s: { name: string; version: string }, from: string) => void calls.push(`upgrade ${s.name} ${from}→${s.version}`),
+    reconfigure: async (s: { name: string }) => void calls.push(`reconfigure ${s.name}`),
+    remove: async (name: string) => void calls.push(`remove ${name}`),
+  } as unknown as ServiceRuntime;
+  const g = gitops(url, minimal, { healthTimeout: 2_000 });
+  const first = await g.reconcile();
+  assert.deepEqual([first.failed, first.blocked], [[], []]);
+  assert.deepEqual(calls, ['deploy db@1.0.0', 'deploy api@1.0.0']);
+  const st = await g.status();
+  assert.equal(st.lastCommit, head);
+  assert.equal(st.appCount, 2);
+  assert.deepEqual(await g.getCurrentState(), []);
+  assert.equal((await g.getAppStatus('db'))?.spec?.version, '1.0.0');
+  // Nothing changed in git: no call (the applied specs stand for what runs).
+  await g.reconcile();
+  assert.equal(calls.length, 2);
+  commit(repo, { db: { version: '1.1.0' } });
+  await g.reconcile();
+  assert.deepEqual(calls.slice(2), ['upgrade db 1.0.0→1.1.0']);
+});

@@ -120,7 +120,8 @@ function asLogger(l: ServiceLogger, bindings: object = {}): Logger {
 
 /**
  * A runtime as the service host takes it. bc_gitops makes `getCurrentState` optional: without it,
- * the applied specs stand for what runs (nothing is redeployed for want of a state).
+ * the applied specs stand for what runs, taken as healthy (nothing is redeployed for want of a
+ * state, and dependents do not wait for a health the runtime cannot report).
  */
 function hosted(rt: ServiceRuntime, applied: () => ServiceSpec[], close: () => Promise<void>): HostedServiceRuntime {
   const partial = rt as Partial<ServiceRuntime>;
@@ -131,7 +132,7 @@ function hosted(rt: ServiceRuntime, applied: () => ServiceSpec[], close: () => P
     remove: (n) => rt.remove(n),
     getCurrentState: async () => (typeof partial.getCurrentState === 'function'
       ? partial.getCurrentState.call(rt)
-      : applied().map((s): ServiceState => ({ name: s.name, version: s.version, status: 'running', health: 'unknown', restarts: 0 }))),
+      : applied().map((s): ServiceState => ({ name: s.name, version: s.version, status: 'running', health: 'healthy', restarts: 0 }))),
     upstream: () => null,
     logs: () => [],
     close,

@@ -31,7 +31,7 @@ export class TreeDesiredReader implements DesiredReader {
     return {
       state: loaded.state,
       staticFiles: loaded.staticFiles.map((f) => ({ entry: f.entry, absPath: f.absPath })),
-      docker: loaded.docker.map((d) => ({ path: d.path, dockerfile: d.dockerfile, context: d.context })),
+      docker: loaded.docker.map((d) => ({ path: d.path, dockerfile: d.dockerfile, context: d.context, contextFiles: d.contextFiles })),
       services: apps.specs,
     };
   }

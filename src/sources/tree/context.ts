@@ -130,12 +130,22 @@ export async function listContext(contextReal: string, opts: ContextOptions = {}
  * target) and the Dockerfile's content. Same inputs, same hash; an ignored file changes nothing.
  */
 export async function hashContext(contextReal: string, hash: HashFn, opts: ContextOptions = {}): Promise<string> {
+  return (await readContext(contextReal, hash, opts)).contextHash;
+}
+
+/**
+ * The entries of a build context and their hash (`hashContext`) from one listing: the runtime is
+ * handed exactly these paths (FunctionSource's `docker.contextFiles`) and sends nothing else, so
+ * the image always matches its content tag.
+ */
+export async function readContext(contextReal: string, hash: HashFn, opts: ContextOptions = {}): Promise<{ contextHash: string; entries: ContextEntry[] }> {
+  const entries = await listContext(contextReal, opts);
   const lines: string[] = [];
-  for (const e of await listContext(contextReal, opts)) {
+  for (const e of entries) {
     if (e.kind === 'dir') lines.push(JSON.stringify(['d', e.path]));
     else if (e.kind === 'link') lines.push(JSON.stringify(['l', e.path, e.target ?? '']));
     else lines.push(JSON.stringify([e.kind === 'exec' ? 'x' : 'f', e.path, hash(await readFile(e.abs))]));
   }
   if (opts.dockerfile) lines.push(JSON.stringify(['dockerfile', hash(await readFile(opts.dockerfile))]));
-  return hash(lines.join('\n'));
+  return { contextHash: hash(lines.join('\n')), entries };
 }

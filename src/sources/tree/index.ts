@@ -4,7 +4,7 @@ export type { ManifestLocation, LoadOptions, LoadedApp } from './find.js';
 export { readDesiredState, collectDesiredState, functionHash, canonicalJson, sha256, throwProblems } from './read.js';
 export type { ReadOptions, TreeReadResult, DockerBuildSource } from './read.js';
 export { walkStatic, isPublished } from './static.js';
-export { hashContext, listContext, parseDockerignore } from './context.js';
+export { hashContext, listContext, parseDockerignore, readContext } from './context.js';
 export type { ContextEntry, ContextOptions } from './context.js';
 export type { HashFn, StaticFileSource, StaticWalkResult } from './static.js';
 export { isInside, resolveInside } from './resolve.js';

@@ -15,7 +15,7 @@ import { ZvError, isZvError } from '../../errors/registry.js';
 import type { ErrorCode } from '../../errors/registry.js';
 import { posixJoin, resolveInside } from './resolve.js';
 import type { TreeProblem } from './resolve.js';
-import { hashContext } from './context.js';
+import { readContext } from './context.js';
 import { walkStatic } from './static.js';
 import type { HashFn, StaticFileSource } from './static.js';
 
@@ -45,6 +45,11 @@ export interface DockerBuildSource {
   context: string;
   /** Equals the function's `build.contextHash`. */
   contextHash: string;
+  /**
+   * Every entry of the context the hash covers (files, folders, links), POSIX paths relative to
+   * `context`, sorted: what the build may send, and all it may send.
+   */
+  contextFiles: string[];
 }
 
 export interface TreeReadResult {
@@ -158,11 +163,11 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
       if (!df || !ctx) return undefined;
       code = await readFile(df.real, 'utf8');
       filename = posixJoin(appPrefix, df.rel);
-      const contextHash = await hashContext(ctx.real, hash, { dockerfile: df.real, root });
+      const { contextHash, entries } = await readContext(ctx.real, hash, { dockerfile: df.real, root });
       // Capabilities are a set: sorted, so reordering them in the manifest is not a change.
       const capabilities = [...new Set(decl.capabilities ?? [])].sort();
       build = { dockerfile: df.rel, context: ctx.rel, contextHash, capabilities };
-      docker.push({ path: decl.path, dockerfile: df.real, context: ctx.real, contextHash });
+      docker.push({ path: decl.path, dockerfile: df.real, context: ctx.real, contextHash, contextFiles: entries.map((e) => e.path) });
     } else if (decl.code !== undefined) {
       code = decl.code;
       filename = manifestFile;
