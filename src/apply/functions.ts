@@ -34,7 +34,7 @@ export interface Prepared {
 }
 
 /** Build inputs on disk for the functions of one sync (docker), by path. */
-type BuildDirs = ReadonlyMap<string, { contextDir: string; dockerfilePath: string }>;
+type BuildDirs = ReadonlyMap<string, { contextDir: string; dockerfilePath: string; contextFiles: string[] }>;
 
 /** Service routes of an application: route → a handle whose upstream() is the healthy process. */
 export type ServiceRoutes = ReadonlyMap<string, { name: string; handle: LoadedFunction }>;
@@ -196,7 +196,7 @@ export class Deployer {
   async prepare(app: AppIdentity, read: DesiredRead, plan: Plan, routes: ServiceRoutes = new Map()): Promise<Prepared> {
     const current = this.serving.getApp(app.key);
     const changes = new Map(plan.functions.map((c) => [c.path, c.action]));
-    const dirs: BuildDirs = new Map(read.docker.map((d) => [d.path, { contextDir: d.context, dockerfilePath: d.dockerfile }]));
+    const dirs: BuildDirs = new Map(read.docker.map((d) => [d.path, { contextDir: d.context, dockerfilePath: d.dockerfile, contextFiles: d.contextFiles }]));
     const functions = new Map<string, ServedFunction>();
     const created: DrainingFunction[] = [];
     const toLoad: DesiredFunction[] = [];

@@ -34,6 +34,12 @@ export interface DockerSource {
   contextDir?: string;
   dockerfilePath?: string;
   /**
+   * With `contextDir`: the entries of the context that `build.contextHash` was computed over (files,
+   * folders and links; POSIX paths relative to `contextDir`), as the source reader listed them
+   * (`.dockerignore` applied, `.git` and special files left out). The build sends exactly these.
+   */
+  contextFiles?: string[];
+  /**
    * The port the container listens on (PORT). Absent when the manifest sets none: the runtime uses
    * the image's single EXPOSEd port, else 8080.
    */

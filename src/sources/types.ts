@@ -51,8 +51,12 @@ export interface DesiredRead {
   state: DesiredState;
   /** Where each static file's bytes are in the artifact. */
   staticFiles: { entry: StaticFileEntry; absPath: string }[];
-  /** Absolute build inputs of docker functions in the artifact, by function path. */
-  docker: { path: string; dockerfile: string; context: string }[];
+  /**
+   * Absolute build inputs of docker functions in the artifact, by function path, and the entries of
+   * each context that its content hash covers (POSIX paths relative to `context`): the build sends
+   * exactly those.
+   */
+  docker: { path: string; dockerfile: string; context: string; contextFiles: string[] }[];
   /** The service specs of the `apps/` folder (empty without one). */
   services: ServiceSpec[];
 }

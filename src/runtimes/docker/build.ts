@@ -26,6 +26,8 @@ export interface BuildRequest {
   build: DockerBuild;
   contextDir: string;
   dockerfilePath: string;
+  /** The context's entries to send (DockerSource.contextFiles): exactly those the tag was hashed from. */
+  contextFiles: readonly string[];
   timeoutMs: number;
   /** Labels the image with the platform instance that built it (its prune only touches those). */
   instance?: string;
@@ -136,7 +138,7 @@ export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<
   let error: string | undefined;
   let imageId: string | undefined;
   try {
-    packed = await packContext(req.contextDir, req.dockerfilePath);
+    packed = await packContext(req.contextDir, req.dockerfilePath, req.contextFiles);
     const stream = (await docker.buildImage(packed.stream, {
       t: req.tag,
       dockerfile: packed.dockerfile,

@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -15,6 +15,7 @@ import type { DockerBuild } from '../../core/desired.js';
 import type { FunctionSource, LoadedFunction, LogStream } from '../types.js';
 import { BASE_IMAGE, ensureBaseImage, networkIsolationNote, requireDocker } from '../../../test/support/docker.js';
 import { DockerRuntime, imageTag, LABELS } from './index.js';
+import { listContext } from '../../sources/tree/index.js';
 import type { DockerRuntimeOptions } from './index.js';
 
 const text = (b: string | Uint8Array): string => (typeof b === 'string' ? b : Buffer.from(b).toString('utf8'));
@@ -91,7 +92,9 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     return r;
   };
 
-  async function fixture(files: Record<string, string | { text: string; mode: number }>, contextSub = ''): Promise<{ dir: string; ctx: string; build: DockerBuild }> {
+  type Fixture = { dir: string; ctx: string; build: DockerBuild; files: string[] };
+  /** Files on disk and what the source reader would hand the runtime: the context's entries (.dockerignore applied). */
+  async function fixture(files: Record<string, string | { text: string; mode: number }>, contextSub = ''): Promise<Fixture> {
     const dir = await mkdtemp(join(tmpdir(), 'zv-docker-'));
     dirs.push(dir);
     const h = createHash('sha256').update(salt);
@@ -104,15 +107,17 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     }
     const build: DockerBuild = { dockerfile: 'Dockerfile', context: contextSub || '.', contextHash: h.digest('hex'), capabilities: [] };
     tags.add(imageTag(build));
-    return { dir, ctx: join(dir, contextSub), build };
+    const ctx = join(dir, contextSub);
+    const listed = (await listContext(await realpath(ctx), { dockerfile: await realpath(join(dir, 'Dockerfile')) })).map((e) => e.path);
+    return { dir, ctx, build, files: listed };
   }
 
-  const source = (fx: { dir: string; ctx: string; build: DockerBuild }, extra: Partial<FunctionSource> = {}, restore = false, namespace = 't'): FunctionSource => ({
+  const source = (fx: Fixture, extra: Partial<FunctionSource> = {}, restore = false, namespace = 't'): FunctionSource => ({
     id: `t/app/fn@${fx.build.contextHash.slice(0, 8)}`, runtime: 'docker', code: '', filename: 'Dockerfile',
     timeoutMs: 3000, memoryMb: 64, env: { GREETING: 'hey' },
     docker: {
       build: fx.build, port: 8080, owner: { namespace, app: 'app', path: '/fn' },
-      ...(restore ? {} : { contextDir: fx.ctx, dockerfilePath: join(fx.dir, 'Dockerfile') }),
+      ...(restore ? {} : { contextDir: fx.ctx, dockerfilePath: join(fx.dir, 'Dockerfile'), contextFiles: fx.files }),
       buildLog: (line) => buildLog.push(line),
     },
     ...extra,
@@ -132,7 +137,7 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
   const ours = async (): Promise<Dockerode.ContainerInfo[]> =>
     docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } });
 
-  let main: { dir: string; ctx: string; build: DockerBuild };
+  let main: Fixture;
   let rt: DockerRuntime;
   let fn: LoadedFunction;
 
@@ -380,7 +385,35 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
       isZvError(e, 'MANIFEST_INVALID') && e.message.includes(base.id) && e.message.includes('several ports (80, 81)'));
   });
 
-  let outside: { dir: string; ctx: string; build: DockerBuild };
+  // The runtime lists nothing itself: it sends exactly the entries it is handed (the source reader's
+  // list, which the content tag was hashed from), and refuses to build without a list.
+  it('sends exactly the context entries it is handed, and nothing without a list', async () => {
+    const fx = await fixture({
+      Dockerfile: `FROM ${BASE_IMAGE}\nCOPY . /ctx\nCMD trap 'exit 0' TERM; httpd -f -p "$PORT" -h /ctx/www & wait\n`,
+      'www/cgi-bin/files': CGI(`${HEADERS}\ncd /ctx && busybox find . | busybox sort`),
+      'listed.txt': 'sent\n',
+      'unlisted.txt': 'not sent\n',
+      'sub/unlisted.txt': 'not sent\n',
+    });
+    assert.ok(fx.files.includes('unlisted.txt'), 'the reader would list it');
+    const files = fx.files.filter((p) => !p.includes('unlisted') && p !== 'sub');
+    const base = source(fx);
+    const f = await rt.load({ ...base, docker: { ...base.docker!, contextFiles: files } }, onLog);
+    try {
+      const r = await f.invoke({ method: 'GET', path: '/cgi-bin/files', query: {}, headers: {}, body: '' });
+      assert.deepEqual(text(r.body).trim().split('\n'), ['.', './Dockerfile', './listed.txt', './www', './www/cgi-bin', './www/cgi-bin/files']);
+    } finally {
+      await f.dispose();
+    }
+    const other = await fixture({ Dockerfile: `FROM ${BASE_IMAGE}\nCMD true\n` });
+    const o = source(other);
+    await assert.rejects(rt.load({ ...o, docker: { ...o.docker!, contextFiles: undefined } }, onLog),
+      (e: unknown) => isZvError(e, 'INTERNAL') && /without the list of its entries/.test(e.message));
+    await assert.rejects(rt.load({ ...o, docker: { ...o.docker!, contextFiles: ['Dockerfile', '../secret'] } }, onLog),
+      (e: unknown) => /"\.\.\/secret" is not a path inside the context/.test(e instanceof Error ? e.message : String(e)));
+  });
+
+  let outside: Fixture;
   it('sends a Dockerfile that lives outside the context under a generated name', async () => {
     outside = await fixture({ Dockerfile: `FROM ${BASE_IMAGE}\nCOPY www /www\nCMD trap 'exit 0' TERM; httpd -f -p "$PORT" -h /www & wait\n`, 'ctx/www/index.html': 'outside\n' }, 'ctx');
     const f = await rt.load(source(outside), onLog);

@@ -166,7 +166,10 @@ export class DockerRuntime implements FunctionRuntime {
     try {
       await this.watch();
       let imageId = await this.imageId(tag);
-      if (imageId === null && d.contextDir && d.dockerfilePath) imageId = await this.build(tag, source.id, d);
+      if (imageId === null && d.contextDir && d.dockerfilePath) {
+        if (!d.contextFiles) throw new ZvError('INTERNAL', `${source.id}: a build context without the list of its entries (docker.contextFiles)`);
+        imageId = await this.build(tag, source.id, d);
+      }
       // Without a port in the manifest: the one the image EXPOSEs (read once it is built).
       const src: DockerFunctionSource = { ...source, docker: { ...d, port: d.port ?? (await this.imagePort(tag, source.id)) } };
       const hash = fnHash(tag, src, this.limits, network);
@@ -499,7 +502,8 @@ export class DockerRuntime implements FunctionRuntime {
       nb.promise = (async () => {
         try {
           return await buildImage(this.docker, {
-            tag, build: d.build, contextDir: d.contextDir ?? '', dockerfilePath: d.dockerfilePath ?? '', timeoutMs: this.buildTimeoutMs,
+            tag, build: d.build, contextDir: d.contextDir ?? '', dockerfilePath: d.dockerfilePath ?? '', contextFiles: d.contextFiles ?? [],
+            timeoutMs: this.buildTimeoutMs,
             instance: this.instance,
             onLine: (line) => {
               nb.lines.push(line);

@@ -74,6 +74,10 @@ test('a docker function carries build: normalised relative paths, context hash, 
   assert.equal(docker[0]?.contextHash, f?.build?.contextHash);
   assert.ok(docker[0]?.context.startsWith('/') && docker[0].context.endsWith(`${join('svc')}`));
   assert.ok(docker[0]?.dockerfile.endsWith(join('svc', 'Dockerfile')));
+  // The entries the hash covers, handed to the runtime (which sends exactly these): .dockerignore
+  // applied, the Dockerfile and .dockerignore kept (an ignored folder is not listed, an exception
+  // inside it is: the runtime adds the folders holding what it sends).
+  assert.deepEqual(docker[0]?.contextFiles, ['.dockerignore', 'Dockerfile', 'node_modules/keep.txt', 'server.sh']);
 
   // context defaults to the Dockerfile's folder; no capabilities → []
   const plain = await fn(dir, manifest('      dockerfile: svc/Dockerfile\n'));
