@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ERRORS, ZvError, toZvError } from './registry.js';
+import { ERRORS, ZvError, isCommitFault, toZvError, type ErrorCode } from './registry.js';
 
 test('every error code is documented in docs/errors.md with its HTTP status', () => {
   const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
@@ -22,4 +22,13 @@ test('ZvError carries code and status and serialises to the error shape', () => 
   assert.deepEqual(e.toJSON(), { error: { code: 'APP_NOT_FOUND', message: 'nope' } });
   assert.equal(toZvError(new Error('x')).code, 'INTERNAL');
   assert.equal(toZvError(e), e);
+});
+
+test('docs/errors.md lists exactly the codes whose sync failures are not retried (fault: commit)', () => {
+  const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+  const line = doc.split('\n').find((l) => l.startsWith('Not retried (the commit is at fault): '));
+  assert.ok(line, 'docs/errors.md has no "Not retried" line');
+  const listed = [...line.matchAll(/`([A-Z0-9_]+)`/g)].map((m) => m[1]).sort();
+  const commitFaults = Object.keys(ERRORS).filter((c) => isCommitFault(c as ErrorCode)).sort();
+  assert.deepEqual(listed, commitFaults);
 });
