@@ -128,10 +128,12 @@ export function runtimeContract<S = string>(opts: ContractOptions<S>): void {
     const logs: { id: string; stream: LogStream; line: string }[] = [];
     let n = 0;
 
+    // A generous default time limit: the cases that test the limit set their own, and 20 concurrent
+    // calls on a loaded 2-core machine (a shell server in a container, Python workers) take seconds.
     const load = async (sample: S, extra: Partial<FunctionSource> = {}): Promise<LoadedFunction> => {
       const id = `contract/${opts.name}/f${n++}`;
       const fn = await runtime.load(
-        await sourceOf(sample, { id, runtime: opts.name, language: opts.language, filename: 'handler', timeoutMs: 2000, memoryMb: 64, env: {}, ...extra }),
+        await sourceOf(sample, { id, runtime: opts.name, language: opts.language, filename: 'handler', timeoutMs: 30_000, memoryMb: 64, env: {}, ...extra }),
         (stream, line) => logs.push({ id, stream, line }),
       );
       loaded.push(fn);
