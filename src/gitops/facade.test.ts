@@ -256,3 +256,36 @@ test('a runtime without getCurrentState (optional in bc_gitops): status() works 
   await g.reconcile();
   assert.deepEqual(calls.slice(2), ['upgrade db 1.0.0→1.1.0']);
 });
+
+test('the default Node runtime deploys a service from a file:// git source when allowFileRepos is set; list env values arrive as JSON', async () => {
+  const svc = join(base, `svc-${++counter}`);
+  mkdirSync(svc, { recursive: true });
+  git(svc, 'init', '--quiet', '--initial-branch=main');
+  writeFileSync(join(svc, 'package.json'), JSON.stringify({ name: 'web', version: '1.0.0', private: true, scripts: { start: 'node server.js' } }));
+  writeFileSync(join(svc, 'server.js'), `require('node:http').createServer((req, res) => {
+  if (req.url === '/health') { res.writeHead(200); return res.end('ok'); }
+  res.end(process.env.GREETING + ' ' + process.env.TAGS);
+}).listen(Number(process.env.PORT), '127.0.0.1');\n`);
+  git(svc, 'add', '-A');
+  git(svc, 'commit', '--quiet', '-m', 'service');
+  const { repo, url } = makeRepo({});
+  mkdirSync(join(repo, 'apps', 'web'), { recursive: true });
+  writeFileSync(join(repo, 'apps', 'web', 'app.json'), JSON.stringify({
+    name: 'web', version: '1.0.0', source: { type: 'git', url: `file://${svc}`, ref: 'main' },
+    env: { greeting: 'hello', tags: ['a', 'b'] }, health: { type: 'http', path: '/health', interval: 500, timeout: 2000 },
+  }));
+  git(repo, 'add', '-A');
+  git(repo, 'commit', '--quiet', '-m', 'web');
+  const g = createGitOps({ repoUrl: url, dataDir: join(base, `data-${++counter}`), allowFileRepos: true, reconcileInterval: 60_000, healthTimeout: 60_000 });
+  try {
+    const r = await g.reconcile();
+    assert.deepEqual([r.failed, r.blocked], [[], []]);
+    const [state] = await g.getCurrentState();
+    assert.equal(state?.health, 'healthy', JSON.stringify(state));
+    const res = await fetch(`http://127.0.0.1:${state?.port}/`);
+    assert.equal(await res.text(), 'hello ["a","b"]');
+    assert.equal((await g.status()).status, 'synced');
+  } finally {
+    await g.stop();
+  }
+});

@@ -92,9 +92,10 @@ export interface GitOps {
 }
 
 /** Loaded only when no runtime is given, so that a custom runtime needs nothing of it. */
-async function nodeRuntime(dataDir: string): Promise<ServiceRuntime & { close(): Promise<void> }> {
+async function nodeRuntime(dataDir: string, allowFileRepos: boolean): Promise<ServiceRuntime & { close(): Promise<void> }> {
   const { NodeServiceRuntime } = await import('../runtimes/node-service/index.js');
-  return new NodeServiceRuntime({ dataDir });
+  // allowFileRepos covers the services' own git sources too, as --allow-file-repos does for the server.
+  return new NodeServiceRuntime({ dataDir, allowFileRepos });
 }
 
 const NOOP_LOGGER: ServiceLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -215,7 +216,7 @@ class GitOpsController implements GitOps {
   }
 
   private async compose(): Promise<Parts> {
-    const runtime = this.opts.runtime ?? (this.ownRuntime ??= await nodeRuntime(this.dataDir));
+    const runtime = this.opts.runtime ?? (this.ownRuntime ??= await nodeRuntime(this.dataDir, this.opts.allowFileRepos ?? false));
     await mkdir(this.home, { recursive: true });
     const store = openSqliteStore(join(this.home, 'state.db'));
     const logger = asLogger(this.log);
