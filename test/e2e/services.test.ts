@@ -5,34 +5,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
+import { SERVICE_PACKAGE as PACKAGE, SERVICE_SERVER_JS as SERVER_JS, serviceAppConfig as APP_CONFIG } from '../support/node-service.js';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import { sqlite } from '../../src/store/sqlite/driver.js';
-
-const SERVER_JS = (version: string) => `
-const http = require('node:http');
-http.createServer((req, res) => {
-  if (req.url === '/health') { res.writeHead(200); return res.end('ok'); }
-  res.writeHead(200, { 'content-type': 'text/plain', 'x-version': '${version}' });
-  res.end('web ${version} ' + req.url + ' prefix=' + (req.headers['x-forwarded-prefix'] || '') + ' pool=' + (process.env.POOL_SIZE || ''));
-}).listen(Number(process.env.PORT), '127.0.0.1');
-`;
-
-const PACKAGE = JSON.stringify({ name: 'web', version: '0.0.0', private: true, scripts: { start: 'node server.js' } });
-
-const APP_CONFIG = (url: string, ref: string, version: string, pool = 10) => `%% A bc_gitops-style spec, in Erlang terms.
-#{
-    name => web,
-    version => <<"${version}">>,
-    source => #{type => git, url => <<"${url}">>, ref => <<"${ref}">>},
-    env => #{pool_size => ${pool}},
-    health => #{type => http, path => <<"/health">>, interval => 500, timeout => 2000},
-    route => <<"/web">>,
-    depends_on => []
-}.
-`;
 
 describe('services from apps/', () => {
   let h: Harness;
