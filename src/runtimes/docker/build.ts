@@ -13,6 +13,16 @@ export const IMAGE_REPO = 'zerverless-fn';
 export const LABEL_MANAGED = 'zerverless.managed';
 export const LABEL_BUILD = 'zerverless.build';
 export const LABEL_INSTANCE = 'zerverless.instance';
+
+/**
+ * A build step whose cached layer the engine could not find any more: it chose the layer from its
+ * cache and the layer was removed meanwhile (another server's or another build's cleanup on the
+ * same engine; seen under load). The engine's fault, not the Dockerfile's: RUNTIME_UNAVAILABLE, so
+ * the next poll builds again instead of waiting for a new commit. A name the Dockerfile gives
+ * (FROM missing:tag) is not a bare content id, so it stays the Dockerfile's fault.
+ */
+const LOST_LAYER = /unable to find image "?sha256:[0-9a-f]{64}"?/i;
+
 const KEEP_LINES = 200;
 const ERROR_LINES = 30;
 
@@ -166,7 +176,7 @@ export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<
     packed?.stream.destroy();
   }
   if (timedOut) throw fail(`over the time limit of ${Math.round(req.timeoutMs / 1000)} s`);
-  if (error !== undefined) throw fail(error);
+  if (error !== undefined) throw fail(error, LOST_LAYER.test(error) ? 'RUNTIME_UNAVAILABLE' : 'FUNCTION_COMPILE_ERROR');
   if (partial) push(partial);
   try {
     const info = await docker.getImage(req.tag).inspect();
