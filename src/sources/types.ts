@@ -1,6 +1,6 @@
 // The Source interface: where desired state comes from. A source turns (repository, branch) into an
 // immutable artifact: one exact commit's tree on disk with its SHA. Appliers only read artifacts.
-import type { CommitVerification } from '../store/types.js';
+import type { CommitVerification } from '../core/commit-policy.js';
 import type { DesiredState, StaticFileEntry } from '../core/desired.js';
 import type { ServiceSpec } from '../core/services/types.js';
 
@@ -44,6 +44,8 @@ export interface Source {
    * COMMIT_NOT_TRUSTED when it is unsigned or signed by another key (PRODUCT.md §10).
    */
   verifyCommit(ref: RepoRef, revision: string, policy: CommitVerification): Promise<void>;
+  /** The policy as a status shows it: its type and the keys' fingerprints (never the keys themselves). */
+  describeVerify?(policy: CommitVerification): { type: CommitVerification['type']; keys: string[] };
 }
 
 // What the sync's read step gets from one commit (sources/desired-reader.ts implements the reader).
