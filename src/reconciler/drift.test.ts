@@ -291,7 +291,15 @@ describe('drift repair: services', { timeout: 300_000 }, () => {
   const app = (): DriftApp & AppIdentity => identity('drift-svc', 'svc', repo);
   const spec = () => makeSpec('web', { source: { type: 'git', url: repo.url, ref: 'main' } });
   const state = async () => (await host.runtime.getCurrentState()).find((s) => s.name === 'web');
-  const pid = async (): Promise<number> => Number((await viaUpstream(host.runtime as never, 'web')).json.pid);
+  /** The pid of the process answering through the upstream; waits while there is none answering (e.g. mid-restart). */
+  const pid = async (): Promise<number> => {
+    let out = 0;
+    await until('the service answers through its upstream', async () => {
+      out = await viaUpstream(host.runtime as never, 'web').then((r) => Number(r.json.pid), () => 0);
+      return out > 0;
+    });
+    return out;
+  };
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'zv-drift-svc-'));
@@ -303,11 +311,14 @@ describe('drift repair: services', { timeout: 300_000 }, () => {
     };
     host = new ServiceHost({
       dataDir: dir, appId: 1, namespace: 'drift-svc', app: 'svc', logger: silentLogger, store,
-      createRuntime: (d) => serviceRuntime(d, { portRange: [43300, 43399], gracePeriodMs: 1000 }),
+      // Below Linux's ephemeral range (32768–60999), where Docker's published ports of tests running
+      // beside this one can take a port between the pool's check and the service's listen.
+      createRuntime: (d) => serviceRuntime(d, { portRange: [23300, 23399], gracePeriodMs: 1000 }),
     });
     await host.load();
     const r = await host.apply([spec()], 'c'.repeat(40));
-    assert.deepEqual(r.failed, []);
+    assert.deepEqual([r.failed, r.blocked], [[], []]);
+    await pid();
     p = new Pipeline(join(dir, 'pipeline'), new Map());
   });
   after(async () => {
