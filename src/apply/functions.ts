@@ -18,6 +18,7 @@ import type { DesiredRead } from '../sources/types.js';
 import type { RuntimeSet } from '../runtimes/types.js';
 import { mergeEnv, type SecretsKeyring } from '../core/secrets.js';
 import type { DriftRepair } from './drift.js';
+import { DEFAULT_FUNCTION_IDLE_MS, LazyFunction } from './lazy.js';
 
 export interface AppIdentity {
   key: string;
@@ -88,11 +89,20 @@ async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) 
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+export interface DeployerOptions {
+  /**
+   * Lua, JS and Python functions are unloaded after this long without a call and loaded again by
+   * the next one (lazy.ts); 0: never unloaded (default 5 minutes).
+   */
+  functionIdleMs?: number;
+}
+
 export class Deployer {
   /** Per app key, per function path: what the status shows beside (or instead of) the deployed state. */
   readonly overlays = new Map<string, Map<string, FunctionOverlay>>();
   /** Every loaded function not yet disposed: serving, draining, or being prepared. */
   private readonly live = new Map<DrainingFunction, FunctionRuntime>();
+  private readonly functionIdleMs: number;
 
   constructor(
     private readonly runtimes: RuntimeSet,
@@ -101,7 +111,10 @@ export class Deployer {
     private readonly logger: Logger,
     /** Decrypts functions' envFrom files when they are loaded (never stored in plain text). */
     private readonly secrets?: SecretsKeyring,
-  ) {}
+    options: DeployerOptions = {},
+  ) {
+    this.functionIdleMs = Math.max(0, options.functionIdleMs ?? DEFAULT_FUNCTION_IDLE_MS);
+  }
 
   /**
    * The env a function runs with: its envFrom files decrypted from the stored ciphertext, then its
@@ -131,10 +144,14 @@ export class Deployer {
     return f.handle.retire(f.timeoutMs + 5_000).finally(() => this.live.delete(f.handle));
   }
 
-  private async load(app: AppIdentity, f: DesiredFunction, dirs: BuildDirs): Promise<ServedFunction> {
+  private runtimeOf(f: DesiredFunction): FunctionRuntime {
     const runtime = this.runtimes.get(f.runtime);
     if (!runtime) throw new ZvError('RUNTIME_UNAVAILABLE', `${f.filename}: runtime '${f.runtime}' for ${f.path} is not available on this server`);
-    const source: FunctionSource = {
+    return runtime;
+  }
+
+  private async sourceOf(app: AppIdentity, f: DesiredFunction): Promise<FunctionSource> {
+    return {
       id: `${app.namespace}/${app.name}${f.path}@${f.hash.slice(0, 8)}`,
       runtime: f.runtime as RuntimeName,
       language: f.language,
@@ -145,6 +162,39 @@ export class Deployer {
       memoryMb: f.memoryMb,
       env: await this.envOf(f),
     };
+  }
+
+  /**
+   * The served handle of a Lua, JS or Python function: loaded on its first call (or `loaded`
+   * already), unloaded after --function-idle without a call. A load that fails shows in the status
+   * (an overlay, `failed`) while the handle is served; one that succeeds clears it.
+   */
+  private lazy(app: AppIdentity, f: DesiredFunction, runtime: FunctionRuntime, source: FunctionSource | null, loaded?: LoadedFunction): LazyFunction {
+    const log = this.logger.child({ namespace: app.namespace, app: app.name, function: f.path });
+    const served = () => this.serving.getApp(app.key)?.functions.get(f.path)?.handle.fn === lazy;
+    const lazy: LazyFunction = new LazyFunction({
+      runtime,
+      // envOf decrypts envFrom files: after a restart only when the function is first called.
+      source: source ?? (async () => (source ??= await this.sourceOf(app, f))),
+      log: this.functionLogger(app, f.path),
+      idleMs: this.functionIdleMs,
+      ...(loaded ? { loaded } : {}),
+      onLoad: (ms) => {
+        if (served() && this.overlays.get(app.key)?.get(f.path)?.status === 'failed') this.overlays.get(app.key)?.delete(f.path);
+        log.debug({ ms: Math.round(ms * 10) / 10 }, 'function loaded');
+      },
+      onLoadError: (err) => {
+        if (served()) this.overlay(app).set(f.path, { runtime: f.runtime, status: 'failed', message: err.message });
+        log.error({ code: err.code }, `could not load function: ${err.message}`);
+      },
+      onEvict: () => log.debug('function unloaded after idle time'),
+    });
+    return lazy;
+  }
+
+  private async load(app: AppIdentity, f: DesiredFunction, dirs: BuildDirs): Promise<ServedFunction> {
+    const runtime = this.runtimeOf(f);
+    const source = await this.sourceOf(app, f);
     let loaded: LoadedFunction;
     if (f.runtime === 'docker') {
       if (!f.build) throw new ZvError('INTERNAL', `${f.path}: a docker function without build inputs`);
@@ -172,9 +222,14 @@ export class Deployer {
         throw e;
       }
     } else {
-      loaded = await runtime.load(source, this.functionLogger(app, f.path));
+      // Compiled now (a commit whose code does not compile fails its sync), then served lazily.
+      loaded = this.lazy(app, f, runtime, source, await runtime.load(source, this.functionLogger(app, f.path)));
     }
-    const handle = new DrainingFunction(loaded);
+    return this.served(app, f, runtime, loaded);
+  }
+
+  private served(app: AppIdentity, f: DesiredFunction, runtime: FunctionRuntime, fn: LoadedFunction): ServedFunction {
+    const handle = new DrainingFunction(fn);
     this.live.set(handle, runtime);
     return { appKey: app.key, path: f.path, runtime: f.runtime, handle, timeoutMs: f.timeoutMs };
   }
@@ -261,14 +316,22 @@ export class Deployer {
     await Promise.all(prepared.created.map((h) => this.retire({ handle: h, timeoutMs: 0 })));
   }
 
-  /** Serves a stored deployed state (after a restart). Functions that cannot load are marked failed. */
+  /**
+   * Serves a stored deployed state (after a restart). Lua, JS and Python functions load on their
+   * first call (nothing is loaded here: the server listens at once); docker functions adopt or start
+   * their containers now. Functions that cannot load are marked failed (a lazy one when it is called).
+   */
   async restore(app: AppIdentity, deployed: DeployedState | null, routes: ServiceRoutes = new Map()): Promise<void> {
     const functions = new Map<string, ServedFunction>();
     deployed ??= { commit: '', functions: [], static: null, warnings: [] };
     await Promise.all(
       deployed.functions.map(async (f) => {
         try {
-          functions.set(f.path, await this.load(app, f, new Map()));
+          if (f.runtime === 'docker') functions.set(f.path, await this.load(app, f, new Map()));
+          else {
+            const runtime = this.runtimeOf(f);
+            functions.set(f.path, this.served(app, f, runtime, this.lazy(app, f, runtime, null)));
+          }
         } catch (e) {
           const err = toZvError(e);
           this.overlay(app).set(f.path, { runtime: f.runtime, status: 'failed', message: err.message });
@@ -314,6 +377,8 @@ export class Deployer {
   unavailable(app: AppIdentity): Set<string> {
     const out = new Set<string>();
     for (const [path, facts] of this.describe(app)) if (facts.available === 'no') out.add(path);
+    // A lazy function whose last load failed (e.g. after a restart): a sync loads it anew.
+    for (const [path, f] of this.serving.getApp(app.key)?.functions ?? []) if (f.handle.fn instanceof LazyFunction && f.handle.fn.lastError) out.add(path);
     return out;
   }
 

@@ -43,6 +43,11 @@ export class JsRuntime implements FunctionRuntime {
     return fn;
   }
 
+  /** Functions loaded and not yet disposed (each keeps an isolate). */
+  get liveCount(): number {
+    return this.loaded.size;
+  }
+
   async available(): Promise<{ ok: true } | { ok: false; reason: string }> {
     try {
       const iso = new (isolatedVm().Isolate)({ memoryLimit: 8 });

@@ -71,6 +71,11 @@ export class LuaPool {
     return Math.max(1, this.opts.maxWorkers - 1);
   }
 
+  /** Functions registered and not yet unregistered. */
+  get registered(): number {
+    return this.functions.size;
+  }
+
   register(key: string, def: LuaFunctionDef, log: FunctionLogger): void {
     this.functions.set(key, { def, log });
   }

@@ -63,6 +63,11 @@ export class LuaRuntime implements FunctionRuntime {
     }
   }
 
+  /** Functions loaded and not yet disposed (each has a Lua state in the workers that ran it). */
+  get liveCount(): number {
+    return this.pool.registered;
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }

@@ -63,6 +63,11 @@ export class PythonRuntime implements FunctionRuntime {
     return fn;
   }
 
+  /** Functions loaded and not yet disposed (each keeps a worker process). */
+  get liveCount(): number {
+    return this.loaded.size;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.loaded].map((f) => f.dispose()));
