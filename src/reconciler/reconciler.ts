@@ -53,6 +53,8 @@ export interface ReconcilerDeps {
   eventMeta?: (app: AppRecord) => EventMeta;
   /** How long a service waits for each of its dependencies to be ready (default 120 s). */
   healthTimeoutMs?: number;
+  /** Lua, JS and Python functions are unloaded after this long without a call (default 5 min); 0: never. */
+  functionIdleMs?: number;
 }
 
 const defaultEventMeta = (app: AppRecord): EventMeta => ({ app: app.name, namespace: app.namespace, repo: app.source.repoURL, branch: app.source.branch });
@@ -85,7 +87,7 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
-    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger, deps.secrets);
+    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger, deps.secrets, { functionIdleMs: deps.functionIdleMs });
     this.now = deps.now ?? (() => new Date());
     deps.metrics?.countApplications(async () => (await deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER })).apps.map((a) => a.status));
     this.poller = new Poller({

@@ -55,3 +55,15 @@ test('--drift-interval: default 1m, a duration, 0 or off disables, anything else
     assert.throws(() => resolveServeConfig({ 'drift-interval': bad }, {}, {}), (e: unknown) => isZvError(e, 'CONFIG_INVALID') && /drift-interval/.test(e.message));
   }
 });
+
+test('--function-idle: default 5m, a duration, 0 or off never unloads, anything else is refused', () => {
+  assert.equal(resolveServeConfig({}, {}, {}).functionIdleMs, 300_000);
+  assert.equal(resolveServeConfig({ 'function-idle': '30s' }, {}, {}).functionIdleMs, 30_000);
+  assert.equal(resolveServeConfig({}, fromEnv({ ZV_FUNCTION_IDLE: '1h' }), {}).functionIdleMs, 3_600_000);
+  assert.equal(resolveServeConfig({ 'function-idle': 'off' }, {}, {}).functionIdleMs, 0);
+  assert.equal(resolveServeConfig({ 'function-idle': '0' }, {}, {}).functionIdleMs, 0);
+  assert.equal(resolveServeConfig({}, {}, fromConfigFile('functionIdle: 10m\n')).functionIdleMs, 600_000);
+  for (const bad of ['soon', '10ms', '-1s']) {
+    assert.throws(() => resolveServeConfig({ 'function-idle': bad }, {}, {}), (e: unknown) => isZvError(e, 'CONFIG_INVALID') && /function-idle/.test(e.message));
+  }
+});

@@ -34,6 +34,8 @@ export interface ServeConfig {
   adminTokenFile: string | null;
   /** The admin token itself: only from the ZV_ADMIN_TOKEN environment variable, never a flag or file setting. */
   adminToken: string | null;
+  /** Lua, JS and Python functions are unloaded after this long without a call (--function-idle, default 5m); 0: never. */
+  functionIdleMs: number;
   /** Backoff of background retries (default 10 s doubling to 10 min); not a flag, for embedding and tests. */
   retry?: { baseMs: number; maxMs: number };
 }
@@ -41,7 +43,7 @@ export interface ServeConfig {
 /** Raw setting names as written on the command line (without `--`). */
 export const SETTINGS = [
   'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'max-response', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
-  'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval',
+  'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval', 'function-idle',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
 export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
@@ -146,6 +148,12 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
   if (driftIntervalMs === null || (!driftOff && driftIntervalMs < 100)) {
     throw new ZvError('CONFIG_INVALID', `drift-interval: '${driftRaw}' is not a duration like 30s, 1m, 1h (at least 100ms), or 0 / off`);
   }
+  const idleRaw = get('function-idle') ?? '5m';
+  const idleOff = idleRaw === false || idleRaw === 0 || ['0', 'off', 'never'].includes(String(idleRaw).trim().toLowerCase());
+  const functionIdleMs = idleOff ? 0 : parseDuration(typeof idleRaw === 'boolean' ? '' : idleRaw);
+  if (functionIdleMs === null || (!idleOff && functionIdleMs < 100)) {
+    throw new ZvError('CONFIG_INVALID', `function-idle: '${idleRaw}' is not a duration like 30s, 5m, 1h (at least 100ms), or 0 / off (never unload)`);
+  }
   const bodyRaw = get('max-body') ?? 10 * 1024 * 1024;
   const maxBodyBytes = parseSize(typeof bodyRaw === 'boolean' ? '' : bodyRaw);
   if (maxBodyBytes === null) throw new ZvError('CONFIG_INVALID', `max-body: '${bodyRaw}' is not a size like 10MiB or 1048576`);
@@ -171,6 +179,7 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     dataDir: str('data-dir', './.zerverless'),
     pollIntervalMs,
     driftIntervalMs,
+    functionIdleMs,
     allowFileRepos: parseBool(get('allow-file-repos') ?? false, 'allow-file-repos'),
     maxBodyBytes,
     maxResponseBytes,

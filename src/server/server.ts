@@ -182,6 +182,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     metrics,
     pollIntervalMs: config.pollIntervalMs,
     driftIntervalMs: config.driftIntervalMs,
+    functionIdleMs: config.functionIdleMs,
     ...(config.retry ? { retry: config.retry } : {}),
     dataDir,
     secrets: keyring,
