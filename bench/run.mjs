@@ -14,9 +14,11 @@
 //   BENCH_POLL_INTERVAL  --poll-interval of the server used for the poll path (default 500ms)
 //   BENCH_TARGETS        comma list to run a subset of lua,js,python,static (default all)
 //   BENCH_LOG_LEVEL      log level of the zerverless server, logs go to stderr (default warn)
+//
+// `--scale [--only <row>]` runs the scale table of issue 10 instead (bench/scale.mjs).
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, cpus, platform, arch, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -176,10 +178,17 @@ async function stopChild(child) {
 
 // --- HTTP helpers ---------------------------------------------------------------------------
 
+// The API needs a token: a new data dir's admin token is written to <data dir>/admin-token.
+const TOKENS = new Map();
+async function readToken(base, dataDir) {
+  TOKENS.set(base, (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim());
+}
+
 async function api(base, method, path, body) {
+  const token = TOKENS.get(base);
   const res = await fetch(`${base}/api/gitops/applications${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -397,6 +406,7 @@ async function main() {
     startChild('baseline', 'baseline.mjs'),
     startChild('zerverless', 'server.mjs', ['--data-dir', join(tmpRoot, 'data-load'), '--poll-interval', '1h', '--log-level', CONFIG.logLevel]),
   ]);
+  await readToken(zv.url, join(tmpRoot, 'data-load'));
 
   // Register the repository; a missing Python sandbox (bwrap) fails the whole sync, so drop Python then.
   let python = true;
@@ -449,6 +459,7 @@ async function main() {
   // Commit → served by the poll: a fresh server with a short poll interval (not running during the load).
   process.stderr.write(`bench: commit → poll (${CONFIG.pollInterval}) → served, ${CONFIG.rounds} rounds…\n`);
   const zvPoll = await startChild('zerverless-poll', 'server.mjs', ['--data-dir', join(tmpRoot, 'data-poll'), '--poll-interval', CONFIG.pollInterval, '--log-level', CONFIG.logLevel]);
+  await readToken(zvPoll.url, join(tmpRoot, 'data-poll'));
   const pstatus = await register(zvPoll.url, repoDir);
   if (pstatus.status !== 'synced') throw new Error(`the poll server's application is '${pstatus.status}': ${pstatus.message}`);
   const poll = { pollInterval: CONFIG.pollInterval, pollIntervalMs: pollMs, ...(await measurePoll(zvPoll.url, repoDir, python, pollMs)) };
@@ -484,11 +495,17 @@ async function main() {
   printReport(result);
 }
 
-try {
-  await main();
-} catch (e) {
-  process.stderr.write(`\nbench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
+if (process.argv.slice(2).includes('--scale')) {
+  // `npm run bench -- --scale [--only <row>]`: the issue-10 scale table (bench/scale.mjs).
+  const { runScale } = await import('./scale.mjs');
+  await runScale(process.argv.slice(2));
+} else {
+  try {
+    await main();
+  } catch (e) {
+    process.stderr.write(`\nbench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
 }

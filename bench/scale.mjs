@@ -1,0 +1,965 @@
+// zerverless scale bench (`npm run bench -- --scale [--only <row>[,<row>…]]`): the table of issue 10
+// ("Fast at scale"), measured in one command against the real server from dist/ (bench/server.mjs,
+// its own process) with real git repositories in temp dirs. See docs/benchmarks.md, "Scale".
+//
+// Every server this starts has a `git` shim first on its PATH that appends each invocation's
+// arguments to a log and execs the real git, so the number of git processes a sync runs is counted
+// without touching src/. Memory is the server's process tree (the server and every descendant:
+// workers, sandboxes) read from /proc/<pid>/smaps_rollup.
+//
+// Rows (--only takes a comma list of these names):
+//   site    a 20,000-file static site: first sync, sync with the head unmoved, 1 file changed
+//   git     a one-function repository: git processes per sync, sync time, commit → served
+//   js      1,000 JS functions in one repository: idle memory, restart to /healthz and to a function
+//   python  200 Python functions: idle memory and processes
+//   apps    1,000 applications on 100 repositories: registration, poll period, CPU
+//   reqs    req/s vs node:http of JS / Lua / Python, read from `npm run bench` (bench/results/latest.json)
+//   static  a 100 KB and a 25 B file vs sirv (and nginx when it is on PATH)
+//   docker  the sync that adds a docker function
+//
+// Settings (environment): BENCH_SCALE_FILES (20000), BENCH_SCALE_JS (1000), BENCH_SCALE_PY (200),
+// BENCH_SCALE_APPS (1000), BENCH_SCALE_REPOS (100), BENCH_SCALE_BATCH (50, registrations in flight),
+// BENCH_SCALE_ROUNDS (3), BENCH_SCALE_POLL (10s, poll interval of the apps row),
+// BENCH_SCALE_POLL_WINDOW (60, seconds the apps row watches the poll), BENCH_SCALE_ROW_TIMEOUT
+// (900, seconds one row may take before it is reported as not measured), BENCH_DURATION (5) and
+// BENCH_WARMUP (1) for the static loads, BENCH_CONNECTIONS (32), BENCH_LOG_LEVEL (warn).
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, cpus, platform, arch, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
+import autocannon from 'autocannon';
+
+const { fetch } = globalThis;
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(HERE);
+const RESULTS = join(HERE, 'results', 'scale-latest.json');
+const LOAD_RESULTS = join(HERE, 'results', 'latest.json');
+
+function envNumber(name, def, { min = 0, integer = false } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(String(raw).replace(/s$/, ''));
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new Error(`${name}: '${raw}' is not a ${integer ? 'whole ' : ''}number >= ${min}`);
+  }
+  return n;
+}
+
+const CONFIG = {
+  files: envNumber('BENCH_SCALE_FILES', 20_000, { min: 1, integer: true }),
+  js: envNumber('BENCH_SCALE_JS', 1000, { min: 1, integer: true }),
+  py: envNumber('BENCH_SCALE_PY', 200, { min: 1, integer: true }),
+  apps: envNumber('BENCH_SCALE_APPS', 1000, { min: 1, integer: true }),
+  repos: envNumber('BENCH_SCALE_REPOS', 100, { min: 1, integer: true }),
+  batch: envNumber('BENCH_SCALE_BATCH', 50, { min: 1, integer: true }),
+  rounds: envNumber('BENCH_SCALE_ROUNDS', 3, { min: 1, integer: true }),
+  pollInterval: process.env.BENCH_SCALE_POLL || '10s',
+  pollWindowSec: envNumber('BENCH_SCALE_POLL_WINDOW', 60, { min: 1 }),
+  rowTimeoutSec: envNumber('BENCH_SCALE_ROW_TIMEOUT', 900, { min: 1 }),
+  durationSec: envNumber('BENCH_DURATION', 5, { min: 1 }),
+  warmupSec: envNumber('BENCH_WARMUP', 1, { min: 0 }),
+  connections: envNumber('BENCH_CONNECTIONS', 32, { min: 1, integer: true }),
+  logLevel: process.env.BENCH_LOG_LEVEL || 'warn',
+};
+
+const ROWS = ['site', 'git', 'js', 'python', 'apps', 'reqs', 'static', 'docker'];
+
+// --- small helpers ----------------------------------------------------------------------------
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+/** Median and range of a list of numbers. */
+const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length, values: xs });
+
+function parseDurationMs(s) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(s).trim());
+  if (!m) throw new Error(`'${s}' is not a duration like 500ms or 10s`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms'];
+}
+
+const log = (msg) => process.stderr.write(`scale: ${msg}\n`);
+
+// --- git --------------------------------------------------------------------------------------
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.com',
+  GIT_COMMITTER_NAME: 'bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.com',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+const git = (dir, ...args) => execFileSync('git', ['-c', 'commit.gpgsign=false', ...args], { cwd: dir, env: GIT_ENV, encoding: 'utf8', maxBuffer: 64 << 20 }).trim();
+
+async function writeFiles(dir, files) {
+  for (const [rel, content] of Object.entries(files)) {
+    const p = join(dir, rel);
+    await mkdir(dirname(p), { recursive: true });
+    await writeFile(p, content);
+  }
+}
+
+async function newRepo(dir, files) {
+  await mkdir(dir, { recursive: true });
+  git(dir, 'init', '-q', '-b', 'main');
+  return commit(dir, files, 'bench: initial');
+}
+
+/** Writes the files (null deletes one), commits them; resolves with performance.now() after the commit. */
+async function commit(dir, files, message) {
+  for (const [rel, content] of Object.entries(files)) {
+    if (content === null) await rm(join(dir, rel), { recursive: true, force: true });
+  }
+  await writeFiles(dir, Object.fromEntries(Object.entries(files).filter(([, c]) => c !== null)));
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', message);
+  return performance.now();
+}
+
+// The git shim: first on each server's PATH, it logs each invocation (one line of arguments) and
+// execs the real git. The line count of the log before and after a sync is the number of git
+// processes the server started for it (processes git itself starts, e.g. upload-pack, not included).
+let shimDir = null;
+async function makeGitShim(root) {
+  const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+  shimDir = join(root, 'git-shim');
+  await mkdir(shimDir, { recursive: true });
+  await writeFile(join(shimDir, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> "$ZV_BENCH_GIT_LOG"\nexec ${realGit} "$@"\n`);
+  await chmod(join(shimDir, 'git'), 0o755);
+}
+
+function gitLines(logFile) {
+  try {
+    const text = readFileSync(logFile, 'utf8');
+    return text ? text.split('\n').slice(0, -1) : [];
+  } catch {
+    return [];
+  }
+}
+
+// --- processes --------------------------------------------------------------------------------
+
+const children = new Set();
+
+/** Starts `node --no-node-snapshot script args…`; resolves with the JSON line it prints when ready. */
+function startChild(name, script, args = [], env = process.env) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--no-node-snapshot', join(HERE, script), ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const tail = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+    if (!process.env.BENCH_SCALE_QUIET) process.stderr.write(`  [${name}] ${line.slice(0, 400)}\n`);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 300 s`)), 300_000);
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve({ name, child, t0, tReady: performance.now(), ...JSON.parse(line) });
+      } catch {
+        reject(new Error(`${name} printed '${line}' instead of its URL`));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${signal ?? code}) before it was ready:\n${tail.join('\n')}`));
+    });
+  });
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** A zerverless server (bench/server.mjs) on dataDir with the git shim logging to gitLog. */
+async function startZv(name, dataDir, gitLog, pollInterval = '1h') {
+  const env = { ...process.env, PATH: `${shimDir}:${process.env.PATH ?? ''}`, ZV_BENCH_GIT_LOG: gitLog };
+  const zv = await startChild(name, 'server.mjs', ['--data-dir', dataDir, '--poll-interval', pollInterval, '--log-level', CONFIG.logLevel], env);
+  // The API needs a token: the admin token a new data dir gets is written to <data dir>/admin-token.
+  TOKENS.set(zv.url, (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim());
+  return zv;
+}
+
+/** Every pid under root (root included), from the ppid field of /proc/<pid>/stat. */
+function processTree(root) {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  const out = [];
+  const todo = [root];
+  while (todo.length) {
+    const p = todo.pop();
+    out.push(p);
+    todo.push(...(kids.get(p) ?? []));
+  }
+  return out;
+}
+
+/** RSS and PSS (bytes) of a process tree, summed over /proc/<pid>/smaps_rollup. */
+function treeMemory(root) {
+  let rss = 0;
+  let pss = 0;
+  let processes = 0;
+  for (const pid of processTree(root)) {
+    let text;
+    try {
+      text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    } catch {
+      continue;
+    }
+    processes++;
+    rss += Number(/^Rss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0) * 1024;
+    pss += Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0) * 1024;
+  }
+  return { processes, rssBytes: rss, pssBytes: pss };
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+/** CPU seconds of a process: its own (user+system) and its reaped children's (git processes…). */
+function cpuTimes(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return { self: (Number(rest[11]) + Number(rest[12])) / CLK_TCK, children: (Number(rest[13]) + Number(rest[14])) / CLK_TCK };
+}
+
+/** Apparent size (bytes) of every file under dir, and per top-level entry. */
+async function dirBytes(dir) {
+  const parts = {};
+  async function walk(p) {
+    const st = await lstat(p).catch(() => null);
+    if (!st) return 0;
+    if (!st.isDirectory()) return st.size;
+    let total = 0;
+    for (const e of await readdir(p).catch(() => [])) total += await walk(join(p, e));
+    return total;
+  }
+  let total = 0;
+  for (const e of await readdir(dir).catch(() => [])) {
+    parts[e] = await walk(join(dir, e));
+    total += parts[e];
+  }
+  return { total, parts };
+}
+
+// --- HTTP -------------------------------------------------------------------------------------
+
+const TOKENS = new Map();
+async function api(base, method, path, body) {
+  const token = TOKENS.get(base);
+  const res = await fetch(`${base}/api/gitops/applications${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed };
+}
+
+async function registerApp(base, { name, namespace, repoDir, path }) {
+  const r = await api(base, 'POST', '', { name, namespace, source: { repoURL: `file://${repoDir}`, branch: 'main', ...(path ? { path } : {}) } });
+  if (r.status !== 201) throw new Error(`registering ${namespace}/${name} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+async function waitSettled(base, name, namespace, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  while (Date.now() < deadline) {
+    const r = await api(base, 'GET', `/${name}?namespace=${namespace}`);
+    last = r.body;
+    if (r.status === 200 && r.body.status !== 'pending' && r.body.status !== 'syncing') return r.body;
+    await sleep(100);
+  }
+  throw new Error(`${namespace}/${name} did not finish its sync in ${timeoutMs / 1000} s; last status ${JSON.stringify(last)?.slice(0, 500)}`);
+}
+
+async function syncApp(base, name, namespace) {
+  const r = await api(base, 'POST', `/${name}/sync?namespace=${namespace}`);
+  if (r.status !== 200) throw new Error(`sync of ${namespace}/${name} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  if (r.body.status !== 'synced') throw new Error(`sync of ${namespace}/${name} ended '${r.body.status}': ${r.body.message}`);
+  return r.body;
+}
+
+async function getText(url) {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.text() };
+}
+
+/** GETs url until it answers 200 with body (or any 200 when body is undefined); resolves with the time. */
+async function waitForBody(url, body, timeoutMs = 60_000) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const r = await getText(url).catch(() => null);
+    if (r && r.status === 200 && (body === undefined || r.body === body)) return performance.now();
+    if (performance.now() > deadline) throw new Error(`${url} did not answer ${body === undefined ? '200' : JSON.stringify(body.slice(0, 80))} within ${timeoutMs / 1000} s (last: ${r ? `${r.status} ${JSON.stringify(r.body.slice(0, 200))}` : 'no answer'})`);
+    await sleep(5);
+  }
+}
+
+function cannon(url, durationSec) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, connections: CONFIG.connections, duration: durationSec, timeout: 10 }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+async function load(label, url) {
+  log(`load ${label} (${CONFIG.warmupSec} s warm-up + ${CONFIG.durationSec} s, ${CONFIG.connections} connections)…`);
+  if (CONFIG.warmupSec > 0) await cannon(url, CONFIG.warmupSec);
+  const res = await cannon(url, CONFIG.durationSec);
+  const out = { rps: res['2xx'] / res.duration, non2xx: res.non2xx, errors: res.errors, timeouts: res.timeouts, mbPerSec: res.throughput.average / 1e6 };
+  if (out.non2xx || out.errors || out.timeouts) log(`warning: ${label}: ${out.non2xx} non-2xx, ${out.errors} errors, ${out.timeouts} timeouts`);
+  await sleep(300);
+  return out;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// --- the rows ---------------------------------------------------------------------------------
+
+let tmpRoot = null;
+let serial = 0;
+/** A fresh server for one row: its data dir, its git log, and a helper counting git processes. */
+async function rowServer(row, pollInterval = '1h') {
+  const dir = join(tmpRoot, `${row}-${++serial}`);
+  const dataDir = join(dir, 'data');
+  const gitLog = join(dir, 'git.log');
+  await mkdir(dir, { recursive: true });
+  await writeFile(gitLog, '');
+  const zv = await startZv(row, dataDir, gitLog, pollInterval);
+  return { zv, dir, dataDir, gitLog, gitCount: () => gitLines(gitLog).length };
+}
+
+const manifestHead = (name, namespace) => ['apiVersion: zerverless.io/v1', 'kind: Application', 'metadata:', `  name: ${name}`, `  namespace: ${namespace}`, 'spec:'];
+const luaFn = (path, body) => [`    - path: ${path}`, '      runtime: lua', '      code: |', `        function handle(req) return {status=200, body=${JSON.stringify(body)}} end`];
+
+/** Deterministic text of `size` bytes (hex of a hash chain), different for each seed. */
+function fileText(seed, size) {
+  let out = '';
+  let h = createHash('sha256').update(String(seed)).digest('hex');
+  while (out.length < size) {
+    out += `${h}\n`;
+    h = createHash('sha256').update(h).digest('hex');
+  }
+  return out.slice(0, size);
+}
+
+// 1 file changed in a 20,000-file static site; first sync; sync with the head unmoved.
+async function rowSite() {
+  const NS = 'site';
+  const repoDir = join(tmpRoot, 'site-repo');
+  log(`site: generating ${CONFIG.files} files…`);
+  const files = { 'zerverless.yaml': [...manifestHead('site', NS), '  static:', '    dir: ./public', ''].join('\n') };
+  let siteBytes = 0;
+  for (let i = 0; i < CONFIG.files; i++) {
+    // 1–7 KB, ~4 KB on average, 100 files a directory
+    const size = 1024 + ((i * 2654435761) % 6144);
+    siteBytes += size;
+    files[`public/d${String(Math.floor(i / 100)).padStart(3, '0')}/f${String(i).padStart(5, '0')}.html`] = fileText(i, size);
+  }
+  const tGen = performance.now();
+  await newRepo(repoDir, files);
+  log(`site: committed ${CONFIG.files} files (${(siteBytes / 1e6).toFixed(1)} MB) in ${((performance.now() - tGen) / 1000).toFixed(1)} s`);
+  const s = await rowServer('site');
+  try {
+    const base = s.zv.url;
+    log('site: first sync…');
+    const g0 = s.gitCount();
+    const t0 = performance.now();
+    await registerApp(base, { name: 'site', namespace: NS, repoDir });
+    const st = await waitSettled(base, 'site', NS, CONFIG.rowTimeoutSec * 1000);
+    const firstMs = performance.now() - t0;
+    if (st.status !== 'synced') throw new Error(`the site's first sync ended '${st.status}': ${st.message}`);
+    const first = { ms: firstMs, gitProcesses: s.gitCount() - g0, dataDir: await dirBytes(s.dataDir) };
+
+    const noop = [];
+    for (let i = 0; i < CONFIG.rounds; i++) {
+      log(`site: sync with the head unmoved, round ${i + 1}…`);
+      const g = s.gitCount();
+      const t = performance.now();
+      await syncApp(base, 'site', NS);
+      noop.push({ ms: performance.now() - t, gitProcesses: s.gitCount() - g });
+    }
+
+    const change = [];
+    const path = 'public/d000/f00000.html';
+    for (let i = 0; i < CONFIG.rounds; i++) {
+      log(`site: 1 file changed, round ${i + 1}…`);
+      const body = `changed ${i + 1}\n${fileText(`c${i}`, 2000)}`;
+      const before = await dirBytes(s.dataDir);
+      const g = s.gitCount();
+      const t = await commit(repoDir, { [path]: body }, `bench: change ${i + 1}`);
+      await syncApp(base, 'site', NS);
+      const tSync = performance.now();
+      const after = await dirBytes(s.dataDir);
+      const gitProcesses = s.gitCount() - g;
+      const tServed = await waitForBody(`${base}/static/${NS}/d000/f00000.html`, body);
+      const parts = {};
+      for (const k of new Set([...Object.keys(before.parts), ...Object.keys(after.parts)])) parts[k] = (after.parts[k] ?? 0) - (before.parts[k] ?? 0);
+      change.push({ syncMs: tSync - t, servedMs: tServed - t, gitProcesses, dataDirGrowth: after.total - before.total, growthByDir: parts });
+    }
+    return { files: CONFIG.files, siteBytes, first, noop, change };
+  } finally {
+    await stopChild(s.zv.child);
+  }
+}
+
+// git processes per sync of a one-function repository; sync time; commit → served.
+async function rowGit() {
+  const NS = 'one';
+  const repoDir = join(tmpRoot, 'git-repo');
+  const manifest = (body) => [...manifestHead('one', NS), '  functions:', ...luaFn('/hello', body), ''].join('\n');
+  await newRepo(repoDir, { 'zerverless.yaml': manifest('v0') });
+  const s = await rowServer('git');
+  try {
+    const base = s.zv.url;
+    const g0 = s.gitCount();
+    await registerApp(base, { name: 'one', namespace: NS, repoDir });
+    const st = await waitSettled(base, 'one', NS, 120_000);
+    if (st.status !== 'synced') throw new Error(`first sync ended '${st.status}': ${st.message}`);
+    const first = { gitProcesses: s.gitCount() - g0, commands: gitLines(s.gitLog).slice(g0).map((l) => l.split(' ').find((a) => !a.startsWith('-') && !a.includes('=')) ?? l) };
+    const rounds = [];
+    const n = Math.max(CONFIG.rounds, 5);
+    for (let i = 0; i < n; i++) {
+      const body = `v${i + 1}`;
+      const g = s.gitCount();
+      const t = await commit(repoDir, { 'zerverless.yaml': manifest(body) }, `bench: ${body}`);
+      await syncApp(base, 'one', NS);
+      const tSync = performance.now();
+      const lines = gitLines(s.gitLog).slice(g);
+      const tServed = await waitForBody(`${base}/${NS}/hello`, body);
+      rounds.push({ syncMs: tSync - t, servedMs: tServed - t, gitProcesses: lines.length, commands: lines });
+      await sleep(200);
+    }
+    const noop = [];
+    for (let i = 0; i < n; i++) {
+      const g = s.gitCount();
+      const t = performance.now();
+      await syncApp(base, 'one', NS);
+      noop.push({ ms: performance.now() - t, gitProcesses: s.gitCount() - g });
+    }
+    return { first, rounds, noop };
+  } finally {
+    await stopChild(s.zv.child);
+  }
+}
+
+/** Idle memory: wait a few seconds after the last work, then read the tree. */
+async function idleMemory(pid, settleMs = 5000) {
+  await sleep(settleMs);
+  return treeMemory(pid);
+}
+
+// 1,000 JS functions in one repository: idle RSS after the sync and after a restart; restart time.
+async function rowJs() {
+  const NS = 'jsk';
+  const repoDir = join(tmpRoot, 'js-repo');
+  const pad = (i) => String(i).padStart(4, '0');
+  const files = { 'zerverless.yaml': [...manifestHead('jsk', NS), '  functions:', ...Array.from({ length: CONFIG.js }, (_, i) => [`    - path: /f${pad(i)}`, '      runtime: js', `      codeFile: fns/f${pad(i)}.js`]).flat(), ''].join('\n') };
+  for (let i = 0; i < CONFIG.js; i++) files[`fns/f${pad(i)}.js`] = `export function handle(req) {\n  return ${JSON.stringify(`js ${i}`)};\n}\n`;
+  await newRepo(repoDir, files);
+  const s = await rowServer('js');
+  let zv = s.zv;
+  try {
+    const idleStart = await idleMemory(zv.pid, 2000);
+    log(`js: first sync of ${CONFIG.js} functions…`);
+    const t0 = performance.now();
+    await registerApp(zv.url, { name: 'jsk', namespace: NS, repoDir });
+    const st = await waitSettled(zv.url, 'jsk', NS, CONFIG.rowTimeoutSec * 1000);
+    const syncMs = performance.now() - t0;
+    if (st.status !== 'synced') throw new Error(`first sync ended '${st.status}': ${st.message}`);
+    const last = CONFIG.js - 1;
+    await waitForBody(`${zv.url}/${NS}/f${pad(last)}`, `js ${last}`);
+    const idleAfterSync = await idleMemory(zv.pid);
+    const restarts = [];
+    const n = Math.min(CONFIG.rounds, 3);
+    for (let i = 0; i < n; i++) {
+      log(`js: restart ${i + 1}…`);
+      await stopChild(zv.child);
+      zv = await startZv('js', s.dataDir, s.gitLog);
+      const tHealth = await waitForBody(`${zv.url}/healthz`, undefined, CONFIG.rowTimeoutSec * 1000);
+      const tFn = await waitForBody(`${zv.url}/${NS}/f0000`, 'js 0', CONFIG.rowTimeoutSec * 1000);
+      restarts.push({ readyLineMs: zv.tReady - zv.t0, healthzMs: tHealth - zv.t0, functionMs: tFn - zv.t0 });
+    }
+    const idleAfterRestart = await idleMemory(zv.pid);
+    // every function once, then idle again: what a restart costs once traffic has touched them all
+    log(`js: one request to each of the ${CONFIG.js} functions…`);
+    const tAll = performance.now();
+    for (let i = 0; i < CONFIG.js; i += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, CONFIG.js - i) }, (_, k) => waitForBody(`${zv.url}/${NS}/f${pad(i + k)}`, `js ${i + k}`)));
+    }
+    const allOnceMs = performance.now() - tAll;
+    const idleAfterAll = await idleMemory(zv.pid);
+    return { functions: CONFIG.js, syncMs, idleStart, idleAfterSync, restarts, idleAfterRestart, allOnceMs, idleAfterAll };
+  } finally {
+    await stopChild(zv.child);
+  }
+}
+
+// 200 Python functions: idle memory and processes.
+async function rowPython() {
+  const NS = 'pyk';
+  const repoDir = join(tmpRoot, 'py-repo');
+  const pad = (i) => String(i).padStart(3, '0');
+  const files = { 'zerverless.yaml': [...manifestHead('pyk', NS), '  functions:', ...Array.from({ length: CONFIG.py }, (_, i) => [`    - path: /p${pad(i)}`, '      runtime: python', `      codeFile: fns/p${pad(i)}.py`]).flat(), ''].join('\n') };
+  for (let i = 0; i < CONFIG.py; i++) files[`fns/p${pad(i)}.py`] = `def handle(req):\n    return ${JSON.stringify(`py ${i}`)}\n`;
+  await newRepo(repoDir, files);
+  const s = await rowServer('python');
+  try {
+    const base = s.zv.url;
+    const idleStart = await idleMemory(s.zv.pid, 2000);
+    log(`python: first sync of ${CONFIG.py} functions…`);
+    const t0 = performance.now();
+    await registerApp(base, { name: 'pyk', namespace: NS, repoDir });
+    const st = await waitSettled(base, 'pyk', NS, CONFIG.rowTimeoutSec * 1000);
+    const syncMs = performance.now() - t0;
+    if (st.status !== 'synced') {
+      if (/RUNTIME_UNAVAILABLE|bwrap/i.test(st.message ?? '')) return { skipped: `Python runtime unavailable: ${String(st.message).split('\n')[0]}` };
+      throw new Error(`first sync ended '${st.status}': ${st.message}`);
+    }
+    const idleAfterSync = await idleMemory(s.zv.pid);
+    log(`python: one request to each of the ${CONFIG.py} functions…`);
+    const tAll = performance.now();
+    for (let i = 0; i < CONFIG.py; i += 20) {
+      await Promise.all(Array.from({ length: Math.min(20, CONFIG.py - i) }, (_, k) => waitForBody(`${base}/${NS}/p${pad(i + k)}`, `py ${i + k}`)));
+    }
+    const allOnceMs = performance.now() - tAll;
+    const idleAfterAll = await idleMemory(s.zv.pid);
+    return { functions: CONFIG.py, syncMs, idleStart, idleAfterSync, allOnceMs, idleAfterAll };
+  } finally {
+    await stopChild(s.zv.child);
+  }
+}
+
+// 1,000 applications on 100 repositories (10 each, one folder each): registration, poll, CPU.
+async function rowApps() {
+  const pollMs = parseDurationMs(CONFIG.pollInterval);
+  const perRepo = Math.ceil(CONFIG.apps / CONFIG.repos);
+  const apps = [];
+  log(`apps: ${CONFIG.repos} repositories, ${CONFIG.apps} applications…`);
+  for (let r = 0; r < CONFIG.repos; r++) {
+    const repoDir = join(tmpRoot, 'apps-repos', `r${String(r).padStart(3, '0')}`);
+    const ns = `r${String(r).padStart(3, '0')}`;
+    const files = {};
+    for (let a = 0; a < perRepo && apps.length < CONFIG.apps; a++) {
+      files[`app${a}/zerverless.yaml`] = [...manifestHead(`a${a}`, ns), '  functions:', ...luaFn(`/a${a}`, `${ns} a${a}`), ''].join('\n');
+      apps.push({ name: `a${a}`, namespace: ns, repoDir, path: `app${a}` });
+    }
+    await newRepo(repoDir, files);
+  }
+  const s = await rowServer('apps', CONFIG.pollInterval);
+  try {
+    const base = s.zv.url;
+    const t0 = performance.now();
+    const deadline = t0 + CONFIG.rowTimeoutSec * 1000;
+    for (let i = 0; i < apps.length; i += CONFIG.batch) {
+      await Promise.all(apps.slice(i, i + CONFIG.batch).map((a) => registerApp(base, a)));
+      if ((i / CONFIG.batch) % 5 === 0) log(`apps: ${Math.min(i + CONFIG.batch, apps.length)} registered (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      if (performance.now() > deadline) return { notMeasured: `registration of ${i + CONFIG.batch} of ${apps.length} applications took over ${CONFIG.rowTimeoutSec} s` };
+    }
+    const registeredMs = performance.now() - t0;
+    let counts = {};
+    let errors = [];
+    for (;;) {
+      const r = await api(base, 'GET', '?limit=1000');
+      const list = [...r.body.applications];
+      for (let off = 1000; off < r.body.total; off += 1000) list.push(...(await api(base, 'GET', `?limit=1000&offset=${off}`)).body.applications);
+      counts = {};
+      for (const a of list) counts[a.status] = (counts[a.status] ?? 0) + 1;
+      errors = list.filter((a) => a.status === 'error').slice(0, 3).map((a) => `${a.namespace}/${a.name}: ${String(a.message).split('\n')[0].slice(0, 300)}`);
+      if ((counts.pending ?? 0) + (counts.syncing ?? 0) === 0 && list.length >= apps.length) break;
+      if (performance.now() > deadline) return { registeredMs, notMeasured: `not all applications had synced after ${CONFIG.rowTimeoutSec} s (${JSON.stringify(counts)})` };
+      await sleep(2000);
+    }
+    const syncedMs = performance.now() - t0;
+    log(`apps: all settled after ${(syncedMs / 1000).toFixed(0)} s (${JSON.stringify(counts)}); watching the poll for ${CONFIG.pollWindowSec} s…`);
+    await sleep(Math.min(pollMs * 2, 30_000)); // let the wave of first polls pass
+    const g = s.gitCount();
+    const cpu0 = cpuTimes(s.zv.pid);
+    const tw = performance.now();
+    await sleep(CONFIG.pollWindowSec * 1000);
+    const windowSec = (performance.now() - tw) / 1000;
+    const cpu1 = cpuTimes(s.zv.pid);
+    const lines = gitLines(s.gitLog).slice(g);
+    const perRepoPolls = new Map();
+    for (const l of lines) {
+      if (!/(^| )ls-remote /.test(l)) continue;
+      const url = /file:\/\/\S+/.exec(l)?.[0] ?? 'other';
+      perRepoPolls.set(url, (perRepoPolls.get(url) ?? 0) + 1);
+    }
+    const polls = [...perRepoPolls.values()];
+    const periods = polls.map((n) => windowSec / n);
+    const memory = treeMemory(s.zv.pid);
+    return {
+      apps: apps.length,
+      repos: CONFIG.repos,
+      registeredMs,
+      syncedMs,
+      statuses: counts,
+      errors,
+      pollIntervalSec: pollMs / 1000,
+      windowSec,
+      gitProcesses: lines.length,
+      lsRemotes: polls.reduce((a, b) => a + b, 0),
+      reposPolled: perRepoPolls.size,
+      pollPeriodSec: polls.length ? spread(periods) : null,
+      cpuPercent: { server: ((cpu1.self - cpu0.self) / windowSec) * 100, children: ((cpu1.children - cpu0.children) / windowSec) * 100 },
+      memory,
+    };
+  } finally {
+    await stopChild(s.zv.child);
+  }
+}
+
+// req/s vs node:http of the functions: `npm run bench` measures these; read its last result.
+async function rowReqs() {
+  if (!existsSync(LOAD_RESULTS)) return { notMeasured: 'no bench/results/latest.json: run `npm run bench` (without --scale)' };
+  const r = JSON.parse(await readFile(LOAD_RESULTS, 'utf8'));
+  const pick = (t) => (r.targets?.[t]?.ratio ? r.targets[t].ratio.rps : null);
+  return { from: LOAD_RESULTS, date: r.meta?.date, projectCommit: r.meta?.projectCommit, js: pick('js'), lua: pick('lua'), python: pick('python'), static: pick('static') };
+}
+
+// A 100 KB and a 25 B static file: zerverless vs sirv (before and after) and nginx (when on PATH).
+async function rowStatic() {
+  const NS = 'stat';
+  const repoDir = join(tmpRoot, 'static-repo');
+  const big = fileText('100k', 100 * 1024);
+  const small = 'Hello from a static file\n';
+  await newRepo(repoDir, { 'zerverless.yaml': [...manifestHead('stat', NS), '  static:', '    dir: ./public', ''].join('\n'), 'public/100k.txt': big, 'public/25b.txt': small });
+  const s = await rowServer('static');
+  const started = [s.zv.child];
+  try {
+    const base = s.zv.url;
+    await registerApp(base, { name: 'stat', namespace: NS, repoDir });
+    const st = await waitSettled(base, 'stat', NS, 120_000);
+    if (st.status !== 'synced') throw new Error(`sync ended '${st.status}': ${st.message}`);
+    const sirvSrv = await startChild('sirv', 'sirv-baseline.mjs', [join(repoDir, 'public')]);
+    started.push(sirvSrv.child);
+    let nginx = null;
+    let nginxNote = null;
+    let nginxPath = null;
+    try {
+      nginxPath = execFileSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim() || null;
+    } catch {
+      nginxPath = null;
+    }
+    if (!nginxPath) nginxNote = 'not installed';
+    else {
+      try {
+        const prefix = join(tmpRoot, 'nginx');
+        await mkdir(join(prefix, 'logs'), { recursive: true });
+        const port = await freePort();
+        const conf = join(prefix, 'nginx.conf');
+        // as root, nginx's worker would run as nobody, who cannot read our 0700 temp dir
+        const user = process.getuid?.() === 0 ? 'user root;\n' : '';
+        await writeFile(conf, `${user}worker_processes 1;\ndaemon off;\npid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n  sendfile on;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/tmp;\n  fastcgi_temp_path ${prefix}/tmp;\n  uwsgi_temp_path ${prefix}/tmp;\n  scgi_temp_path ${prefix}/tmp;\n  server {\n    listen 127.0.0.1:${port};\n    root ${join(repoDir, 'public')};\n  }\n}\n`);
+        await mkdir(join(prefix, 'tmp'), { recursive: true });
+        const child = spawn(nginxPath, ['-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+        children.add(child);
+        child.once('exit', () => children.delete(child));
+        started.push(child);
+        nginx = { url: `http://127.0.0.1:${port}` };
+        await waitForBody(`${nginx.url}/25b.txt`, small, 10_000);
+      } catch (e) {
+        nginx = null;
+        nginxNote = `could not start: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+      }
+    }
+    const out = { nginx: nginxNote ?? 'measured', sizes: {} };
+    for (const [label, file, body] of [['100 KB', '100k.txt', big], ['25 B', '25b.txt', small]]) {
+      const zvUrl = `${base}/static/${NS}/${file}`;
+      for (const u of [zvUrl, `${sirvSrv.url}/${file}`, ...(nginx ? [`${nginx.url}/${file}`] : [])]) {
+        const r = await getText(u);
+        if (r.status !== 200 || r.body !== body) throw new Error(`${u} answered ${r.status} with a different body`);
+      }
+      const sirvBefore = await load(`sirv ${label}`, `${sirvSrv.url}/${file}`);
+      const zvRun = await load(`zerverless ${label}`, zvUrl);
+      const sirvAfter = await load(`sirv ${label}`, `${sirvSrv.url}/${file}`);
+      const ngRun = nginx ? await load(`nginx ${label}`, `${nginx.url}/${file}`) : null;
+      const sirvRps = (sirvBefore.rps + sirvAfter.rps) / 2;
+      out.sizes[label] = {
+        zerverless: zvRun,
+        sirv: { before: sirvBefore, after: sirvAfter, rps: sirvRps },
+        nginx: ngRun,
+        vsSirv: zvRun.rps / sirvRps,
+        vsNginx: ngRun ? zvRun.rps / ngRun.rps : null,
+      };
+    }
+    return out;
+  } finally {
+    for (const c of started) await stopChild(c).catch(() => undefined);
+  }
+}
+
+// The sync that adds a docker function (build from a local base image, start, route).
+async function rowDocker() {
+  const BASE = process.env.BENCH_SCALE_DOCKER_BASE || 'zv-busybox:test';
+  try {
+    execFileSync('docker', ['image', 'inspect', BASE], { stdio: 'ignore' });
+  } catch {
+    return { notMeasured: `no Docker engine or no local image ${BASE} (the test suite makes it; builds never pull)` };
+  }
+  const NS = 'dock';
+  const repoDir = join(tmpRoot, 'docker-repo');
+  const withDocker = () => [...manifestHead('dock', NS), '  functions:', ...luaFn('/lua', 'lua'),
+    '    - path: /web', '      runtime: docker', '      dockerfile: ./svc/Dockerfile', '      context: ./svc', '      timeout: 10s', ''].join('\n');
+  const without = [...manifestHead('dock', NS), '  functions:', ...luaFn('/lua', 'lua'), ''].join('\n');
+  await newRepo(repoDir, { 'zerverless.yaml': without });
+  const s = await rowServer('docker');
+  const images = new Set();
+  try {
+    const base = s.zv.url;
+    await registerApp(base, { name: 'dock', namespace: NS, repoDir });
+    const st = await waitSettled(base, 'dock', NS, 120_000);
+    if (st.status !== 'synced') throw new Error(`first sync ended '${st.status}': ${st.message}`);
+    const rounds = [];
+    for (let i = 0; i < CONFIG.rounds; i++) {
+      log(`docker: the sync that adds a docker function, round ${i + 1}…`);
+      const nonce = `${Date.now()}-${i}`;
+      const page = `docker ${nonce}\n`;
+      const g = s.gitCount();
+      const t = await commit(repoDir, {
+        'zerverless.yaml': withDocker(),
+        'svc/Dockerfile': `FROM ${BASE}\nCOPY www /www\nCMD ["sh", "-c", "exec httpd -f -p $PORT -h /www"]\n`,
+        'svc/www/web/index.html': page,
+      }, `bench: add docker ${i + 1}`);
+      const r = await syncApp(base, 'dock', NS);
+      const tSync = performance.now();
+      for (const f of r.functions ?? []) if (f.image) images.add(f.image);
+      const tServed = await waitForBody(`${base}/${NS}/web/index.html`, page, 60_000).catch(() => null);
+      rounds.push({ syncMs: tSync - t, servedMs: tServed === null ? null : tServed - t, gitProcesses: s.gitCount() - g });
+      await commit(repoDir, { 'zerverless.yaml': without, svc: null }, `bench: remove docker ${i + 1}`);
+      await syncApp(base, 'dock', NS);
+    }
+    await api(base, 'DELETE', `/dock?namespace=${NS}`);
+    return { rounds };
+  } finally {
+    await stopChild(s.zv.child);
+    for (const img of images) {
+      try {
+        execFileSync('docker', ['image', 'rm', '-f', img], { stdio: 'ignore' });
+      } catch {
+        // in use or gone
+      }
+    }
+  }
+}
+
+const RUNNERS = { site: rowSite, git: rowGit, js: rowJs, python: rowPython, apps: rowApps, reqs: rowReqs, static: rowStatic, docker: rowDocker };
+
+// --- the table --------------------------------------------------------------------------------
+
+const sec = (msv) => (msv === null || msv === undefined || Number.isNaN(msv) ? '–' : msv < 1000 ? `${Math.round(msv)} ms` : `${(msv / 1000).toFixed(msv < 10_000 ? 2 : 1)} s`);
+const range = (xs) => {
+  const v = xs.filter((x) => x !== null && x !== undefined);
+  if (!v.length) return '–';
+  const sp = spread(v);
+  return sp.n === 1 ? sec(sp.median) : `${sec(sp.median)} (${sec(sp.min)}–${sec(sp.max)}, ${sp.n} rounds)`;
+};
+const counts = (xs) => {
+  const u = [...new Set(xs)].sort((a, b) => a - b);
+  return u.length === 1 ? String(u[0]) : `${u[0]}–${u[u.length - 1]}`;
+};
+const mb = (b) => `${(b / 1e6).toFixed(1)} MB`;
+const gb = (b) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : mb(b));
+const mem = (m) => `${gb(m.rssBytes)} RSS (${gb(m.pssBytes)} PSS) in ${m.processes} process${m.processes === 1 ? '' : 'es'}`;
+const ratio = (x) => (x === null || x === undefined ? '–' : `${x.toFixed(2)}×`);
+
+function tableRows(results) {
+  const rows = [];
+  const failed = (name, label, then) => {
+    const r = results[name];
+    if (!r) return false;
+    if (r.error) rows.push([label, `failed: ${r.error.split('\n')[0].slice(0, 200)}`, then]);
+    else if (r.notMeasured) rows.push([label, `not measured: ${r.notMeasured}`, then]);
+    else if (r.skipped) rows.push([label, `skipped: ${r.skipped}`, then]);
+    else return null;
+    return true;
+  };
+  if (results.site && failed('site', `1 file changed in a ${CONFIG.files.toLocaleString('en-US')}-file static site: sync`, '14–30 s; +79 MB artifact per commit') === null) {
+    const r = results.site;
+    const growth = r.change.map((c) => c.dataDirGrowth);
+    const top = Object.entries(r.change[r.change.length - 1].growthByDir).filter(([, v]) => v !== 0).map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${mb(v)}`).join(', ');
+    rows.push([`1 file changed in a ${r.files.toLocaleString('en-US')}-file static site (${mb(r.siteBytes)}): sync`,
+      `${range(r.change.map((c) => c.syncMs))}; served after ${range(r.change.map((c) => c.servedMs))}; data dir +${growth.map(mb).join(', +')} per commit (last: ${top}); ${counts(r.change.map((c) => c.gitProcesses))} git processes`,
+      '14–30 s; +79 MB artifact per commit']);
+    rows.push(['first sync of that site', `${sec(r.first.ms)}; data dir ${mb(r.first.dataDir.total)}; ${r.first.gitProcesses} git processes`, '68 s']);
+    rows.push(['sync when the head has not moved (that site)', `${range(r.noop.map((c) => c.ms))}; ${counts(r.noop.map((c) => c.gitProcesses))} git processes`, '5–15 s']);
+  }
+  if (results.git && failed('git', 'git processes per sync of a one-function repo', '9; sync 0.4–1 s') === null) {
+    const r = results.git;
+    rows.push(['git processes per sync of a one-function repo', `${counts(r.rounds.map((x) => x.gitProcesses))} per sync of a new commit (${r.noop.length ? `${counts(r.noop.map((x) => x.gitProcesses))} with the head unmoved, ` : ''}${r.first.gitProcesses} for the first); sync ${range(r.rounds.map((x) => x.syncMs))}; commit → served ${range(r.rounds.map((x) => x.servedMs))}`, '9; sync 0.4–1 s; commit → served']);
+  }
+  if (results.js && failed('js', `${CONFIG.js.toLocaleString('en-US')} JS functions: idle RSS / restart to /healthz`, '1.3 GB / 85 s') === null) {
+    const r = results.js;
+    rows.push([`${r.functions.toLocaleString('en-US')} JS functions: idle memory / restart`,
+      `after the sync ${mem(r.idleAfterSync)}; after a restart ${mem(r.idleAfterRestart)}; after one request to each ${mem(r.idleAfterAll)}; restart to /healthz ${range(r.restarts.map((x) => x.healthzMs))}, to a function ${range(r.restarts.map((x) => x.functionMs))}; first sync ${sec(r.syncMs)}`,
+      '1.3 GB / 85 s']);
+  }
+  if (results.python && failed('python', `${CONFIG.py} Python functions: idle memory`, '5.1 GB RSS (3.5 GB PSS) in 601 processes') === null) {
+    const r = results.python;
+    rows.push([`${r.functions} Python functions: idle memory`, `after the sync ${mem(r.idleAfterSync)}; after one request to each ${mem(r.idleAfterAll)}; first sync ${sec(r.syncMs)}`, '5.1 GB RSS (3.5 GB PSS) in 601 processes']);
+  }
+  if (results.apps && failed('apps', `${CONFIG.apps.toLocaleString('en-US')} apps on ${CONFIG.repos} repos: registration / polling`, '459 s to register; poll period ~3× the interval') === null) {
+    const r = results.apps;
+    const p = r.pollPeriodSec;
+    rows.push([`${r.apps.toLocaleString('en-US')} apps on ${r.repos} repos: registration / polling`,
+      `${sec(r.registeredMs)} to register (${CONFIG.batch} in flight), all settled after ${sec(r.syncedMs)} (${Object.entries(r.statuses).map(([k, v]) => `${v} ${k}`).join(', ')}); poll period ${p ? `${p.median.toFixed(1)} s = ${ratio(p.median / r.pollIntervalSec)} the ${r.pollIntervalSec} s interval (repos ${p.min.toFixed(1)}–${p.max.toFixed(1)} s, ${r.reposPolled} of ${r.repos} polled)` : 'no poll seen'} over ${r.windowSec.toFixed(0)} s; CPU ${r.cpuPercent.server.toFixed(1)} % of a core (server) + ${r.cpuPercent.children.toFixed(1)} % (git children); ${mem(r.memory)}`,
+      '459 s to register; poll period ~3× the interval']);
+  }
+  if (results.reqs && failed('reqs', 'req/s vs node:http: JS / Lua / Python', '0.31 / 0.17 / 0.05') === null) {
+    const r = results.reqs;
+    rows.push(['req/s vs node:http: JS / Lua / Python', `${ratio(r.js)} / ${ratio(r.lua)} / ${ratio(r.python)} (from \`npm run bench\`, ${r.date})`, '0.31 / 0.17 / 0.05']);
+  }
+  if (results.static && failed('static', 'static 100 KB vs sirv / nginx (25 B too)', '0.93× / 0.43×') === null) {
+    const r = results.static;
+    const part = (label) => {
+      const x = r.sizes[label];
+      return `${label}: ${ratio(x.vsSirv)} sirv / ${x.vsNginx === null ? `nginx ${r.nginx}` : `${ratio(x.vsNginx)} nginx`} (${Math.round(x.zerverless.rps).toLocaleString('en-US')} vs ${Math.round(x.sirv.rps).toLocaleString('en-US')} req/s)`;
+    };
+    rows.push(['static 100 KB vs sirv / nginx (25 B too)', `${part('100 KB')}; ${part('25 B')}`, '0.93× / 0.43×']);
+  }
+  if (results.docker && failed('docker', 'docker function: sync that adds it', '~3.5 s') === null) {
+    const r = results.docker;
+    rows.push(['docker function: sync that adds it', `${range(r.rounds.map((x) => x.syncMs))}; served after ${range(r.rounds.map((x) => x.servedMs))}; ${counts(r.rounds.map((x) => x.gitProcesses))} git processes`, '~3.5 s']);
+  }
+  return rows;
+}
+
+function printTable(result) {
+  const out = ['', `zerverless scale bench — ${result.meta.date}  node ${result.meta.node}, ${result.meta.platform}, ${result.meta.cpus} CPUs (${result.meta.cpuModel})`, ''];
+  out.push('| measure | now | then |', '|---|---|---|');
+  for (const [a, b, c] of tableRows(result.rows)) out.push(`| ${a} | ${b} | ${c} |`);
+  out.push('', `results: ${RESULTS}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+// --- main -------------------------------------------------------------------------------------
+
+let cleaning = null;
+function cleanup() {
+  cleaning ??= (async () => {
+    await Promise.all([...children].map((c) => stopChild(c).catch(() => undefined)));
+    if (tmpRoot) await rm(tmpRoot, { recursive: true, force: true }).catch(() => undefined);
+  })();
+  return cleaning;
+}
+
+/** Parses `--only a,b` / `--only=a,b` (repeatable) out of argv; no --only means every row. */
+export function selectRows(argv) {
+  const picked = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--only') picked.push(...String(argv[++i] ?? '').split(','));
+    else if (a.startsWith('--only=')) picked.push(...a.slice(7).split(','));
+  }
+  const names = picked.map((s) => s.trim()).filter(Boolean);
+  for (const n of names) if (!ROWS.includes(n)) throw new Error(`--only: unknown row '${n}' (rows: ${ROWS.join(', ')})`);
+  return names.length ? ROWS.filter((r) => names.includes(r)) : [...ROWS];
+}
+
+export async function runScale(argv) {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.removeAllListeners(sig); // run.mjs's handlers: its cleanup would exit before ours is done
+    process.once(sig, () => {
+      process.stderr.write(`\nscale: ${sig}, cleaning up…\n`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+  const started = performance.now();
+  try {
+    const rows = selectRows(argv);
+    if (!existsSync(join(ROOT, 'dist', 'server', 'server.js'))) throw new Error('dist/ is missing: run `npm run bench -- --scale` (it builds first) or `npm run build`');
+    tmpRoot = await mkdtemp(join(tmpdir(), 'zv-scale-'));
+    await makeGitShim(tmpRoot);
+    const results = {};
+    for (const row of rows) {
+      log(`row ${row}…`);
+      const t = performance.now();
+      try {
+        results[row] = await RUNNERS[row]();
+      } catch (e) {
+        log(`row ${row} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+        results[row] = { error: e instanceof Error ? e.message : String(e) };
+      }
+      results[row].rowSec = Math.round((performance.now() - t) / 100) / 10;
+      log(`row ${row} took ${results[row].rowSec} s`);
+    }
+    let projectCommit = null;
+    try {
+      projectCommit = git(ROOT, 'rev-parse', 'HEAD') + (git(ROOT, 'status', '--porcelain', '--untracked-files=no') ? ' (dirty)' : '');
+    } catch {
+      // not a git checkout
+    }
+    const result = {
+      meta: {
+        date: new Date().toISOString(),
+        node: process.version,
+        platform: `${platform()} ${arch()} ${release()}`,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model?.trim() ?? 'unknown',
+        projectCommit,
+        config: CONFIG,
+        totalSec: Math.round((performance.now() - started) / 100) / 10,
+      },
+      rows: results,
+      table: tableRows(results),
+    };
+    await mkdir(dirname(RESULTS), { recursive: true });
+    await writeFile(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+    printTable(result);
+    if (Object.values(results).some((r) => r.error)) process.exitCode = 1;
+  } catch (e) {
+    process.stderr.write(`\nscale bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
