@@ -1,8 +1,12 @@
 // Runs the system git binary safely: an argument array (never a shell), a non-interactive
 // environment, protocol restrictions, a hard time limit that kills the whole process group, and
-// failures mapped to GIT_ERROR / GIT_TIMEOUT with git's own stderr as the message.
-import { spawn } from 'node:child_process';
+// failures mapped to GIT_ERROR / GIT_TIMEOUT with git's own stderr as the message. Every run first
+// takes one of the process-wide git slots (limit.ts), so only so many git processes run at once.
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { ZvError } from '../errors/registry.js';
+import type { Semaphore } from '../core/semaphore.js';
+import { gitSlots } from './limit.js';
 import { redactUrl } from './url.js';
 
 export interface GitRun {
@@ -24,6 +28,8 @@ export interface GitRun {
   okCodes?: number[];
   /** What the user should read in messages, e.g. `git fetch <url>`. */
   what?: string;
+  /** The slots this run takes one of (default: the process-wide git slots of limit.ts). */
+  slots?: Semaphore;
 }
 
 export interface GitResult {
@@ -88,8 +94,15 @@ function killGroup(pid: number | undefined): void {
 /**
  * Runs git and resolves with its output. Rejects with GIT_TIMEOUT after `timeoutMs` (the process
  * group is killed, so an ssh child dies too) and GIT_ERROR when git exits with a code not in `okCodes`.
+ * Waits for a git slot first; the time limit counts from the spawn, not from the wait. The slot is
+ * given back when the git process has exited (also after a timeout: once the kill took effect).
  */
-export function runGit(run: GitRun): Promise<GitResult> {
+export async function runGit(run: GitRun): Promise<GitResult> {
+  const release = await (run.slots ?? gitSlots()).acquire();
+  return spawnGit(run, release);
+}
+
+function spawnGit(run: GitRun, release: () => void): Promise<GitResult> {
   const args = [...gitConfigArgs(run.mode, run.allowFile), ...run.args];
   const what = redactUrl(run.what ?? `git ${run.args[0] ?? ''}`);
   const okCodes = run.okCodes ?? [0];
@@ -98,24 +111,35 @@ export function runGit(run: GitRun): Promise<GitResult> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let errBytes = 0;
-    const child = spawn(run.git, args, {
-      cwd: run.cwd,
-      env: gitEnv(run.mode, run.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Own process group: on timeout we kill git and whatever it started (ssh, remote helpers).
-      detached: true,
-    });
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn(run.git, args, {
+        cwd: run.cwd,
+        env: gitEnv(run.mode, run.env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Own process group: on timeout we kill git and whatever it started (ssh, remote helpers).
+        detached: true,
+      });
+    } catch (e) {
+      release();
+      reject(new ZvError('GIT_ERROR', `cannot run git (${run.git}): ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e }));
+      return;
+    }
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
       killGroup(child.pid);
       reject(new ZvError('GIT_TIMEOUT', `${what} took longer than ${run.timeoutMs} ms and was stopped`));
     }, run.timeoutMs);
+    // git itself is gone (a grandchild that kept the pipes open cannot hold the slot).
+    child.on('exit', () => release());
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => {
       if (errBytes < 64 * 1024) { err.push(b); errBytes += b.length; }
     });
     child.on('error', (e) => {
+      // git never started: nothing will run in this slot (a started one gives it back on close).
+      if (child.pid === undefined) release();
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -123,6 +147,7 @@ export function runGit(run: GitRun): Promise<GitResult> {
       reject(new ZvError('GIT_ERROR', `cannot run git (${run.git}): ${e.message}`, undefined, { cause: e }));
     });
     child.on('close', (code, signal) => {
+      release();
       clearTimeout(timer);
       if (settled) return;
       settled = true;
