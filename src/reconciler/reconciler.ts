@@ -97,6 +97,7 @@ export class Reconciler {
       log: this.log,
       onHead: (app, head) => void this.headSeen(app.id, head),
       onHeadError: (app, err) => void this.headFailed(app, err),
+      onRound: (r) => deps.metrics?.pollLateness.set(r.latenessMs / 1000),
     });
     this.retries = new RetrySchedule(deps.retry ?? DEFAULT_RETRY, this.now, (id) => {
       void this.sync(id, { cause: { trigger: 'retry', actor: null } }).catch(() => undefined);
@@ -306,7 +307,7 @@ export class Reconciler {
     if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
     const app = await this.deps.store.createApp(input);
     void this.sync(app.id, { cause }).catch(() => undefined);
-    this.poller.watch(app.source.repoURL, app.source.branch);
+    this.poller.add(app);
     return app;
   }
 

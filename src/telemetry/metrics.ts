@@ -28,6 +28,11 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly pollLateness = new Gauge({
+    name: 'zerverless_poll_lateness_seconds',
+    help: 'How late the latest branch check of the last poll round started after its slot (checks are spread evenly over the poll interval)',
+    registers: [this.registry],
+  });
   readonly authFailures = new Counter({
     name: 'zerverless_auth_failures_total',
     help: 'API calls refused for want of a valid token (missing, unknown, expired) or of a permission (forbidden)',
