@@ -21,6 +21,7 @@ import { ServiceHost, type HostedServiceRuntime } from '../apply/services/host.j
 import type { ServiceReconcileResult } from '../apply/services/index.js';
 import type { ServiceSpec } from '../core/services/types.js';
 import { SerialRunner } from './serial.js';
+import { Semaphore } from '../core/semaphore.js';
 import { Poller } from './poller.js';
 import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy } from './retry.js';
 import { SyncRun, appKey, identity, type SyncEnv, type SyncOutcome } from './sync.js';
@@ -53,9 +54,14 @@ export interface ReconcilerDeps {
   eventMeta?: (app: AppRecord) => EventMeta;
   /** How long a service waits for each of its dependencies to be ready (default 120 s). */
   healthTimeoutMs?: number;
+  /** Syncs running at once across applications (--max-syncs, default 4); the others wait their turn, shown as `syncing`. */
+  maxSyncs?: number;
   /** Lua, JS and Python functions are unloaded after this long without a call (default 5 min); 0: never. */
   functionIdleMs?: number;
 }
+
+/** Syncs running at once when nothing else is configured. */
+export const DEFAULT_MAX_SYNCS = 4;
 
 const defaultEventMeta = (app: AppRecord): EventMeta => ({ app: app.name, namespace: app.namespace, repo: app.source.repoURL, branch: app.source.branch });
 
@@ -84,11 +90,16 @@ export class Reconciler {
   private stopping = false;
   /** The service host of each application that has (or had) an apps/ folder. */
   private readonly hosts = new Map<number, ServiceHost>();
+  /** The cap on syncs running at once, shared by explicit syncs, registrations, polls and retries. */
+  private readonly syncSlots: Semaphore;
+  /** Per app id, the sync queued that waits for a slot (and what asked for it); a new request joins it. */
+  private readonly waitingSyncs = new Map<number, { run: Promise<AppRecord>; cause: SyncCause; abort: AbortController }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
     this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger, deps.secrets, { functionIdleMs: deps.functionIdleMs });
     this.now = deps.now ?? (() => new Date());
+    this.syncSlots = new Semaphore(deps.maxSyncs ?? DEFAULT_MAX_SYNCS);
     deps.metrics?.countApplications(async () => (await deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER })).apps.map((a) => a.status));
     this.poller = new Poller({
       store: deps.store,
@@ -291,6 +302,7 @@ export class Reconciler {
   /** Stops polling, retries and repairs, refuses new syncs and waits for the running ones. */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const w of this.waitingSyncs.values()) w.abort.abort(new ZvError('NOT_READY', 'the server is shutting down'));
     this.retries.close();
     if (this.driftTimer) clearTimeout(this.driftTimer);
     this.driftTimer = null;
@@ -318,7 +330,28 @@ export class Reconciler {
   /** Runs a sync now (asking the remote for the head), or joins the one queued. Resolves with the record after it. */
   sync(appId: number, opts: { revision?: string; cause?: SyncCause } = {}): Promise<AppRecord> {
     if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
-    return this.runner.run(String(appId), () => this.syncOnce(appId, opts.revision, opts.cause ?? { trigger: 'poll', actor: null }));
+    // A sync that still waits for a slot has read nothing yet: joining it is joining the one queued.
+    const waiting = this.waitingSyncs.get(appId);
+    if (waiting) return waiting.run;
+    const cause = opts.cause ?? { trigger: 'poll', actor: null };
+    // Removing the application or stopping the server ends the wait.
+    const abort = new AbortController();
+    const run: Promise<AppRecord> = this.runner.run(String(appId), async () => {
+      let release: () => void;
+      try {
+        release = await this.syncSlots.acquire(abort.signal);
+      } finally {
+        if (this.waitingSyncs.get(appId)?.run === run) this.waitingSyncs.delete(appId);
+      }
+      try {
+        if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
+        return await this.syncOnce(appId, opts.revision, cause);
+      } finally {
+        release();
+      }
+    });
+    if (!this.waitingSyncs.has(appId)) this.waitingSyncs.set(appId, { run, cause, abort });
+    return run;
   }
 
   /** How the last sync of the application ended in this process (null before one). */
@@ -369,6 +402,9 @@ export class Reconciler {
 
   /** Removes everything the application deployed, then the application. */
   async remove(app: AppRecord): Promise<void> {
+    // A sync still waiting for a slot is not run for an application about to go.
+    this.waitingSyncs.get(app.id)?.abort.abort(new ZvError('APP_NOT_FOUND', `application '${app.name}' in namespace '${app.namespace}' was removed`));
+    this.poller.forget(app.id);
     await this.runner.after(String(app.id), () =>
       traced('remove', { app: app.name, namespace: app.namespace }, async () => {
         await this.deps.store.deleteApp(app.id);
@@ -438,7 +474,7 @@ export class Reconciler {
       ...(retry ? { retry } : {}),
     });
     // A background retry never hides the failure it retries (PRODUCT.md §11).
-    const cause = this.running.get(app.id);
+    const cause = this.running.get(app.id) ?? this.waitingSyncs.get(app.id)?.cause;
     if (!opts.settled && this.isSyncing(app.id) && !(cause && BACKGROUND.has(cause.trigger))) s.status = 'syncing';
     return s;
   }

@@ -3,6 +3,7 @@
 import { parse as parseYaml } from 'yaml';
 import { ZvError } from '../errors/registry.js';
 import { parseDuration } from '../core/names.js';
+import { DEFAULT_MAX_GIT_PROCESSES } from '../git-cli/limit.js';
 
 export interface BootstrapRepo {
   url: string;
@@ -36,6 +37,10 @@ export interface ServeConfig {
   adminToken: string | null;
   /** Lua, JS and Python functions are unloaded after this long without a call (--function-idle, default 5m); 0: never. */
   functionIdleMs: number;
+  /** Git processes running at once (--max-git-processes, default 4); more wait for a slot. */
+  maxGitProcesses: number;
+  /** Syncs running at once across applications (--max-syncs, default 4); more wait, shown as `syncing`. */
+  maxSyncs: number;
   /** Backoff of background retries (default 10 s doubling to 10 min); not a flag, for embedding and tests. */
   retry?: { baseMs: number; maxMs: number };
 }
@@ -44,6 +49,7 @@ export interface ServeConfig {
 export const SETTINGS = [
   'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'max-response', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
   'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval', 'function-idle',
+  'max-git-processes', 'max-syncs',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
 export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
@@ -102,6 +108,16 @@ export function parseSize(v: string | number): number | null {
   if (!m || unit === undefined) return null;
   const n = Math.floor(Number(m[1]) * unit);
   return n > 0 ? n : null;
+}
+
+/** Syncs at once when nothing is configured (the Reconciler's DEFAULT_MAX_SYNCS). */
+const DEFAULT_MAX_SYNCS = 4;
+
+/** A whole number of slots, 1 to 1024 (as a number or as text). */
+function parseSlots(v: string | boolean | number, name: string): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new ZvError('CONFIG_INVALID', `${name}: '${String(v)}' is not a whole number from 1 to 1024`);
+  return n;
 }
 
 function repoName(url: string): string {
@@ -183,6 +199,8 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     allowFileRepos: parseBool(get('allow-file-repos') ?? false, 'allow-file-repos'),
     maxBodyBytes,
     maxResponseBytes,
+    maxGitProcesses: parseSlots(get('max-git-processes') ?? DEFAULT_MAX_GIT_PROCESSES, 'max-git-processes'),
+    maxSyncs: parseSlots(get('max-syncs') ?? DEFAULT_MAX_SYNCS, 'max-syncs'),
     logLevel: str('log-level', 'info'),
     repo,
     example: parseBool(get('example') ?? false, 'example'),

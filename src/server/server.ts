@@ -17,6 +17,7 @@ import { PythonRuntime } from '../runtimes/python/index.js';
 import { DockerRuntime } from '../runtimes/docker/index.js';
 import { GitSource } from '../sources/git/index.js';
 import { validateRepoUrl } from '../git-cli/url.js';
+import { setMaxGitProcesses } from '../git-cli/limit.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import { FsBlobStore } from '../store/blobs/fs.js';
 import { ServingTable } from '../serving/table.js';
@@ -157,6 +158,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   }
   const blobs = new FsBlobStore(join(dataDir, 'blobs'), { gcGraceMs: 10 * 60_000 });
   const credentials = new CredentialService({ store, key: masterKey, tmpDir: join(dataDir, 'git', 'tmp') });
+  // Process-wide: every git process (the git source, the Node service runtime's fetches) takes a slot.
+  setMaxGitProcesses(config.maxGitProcesses);
   const source = new GitSource({
     dataDir, allowFileRepos: config.allowFileRepos, trustedUrls: opts.trustedRepoUrls ?? [], credentials: (ref) => credentials.resolve(ref),
   });
@@ -181,6 +184,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     logger,
     metrics,
     pollIntervalMs: config.pollIntervalMs,
+    maxSyncs: config.maxSyncs,
     driftIntervalMs: config.driftIntervalMs,
     functionIdleMs: config.functionIdleMs,
     ...(config.retry ? { retry: config.retry } : {}),
