@@ -1,12 +1,14 @@
 // Runs the system git binary safely: an argument array (never a shell), a non-interactive
 // environment, protocol restrictions, a hard time limit that kills the whole process group, and
 // failures mapped to GIT_ERROR / GIT_TIMEOUT with git's own stderr as the message. Every run first
-// takes one of the process-wide git slots (limit.ts), so only so many git processes run at once.
+// takes one of the process-wide git slots (limit.ts), so only so many git processes run at once,
+// and git is started from a worker thread (spawner.ts), so that the fork never stalls the event loop.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { ZvError } from '../errors/registry.js';
 import type { Semaphore } from '../core/semaphore.js';
 import { gitSlots } from './limit.js';
+import { spawnOffThread, type SpawnOutcome } from './spawner.js';
 import { redactUrl } from './url.js';
 
 export interface GitRun {
@@ -30,6 +32,8 @@ export interface GitRun {
   what?: string;
   /** The slots this run takes one of (default: the process-wide git slots of limit.ts). */
   slots?: Semaphore;
+  /** Spawn on the calling thread rather than from the spawner thread (spawner.ts); tests. */
+  inThread?: boolean;
 }
 
 export interface GitResult {
@@ -108,53 +112,63 @@ function spawnGit(run: GitRun, release: () => void): Promise<GitResult> {
   const okCodes = run.okCodes ?? [0];
   return new Promise<GitResult>((resolve, reject) => {
     let settled = false;
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let errBytes = 0;
-    let child: ChildProcessByStdio<null, Readable, Readable>;
-    try {
-      child = spawn(run.git, args, {
-        cwd: run.cwd,
-        env: gitEnv(run.mode, run.env),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        // Own process group: on timeout we kill git and whatever it started (ssh, remote helpers).
-        detached: true,
-      });
-    } catch (e) {
-      release();
-      reject(new ZvError('GIT_ERROR', `cannot run git (${run.git}): ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e }));
-      return;
-    }
-    const timer = setTimeout(() => {
+    const finish = (o: SpawnOutcome): void => {
       if (settled) return;
       settled = true;
-      killGroup(child.pid);
-      reject(new ZvError('GIT_TIMEOUT', `${what} took longer than ${run.timeoutMs} ms and was stopped`));
-    }, run.timeoutMs);
-    // git itself is gone (a grandchild that kept the pipes open cannot hold the slot).
-    child.on('exit', () => release());
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => {
-      if (errBytes < 64 * 1024) { err.push(b); errBytes += b.length; }
-    });
-    child.on('error', (e) => {
-      // git never started: nothing will run in this slot (a started one gives it back on close).
-      if (child.pid === undefined) release();
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      killGroup(child.pid);
-      reject(new ZvError('GIT_ERROR', `cannot run git (${run.git}): ${e.message}`, undefined, { cause: e }));
-    });
-    child.on('close', (code, signal) => {
-      release();
-      clearTimeout(timer);
-      if (settled) return;
-      settled = true;
-      const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-      if (code !== null && okCodes.includes(code)) { resolve(result); return; }
-      const detail = trimMessage(result.stderr) || (signal ? `killed by ${signal}` : `exit code ${code}`);
+      if (o.kind === 'timeout') {
+        reject(new ZvError('GIT_TIMEOUT', `${what} took longer than ${run.timeoutMs} ms and was stopped`));
+        return;
+      }
+      if (o.kind === 'error') {
+        reject(new ZvError('GIT_ERROR', `cannot run git (${run.git}): ${o.message}`));
+        return;
+      }
+      const result = { code: o.code ?? -1, stdout: o.stdout, stderr: o.stderr };
+      if (o.code !== null && okCodes.includes(o.code)) { resolve(result); return; }
+      const detail = trimMessage(result.stderr) || (o.signal ? `killed by ${o.signal}` : `exit code ${o.code}`);
       reject(new ZvError('GIT_ERROR', `${what} failed: ${detail}`, { exitCode: result.code }));
-    });
+    };
+    const env = gitEnv(run.mode, run.env);
+    // From the spawner thread, so that the fork does not stall this thread's event loop.
+    if (!run.inThread && spawnOffThread({ git: run.git, args, cwd: run.cwd, env, timeoutMs: run.timeoutMs }, { outcome: finish, gone: release })) return;
+    spawnHere(run.git, args, run.cwd, env, run.timeoutMs, finish, release);
+  });
+}
+
+/** The same run on the calling thread (when no spawner thread can run, or asked for). */
+function spawnHere(git: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number, finish: (o: SpawnOutcome) => void, release: () => void): void {
+  let child: ChildProcessByStdio<null, Readable, Readable>;
+  try {
+    // Own process group: on timeout we kill git and whatever it started (ssh, remote helpers).
+    child = spawn(git, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  } catch (e) {
+    release();
+    finish({ kind: 'error', message: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let errBytes = 0;
+  const timer = setTimeout(() => {
+    killGroup(child.pid);
+    finish({ kind: 'timeout' });
+  }, timeoutMs);
+  // git itself is gone (a grandchild that kept the pipes open cannot hold the slot).
+  child.on('exit', () => release());
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => {
+    if (errBytes < 64 * 1024) { err.push(b); errBytes += b.length; }
+  });
+  child.on('error', (e) => {
+    // git never started: nothing will run in this slot (a started one gives it back on exit).
+    if (child.pid === undefined) release();
+    clearTimeout(timer);
+    killGroup(child.pid);
+    finish({ kind: 'error', message: e.message });
+  });
+  child.on('close', (code, signal) => {
+    release();
+    clearTimeout(timer);
+    finish({ kind: 'exit', code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
   });
 }

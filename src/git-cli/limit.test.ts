@@ -215,3 +215,27 @@ test('real git: twelve concurrent runs under the process-wide cap of 3 never hav
     setMaxGitProcesses(DEFAULT_MAX_GIT_PROCESSES);
   }
 });
+
+test('the spawner thread and the calling thread give the same answers, failures and time limits', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'zv-gitcap-'));
+  try {
+    const git = await fakeGit(dir);
+    for (const inThread of [false, true]) {
+      const slots = new Semaphore(1);
+      const base = { cwd: dir, mode: 'local' as const, allowFile: false, slots, inThread, timeoutMs: 120_000 };
+      const v = await runGit({ ...base, git: 'git', args: ['--version'] });
+      assert.match(v.stdout, /^git version /, `inThread=${inThread}`);
+      await assert.rejects(runGit({ ...base, git: 'git', args: ['rev-parse', '--verify', 'nope'] }),
+        (e: unknown) => (e as { code?: string }).code === 'GIT_ERROR' && /rev-parse failed/.test((e as Error).message));
+      assert.equal((await runGit({ ...base, git: 'git', args: ['rev-parse', '--verify', 'nope'], okCodes: [128] })).code, 128);
+      // The fake git waits for a file that never comes: stopped at its time limit, and its slot comes back.
+      await assert.rejects(runGit({ ...base, git, args: ['fetch'], env: { FAKE_DIR: dir }, timeoutMs: 300 }),
+        (e: unknown) => (e as { code?: string }).code === 'GIT_TIMEOUT');
+      await until('the killed git to give its slot back', () => slots.running === 0);
+      await assert.rejects(runGit({ ...base, git: '/nonexistent/git', args: ['status'] }), (e: unknown) => (e as { code?: string }).code === 'GIT_ERROR');
+      await until('the slot of a git that never started to come back', () => slots.running === 0);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
