@@ -165,6 +165,10 @@ function startChild(name, script, args = [], env = process.env) {
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 300 s`)), 300_000);
+    child.once('exit', (code, signal) => {
+      // a server that dies under us: say why, even with BENCH_SCALE_QUIET
+      if (!child.benchStopping && process.env.BENCH_SCALE_QUIET) process.stderr.write(`  [${name}] exited (${signal ?? code}); last lines:\n${tail.map((l) => `  [${name}] ${l.slice(0, 400)}`).join('\n')}\n`);
+    });
     createInterface({ input: child.stdout }).once('line', (line) => {
       clearTimeout(timer);
       try {
@@ -183,6 +187,7 @@ function startChild(name, script, args = [], env = process.env) {
 async function stopChild(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
+  child.benchStopping = true;
   child.kill('SIGTERM');
   const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
   await exited;
