@@ -28,7 +28,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, cpus, platform, arch, release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -751,7 +751,8 @@ async function rowDocker() {
   } catch {
     return { notMeasured: `no Docker engine or no local image ${BASE} (the test suite makes it; builds never pull)` };
   }
-  const NS = 'dock';
+  // not 'dock': the docker e2e tests look for containers of dock/dock
+  const NS = 'zvbench-dock';
   const repoDir = join(tmpRoot, 'docker-repo');
   const withDocker = () => [...manifestHead('dock', NS), '  functions:', ...luaFn('/lua', 'lua'),
     '    - path: /web', '      runtime: docker', '      dockerfile: ./svc/Dockerfile', '      context: ./svc', '      timeout: 10s', ''].join('\n');
@@ -787,13 +788,21 @@ async function rowDocker() {
     return { rounds };
   } finally {
     await stopChild(s.zv.child);
-    for (const img of images) {
+    // A replaced container drains before it goes and an image waits 10 minutes: the server is gone
+    // by then, so remove what this server (its instance label, a hash of its data dir) left.
+    const instance = createHash('sha256').update(resolve(s.dataDir)).digest('hex').slice(0, 12);
+    const docker = (...args) => {
       try {
-        execFileSync('docker', ['image', 'rm', '-f', img], { stdio: 'ignore' });
+        return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean);
       } catch {
-        // in use or gone
+        return [];
       }
-    }
+    };
+    const containers = docker('ps', '-aq', '--filter', `label=zerverless.instance=${instance}`);
+    if (containers.length) docker('rm', '-f', ...containers);
+    docker('network', 'rm', `zv-${instance}-${NS}`);
+    const imgs = [...images, ...docker('images', '-q', '--filter', `label=zerverless.instance=${instance}`)];
+    if (imgs.length) docker('image', 'rm', '-f', ...new Set(imgs));
   }
 }
 
