@@ -260,23 +260,31 @@ function cpuTimes(pid) {
   return { self: (Number(rest[11]) + Number(rest[12])) / CLK_TCK, children: (Number(rest[13]) + Number(rest[14])) / CLK_TCK };
 }
 
-/** Apparent size (bytes) of every file under dir, and per top-level entry. */
-async function dirBytes(dir) {
+/**
+ * Apparent size (bytes) of every file under dir, and per top-level entry; with `sinceMs`, also the
+ * bytes of the files modified since then (`written`), whatever the collector removed meanwhile. The
+ * SQLite files (state.db*) are left out of `written`: they are rewritten in place, not added.
+ */
+async function dirBytes(dir, sinceMs = Infinity) {
   const parts = {};
-  async function walk(p) {
+  const writtenParts = {};
+  async function walk(p, top) {
     const st = await lstat(p).catch(() => null);
     if (!st) return 0;
-    if (!st.isDirectory()) return st.size;
+    if (!st.isDirectory()) {
+      if (st.mtimeMs >= sinceMs && !top.startsWith('state.db')) writtenParts[top] = (writtenParts[top] ?? 0) + st.size;
+      return st.size;
+    }
     let total = 0;
-    for (const e of await readdir(p).catch(() => [])) total += await walk(join(p, e));
+    for (const e of await readdir(p).catch(() => [])) total += await walk(join(p, e), top);
     return total;
   }
   let total = 0;
   for (const e of await readdir(dir).catch(() => [])) {
-    parts[e] = await walk(join(dir, e));
+    parts[e] = await walk(join(dir, e), e);
     total += parts[e];
   }
-  return { total, parts };
+  return { total, parts, written: Object.values(writtenParts).reduce((a, b) => a + b, 0), writtenParts };
 }
 
 // --- HTTP -------------------------------------------------------------------------------------
@@ -440,15 +448,16 @@ async function rowSite() {
       const body = `changed ${i + 1}\n${fileText(`c${i}`, 2000)}`;
       const before = await dirBytes(s.dataDir);
       const g = s.gitCount();
+      const since = Date.now();
       const t = await commit(repoDir, { [path]: body }, `bench: change ${i + 1}`);
       await syncApp(base, 'site', NS);
       const tSync = performance.now();
-      const after = await dirBytes(s.dataDir);
+      const after = await dirBytes(s.dataDir, since);
       const gitProcesses = s.gitCount() - g;
       const tServed = await waitForBody(`${base}/static/${NS}/d000/f00000.html`, body);
       const parts = {};
       for (const k of new Set([...Object.keys(before.parts), ...Object.keys(after.parts)])) parts[k] = (after.parts[k] ?? 0) - (before.parts[k] ?? 0);
-      change.push({ syncMs: tSync - t, servedMs: tServed - t, gitProcesses, dataDirGrowth: after.total - before.total, growthByDir: parts });
+      change.push({ syncMs: tSync - t, servedMs: tServed - t, gitProcesses, dataDirGrowth: after.total - before.total, growthByDir: parts, written: after.written, writtenByDir: after.writtenParts });
     }
     return { files: CONFIG.files, siteBytes, first, noop, change };
   } finally {
@@ -840,9 +849,9 @@ function tableRows(results) {
   if (results.site && failed('site', `1 file changed in a ${CONFIG.files.toLocaleString('en-US')}-file static site: sync`, '14–30 s; +79 MB artifact per commit') === null) {
     const r = results.site;
     const growth = r.change.map((c) => c.dataDirGrowth);
-    const top = Object.entries(r.change[r.change.length - 1].growthByDir).filter(([, v]) => v !== 0).map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${mb(v)}`).join(', ');
+    const top = Object.entries(r.change[r.change.length - 1].writtenByDir).filter(([, v]) => v !== 0).map(([k, v]) => `${k} ${mb(v)}`).join(', ');
     rows.push([`1 file changed in a ${r.files.toLocaleString('en-US')}-file static site (${mb(r.siteBytes)}): sync`,
-      `${range(r.change.map((c) => c.syncMs))}; served after ${range(r.change.map((c) => c.servedMs))}; data dir +${growth.map(mb).join(', +')} per commit (last: ${top}); ${counts(r.change.map((c) => c.gitProcesses))} git processes`,
+      `${range(r.change.map((c) => c.syncMs))}; served after ${range(r.change.map((c) => c.servedMs))}; written ${counts(r.change.map((c) => Math.round(c.written / 1e5) / 10))} MB per commit (${top}), data dir +${growth.map(mb).join(', +')}; ${counts(r.change.map((c) => c.gitProcesses))} git processes`,
       '14–30 s; +79 MB artifact per commit']);
     rows.push(['first sync of that site', `${sec(r.first.ms)}; data dir ${mb(r.first.dataDir.total)}; ${r.first.gitProcesses} git processes`, '68 s']);
     rows.push(['sync when the head has not moved (that site)', `${range(r.noop.map((c) => c.ms))}; ${counts(r.noop.map((c) => c.gitProcesses))} git processes`, '5–15 s']);
