@@ -313,11 +313,26 @@ async function registerApp(base, { name, namespace, repoDir, path }) {
   return r.body;
 }
 
+let statusReadFailures = 0;
 async function waitSettled(base, name, namespace, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   let last = null;
+  let failures = 0;
   while (Date.now() < deadline) {
-    const r = await api(base, 'GET', `/${name}?namespace=${namespace}`);
+    // A status read that fails at the connection (seen once in a few runs while the server started
+    // 600 Python processes: undici's 'fetch failed') is logged and retried, up to 5 in a row.
+    let r;
+    try {
+      r = await api(base, 'GET', `/${name}?namespace=${namespace}`);
+      failures = 0;
+    } catch (e) {
+      const cause = e instanceof Error && e.cause instanceof Error ? `${e.cause.code ?? ''} ${e.cause.message}`.trim() : '';
+      log(`warning: reading the status of ${namespace}/${name} failed: ${e instanceof Error ? e.message : String(e)}${cause ? ` (${cause})` : ''}`);
+      statusReadFailures++;
+      if (++failures >= 5) throw e;
+      await sleep(500);
+      continue;
+    }
     last = r.body;
     if (r.status === 200 && r.body.status !== 'pending' && r.body.status !== 'syncing') return r.body;
     await sleep(100);
@@ -969,6 +984,7 @@ export async function runScale(argv) {
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model?.trim() ?? 'unknown',
         projectCommit,
+        statusReadFailures,
         config: CONFIG,
         totalSec: Math.round((performance.now() - started) / 100) / 10,
       },
