@@ -201,9 +201,10 @@ test('real git: twelve concurrent runs under the process-wide cap of 3 never hav
         await new Promise((r) => setTimeout(r, 5));
       }
     })();
-    // A git alias that runs a shell command keeps git alive while it sleeps.
+    // A git alias that runs a shell command keeps git alive while it sleeps: long enough that a
+    // sampler slowed by a loaded machine (a /proc scan takes a while) still sees each round.
     const runs = Array.from({ length: 12 }, () => runGit({
-      git: 'git', args: ['-c', 'alias.zvwait=!sleep 0.3', 'zvwait'], cwd: tmpdir(), timeoutMs: 120_000, mode: 'local', allowFile: false,
+      git: 'git', args: ['-c', 'alias.zvwait=!sleep 1.5', 'zvwait'], cwd: tmpdir(), timeoutMs: 120_000, mode: 'local', allowFile: false,
     }));
     await Promise.all(runs);
     sampling = false;
