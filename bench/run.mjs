@@ -16,32 +16,19 @@
 //   BENCH_LOG_LEVEL      log level of the zerverless server, logs go to stderr (default warn)
 //
 // `--scale [--only <row>]` runs the scale table of issue 10 instead (bench/scale.mjs).
-import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir, cpus, platform, arch, release } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
+import {
+  HERE, ROOT, children, commit, envNumber, getText, git, parseDurationMs, runMeta, startChild, stopChild, waitForBody,
+} from './lib.mjs';
 
 const { fetch } = globalThis; // Node 20's built-in (undici)
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = dirname(HERE);
 const RESULTS = join(HERE, 'results', 'latest.json');
-
-function envNumber(name, def, { min = 0, integer = false } = {}) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(String(raw).replace(/s$/, ''));
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new Error(`${name}: '${raw}' is not a ${integer ? 'whole ' : ''}number >= ${min}`);
-  }
-  return n;
-}
-
 const CONFIG = {
   durationSec: envNumber('BENCH_DURATION', 5, { min: 1 }),
   warmupSec: envNumber('BENCH_WARMUP', 1, { min: 0 }),
@@ -103,79 +90,6 @@ const REPO_FILES = {
   'static/hello.txt': BODIES.static,
 };
 
-// --- git ------------------------------------------------------------------------------------
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.com',
-  GIT_COMMITTER_NAME: 'bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.com',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
-const git = (dir, ...args) => execFileSync('git', ['-c', 'commit.gpgsign=false', ...args], { cwd: dir, env: GIT_ENV, encoding: 'utf8' }).trim();
-
-async function writeFiles(dir, files) {
-  for (const [rel, content] of Object.entries(files)) {
-    const p = join(dir, rel);
-    await mkdir(dirname(p), { recursive: true });
-    await writeFile(p, content);
-  }
-}
-
-/** Writes and stages the files, then commits; returns the time the commit landed (performance.now()). */
-async function commit(dir, files, message) {
-  await writeFiles(dir, files);
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', message);
-  return performance.now();
-}
-
-// --- child processes ------------------------------------------------------------------------
-
-const children = new Set();
-
-/** Starts `node --no-node-snapshot script args…` and resolves with the JSON line it prints when ready. */
-function startChild(name, script, args = []) {
-  const child = spawn(process.execPath, ['--no-node-snapshot', join(HERE, script), ...args], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const tail = [];
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    tail.push(line);
-    if (tail.length > 40) tail.shift();
-    process.stderr.write(`  [${name}] ${line}\n`);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s`)), 60_000);
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      try {
-        resolve({ name, child, ...JSON.parse(line) });
-      } catch {
-        reject(new Error(`${name} printed '${line}' instead of its URL`));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${signal ?? code}) before it was ready:\n${tail.join('\n')}`));
-    });
-  });
-}
-
-async function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
-
 // --- HTTP helpers ---------------------------------------------------------------------------
 
 // The API needs a token: a new data dir's admin token is written to <data dir>/admin-token.
@@ -218,23 +132,6 @@ async function sync(base) {
   if (r.status !== 200) throw new Error(`sync answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body;
 }
-
-async function getText(url) {
-  const res = await fetch(url);
-  return { status: res.status, body: await res.text() };
-}
-
-/** Polls url every few ms until it answers 200 with `body`; resolves with the time it did. */
-async function waitForBody(url, body, timeoutMs = 30_000) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const r = await getText(url).catch(() => null);
-    if (r && r.status === 200 && r.body === body) return performance.now();
-    if (performance.now() > deadline) throw new Error(`${url} did not serve ${JSON.stringify(body)} within ${timeoutMs / 1000} s (last: ${r ? `${r.status} ${JSON.stringify(r.body.slice(0, 200))}` : 'no answer'})`);
-    await sleep(5);
-  }
-}
-
 // --- load -----------------------------------------------------------------------------------
 
 function quantile(sorted, q) {
@@ -306,7 +203,7 @@ async function measureManualSync(base, repoDir, python) {
     const status = await sync(base);
     const tSync = performance.now();
     if (status.status !== 'synced') throw new Error(`manual sync ${i + 1} ended '${status.status}': ${status.message}`);
-    const tServed = await waitForBody(`${base}${TARGETS.lua.path}`, body);
+    const tServed = await waitForBody(`${base}${TARGETS.lua.path}`, body, 30_000);
     rounds.push({ syncMs: tSync - t0, servedMs: tServed - t0 });
     await sleep(200);
   }
@@ -326,13 +223,6 @@ async function measurePoll(base, repoDir, python, pollMs) {
   }
   return summarize(rounds);
 }
-
-function parseDurationMs(s) {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(s).trim());
-  if (!m) throw new Error(`BENCH_POLL_INTERVAL: '${s}' is not a duration like 500ms or 1s`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms'];
-}
-
 // --- report ---------------------------------------------------------------------------------
 
 const int = (n) => Math.round(n).toLocaleString('en-US');
@@ -393,7 +283,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 async function main() {
   const started = performance.now();
   if (!existsSync(join(ROOT, 'dist', 'server', 'server.js'))) throw new Error('dist/ is missing: run `npm run bench` (it builds first) or `npm run build`');
-  const pollMs = parseDurationMs(CONFIG.pollInterval);
+  const pollMs = parseDurationMs(CONFIG.pollInterval, 'BENCH_POLL_INTERVAL');
 
   tmpRoot = await mkdtemp(join(tmpdir(), 'zv-bench-'));
   const repoDir = join(tmpRoot, 'repo');
@@ -465,20 +355,9 @@ async function main() {
   const poll = { pollInterval: CONFIG.pollInterval, pollIntervalMs: pollMs, ...(await measurePoll(zvPoll.url, repoDir, python, pollMs)) };
   await stopChild(zvPoll.child);
 
-  let projectCommit = null;
-  try {
-    projectCommit = git(ROOT, 'rev-parse', 'HEAD') + (git(ROOT, 'status', '--porcelain', '--untracked-files=no') ? ' (dirty)' : '');
-  } catch {
-    // not a git checkout
-  }
   const result = {
     meta: {
-      date: new Date().toISOString(),
-      node: process.version,
-      platform: `${platform()} ${arch()} ${release()}`,
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model?.trim() ?? 'unknown',
-      projectCommit,
+      ...runMeta(),
       connections: CONFIG.connections,
       durationSec: CONFIG.durationSec,
       warmupSec: CONFIG.warmupSec,

@@ -27,31 +27,19 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir, cpus, platform, arch, release } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
+import {
+  HERE, ROOT, children, commit, envNumber, getText, git, parseDurationMs, runMeta, startChild, stopChild, waitForBody,
+} from './lib.mjs';
 
 const { fetch } = globalThis;
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = dirname(HERE);
 const RESULTS = join(HERE, 'results', 'scale-latest.json');
 const LOAD_RESULTS = join(HERE, 'results', 'latest.json');
-
-function envNumber(name, def, { min = 0, integer = false } = {}) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(String(raw).replace(/s$/, ''));
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new Error(`${name}: '${raw}' is not a ${integer ? 'whole ' : ''}number >= ${min}`);
-  }
-  return n;
-}
-
 const CONFIG = {
   files: envNumber('BENCH_SCALE_FILES', 20_000, { min: 1, integer: true }),
   js: envNumber('BENCH_SCALE_JS', 1000, { min: 1, integer: true }),
@@ -80,50 +68,14 @@ const median = (xs) => {
 };
 /** Median and range of a list of numbers. */
 const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length, values: xs });
-
-function parseDurationMs(s) {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(s).trim());
-  if (!m) throw new Error(`'${s}' is not a duration like 500ms or 10s`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms'];
-}
-
 const log = (msg) => process.stderr.write(`scale: ${msg}\n`);
 
 // --- git --------------------------------------------------------------------------------------
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.com',
-  GIT_COMMITTER_NAME: 'bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.com',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
-const git = (dir, ...args) => execFileSync('git', ['-c', 'commit.gpgsign=false', ...args], { cwd: dir, env: GIT_ENV, encoding: 'utf8', maxBuffer: 64 << 20 }).trim();
-
-async function writeFiles(dir, files) {
-  for (const [rel, content] of Object.entries(files)) {
-    const p = join(dir, rel);
-    await mkdir(dirname(p), { recursive: true });
-    await writeFile(p, content);
-  }
-}
 
 async function newRepo(dir, files) {
   await mkdir(dir, { recursive: true });
   git(dir, 'init', '-q', '-b', 'main');
   return commit(dir, files, 'bench: initial');
-}
-
-/** Writes the files (null deletes one), commits them; resolves with performance.now() after the commit. */
-async function commit(dir, files, message) {
-  for (const [rel, content] of Object.entries(files)) {
-    if (content === null) await rm(join(dir, rel), { recursive: true, force: true });
-  }
-  await writeFiles(dir, Object.fromEntries(Object.entries(files).filter(([, c]) => c !== null)));
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', message);
-  return performance.now();
 }
 
 // The git shim: first on each server's PATH, it logs each invocation (one line of arguments) and
@@ -149,55 +101,10 @@ function gitLines(logFile) {
 
 // --- processes --------------------------------------------------------------------------------
 
-const children = new Set();
-
-/** Starts `node --no-node-snapshot script args…`; resolves with the JSON line it prints when ready. */
-function startChild(name, script, args = [], env = process.env) {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, ['--no-node-snapshot', join(HERE, script), ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const tail = [];
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    tail.push(line);
-    if (tail.length > 40) tail.shift();
-    if (!process.env.BENCH_SCALE_QUIET) process.stderr.write(`  [${name}] ${line.slice(0, 400)}\n`);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 300 s`)), 300_000);
-    child.once('exit', (code, signal) => {
-      // a server that dies under us: say why, even with BENCH_SCALE_QUIET
-      if (!child.benchStopping && process.env.BENCH_SCALE_QUIET) process.stderr.write(`  [${name}] exited (${signal ?? code}); last lines:\n${tail.map((l) => `  [${name}] ${l.slice(0, 400)}`).join('\n')}\n`);
-    });
-    createInterface({ input: child.stdout }).once('line', (line) => {
-      clearTimeout(timer);
-      try {
-        resolve({ name, child, t0, tReady: performance.now(), ...JSON.parse(line) });
-      } catch {
-        reject(new Error(`${name} printed '${line}' instead of its URL`));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${signal ?? code}) before it was ready:\n${tail.join('\n')}`));
-    });
-  });
-}
-
-async function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.benchStopping = true;
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(t);
-}
-
 /** A zerverless server (bench/server.mjs) on dataDir with the git shim logging to gitLog. */
 async function startZv(name, dataDir, gitLog, pollInterval = '1h') {
   const env = { ...process.env, PATH: `${shimDir}:${process.env.PATH ?? ''}`, ZV_BENCH_GIT_LOG: gitLog };
-  const zv = await startChild(name, 'server.mjs', ['--data-dir', dataDir, '--poll-interval', pollInterval, '--log-level', CONFIG.logLevel], env);
+  const zv = await startChild(name, 'server.mjs', ['--data-dir', dataDir, '--poll-interval', pollInterval, '--log-level', CONFIG.logLevel], { env, timeoutMs: 300_000, quiet: Boolean(process.env.BENCH_SCALE_QUIET) });
   // The API needs a token: the admin token a new data dir gets is written to <data dir>/admin-token.
   TOKENS.set(zv.url, (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim());
   return zv;
@@ -346,23 +253,6 @@ async function syncApp(base, name, namespace) {
   if (r.body.status !== 'synced') throw new Error(`sync of ${namespace}/${name} ended '${r.body.status}': ${r.body.message}`);
   return r.body;
 }
-
-async function getText(url) {
-  const res = await fetch(url);
-  return { status: res.status, body: await res.text() };
-}
-
-/** GETs url until it answers 200 with body (or any 200 when body is undefined); resolves with the time. */
-async function waitForBody(url, body, timeoutMs = 60_000) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const r = await getText(url).catch(() => null);
-    if (r && r.status === 200 && (body === undefined || r.body === body)) return performance.now();
-    if (performance.now() > deadline) throw new Error(`${url} did not answer ${body === undefined ? '200' : JSON.stringify(body.slice(0, 80))} within ${timeoutMs / 1000} s (last: ${r ? `${r.status} ${JSON.stringify(r.body.slice(0, 200))}` : 'no answer'})`);
-    await sleep(5);
-  }
-}
-
 function cannon(url, durationSec) {
   return new Promise((resolve, reject) => {
     autocannon({ url, connections: CONFIG.connections, duration: durationSec, timeout: 10 }, (err, res) => (err ? reject(err) : resolve(res)));
@@ -709,7 +599,7 @@ async function rowStatic() {
     await registerApp(base, { name: 'stat', namespace: NS, repoDir });
     const st = await waitSettled(base, 'stat', NS, 120_000);
     if (st.status !== 'synced') throw new Error(`sync ended '${st.status}': ${st.message}`);
-    const sirvSrv = await startChild('sirv', 'sirv-baseline.mjs', [join(repoDir, 'public')]);
+    const sirvSrv = await startChild('sirv', 'sirv-baseline.mjs', [join(repoDir, 'public')], { quiet: Boolean(process.env.BENCH_SCALE_QUIET) });
     started.push(sirvSrv.child);
     let nginx = null;
     let nginxNote = null;
@@ -970,20 +860,9 @@ export async function runScale(argv) {
       results[row].rowSec = Math.round((performance.now() - t) / 100) / 10;
       log(`row ${row} took ${results[row].rowSec} s`);
     }
-    let projectCommit = null;
-    try {
-      projectCommit = git(ROOT, 'rev-parse', 'HEAD') + (git(ROOT, 'status', '--porcelain', '--untracked-files=no') ? ' (dirty)' : '');
-    } catch {
-      // not a git checkout
-    }
     const result = {
       meta: {
-        date: new Date().toISOString(),
-        node: process.version,
-        platform: `${platform()} ${arch()} ${release()}`,
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model?.trim() ?? 'unknown',
-        projectCommit,
+        ...runMeta(),
         statusReadFailures,
         config: CONFIG,
         totalSec: Math.round((performance.now() - started) / 100) / 10,

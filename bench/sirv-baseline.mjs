@@ -3,6 +3,7 @@
 //   node --no-node-snapshot bench/sirv-baseline.mjs DIR
 // and prints `{"url": …, "pid": …}` on stdout once it listens.
 import { createServer } from 'node:http';
+import { announceAndServe } from './lib.mjs';
 import sirv from 'sirv';
 
 const dir = process.argv[2];
@@ -15,18 +16,4 @@ const server = createServer((req, res) => serve(req, res, () => {
   res.statusCode = 404;
   res.end('not found');
 }));
-server.listen(0, '127.0.0.1', () => {
-  const { port } = server.address();
-  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}`, pid: process.pid })}\n`);
-});
-
-function shutdown() {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2000).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.stdin.on('end', shutdown);
-process.stdin.on('error', shutdown);
-process.stdin.resume();
+announceAndServe(server);

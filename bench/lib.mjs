@@ -1,0 +1,171 @@
+// Helpers shared by the benchmarks (bench/run.mjs and bench/scale.mjs): settings from the
+// environment, git repositories written by the bench, child processes that print their URL when
+// ready, and small HTTP helpers.
+import { spawn, execFileSync } from 'node:child_process';
+import { arch, cpus, platform, release } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const { fetch } = globalThis; // Node 20's built-in (undici)
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const ROOT = dirname(HERE);
+
+/** A number from the environment variable `name` (a trailing `s` allowed), else `def`. */
+export function envNumber(name, def, { min = 0, integer = false } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(String(raw).replace(/s$/, ''));
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new Error(`${name}: '${raw}' is not a ${integer ? 'whole ' : ''}number >= ${min}`);
+  }
+  return n;
+}
+
+/** Milliseconds of a duration like 500ms, 10s, 5m, 1h (a bare number is milliseconds). */
+export function parseDurationMs(s, setting = 'a duration') {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(s).trim());
+  if (!m) throw new Error(`${setting}: '${s}' is not a duration like 500ms or 10s`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms'];
+}
+
+/** Where and on what a run ran: date, Node, platform, CPUs and the project's commit (`(dirty)` with changes). */
+export function runMeta() {
+  let projectCommit = null;
+  try {
+    projectCommit = git(ROOT, 'rev-parse', 'HEAD') + (git(ROOT, 'status', '--porcelain', '--untracked-files=no') ? ' (dirty)' : '');
+  } catch {
+    // not a git checkout
+  }
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${platform()} ${arch()} ${release()}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model?.trim() ?? 'unknown',
+    projectCommit,
+  };
+}
+
+// --- git ----------------------------------------------------------------------------------------
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.com',
+  GIT_COMMITTER_NAME: 'bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.com',
+  GIT_CONFIG_NOSYSTEM: '1',
+};
+export const git = (dir, ...args) =>
+  execFileSync('git', ['-c', 'commit.gpgsign=false', ...args], { cwd: dir, env: GIT_ENV, encoding: 'utf8', maxBuffer: 64 << 20 }).trim();
+
+export async function writeFiles(dir, files) {
+  for (const [rel, content] of Object.entries(files)) {
+    const p = join(dir, rel);
+    await mkdir(dirname(p), { recursive: true });
+    await writeFile(p, content);
+  }
+}
+
+/** Writes the files (null deletes one), commits them; resolves with performance.now() after the commit. */
+export async function commit(dir, files, message) {
+  for (const [rel, content] of Object.entries(files)) {
+    if (content === null) await rm(join(dir, rel), { recursive: true, force: true });
+  }
+  await writeFiles(dir, Object.fromEntries(Object.entries(files).filter(([, c]) => c !== null)));
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', message);
+  return performance.now();
+}
+
+// --- child processes ----------------------------------------------------------------------------
+
+/** Every child started and not yet exited (the benches stop them all on exit). */
+export const children = new Set();
+
+/**
+ * Starts `node --no-node-snapshot bench/<script> args…`; resolves with the JSON line it prints when
+ * ready, plus `child`, `t0` (spawn) and `tReady`. Its stderr is echoed (prefixed) unless `quiet`;
+ * a quiet child that dies prints its last lines anyway.
+ */
+export function startChild(name, script, args = [], { env = process.env, timeoutMs = 60_000, quiet = false } = {}) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--no-node-snapshot', join(HERE, script), ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const tail = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+    if (!quiet) process.stderr.write(`  [${name}] ${line.slice(0, 400)}\n`);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    child.once('exit', (code, signal) => {
+      if (!child.benchStopping && quiet) process.stderr.write(`  [${name}] exited (${signal ?? code}); last lines:\n${tail.map((l) => `  [${name}] ${l.slice(0, 400)}`).join('\n')}\n`);
+    });
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve({ name, child, t0, tReady: performance.now(), ...JSON.parse(line) });
+      } catch {
+        reject(new Error(`${name} printed '${line}' instead of its URL`));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${signal ?? code}) before it was ready:\n${tail.join('\n')}`));
+    });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 30 s; resolves once the child has exited. */
+export async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.benchStopping = true;
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(t);
+}
+
+/** For a child server script: prints `{"url", "pid"}` once `server` listens, and exits on SIGTERM, SIGINT or stdin's end. */
+export function announceAndServe(server) {
+  server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}`, pid: process.pid })}\n`);
+  });
+  const shutdown = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}
+
+// --- HTTP ---------------------------------------------------------------------------------------
+
+export async function getText(url) {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.text() };
+}
+
+/** GETs url until it answers 200 with body (or any 200 when body is undefined); resolves with the time. */
+export async function waitForBody(url, body, timeoutMs = 60_000) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const r = await getText(url).catch(() => null);
+    if (r && r.status === 200 && (body === undefined || r.body === body)) return performance.now();
+    if (performance.now() > deadline) throw new Error(`${url} did not answer ${body === undefined ? '200' : JSON.stringify(body.slice(0, 80))} within ${timeoutMs / 1000} s (last: ${r ? `${r.status} ${JSON.stringify(r.body.slice(0, 200))}` : 'no answer'})`);
+    await sleep(5);
+  }
+}
