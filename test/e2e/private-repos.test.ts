@@ -14,6 +14,7 @@ import { resolveServeConfig } from '../../src/server/config.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { createLogger } from '../../src/telemetry/log.js';
 import type { AppStatus } from '../../src/core/status.js';
+import { luaManifest } from './fixtures.js';
 import { TestRepo } from '../support/repo.js';
 import { TestSshd } from '../support/sshd.js';
 import { TestGitHttps } from '../support/git-http.js';
@@ -24,19 +25,7 @@ const PW_INLINE = 'tok-inline-M3n8bV5cX1';
 const PW_URL = 'pw-url-H6j4kD2sF9';
 const PW_BOOT = 'pw-boot-W2e5rT8yU1';
 
-const manifest = (v: string): string => `apiVersion: zerverless.io/v1
-kind: Application
-metadata:
-  name: app
-spec:
-  functions:
-    - path: /hello
-      runtime: lua
-      code: |
-        function handle(req)
-          return {status=200, body="${v}"}
-        end
-`;
+const manifest = (v: string): string => luaManifest(v, { name: 'app', path: '/hello' });
 
 interface Call<T = unknown> { status: number; body: T }
 

@@ -4,6 +4,7 @@
 // than --max-syncs syncs ran at once. How long it took is printed, not asserted.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { luaManifest } from './fixtures.js';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
 import type { AppStatus } from '../../src/core/status.js';
@@ -12,19 +13,7 @@ const APPS = 120;
 const REPOS = 12;
 const MAX_SYNCS = 3;
 
-const manifest = (i: number): string => `apiVersion: zerverless.io/v1
-kind: Application
-metadata:
-  name: app
-spec:
-  functions:
-    - path: /hello
-      runtime: lua
-      code: |
-        function handle(req)
-          return {status=200, body="repo ${i}"}
-        end
-`;
+const manifest = (i: number): string => luaManifest(`repo ${i}`, { name: 'app', path: '/hello' });
 
 describe('registering many applications at once', () => {
   let h: Harness;
