@@ -98,6 +98,15 @@ describe('drift repair on the timer', () => {
     }, 60_000, 'drift');
     assert.equal(st.status, 'synced');
     assert.equal(await (await h.get('/drift/cgi-bin/hi')).text(), 'hi from docker');
-    assert.ok((await driftEntries()).some((e) => /function \/cgi-bin\/hi: container removed, repaired/.test(e.message)));
+    // The pass writes its history entry once its repairs are done, a moment after the status shows
+    // the new container. A pass that looks while the engine is removing it sees it stopped.
+    const repaired = (e: { message: string }): boolean => /function \/cgi-bin\/hi: container (removed|stopped), repaired/.test(e.message);
+    const deadline = Date.now() + 60_000;
+    let entries = await driftEntries();
+    while (!entries.some(repaired) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      entries = await driftEntries();
+    }
+    assert.ok(entries.some(repaired), JSON.stringify(entries));
   });
 });
