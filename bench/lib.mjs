@@ -3,7 +3,7 @@
 // ready, and small HTTP helpers.
 import { spawn, execFileSync } from 'node:child_process';
 import { arch, cpus, platform, release } from 'node:os';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -168,4 +168,30 @@ export async function waitForBody(url, body, timeoutMs = 60_000) {
     if (performance.now() > deadline) throw new Error(`${url} did not answer ${body === undefined ? '200' : JSON.stringify(body.slice(0, 80))} within ${timeoutMs / 1000} s (last: ${r ? `${r.status} ${JSON.stringify(r.body.slice(0, 200))}` : 'no answer'})`);
     await sleep(5);
   }
+}
+
+// The API needs a token: a new data dir's admin token is in <data dir>/admin-token.
+const TOKENS = new Map();
+
+/** Remembers the admin token of the server at `base` (read from its data dir) for api(). */
+export async function readToken(base, dataDir) {
+  TOKENS.set(base, (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim());
+}
+
+/** A call of /api/gitops/applications{path} with the server's token; the body parsed as JSON when it is JSON. */
+export async function api(base, method, path, body) {
+  const token = TOKENS.get(base);
+  const res = await fetch(`${base}/api/gitops/applications${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed };
 }

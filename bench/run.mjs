@@ -17,17 +17,16 @@
 //
 // `--scale [--only <row>]` runs the scale table of issue 10 instead (bench/scale.mjs).
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import {
-  HERE, ROOT, children, commit, envNumber, getText, git, parseDurationMs, runMeta, startChild, stopChild, waitForBody,
+  HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, readToken, runMeta, startChild, stopChild, waitForBody,
 } from './lib.mjs';
 
-const { fetch } = globalThis; // Node 20's built-in (undici)
 const RESULTS = join(HERE, 'results', 'latest.json');
 const CONFIG = {
   durationSec: envNumber('BENCH_DURATION', 5, { min: 1 }),
@@ -93,21 +92,6 @@ const REPO_FILES = {
 // --- HTTP helpers ---------------------------------------------------------------------------
 
 // The API needs a token: a new data dir's admin token is written to <data dir>/admin-token.
-const TOKENS = new Map();
-async function readToken(base, dataDir) {
-  TOKENS.set(base, (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim());
-}
-
-async function api(base, method, path, body) {
-  const token = TOKENS.get(base);
-  const res = await fetch(`${base}/api/gitops/applications${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
 async function waitSettled(base, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;

@@ -34,10 +34,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import {
-  HERE, ROOT, children, commit, envNumber, getText, git, parseDurationMs, runMeta, startChild, stopChild, waitForBody,
+  HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, readToken, runMeta, startChild, stopChild, waitForBody,
 } from './lib.mjs';
 
-const { fetch } = globalThis;
 const RESULTS = join(HERE, 'results', 'scale-latest.json');
 const LOAD_RESULTS = join(HERE, 'results', 'latest.json');
 const CONFIG = {
@@ -106,7 +105,7 @@ async function startZv(name, dataDir, gitLog, pollInterval = '1h') {
   const env = { ...process.env, PATH: `${shimDir}:${process.env.PATH ?? ''}`, ZV_BENCH_GIT_LOG: gitLog };
   const zv = await startChild(name, 'server.mjs', ['--data-dir', dataDir, '--poll-interval', pollInterval, '--log-level', CONFIG.logLevel], { env, timeoutMs: 300_000, quiet: Boolean(process.env.BENCH_SCALE_QUIET) });
   // The API needs a token: the admin token a new data dir gets is written to <data dir>/admin-token.
-  TOKENS.set(zv.url, (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim());
+  await readToken(zv.url, dataDir);
   return zv;
 }
 
@@ -196,23 +195,6 @@ async function dirBytes(dir, sinceMs = Infinity) {
 
 // --- HTTP -------------------------------------------------------------------------------------
 
-const TOKENS = new Map();
-async function api(base, method, path, body) {
-  const token = TOKENS.get(base);
-  const res = await fetch(`${base}/api/gitops/applications${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = text;
-  }
-  return { status: res.status, body: parsed };
-}
 
 async function registerApp(base, { name, namespace, repoDir, path }) {
   const r = await api(base, 'POST', '', { name, namespace, source: { repoURL: `file://${repoDir}`, branch: 'main', ...(path ? { path } : {}) } });

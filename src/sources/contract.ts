@@ -66,8 +66,8 @@ function apply(tree: ContractFiles, change: ContractFiles): ContractFiles {
   return out;
 }
 
-/** Asserts that `dir` holds exactly `tree`: the same paths, contents, symlink targets and executable bits. */
-export function assertTree(dir: string, tree: ContractFiles): void {
+/** Every path under `dir` that is not a folder (files and symlinks), posix, relative, sorted. */
+export function treePaths(dir: string): string[] {
   const actual: string[] = [];
   const walk = (rel: string): void => {
     for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
@@ -77,7 +77,12 @@ export function assertTree(dir: string, tree: ContractFiles): void {
     }
   };
   walk('');
-  assert.deepEqual(actual.sort(), Object.keys(tree).filter((p) => tree[p] !== null).sort(), 'exactly the committed paths');
+  return actual.sort();
+}
+
+/** Asserts that `dir` holds exactly `tree`: the same paths, contents, symlink targets and executable bits. */
+export function assertTree(dir: string, tree: ContractFiles): void {
+  assert.deepEqual(treePaths(dir), Object.keys(tree).filter((p) => tree[p] !== null).sort(), 'exactly the committed paths');
   for (const [p, f] of Object.entries(tree)) {
     if (f === null) continue;
     const full = join(dir, p);

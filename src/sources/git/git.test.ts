@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { isZvError, type ErrorCode } from '../../errors/registry.js';
 import { CHANNELS } from '../../telemetry/events.js';
 import { GitSource, type GitSourceOptions } from './git-source.js';
+import { treePaths } from '../contract.js';
 
 let base = '';
 let counter = 0;
@@ -94,16 +95,7 @@ function assertTreeEquals(dir: string, repo: string, sha: string): void {
       assert.equal((st.mode & 0o111) !== 0, mode === '100755', `${path} executable bit`);
     }
   }
-  const actual: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(p);
-      else actual.push(p);
-    }
-  };
-  walk('');
-  assert.deepEqual(actual.sort(), [...expected].sort());
+  assert.deepEqual(treePaths(dir), [...expected].sort());
 }
 
 const SITE: Files = {
