@@ -318,7 +318,8 @@ class GitOpsController implements GitOps {
     } else if (outcome) {
       out.status = outcome.problems || healthyCount < specs.length ? 'degraded' : 'synced';
     }
-    const retry = (await reconciler.status(record, { settled: true })).retry;
+    // (not reconciler.status(): that would ask the runtime for its state a second time)
+    const retry = reconciler.retryOf(app.id);
     if (retry) out.retry = retry;
     return out;
   }

@@ -23,7 +23,7 @@ import type { ServiceSpec } from '../core/services/types.js';
 import { SerialRunner } from './serial.js';
 import { Semaphore } from '../core/semaphore.js';
 import { Poller } from './poller.js';
-import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy, type RetryState } from './retry.js';
 import { SyncRun, appKey, identity, type SyncEnv, type SyncOutcome } from './sync.js';
 import { describeRepairs, repairDrift, type DriftRepair } from './drift.js';
 
@@ -352,6 +352,11 @@ export class Reconciler {
     });
     if (!this.waitingSyncs.has(appId)) this.waitingSyncs.set(appId, { run, cause, abort });
     return run;
+  }
+
+  /** The background retry scheduled for the application, if any. */
+  retryOf(appId: number): RetryState | undefined {
+    return this.retries.get(appId);
   }
 
   /** How the last sync of the application ended in this process (null before one). */
