@@ -149,10 +149,19 @@ describe('management API over app.request()', () => {
     await assertError(await req('/api/nothing', null), 401, 'UNAUTHENTICATED');
   });
 
-  it('a known path asked with a method it does not serve is 405 with Allow', { todo: 'the API answers 404 NOT_FOUND (Hono has no 405 for a path it knows); only static files answer 405 with Allow' }, async () => {
+  it('a known path asked with a method it does not serve is 405 with Allow', async () => {
     const res = await req('/api/whoami', 'admin', { method: 'PUT', json: {} });
     await assertError(res, 405, 'METHOD_NOT_ALLOWED');
-    assert.ok(res.headers.get('allow'));
+    assert.equal(res.headers.get('allow'), 'GET, HEAD');
+    const sync = await req('/api/gitops/applications/some-app/sync', 'admin', { method: 'DELETE' });
+    await assertError(sync, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(sync.headers.get('allow'), 'POST');
+    const one = await req('/api/gitops/applications/some-app', 'admin', { method: 'PUT', json: {} });
+    await assertError(one, 405, 'METHOD_NOT_ALLOWED');
+    assert.match(one.headers.get('allow') ?? '', /DELETE.*GET/);
+    // A path no route serves stays 404, and the caller must still be authenticated first.
+    await assertError(await req('/api/gitops/applications/a/b/c', 'admin', { method: 'PUT', json: {} }), 404, 'NOT_FOUND');
+    await assertError(await req('/api/whoami', null, { method: 'PUT', json: {} }), 401, 'UNAUTHENTICATED');
   });
 
   it('bodies must be JSON: 415 for another type, 400 for JSON that does not parse, 400 naming fields at fault', async () => {
