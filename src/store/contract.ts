@@ -433,6 +433,52 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       assert.equal((await store.listApps({ namespaces: [] })).total, 0);
       assert.equal((await store.listApps({ namespaces: ['a'], namespace: 'b' })).total, 0);
     }));
+
+    it('suspends and resumes an application (kept across connections); other status fields stay', () => withStore(async ({ store, reopen }) => {
+      const app = await store.createApp(newApp('web'));
+      assert.equal(app.suspended, undefined, 'absent when not suspended');
+      await store.updateApp(app.id, { status: 'synced', message: '' });
+      const s = await store.updateApp(app.id, { suspended: { at: '2026-01-15T10:00:00.000Z', by: 'ops', reason: 'incident 42' } });
+      assert.deepEqual(s.suspended, { at: '2026-01-15T10:00:00.000Z', by: 'ops', reason: 'incident 42' });
+      assert.equal(s.status, 'synced');
+      const other = await reopen();
+      assert.deepEqual((await other.getAppById(app.id))?.suspended, s.suspended);
+      assert.deepEqual((await other.listApps({})).apps[0]?.suspended, s.suspended);
+      const rb = await store.updateApp(app.id, { suspended: { at: '2026-01-15T10:00:01.000Z', by: null, reason: 'rolled back', untilSync: true } });
+      assert.equal(rb.suspended?.untilSync, true);
+      const sync = await store.startSync(app.id, '2026-01-15T10:00:02.000Z');
+      const after = await store.finishSync(sync, { commit: SHA_A, finishedAt: '2026-01-15T10:00:03.000Z', result: 'success', message: '', plan: null }, { status: 'synced', suspended: null });
+      assert.equal(after.suspended, undefined, 'a finish may end it');
+      const resumed = await store.updateApp(app.id, { suspended: { at: '2026-01-15T10:00:04.000Z', by: 'ops', reason: '' } });
+      assert.ok(resumed.suspended);
+      assert.equal((await store.updateApp(app.id, { suspended: null })).suspended, undefined);
+      await other.close();
+    }));
+
+    it('keeps notification targets of an application and replaces them', () => withStore(async ({ store }) => {
+      const targets = [{ url: 'https://hooks.example.com/a', format: 'json' as const, events: ['error' as const, 'recovered' as const], secret: 'sealed:abc' }, { url: 'http://chat.example.com/x', format: 'slack' as const }];
+      const app = await store.createApp({ ...newApp('web'), notify: targets });
+      assert.deepEqual(app.notify, targets);
+      assert.deepEqual((await store.getAppById(app.id))?.notify, targets);
+      assert.equal((await store.createApp(newApp('plain'))).notify, undefined, 'absent when none');
+      const one = await store.setNotify(app.id, [targets[1] as (typeof targets)[number]]);
+      assert.deepEqual(one.notify, [targets[1]]);
+      assert.equal((await store.setNotify(app.id, [])).notify, undefined);
+      await assert.rejects(store.setNotify(app.id + 1000, []), (e: unknown) => isZvError(e, 'APP_NOT_FOUND'));
+    }));
+
+    it("records the sync's commit message, author and time when given", () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      const info = { message: 'Fix the greeting ✓', author: 'Ada <ada@example.com>', time: '2026-01-15T09:59:00.000Z' };
+      const a = await store.startSync(app.id, '2026-01-15T10:00:00.000Z', { trigger: 'rollback', actor: 'ops' });
+      await store.finishSync(a, { commit: SHA_A, finishedAt: '2026-01-15T10:00:01.000Z', result: 'success', message: '', plan: null, commitInfo: info }, {});
+      const b = await store.startSync(app.id, '2026-01-15T10:00:02.000Z');
+      await store.finishSync(b, { commit: SHA_B, finishedAt: '2026-01-15T10:00:03.000Z', result: 'error', message: 'x', plan: null }, {});
+      const [second, first] = await store.listSyncs(app.id);
+      assert.equal(second?.commitInfo, undefined);
+      assert.deepEqual(first?.commitInfo, info);
+      assert.equal(first?.trigger, 'rollback');
+    }));
   });
 
   describe(`store contract: ${name}: credentials`, () => {

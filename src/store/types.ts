@@ -75,6 +75,40 @@ export interface AppRecord {
   allowServices: boolean;
   /** Name of the token that registered the application (null before access control). */
   createdBy: string | null;
+  /** Automatic syncs are paused (PRODUCT.md §11); absent when they are not. */
+  suspended?: Suspension;
+  /** Where status changes are posted (PRODUCT.md §11); absent when none. Secrets are sealed. */
+  notify?: NotifyTarget[];
+}
+
+/** Why and since when an application's automatic syncs (poll, webhook, retry, drift repair) are paused. */
+export interface Suspension {
+  /** ISO 8601 UTC. */
+  at: string;
+  /** The token's name (null: the server itself). */
+  by: string | null;
+  reason: string;
+  /** Set by a rollback: an explicit sync also ends it (a suspend ends only with resume). */
+  untilSync?: boolean;
+}
+
+export type NotifyEventName = 'synced' | 'error' | 'degraded' | 'recovered' | 'rolledBack';
+
+/** One place an application's status changes are posted to. */
+export interface NotifyTarget {
+  url: string;
+  /** Only these events (default: all). */
+  events?: NotifyEventName[];
+  format: 'json' | 'slack';
+  /** The HMAC key of the signature, sealed like a credential's secret (never shown). */
+  secret?: string;
+}
+
+/** What the source says of a commit (first line of the message, author, commit time). */
+export interface CommitInfo {
+  message: string;
+  author: string;
+  time: string;
 }
 
 export interface NewApp {
@@ -84,12 +118,13 @@ export interface NewApp {
   /** Default true (the server's own --repo and library use). */
   allowServices?: boolean;
   createdBy?: string | null;
+  notify?: NotifyTarget[];
 }
 
 /** What started a sync and on whose behalf; recorded in the application's history. */
 export interface SyncCause {
   /** `drift`: a drift pass that repaired something (PRODUCT.md §11); see reconciler/drift.ts. */
-  trigger: 'register' | 'api' | 'poll' | 'webhook' | 'retry' | 'drift';
+  trigger: 'register' | 'api' | 'poll' | 'webhook' | 'retry' | 'drift' | 'rollback';
   /** Name of the token behind an API call (null for the poll). */
   actor: string | null;
 }
@@ -106,6 +141,8 @@ export interface SyncRecord {
   plan: Plan | null;
   trigger: SyncCause['trigger'];
   actor: string | null;
+  /** The commit's message, author and time, when the source told them. */
+  commitInfo?: CommitInfo;
 }
 
 export interface AppStatusPatch {
@@ -114,6 +151,8 @@ export interface AppStatusPatch {
   commit?: string | null;
   lastSync?: string | null;
   warnings?: string[];
+  /** null: resume (automatic syncs run again). */
+  suspended?: Suspension | null;
 }
 
 /** The service specs last applied for an application (schema v5; before it, `applied.json` files). */
@@ -131,6 +170,7 @@ export interface SyncEnd {
   result: 'success' | 'error';
   message: string;
   plan: Plan | null;
+  commitInfo?: CommitInfo | null;
 }
 
 export interface Store {
@@ -143,6 +183,8 @@ export interface Store {
   /** `namespaces` limits the list to those namespaces (a scoped token's view); `namespace` to one. */
   listApps(q: { namespace?: string; namespaces?: string[]; limit?: number; offset?: number }): Promise<{ apps: AppRecord[]; total: number }>;
   updateApp(id: number, patch: AppStatusPatch): Promise<AppRecord>;
+  /** Replaces the application's notification targets (secrets sealed by the caller). */
+  setNotify(id: number, targets: NotifyTarget[]): Promise<AppRecord>;
   /** Deletes the application, its history, its deployed state and its applied service specs. */
   deleteApp(id: number): Promise<void>;
 

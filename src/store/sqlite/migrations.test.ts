@@ -210,7 +210,7 @@ describe('sqlite migrations', () => {
     }
     const check = new Database(f, { readonly: true });
     try {
-      assert.equal(schemaVersion(check), 5);
+      assert.equal(schemaVersion(check), MIGRATIONS.length);
       const tables = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'applied_%' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
       assert.deepEqual(tables, ['applied_service_specs', 'applied_services']);
       assert.equal((check.prepare('SELECT COUNT(*) AS n FROM applied_service_specs').get() as { n: number }).n, 0, 'the specs went with their application');

@@ -150,6 +150,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'suspended applications, notification targets, commit message of each sync',
+    // suspended: JSON {at, by, reason, untilSync?} or NULL; notify: JSON [{url, events?, format, secret? (sealed)}];
+    // commit_info: JSON {message, author, time} of the sync's commit, when the source told it.
+    sql: `
+      ALTER TABLE applications ADD COLUMN suspended TEXT;
+      ALTER TABLE applications ADD COLUMN notify TEXT;
+      ALTER TABLE syncs ADD COLUMN commit_info TEXT;
+    `,
+  },
 ];
 
 function ensureTable(db: Database): void {

@@ -2,7 +2,7 @@
 // left out (not set to undefined) when their column is NULL, so records round-trip with deepEqual.
 import type { AppSyncStatus, CodeLanguage, DesiredFunction, DockerBuild, FunctionRuntimeKind, SecretEnvFile, StaticFileEntry } from '../../core/desired.js';
 import type { Plan } from '../../core/plan/index.js';
-import type { AppRecord, CommitVerification, CredentialRecord, Role, SyncRecord, TokenRecord } from '../types.js';
+import type { AppRecord, CommitInfo, CommitVerification, CredentialRecord, NotifyTarget, Role, Suspension, SyncRecord, TokenRecord } from '../types.js';
 import { ZvError } from '../../errors/registry.js';
 
 export interface AppRow {
@@ -21,6 +21,8 @@ export interface AppRow {
   verify: string | null;
   allow_services: number;
   created_by: string | null;
+  suspended: string | null;
+  notify: string | null;
 }
 
 export interface TokenRow {
@@ -90,6 +92,7 @@ export interface SyncRow {
   plan: string | null;
   trigger: SyncRecord['trigger'];
   actor: string | null;
+  commit_info: string | null;
 }
 
 export interface DeployedRow {
@@ -128,7 +131,7 @@ export interface StaticFileRow {
 export function appFromRow(r: AppRow): AppRecord {
   const source: AppRecord['source'] = { repoURL: r.repo_url, branch: r.branch, path: r.source_path };
   if (r.verify !== null) source.verify = JSON.parse(r.verify) as CommitVerification;
-  return {
+  const app: AppRecord = {
     id: r.id,
     name: r.name,
     namespace: r.namespace,
@@ -142,10 +145,14 @@ export function appFromRow(r: AppRow): AppRecord {
     allowServices: r.allow_services === 1,
     createdBy: r.created_by,
   };
+  // Absent rather than null, so records from before schema 6 look the same.
+  if (r.suspended) app.suspended = JSON.parse(r.suspended) as Suspension;
+  if (r.notify) app.notify = JSON.parse(r.notify) as NotifyTarget[];
+  return app;
 }
 
 export function syncFromRow(r: SyncRow): SyncRecord {
-  return {
+  const s: SyncRecord = {
     id: r.id,
     appId: r.app_id,
     commit: r.commit_sha,
@@ -157,6 +164,8 @@ export function syncFromRow(r: SyncRow): SyncRecord {
     trigger: r.trigger,
     actor: r.actor,
   };
+  if (r.commit_info) s.commitInfo = JSON.parse(r.commit_info) as CommitInfo;
+  return s;
 }
 
 export function functionFromRow(r: FunctionRow): DesiredFunction {

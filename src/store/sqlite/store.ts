@@ -9,7 +9,7 @@ import type { DeployedState } from '../../core/desired.js';
 import type { ServiceSpec } from '../../core/services/types.js';
 import { ZvError } from '../../errors/registry.js';
 import type {
-  AppRecord, AppStatusPatch, AppliedServices, CredentialRecord, NewApp, NewCredential, Store, SyncCause, SyncEnd, SyncRecord, TokenRecord,
+  AppRecord, AppStatusPatch, AppliedServices, CredentialRecord, NewApp, NewCredential, NotifyTarget, Store, SyncCause, SyncEnd, SyncRecord, TokenRecord,
 } from '../types.js';
 import { sqlite } from './driver.js';
 import { MIGRATIONS, migrate } from './migrations.js';
@@ -25,8 +25,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by';
-const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan, trigger, actor';
+const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by, suspended, notify';
+const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan, trigger, actor, commit_info';
 const TOKEN_COLUMNS = 'id, name, role, namespaces, services, created_at, expires_at, created_by';
 
 function isUniqueViolation(e: unknown): boolean {
@@ -89,9 +89,10 @@ export class SqliteStore implements Store {
 
   async createApp(app: NewApp): Promise<AppRecord> {
     try {
-      const info = this.sql('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at, verify, allow_services, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at, verify, allow_services, created_by, notify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(app.namespace, app.name, app.source.repoURL, app.source.branch, app.source.path ?? '', new Date().toISOString(),
-          app.source.verify ? toJson(app.source.verify, 'source.verify') : null, app.allowServices === false ? 0 : 1, app.createdBy ?? null);
+          app.source.verify ? toJson(app.source.verify, 'source.verify') : null, app.allowServices === false ? 0 : 1, app.createdBy ?? null,
+          app.notify?.length ? toJson(app.notify, 'notify') : null);
       return this.mustApp(Number(info.lastInsertRowid));
     } catch (e) {
       if (isUniqueViolation(e)) {
@@ -147,6 +148,10 @@ export class SqliteStore implements Store {
       params.lastSync = patch.lastSync === null ? null : isoUtc(patch.lastSync, 'lastSync');
     }
     if (patch.warnings !== undefined) { sets.push('warnings = @warnings'); params.warnings = toJson(patch.warnings, 'warnings'); }
+    if (patch.suspended !== undefined) {
+      sets.push('suspended = @suspended');
+      params.suspended = patch.suspended === null ? null : toJson({ ...patch.suspended, at: isoUtc(patch.suspended.at, 'suspended.at') }, 'suspended');
+    }
     if (sets.length === 0) {
       if (!this.appRow(id)) throw appNotFound(id);
       return;
@@ -158,6 +163,13 @@ export class SqliteStore implements Store {
   async updateApp(id: number, patch: AppStatusPatch): Promise<AppRecord> {
     return this.db.transaction(() => {
       this.patchApp(id, patch);
+      return this.mustApp(id);
+    }).immediate();
+  }
+
+  async setNotify(id: number, targets: NotifyTarget[]): Promise<AppRecord> {
+    return this.db.transaction(() => {
+      if (this.sql('UPDATE applications SET notify = ? WHERE id = ?').run(targets.length ? toJson(targets, 'notify') : null, id).changes === 0) throw appNotFound(id);
       return this.mustApp(id);
     }).immediate();
   }
@@ -183,7 +195,7 @@ export class SqliteStore implements Store {
   private endSync(syncId: number, r: SyncEnd): number {
     const row = this.sql('SELECT app_id FROM syncs WHERE id = ?').get(syncId) as { app_id: number } | undefined;
     if (!row) throw new ZvError('INTERNAL', `no sync record with id ${syncId}`, { syncId });
-    this.sql('UPDATE syncs SET commit_sha = @commit, finished_at = @finishedAt, result = @result, message = @message, plan = @plan WHERE id = @id')
+    this.sql('UPDATE syncs SET commit_sha = @commit, finished_at = @finishedAt, result = @result, message = @message, plan = @plan, commit_info = @commitInfo WHERE id = @id')
       .run({
         id: syncId,
         commit: r.commit,
@@ -191,6 +203,7 @@ export class SqliteStore implements Store {
         result: r.result,
         message: r.message,
         plan: r.plan === null ? null : toJson(r.plan, 'the sync plan'),
+        commitInfo: r.commitInfo ? toJson(r.commitInfo, 'the commit info') : null,
       });
     return row.app_id;
   }
