@@ -1,18 +1,23 @@
 // The git Source: branch heads by `git ls-remote` (shared and briefly cached per repository and
 // branch), one shared bare clone per repository URL that is fetched only when a commit is missing,
-// and immutable per-commit artifact directories materialised from it.
+// and snapshots of commits read straight from the clone's objects (snapshot.ts) through one
+// long-lived `git cat-file --batch-command` per clone (objects.ts): the commit check, the tree and
+// every file of a sync go through it, so a sync of a new commit runs ls-remote, fetch and (when it
+// is not already running) the batch process — no checkout, no rev-parse, no gc per sync.
 //
 // Layout under <dataDir>/git/:
-//   repos/<sha256(url) prefix>.git   bare clone shared by every application using that URL
-//   artifacts/<repo hash>-<commit>/  exactly the tree of <commit> as fetched from that repository;
-//                                    created atomically, never modified. Keyed by repository too, so
-//                                    a remote advertising someone else's SHA never gets their tree.
+//   repos/<sha256(url) prefix>.git   bare clone shared by every application using that URL (and
+//                                    credential: a private repository's clone is its own)
+//   artifacts/<repo hash>-<commit>/  artifact(): exactly the tree of <commit> checked out, for what
+//                                    still needs a folder; created atomically, never modified, and
+//                                    dropped by prune. Keyed by repository too, so a remote
+//                                    advertising someone else's SHA never gets their tree.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { ZvError, isZvError } from '../../errors/registry.js';
 import { CHANNELS, publish } from '../../telemetry/events.js';
-import type { Artifact, RepoRef, Source } from '../types.js';
+import type { Artifact, CommitSnapshot, RepoRef, Source } from '../types.js';
 import { runGit, type GitResult, type GitRun } from '../../git-cli/exec.js';
 import { KeyedMutex, SingleFlight } from './lock.js';
 import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName } from '../../git-cli/url.js';
@@ -20,6 +25,8 @@ import { GitAuthFiles, classifyAuthError, type CredentialResolver, type GitAuth 
 import { verifyCommit } from './verify.js';
 import type { CommitVerification } from '../../core/commit-policy.js';
 import { summariseVerify, type VerifySummary } from './verify-policy.js';
+import { BatchReaders, type BatchReader } from './objects.js';
+import { GitSnapshot, TreeCache, parseCommit } from './snapshot.js';
 
 export interface GitSourceOptions {
   dataDir: string;
@@ -41,6 +48,9 @@ export interface GitSourceOptions {
    * gets what was fetched with it.
    */
   credentials?: CredentialResolver;
+  /** Open `git cat-file` readers at most (one per clone; default 16) and how long one lives unused (default 60 s). */
+  maxReaders?: number;
+  readerIdleMs?: number;
 }
 
 /** Counters of the git processes this source started; for metrics and tests. */
@@ -48,6 +58,8 @@ export interface GitSourceStats {
   lsRemote: number;
   fetch: number;
   artifactsCreated: number;
+  /** `git gc --auto` runs (only when a clone has many packs, or every GC_EVERY_FETCHES fetches). */
+  gc: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -55,6 +67,10 @@ const DEFAULT_LS_REMOTE_TIMEOUT_MS = 30_000;
 const DEFAULT_HEAD_CACHE_MS = 5_000;
 const ARTIFACT_NAME = /^[0-9a-f]{32}-([0-9a-f]{40}|[0-9a-f]{64})$/;
 const STALE_LOCKS = ['packed-refs.lock', 'HEAD.lock', 'config.lock', 'shallow.lock'];
+/** A clone with more packs than this gets `git gc --auto` after a fetch. */
+const GC_PACKS = 20;
+/** …and so does one every this many fetches (loose objects pile up too). */
+const GC_EVERY_FETCHES = 50;
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -70,7 +86,7 @@ function randomSuffix(): string {
 }
 
 export class GitSource implements Source {
-  readonly stats: GitSourceStats = { lsRemote: 0, fetch: 0, artifactsCreated: 0 };
+  readonly stats: GitSourceStats = { lsRemote: 0, fetch: 0, artifactsCreated: 0, gc: 0 };
 
   private readonly dataDir: string;
   private readonly root: string;
@@ -92,6 +108,10 @@ export class GitSource implements Source {
   private readonly checkedBranches = new Set<string>();
   private readonly tempNames = new Set<string>();
   private dirsReady: Promise<void> | undefined;
+  /** The long-lived `git cat-file` of each clone (objects.ts). */
+  readonly readers: BatchReaders;
+  private readonly trees = new TreeCache();
+  private readonly fetchesSinceGc = new Map<string, number>();
 
   constructor(opts: GitSourceOptions) {
     this.dataDir = resolve(opts.dataDir);
@@ -106,6 +126,18 @@ export class GitSource implements Source {
     this.trusted = new Set(opts.trustedUrls ?? []);
     this.credentials = opts.credentials;
     this.authFiles = new GitAuthFiles(this.root);
+    this.readers = new BatchReaders({
+      ...(opts.maxReaders !== undefined ? { max: opts.maxReaders } : {}),
+      ...(opts.readerIdleMs !== undefined ? { idleMs: opts.readerIdleMs } : {}),
+      make: (repoDir) => ({
+        git: this.git, repoDir, env: { GIT_CEILING_DIRECTORIES: this.dataDir }, allowFile: this.allowFileRepos, timeoutMs: this.timeoutMs,
+      }),
+    });
+  }
+
+  /** Ends the clones' cat-file processes (server shutdown); they start again when needed. */
+  async close(): Promise<void> {
+    this.readers.close();
   }
 
   private allowFileFor(url: string): boolean {
@@ -150,6 +182,26 @@ export class GitSource implements Source {
       return dir;
     });
     return out;
+  }
+
+  async snapshot(ref: RepoRef, revision?: string): Promise<CommitSnapshot> {
+    await this.checkRef(ref);
+    let rev: string;
+    if (revision === undefined) {
+      rev = await this.head(ref, { maxAgeMs: 0 });
+    } else {
+      const normal = normaliseRevision(revision);
+      if (normal === undefined) {
+        throw new ZvError('GIT_ERROR', `revision '${String(revision).slice(0, 80)}' is not a full commit SHA (40 hex digits)`);
+      }
+      rev = normal;
+    }
+    const repoDir = await this.ensureCommit(ref, rev, revision !== undefined);
+    const objects = this.readers.for(repoDir);
+    const c = await objects.contents(rev);
+    if (!c || c.info.type !== 'commit') throw new ZvError('GIT_ERROR', `commit ${rev} is missing from the clone of ${redactUrl(ref.repoURL)}`);
+    const { tree, info } = parseCommit(c.data);
+    return new GitSnapshot(ref.repoURL, ref.branch, rev, tree, objects, this.trees, info);
   }
 
   async prune(keep: Set<string>): Promise<void> {
@@ -312,13 +364,15 @@ export class GitSource implements Source {
     });
   }
 
+  /** Whether the clone has commit `rev`: asked of the clone's batch process, not a git run of its own. */
   private async hasCommit(repoDir: string, rev: string): Promise<boolean> {
     if (!(await exists(join(repoDir, 'HEAD')))) return false;
-    const r = await this.run({
-      args: [`--git-dir=${repoDir}`, 'cat-file', '-e', `${rev}^{commit}`], mode: 'local', okCodes: [0, 1, 128],
-      timeoutMs: this.timeoutMs,
-    });
-    return r.code === 0;
+    const info = await this.reader(repoDir).info(rev);
+    return info?.type === 'commit';
+  }
+
+  private reader(repoDir: string): BatchReader {
+    return this.readers.for(repoDir);
   }
 
   private async ensureClone(repoDir: string, url: string): Promise<void> {
@@ -366,16 +420,32 @@ export class GitSource implements Source {
     return tip;
   }
 
+  /** The branch as the fetch left it in the clone, read through the batch process (no rev-parse). */
   private async branchTip(repoDir: string, branch: string): Promise<string> {
-    const r = await this.run({
-      args: [`--git-dir=${repoDir}`, 'rev-parse', '--verify', `refs/heads/${branch}^{commit}`],
-      mode: 'local', timeoutMs: this.timeoutMs, what: 'git rev-parse',
-    });
-    return r.stdout.trim();
+    const info = await this.reader(repoDir).info(`refs/heads/${branch}`);
+    return info?.oid ?? 'unknown';
   }
 
-  /** `git gc --auto` in the foreground, under the repository lock; a failure here is not fatal. */
+  /**
+   * `git gc --auto` in the foreground, under the repository lock, but only when the clone has
+   * accumulated more than GC_PACKS packs or every GC_EVERY_FETCHES fetches — not after every fetch
+   * (it is a git process of its own). A failure here is not fatal.
+   */
   private async maintain(repoDir: string): Promise<void> {
+    const n = (this.fetchesSinceGc.get(repoDir) ?? 0) + 1;
+    let packs = 0;
+    try {
+      packs = (await readdir(join(repoDir, 'objects', 'pack'))).filter((f) => f.endsWith('.pack')).length;
+    } catch {
+      // no pack folder yet
+    }
+    if (packs <= GC_PACKS && n < GC_EVERY_FETCHES) {
+      if (this.fetchesSinceGc.size > 10_000) this.fetchesSinceGc.clear();
+      this.fetchesSinceGc.set(repoDir, n);
+      return;
+    }
+    this.fetchesSinceGc.set(repoDir, 0);
+    this.stats.gc++;
     try {
       await this.run({
         args: ['-c', 'gc.autoDetach=false', `--git-dir=${repoDir}`, 'gc', '--auto', '--quiet'],
