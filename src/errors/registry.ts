@@ -55,6 +55,7 @@ export const ERRORS = {
   SECRET_DECRYPT_FAILED: { status: 422, message: 'A secrets file cannot be decrypted with the server key', fault: 'commit' },
   MANIFEST_TOO_LARGE: { status: 422, message: 'zerverless.yaml is over a limit (size, nesting, keys, list items, tokens or functions)', fault: 'commit' },
   PARSE_TIMEOUT: { status: 422, message: 'Parsing a file of the commit took longer than the time limit', fault: 'commit' },
+  FILE_TOO_LARGE: { status: 422, message: 'A file of the commit is over the size limit of what reads it', fault: 'commit' },
 
   // Services (apps/ specs)
   SERVICE_SPEC_INVALID: { status: 422, message: 'A service spec is invalid', fault: 'commit' },
