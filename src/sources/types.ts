@@ -2,8 +2,7 @@
 // snapshot: one exact commit's tree, read without checking it out (snapshot.ts), with its SHA and
 // what the commit says of itself. Appliers only read snapshots.
 import type { CommitVerification } from '../core/commit-policy.js';
-import type { Snapshot } from './snapshot.js';
-import type { DeployedState, DesiredState, StaticFileEntry } from '../core/desired.js';
+import type { DesiredState, StaticFileEntry } from '../core/desired.js';
 import type { ServiceSpec } from '../core/services/types.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -83,36 +82,19 @@ export interface Source {
 // What the sync's read step gets from one commit (sources/desired-reader.ts implements the reader).
 export interface DesiredRead {
   state: DesiredState;
+  /** Where each static file's bytes are in the artifact. */
+  staticFiles: { entry: StaticFileEntry; absPath: string }[];
   /**
-   * The static files this read hashed (content ids the deployed site did not have), with a way to
-   * their bytes: the blobs to store. Files with unchanged ids are in `state.static` only.
+   * Absolute build inputs of docker functions in the artifact, by function path, and the entries of
+   * each context that its content hash covers (POSIX paths relative to `context`): the build sends
+   * exactly those.
    */
-  staticFiles: { entry: StaticFileEntry; read(): Promise<Uint8Array> }[];
-  /**
-   * Build inputs of docker functions, by function path: the Dockerfile's and the context's paths in
-   * the snapshot, the entries of each context that its content hash covers (POSIX paths relative to
-   * `context`; the build sends exactly those), and `materialise`, which writes them into a temporary
-   * folder when an image has to be built (dispose it after the build).
-   */
-  docker: {
-    path: string; dockerfile: string; context: string; contextFiles: string[];
-    materialise(): Promise<{ contextDir: string; dockerfilePath: string; dispose(): Promise<void> }>;
-  }[];
+  docker: { path: string; dockerfile: string; context: string; contextFiles: string[] }[];
   /** The service specs of the `apps/` folder (empty without one). */
   services: ServiceSpec[];
 }
 
-export interface DesiredReadOptions {
-  path: string;
-  namespace: string;
-  commit: string;
-  repoURL: string;
-  branch: string;
-  /** What is deployed now: the static files and folders whose content ids are unchanged are reused unread. */
-  deployed?: DeployedState | null;
-}
-
-/** Reads one commit's snapshot into a desired state; rejects with a ZvError naming file:line. */
+/** Reads one commit's tree into a desired state; rejects with a ZvError naming file:line. */
 export interface DesiredReader {
-  read(snapshot: Snapshot, opts: DesiredReadOptions): Promise<DesiredRead>;
+  read(dir: string, opts: { path: string; namespace: string; commit: string; repoURL: string; branch: string }): Promise<DesiredRead>;
 }
