@@ -13,7 +13,10 @@ const base = await mkdtemp(join(tmpdir(), 'zv-source-contract-'));
 const repos: TestRepo[] = [];
 let n = 0;
 
-/** Writes `files` into the work tree: symlinks as symlinks, executables with their bit, null deletes. */
+/**
+ * Writes `files` into the work tree: symlinks as symlinks, executables with their bit, null deletes;
+ * a submodule is recorded in the index (an empty folder stands for it in the work tree).
+ */
 async function write(repo: TestRepo, files: ContractFiles): Promise<void> {
   for (const [rel, f] of Object.entries(files)) {
     const p = join(repo.dir, rel);
@@ -22,6 +25,10 @@ async function write(repo: TestRepo, files: ContractFiles): Promise<void> {
     await mkdir(dirname(p), { recursive: true });
     if (typeof f === 'string') await writeFile(p, f);
     else if ('link' in f) await repo.link(rel, f.link);
+    else if ('submodule' in f) {
+      await mkdir(p);
+      repo.git('update-index', '--add', '--cacheinfo', `160000,${f.submodule},${rel}`);
+    }
     else {
       await writeFile(p, f.exec);
       await chmod(p, 0o755);
@@ -39,14 +46,14 @@ sourceContract<GitSource>({
     await repo.commit({}, 'initial');
     const r: ContractRepo = {
       url: repo.url,
-      commit: async (change, branch = 'main') => {
+      commit: async (change, branch = 'main', message = 'change') => {
         const current = repo.git('rev-parse', '--abbrev-ref', 'HEAD');
         if (current !== branch) {
           const exists = repo.git('branch', '--list', branch) !== '';
           repo.git('checkout', '-q', ...(exists ? [branch] : ['-b', branch]));
         }
         await write(repo, change);
-        return repo.commit({});
+        return repo.commit({}, message);
       },
       resetBranch: async (branch, sha) => {
         repo.git('checkout', '-q', branch);
@@ -57,6 +64,12 @@ sourceContract<GitSource>({
   },
   missingRepoUrl: () => `file://${join(base, 'no-such-repository')}`,
   headAsks: (src) => src.stats.lsRemote,
+  killReader: async (src, ref) => {
+    const pid = src.readers.peek(src.repoDir(ref.repoURL))?.pid;
+    if (pid === undefined) return false;
+    process.kill(pid, 'SIGKILL');
+    return true;
+  },
   cleanup: async () => {
     for (const r of repos) await r.remove();
     await rm(base, { recursive: true, force: true });
