@@ -222,8 +222,12 @@ export class Deployer {
         throw e;
       }
     } else {
-      // Compiled now (a commit whose code does not compile fails its sync), then served lazily.
-      loaded = this.lazy(app, f, runtime, source, await runtime.load(source, this.functionLogger(app, f.path)));
+      // Compiled now (a commit whose code does not compile fails its sync), then served lazily; a
+      // runtime that can compile without loading (python) starts nothing until the first call.
+      if (runtime.compile) {
+        await runtime.compile(source, this.functionLogger(app, f.path));
+        loaded = this.lazy(app, f, runtime, source);
+      } else loaded = this.lazy(app, f, runtime, source, await runtime.load(source, this.functionLogger(app, f.path)));
     }
     return this.served(app, f, runtime, loaded);
   }

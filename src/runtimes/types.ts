@@ -115,6 +115,12 @@ export interface FunctionRuntime {
   close(): Promise<void>;
   /** Drops what none of `live` uses (e.g. orphan containers, unused images). */
   gc?(live: LoadedFunction[]): Promise<void>;
+  /**
+   * Compiles `source` as `load` would (same errors) without keeping anything running: a sync calls
+   * it instead of `load` and the function is loaded on its first call (e.g. python, whose loaded
+   * functions each keep a process). Absent: a sync loads the function.
+   */
+  compile?(source: FunctionSource, log: FunctionLogger): Promise<void>;
 }
 
 /** The function runtimes a server has, by the manifest's runtime name. */

@@ -1,6 +1,9 @@
-// A loaded Python function: one warm worker, a FIFO queue of invocations (one at a time), and the
-// recovery rules — a timed-out, memory-exhausted, crashed or externally killed worker is replaced
-// by a fresh one while the function keeps answering.
+// A loaded Python function: a small pool of warm workers (one to start with, more while calls wait:
+// up to `maxWorkers` for this function and while the runtime-wide budget allows), a FIFO queue of
+// invocations shared by the pool (each worker runs one at a time), and the recovery rules — a
+// timed-out, memory-exhausted, crashed or externally killed worker is replaced by a fresh one while
+// the function keeps answering. Extra workers left idle for `workerIdleMs` are stopped; the last one
+// stays until the function itself is unloaded (LazyFunction, --function-idle).
 import { normalizeResult } from '../../core/function-contract.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import { ZvError } from '../../errors/registry.js';
@@ -17,6 +20,34 @@ interface Job {
   req: FunctionRequest;
   resolve: (r: FunctionResponse) => void;
   reject: (e: unknown) => void;
+}
+
+/**
+ * The runtime-wide count of Python workers (--python-max-workers): a function always gets its
+ * first worker; another one only while the total is under `max`.
+ */
+export class WorkerBudget {
+  total = 0;
+  constructor(readonly max: number) {}
+
+  /** Takes a slot for a function that already has `has` workers; false when that is over budget. */
+  take(has: number): boolean {
+    if (has > 0 && this.total >= this.max) return false;
+    this.total++;
+    return true;
+  }
+
+  give(): void {
+    this.total = Math.max(0, this.total - 1);
+  }
+}
+
+export interface PoolOptions {
+  /** Workers at most for this function (--python-workers). */
+  maxWorkers: number;
+  /** An extra worker idle this long is stopped. */
+  workerIdleMs: number;
+  budget: WorkerBudget;
 }
 
 /** Starts a worker and loads the code; resolves once `handle` is ready. */
@@ -64,13 +95,17 @@ function toResponse(reply: WorkerReply): FunctionResponse {
 }
 
 export class PythonFunction implements LoadedFunction {
-  private worker: WorkerProcess | undefined;
-  private starting: Promise<WorkerProcess> | undefined;
+  /** Live workers, oldest first. */
+  private readonly workers: WorkerProcess[] = [];
+  /** Idle live workers; the most recently used last (taken first, so the others can go idle). */
+  private readonly idle: { w: WorkerProcess; since: number }[] = [];
+  /** Worker starts in progress. */
+  private readonly starting = new Set<Promise<WorkerProcess>>();
   private readonly queue: Job[] = [];
-  private busy = false;
   private disposed = false;
   private restartDelay = 100;
   private restartTimer: NodeJS.Timeout | undefined;
+  private trimTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly source: FunctionSource,
@@ -78,15 +113,26 @@ export class PythonFunction implements LoadedFunction {
     private readonly seccomp: boolean,
     private readonly log: FunctionLogger,
     private readonly maxResponseBytes: number,
-    first: WorkerProcess,
+    first: WorkerProcess | undefined,
     private readonly onDispose: () => void = () => {},
+    private readonly pool: PoolOptions = { maxWorkers: 1, workerIdleMs: 10_000, budget: new WorkerBudget(Infinity) },
   ) {
-    this.adopt(first);
+    if (first) {
+      // `first` was started (and counted) by the runtime.
+      this.adopt(first);
+      this.idle.push({ w: first, since: performance.now() });
+    }
   }
 
-  /** Host pid of the current worker (bwrap when sandboxed), for diagnostics and tests. */
+  /** Host pid of the oldest live worker (bwrap when sandboxed), for diagnostics and tests. */
   get pid(): number | undefined {
-    return this.worker?.alive ? this.worker.pid : undefined;
+    const w = this.workers.find((x) => x.alive);
+    return w?.pid;
+  }
+
+  /** Live worker processes of this function. */
+  get workerCount(): number {
+    return this.workers.length;
   }
 
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
@@ -101,80 +147,117 @@ export class PythonFunction implements LoadedFunction {
     if (this.disposed) return;
     this.disposed = true;
     clearTimeout(this.restartTimer);
+    clearTimeout(this.trimTimer);
     this.onDispose();
     for (const job of this.queue.splice(0)) job.reject(new ZvError('FUNCTION_UNAVAILABLE', `${this.source.id} has been unloaded`));
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) {
-      w.kill();
-      await w.exited;
-    }
-    const s = this.starting;
-    if (s) await s.then((w2) => { w2.kill(); return w2.exited; }, () => {});
+    const ws = [...this.workers];
+    for (const w of ws) this.drop(w);
+    await Promise.all(ws.map((w) => w.exited));
+    await Promise.all([...this.starting].map((s) => s.then((w2) => { w2.kill(); return w2.exited; }, () => {})));
   }
 
   private adopt(w: WorkerProcess): void {
-    this.worker = w;
+    this.workers.push(w);
     w.onExit = () => {
-      if (this.worker !== w) return;
-      this.worker = undefined;
-      // Died while idle (killed from outside, crashed in a thread…): start a replacement, backing off
-      // if replacements keep dying. A death during an invocation is handled by run().
-      if (!this.busy && !this.disposed) this.scheduleRestart();
+      if (!this.drop(w) || this.disposed) return;
+      // The last one died while idle (killed from outside, crashed in a thread…): start a
+      // replacement, backing off if replacements keep dying. A death during an invocation is
+      // handled by run(); waiting calls get a new worker from pump().
+      if (this.queue.length) this.pump();
+      else if (this.workers.length === 0 && this.starting.size === 0) this.scheduleRestart();
     };
+  }
+
+  /** Takes a worker out of the pool (false: it was not in it) and kills it. */
+  private drop(w: WorkerProcess): boolean {
+    const i = this.workers.indexOf(w);
+    if (i < 0) return false;
+    this.workers.splice(i, 1);
+    this.pool.budget.give();
+    const j = this.idle.findIndex((x) => x.w === w);
+    if (j >= 0) this.idle.splice(j, 1);
+    w.kill();
+    return true;
   }
 
   private scheduleRestart(): void {
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      if (!this.disposed && !this.worker) this.ensureWorker().catch(() => {});
+      if (!this.disposed && this.workers.length === 0 && this.starting.size === 0) this.startOne(true);
     }, this.restartDelay);
     this.restartTimer.unref();
     this.restartDelay = Math.min(this.restartDelay * 2, MAX_RESTART_DELAY_MS);
   }
 
-  private ensureWorker(): Promise<WorkerProcess> {
-    if (this.worker?.alive) return Promise.resolve(this.worker);
-    if (!this.starting) {
-      const p = startWorker(this.source, this.cmd, this.seccomp, this.log, this.maxResponseBytes).then(
-        (w) => {
-          if (this.starting === p) this.starting = undefined;
-          if (this.disposed) {
-            w.kill();
-            throw new ZvError('FUNCTION_UNAVAILABLE', `${this.source.id} has been unloaded`);
-          }
-          this.adopt(w);
-          return w;
-        },
-        (e: unknown) => {
-          if (this.starting === p) this.starting = undefined;
-          throw e;
-        },
-      );
-      this.starting = p;
-    }
-    return this.starting;
+  /** Starts one more worker when the budgets allow (`force`: the function has none). */
+  private startOne(force = false): boolean {
+    const has = this.workers.length + this.starting.size;
+    if (!force && has >= this.pool.maxWorkers) return false;
+    if (!this.pool.budget.take(has)) return false;
+    const p = startWorker(this.source, this.cmd, this.seccomp, this.log, this.maxResponseBytes);
+    this.starting.add(p);
+    p.then(
+      (w) => {
+        this.starting.delete(p);
+        if (this.disposed) {
+          this.pool.budget.give();
+          w.kill();
+          return;
+        }
+        this.adopt(w);
+        this.release(w);
+      },
+      (e: unknown) => {
+        this.starting.delete(p);
+        this.pool.budget.give();
+        if (this.disposed) return;
+        // Nothing can serve the waiting calls: answer them rather than retry forever.
+        if (this.workers.length === 0 && this.starting.size === 0) {
+          const err = new ZvError('FUNCTION_UNAVAILABLE', `${this.source.id}: cannot start the python worker: ${e instanceof Error ? e.message : String(e)}`);
+          for (const job of this.queue.splice(0)) job.reject(err);
+        }
+      },
+    );
+    return true;
+  }
+
+  /** A worker is free: it takes the next call, or goes idle. */
+  private release(w: WorkerProcess): void {
+    if (this.disposed) return;
+    if (w.alive && this.workers.includes(w)) this.idle.push({ w, since: performance.now() });
+    this.pump();
   }
 
   private pump(): void {
-    if (this.busy || this.disposed) return;
-    const job = this.queue.shift();
-    if (!job) return;
-    this.busy = true;
-    this.run(job.req).then(job.resolve, job.reject).finally(() => {
-      this.busy = false;
-      this.pump();
-    });
+    if (this.disposed) return;
+    while (this.queue.length && this.idle.length) {
+      const { w } = this.idle.pop()!;
+      if (!w.alive) continue;
+      const job = this.queue.shift()!;
+      this.run(w, job.req).then(job.resolve, job.reject).finally(() => this.release(w));
+    }
+    // Calls still wait: one more worker per waiting call, within the budgets.
+    let waiting = this.queue.length - this.starting.size;
+    while (waiting > 0 && this.startOne(this.workers.length + this.starting.size === 0)) waiting--;
+    this.armTrim();
   }
 
-  private async run(req: FunctionRequest): Promise<FunctionResponse> {
-    let w: WorkerProcess;
-    try {
-      w = await this.ensureWorker();
-    } catch (e) {
-      throw new ZvError('FUNCTION_UNAVAILABLE', `${this.source.id}: cannot start the python worker: ${e instanceof Error ? e.message : String(e)}`);
-    }
+  /** Stops extra workers idle for longer than workerIdleMs (the last one stays). */
+  private armTrim(): void {
+    if (this.trimTimer || this.disposed || this.workers.length <= 1) return;
+    this.trimTimer = setTimeout(() => {
+      this.trimTimer = undefined;
+      const now = performance.now();
+      while (this.workers.length > 1 && this.idle.length && now - this.idle[0]!.since >= this.pool.workerIdleMs) {
+        this.drop(this.idle[0]!.w);
+      }
+      this.armTrim();
+    }, Math.max(50, this.pool.workerIdleMs / 2));
+    this.trimTimer.unref();
+  }
+
+  private async run(w: WorkerProcess, req: FunctionRequest): Promise<FunctionResponse> {
     let reply: WorkerReply;
     try {
       reply = await w.request({ t: 'invoke', req }, this.source.timeoutMs);
@@ -210,10 +293,10 @@ export class PythonFunction implements LoadedFunction {
     }
   }
 
-  /** Kills a worker that cannot be trusted any more and warms up a fresh one for the queue. */
+  /** Kills a worker that cannot be trusted any more and warms up a fresh one when none is left. */
   private replace(w: WorkerProcess): void {
+    this.drop(w);
     w.kill();
-    if (this.worker === w) this.worker = undefined;
-    if (!this.disposed) this.ensureWorker().catch(() => {});
+    if (!this.disposed && this.workers.length === 0 && this.starting.size === 0) this.startOne(true);
   }
 }

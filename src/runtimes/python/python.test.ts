@@ -76,8 +76,8 @@ describe('python runtime', () => {
   const logs: { stream: LogStream; line: string }[] = [];
   const loaded: LoadedFunction[] = [];
   let n = 0;
-  const load = async (code: string, extra: Partial<FunctionSource> = {}): Promise<PythonFunction> => {
-    const fn = await rt.load(
+  const load = async (code: string, extra: Partial<FunctionSource> = {}, runtime: PythonRuntime = rt): Promise<PythonFunction> => {
+    const fn = await runtime.load(
       { id: `py/f${n++}`, runtime: 'python', code, filename: 'handler.py', timeoutMs: 3000, memoryMb: 64, env: {}, ...extra },
       (stream, line) => logs.push({ stream, line }),
     );
@@ -114,7 +114,8 @@ describe('python runtime', () => {
     assert.deepEqual(JSON.parse(await call(fn, 'y')), { parts: [0, 2, 4, 6, 8], body: 'y' });
   });
 
-  it('answers 30 queued concurrent invocations, in order, one at a time', async () => {
+  it('answers 30 queued concurrent invocations, in order, one at a time (one worker per function)', async () => {
+    const one = new PythonRuntime({ workersPerFunction: 1 });
     const fn = await load(py(
       'import time',
       'active = 0',
@@ -125,9 +126,10 @@ describe('python runtime', () => {
       '    seen = active',
       '    active -= 1',
       '    return {"body": {"n": req["body"], "active": seen}}',
-    ));
+    ), {}, one);
     const all = await Promise.all(Array.from({ length: 30 }, (_, i) => fn.invoke({ ...REQ, body: `n${i}` })));
     all.forEach((res, i) => assert.deepEqual(JSON.parse(text(res.body)), { n: `n${i}`, active: 1 }));
+    await one.close();
   });
 
   it('times out one invocation, kills the worker and still answers the queued ones', async () => {

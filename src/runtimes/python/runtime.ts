@@ -1,9 +1,13 @@
-// The Python runtime: real CPython 3, one warm sandboxed worker process per loaded function.
-// See sandbox.ts for what the sandbox protects against and worker-source.ts for the protocol.
+// The Python runtime: real CPython 3, sandboxed worker processes — one per loaded function to
+// start with, more while calls to it wait (function.ts: the pool and its budgets). `compile` (a sync)
+// compiles and imports the module in a throw-away worker, so a synced function keeps no process
+// until it is called. See sandbox.ts for what the sandbox protects against and worker-source.ts
+// for the protocol.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
-import { PythonFunction, startWorker } from './function.js';
+import { PythonFunction, WorkerBudget, startWorker } from './function.js';
 import { bwrapArgs, checkSandbox, probeInterpreter } from './sandbox.js';
 import type { InterpreterInfo } from './sandbox.js';
 import type { WorkerCommand } from './worker-process.js';
@@ -20,7 +24,20 @@ export interface PythonRuntimeOptions extends ResponseCapOptions {
    * directly with no file, process or network isolation: only for trusted code / development.
    */
   sandbox?: boolean;
+  /** Worker processes at most per function (--python-workers, default 4). */
+  workersPerFunction?: number;
+  /** Worker processes at most in all (--python-max-workers); every loaded function still gets one. */
+  maxWorkers?: number;
+  /** An extra worker (not a function's last) idle this long is stopped (default 10 s). */
+  workerIdleMs?: number;
 }
+
+export const DEFAULT_PYTHON_WORKERS = 4;
+/** Default --python-max-workers: four per core, at least 8. */
+export function defaultPythonMaxWorkers(): number {
+  return Math.max(8, 4 * availableParallelism());
+}
+const DEFAULT_WORKER_IDLE_MS = 10_000;
 
 type Availability = { ok: true; info: InterpreterInfo } | { ok: false; reason: string };
 
@@ -32,6 +49,13 @@ export class PythonRuntime implements FunctionRuntime {
   private readonly maxResponseBytes: number;
   private probe: Promise<Availability> | undefined;
   private readonly loaded = new Set<PythonFunction>();
+  private readonly budget: WorkerBudget;
+  private readonly workersPerFunction: number;
+  private readonly workerIdleMs: number;
+  /** Checks (throw-away workers) running at once, and those waiting for a turn. */
+  private checking = 0;
+  private readonly checkQueue: (() => void)[] = [];
+  private readonly maxChecks = Math.max(2, availableParallelism());
   private closed = false;
 
   constructor(opts: PythonRuntimeOptions = {}) {
@@ -39,33 +63,75 @@ export class PythonRuntime implements FunctionRuntime {
     this.bwrap = opts.bwrap ?? 'bwrap';
     this.sandbox = opts.sandbox ?? true;
     this.maxResponseBytes = responseCap(opts);
+    this.workersPerFunction = Math.max(1, Math.floor(opts.workersPerFunction ?? DEFAULT_PYTHON_WORKERS));
+    this.budget = new WorkerBudget(Math.max(1, Math.floor(opts.maxWorkers ?? defaultPythonMaxWorkers())));
+    this.workerIdleMs = opts.workerIdleMs ?? DEFAULT_WORKER_IDLE_MS;
   }
 
   async available(): Promise<{ ok: true } | { ok: false; reason: string }> {
-    const a = await this.check();
+    const a = await this.availability();
     return a.ok ? { ok: true } : { ok: false, reason: a.reason };
   }
 
   async load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction> {
-    if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
-    const a = await this.check();
-    if (!a.ok) throw new ZvError('RUNTIME_UNAVAILABLE', `python: ${a.reason}`);
-    const cmd: WorkerCommand = this.sandbox
-      ? { file: this.bwrap, prefix: [...bwrapArgs(a.info, { memoryMb: source.memoryMb }), a.info.executable] }
-      : { file: a.info.executable, prefix: [] };
-    const first = await startWorker(source, cmd, this.sandbox, log, this.maxResponseBytes);
+    const cmd = await this.command(source);
+    this.budget.take(0);
+    let first;
+    try {
+      first = await startWorker(source, cmd, this.sandbox, log, this.maxResponseBytes);
+    } catch (e) {
+      this.budget.give();
+      throw e;
+    }
     if (this.closed) {
+      this.budget.give();
       first.kill();
       throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
     }
-    const fn: PythonFunction = new PythonFunction(source, cmd, this.sandbox, log, this.maxResponseBytes, first, () => this.loaded.delete(fn));
+    const pool = { maxWorkers: this.workersPerFunction, workerIdleMs: this.workerIdleMs, budget: this.budget };
+    const fn: PythonFunction = new PythonFunction(source, cmd, this.sandbox, log, this.maxResponseBytes, first, () => this.loaded.delete(fn), pool);
     this.loaded.add(fn);
     return fn;
   }
 
-  /** Functions loaded and not yet disposed (each keeps a worker process). */
+  /**
+   * Compiles and imports the module exactly as `load` does (a syntax error, an exception at import
+   * or a missing handle is FUNCTION_COMPILE_ERROR), in a sandboxed worker that is stopped at once:
+   * nothing stays running. At most `maxChecks` run at a time (a sync of many functions).
+   */
+  async compile(source: FunctionSource, log: FunctionLogger): Promise<void> {
+    const cmd = await this.command(source);
+    // A slot is handed over to the next waiting check as one ends.
+    if (this.checking >= this.maxChecks) await new Promise<void>((resolve) => this.checkQueue.push(resolve));
+    else this.checking++;
+    try {
+      const w = await startWorker(source, cmd, this.sandbox, log, this.maxResponseBytes);
+      w.kill();
+      await w.exited;
+    } finally {
+      const next = this.checkQueue.shift();
+      if (next) next();
+      else this.checking--;
+    }
+  }
+
+  private async command(source: FunctionSource): Promise<WorkerCommand> {
+    if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
+    const a = await this.availability();
+    if (!a.ok) throw new ZvError('RUNTIME_UNAVAILABLE', `python: ${a.reason}`);
+    return this.sandbox
+      ? { file: this.bwrap, prefix: [...bwrapArgs(a.info, { memoryMb: source.memoryMb }), a.info.executable] }
+      : { file: a.info.executable, prefix: [] };
+  }
+
+  /** Functions loaded and not yet disposed (each keeps at least one worker process). */
   get liveCount(): number {
     return this.loaded.size;
+  }
+
+  /** Worker processes running or starting, of all functions. */
+  get workerCount(): number {
+    return this.budget.total;
   }
 
   async close(): Promise<void> {
@@ -73,7 +139,7 @@ export class PythonRuntime implements FunctionRuntime {
     await Promise.all([...this.loaded].map((f) => f.dispose()));
   }
 
-  private check(): Promise<Availability> {
+  private availability(): Promise<Availability> {
     this.probe ??= (async (): Promise<Availability> => {
       let info: InterpreterInfo;
       try {
