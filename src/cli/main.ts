@@ -76,6 +76,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--function-idle <duration>', 'unload a Lua, JS or Python function after this long without a call (the next call loads it again): 30s, 5m, 1h, or 0 / off (default 5m)')
     .option('--max-git-processes <n>', 'git processes running at once; more wait for a slot (default 4)')
     .option('--max-syncs <n>', 'application syncs running at once; more wait their turn, shown as syncing (default 4)')
+    .option('--python-workers <n>', 'worker processes at most per Python function; another starts while calls wait (default 4)')
+    .option('--python-max-workers <n>', 'Python worker processes at most in all; every called function still gets one (default 4 per core, at least 8)')
     .option('--allow-file-repos', 'accept file:// and local-path repository URLs')
     .option('--max-body <size>', 'request body limit, e.g. 10MiB (default 10 MiB)')
     .option('--max-response <size>', 'response limit of a Lua, JS or Python function, e.g. 10MiB (default 10 MiB)')

@@ -41,6 +41,10 @@ export interface ServeConfig {
   maxGitProcesses: number;
   /** Syncs running at once across applications (--max-syncs, default 4); more wait, shown as `syncing`. */
   maxSyncs: number;
+  /** Python worker processes at most per function (--python-workers, default 4); absent: the default. */
+  pythonWorkers?: number;
+  /** Python worker processes at most in all (--python-max-workers, default 4 per core, at least 8); absent: the default. */
+  pythonMaxWorkers?: number;
   /** Backoff of background retries (default 10 s doubling to 10 min); not a flag, for embedding and tests. */
   retry?: { baseMs: number; maxMs: number };
 }
@@ -48,7 +52,7 @@ export interface ServeConfig {
 /** Raw setting names as written on the command line (without `--`). */
 export const SETTINGS = [
   'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'max-response', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
-  'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval', 'function-idle',
+  'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval', 'function-idle', 'python-workers', 'python-max-workers',
   'max-git-processes', 'max-syncs',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
@@ -201,6 +205,8 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     maxResponseBytes,
     maxGitProcesses: parseSlots(get('max-git-processes') ?? DEFAULT_MAX_GIT_PROCESSES, 'max-git-processes'),
     maxSyncs: parseSlots(get('max-syncs') ?? DEFAULT_MAX_SYNCS, 'max-syncs'),
+    ...(get('python-workers') === undefined ? {} : { pythonWorkers: parseSlots(get('python-workers')!, 'python-workers') }),
+    ...(get('python-max-workers') === undefined ? {} : { pythonMaxWorkers: parseSlots(get('python-max-workers')!, 'python-max-workers') }),
     logLevel: str('log-level', 'info'),
     repo,
     example: parseBool(get('example') ?? false, 'example'),

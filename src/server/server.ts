@@ -227,6 +227,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     closing = true;
     await reconciler.stop();
     await Promise.all([...runtimes.values()].map((rt) => rt.close().catch(() => undefined)));
+    await source.close();
     await store.close();
     await lock.release();
     throw e;
@@ -255,6 +256,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
         server.closeAllConnections?.();
       });
       await Promise.all([...runtimes.values()].map((rt) => rt.close().catch(() => undefined)));
+      await source.close();
       await store.close();
       await lock.release();
     },
