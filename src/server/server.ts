@@ -168,7 +168,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
   const runtimes = opts.runtimes ?? (await availableRuntimes([
     new LuaRuntime({ maxResponseBytes: config.maxResponseBytes }), new JsRuntime({ maxResponseBytes: config.maxResponseBytes }),
-    new PythonRuntime({ maxResponseBytes: config.maxResponseBytes }), new DockerRuntime({ instance, log: logger.child({ component: 'docker' }) }),
+    new PythonRuntime({ maxResponseBytes: config.maxResponseBytes, workersPerFunction: config.pythonWorkers, maxWorkers: config.pythonMaxWorkers }), new DockerRuntime({ instance, log: logger.child({ component: 'docker' }) }),
   ], logger));
   const serving = new ServingTable();
   const servicePorts = new PortPool(40000, 44999);
