@@ -20,6 +20,12 @@ IN_FD, OUT_FD = 3, 4
 _reserve = bytearray(2 * 1024 * 1024)
 _max_response = 10 * 1024 * 1024
 _MAX_MESSAGE = 16 * 1024
+# Bound once (json.dumps builds an encoder per call; user code rebinding json.* cannot reach these).
+_encode = json.JSONEncoder(separators=(',', ':')).encode
+_encode_text = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
+# Results that are never awaitable: no inspect call on the hot path.
+_PLAIN = (str, dict, list, tuple, bytes, bytearray, int, float, bool, type(None))
 
 
 class _TooLarge(Exception):
@@ -35,24 +41,27 @@ def _write_line(text):
 
 
 def _send(obj):
-    _write_line(json.dumps(obj, separators=(',', ':')))
+    _write_line(_encode(obj))
 
 
 class _Reader:
     def __init__(self, fd):
-        self.fd, self.buf = fd, bytearray()
+        # One read buffer for the worker's life: no 1 MiB allocation (an mmap) per read.
+        self.fd, self.buf, self.chunk = fd, bytearray(), bytearray(1 << 20)
 
     def line(self):
+        seen = 0  # bytes of buf already searched: a big message is not searched again per read
         while True:
-            i = self.buf.find(b'\n')
+            i = self.buf.find(b'\n', seen)
             if i >= 0:
-                out = bytes(self.buf[:i])
+                out = self.buf[:i].decode('utf-8')
                 del self.buf[:i + 1]
-                return json.loads(out)
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
+                return _decode(out)
+            seen = len(self.buf)
+            n = os.readv(self.fd, [self.chunk])
+            if not n:
                 return None
-            self.buf += chunk
+            self.buf += memoryview(self.chunk)[:n]
 
 
 def _seccomp(libc):
@@ -247,7 +256,7 @@ def _body_size(b):
     if isinstance(b, (bool, int, float)):
         return 0
     try:
-        return _text_size(json.dumps(b, separators=(',', ':'), ensure_ascii=False))
+        return _text_size(_encode_text(b))
     except (TypeError, ValueError):
         return 0  # _result_line answers bad_response
 
@@ -284,7 +293,7 @@ def _result_line(result):
         value['body'] = base64.b64encode(bytes(value['body'])).decode('ascii')
         reply = {'t': 'result', 'value': value, 'bytes': 'body'}
     try:
-        return json.dumps(reply, separators=(',', ':'))
+        return _encode(reply)
     except (TypeError, ValueError) as e:
         return json.dumps({'t': 'bad_response', 'message': 'handle returned a value that cannot be sent: %s' % _describe(e)})
 
@@ -297,7 +306,7 @@ def _serve(handle, reader, loop):
             return
         try:
             result = handle(msg['req'])
-            if inspect.isawaitable(result):
+            if type(result) not in _PLAIN and inspect.isawaitable(result):
                 result = loop.run_until_complete(result)
             line = _result_line(result)
         except MemoryError:
