@@ -350,6 +350,11 @@ export class GitSource implements Source {
       if (await this.hasCommit(repoDir, rev)) return repoDir;
       const tip = await this.fetch(repoDir, ref, auth, `+refs/heads/${ref.branch}:refs/heads/${ref.branch}`);
       if (await this.hasCommit(repoDir, rev)) return repoDir;
+      if (tip === 'unknown') {
+        // The reader did not see the branch the fetch just wrote: start it again before concluding.
+        this.readers.drop(repoDir);
+        if (await this.hasCommit(repoDir, rev)) return repoDir;
+      }
       if (explicit) {
         // Not (or no longer) on the branch: ask for the commit itself; servers may allow it.
         try {
@@ -385,6 +390,7 @@ export class GitSource implements Source {
       });
       await writeFile(join(tmp, 'zerverless-url'), url + '\n');
       await rename(tmp, repoDir);
+      this.readers.drop(repoDir); // a reader of a clone that was removed from under it sees nothing of this one
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
       if (await exists(join(repoDir, 'HEAD'))) return; // another process made it first

@@ -288,6 +288,12 @@ export class BatchReaders {
     return r;
   }
 
+  /** Closes the reader of `repoDir` (the clone was made anew: a running process still sees the old one). */
+  drop(repoDir: string): void {
+    this.readers.get(repoDir)?.close();
+    this.readers.delete(repoDir);
+  }
+
   /** The reader of `repoDir` if one is open (tests). */
   peek(repoDir: string): BatchReader | undefined {
     return this.readers.get(repoDir);

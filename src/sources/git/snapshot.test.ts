@@ -227,3 +227,19 @@ test('at most maxReaders cat-file processes; the least recently used is closed; 
   }
   assert.equal(src.readers.size, 0);
 });
+
+test('a clone removed from under a running reader is made again and read through a new reader', async () => {
+  const repo = makeRepo({ 'a.txt': 'one' });
+  const src = source();
+  const ref = { repoURL: `file://${repo}`, branch: 'main' };
+  try {
+    const one = await src.snapshot(ref);
+    assert.equal((await one.read((await one.lstat('a.txt'))!)).toString(), 'one');
+    rmSync(src.repoDir(ref.repoURL), { recursive: true, force: true });
+    const sha = commit(repo, { 'a.txt': 'two' });
+    const two = await src.snapshot(ref, sha);
+    assert.equal((await two.read((await two.lstat('a.txt'))!)).toString(), 'two');
+  } finally {
+    await src.close();
+  }
+});
