@@ -57,6 +57,11 @@ export const LAYERS = {
     typesFrom: ['runtimes/types', 'store/types'],
     why: 'HTTP serving of what the serving table holds; never the pipeline that fills it',
   },
+  notify: {
+    may: ['core', 'errors', 'telemetry'],
+    typesFrom: ['store/types'],
+    why: 'notifications: queue and POST status transitions to webhooks; sealed secrets are opened by a function the root gives',
+  },
   api: {
     may: ['core', 'errors', 'telemetry', 'auth', 'credentials'],
     mayUse: ['sources/git/verify-policy'],

@@ -2,17 +2,43 @@
 // Bodies are validated at the edge (ajv); every error answer has the registry's shape.
 import { Hono, type Context } from 'hono';
 import { Ajv } from 'ajv';
-import { readJsonBody } from './body.js';
+import { describeAjv, readJsonBody } from './body.js';
+import { NOTIFY_EVENTS, notifyAad, type NotifyEventName } from '../core/notify.js';
 import { allows, mayDeployServices, readableNamespaces, type Action } from '../core/access.js';
 import { forbidden, principalOf, requireAccess } from './auth-context.js';
 import { ZvError } from '../errors/registry.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
-import type { AppRecord, CommitVerification, Store } from '../store/types.js';
+import type { AppRecord, CommitVerification, NotifyTarget, Store } from '../store/types.js';
 import { checkVerifyPolicy, verifySchema } from '../sources/git/verify-policy.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
 import { errorResponse } from '../errors/respond.js';
 import { inlineAuthSchema, registerWithCredential, type InlineAuth } from '../credentials/registration.js';
 import type { CredentialService } from '../credentials/service.js';
+
+/** Per-application notification targets (PRODUCT.md §11): at most 10, each an http(s) URL. */
+const notifySchema = {
+  type: 'array',
+  maxItems: 10,
+  items: {
+    type: 'object',
+    required: ['url'],
+    additionalProperties: false,
+    properties: {
+      url: { type: 'string', minLength: 1, maxLength: 2048 },
+      events: { type: 'array', minItems: 1, maxItems: NOTIFY_EVENTS.length, uniqueItems: true, items: { enum: [...NOTIFY_EVENTS] } },
+      format: { enum: ['json', 'slack'] },
+      secret: { type: 'string', minLength: 1, maxLength: 256 },
+    },
+  },
+} as const;
+
+interface NotifyInput { url: string; events?: NotifyEventName[]; format?: 'json' | 'slack'; secret?: string }
+
+const suspendBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { type: 'string', maxLength: 500 } },
+} as const;
 
 const createBody = {
   type: 'object',
@@ -34,6 +60,7 @@ const createBody = {
       },
     },
     auth: inlineAuthSchema,
+    notify: notifySchema,
   },
 } as const;
 
@@ -43,10 +70,36 @@ interface CreateBody {
   source: { repoURL: string; branch?: string; path?: string; subdir?: string; verify?: CommitVerification };
   /** Credentials for the repository (stored as a credential named after the application). */
   auth?: InlineAuth;
+  notify?: NotifyInput[];
 }
 
 const ajv = new Ajv({ allErrors: true });
 const validateCreate = ajv.compile<CreateBody>(createBody);
+const validateSuspend = ajv.compile<{ reason?: string }>(suspendBody);
+
+/** Checks notification targets (http or https URLs without credentials) and seals their secrets. */
+export function notifyTargets(input: NotifyInput[], app: { namespace: string; name: string }, seal: ((plain: string, aad: string) => string) | undefined): NotifyTarget[] {
+  return input.map((t, i) => {
+    let u: URL;
+    try {
+      u = new URL(t.url);
+    } catch {
+      throw new ZvError('VALIDATION_FAILED', `notify.${i}.url: not a URL`);
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ZvError('VALIDATION_FAILED', `notify.${i}.url: must be an http or https URL`);
+    if (u.username || u.password) throw new ZvError('VALIDATION_FAILED', `notify.${i}.url: must not carry a user or password (use secret to sign)`);
+    const out: NotifyTarget = { url: t.url, format: t.format ?? 'json' };
+    if (t.events) out.events = t.events;
+    if (t.secret !== undefined) {
+      if (!seal) throw new ZvError('VALIDATION_FAILED', `notify.${i}.secret: this server cannot keep secrets`);
+      out.secret = seal(t.secret, notifyAad(app, t.url));
+    }
+    return out;
+  });
+}
+
+/** A target as the API shows it: never its secret. */
+const notifyView = (t: NotifyTarget): Omit<NotifyTarget, 'secret'> & { secret?: true } => ({ url: t.url, format: t.format, ...(t.events ? { events: t.events } : {}), ...(t.secret ? { secret: true as const } : {}) });
 
 function cleanSourcePath(p: string): string {
   const trimmed = p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
@@ -62,6 +115,8 @@ export interface ApiDeps {
   checkRepoUrl: (url: string) => void;
   /** Stores the credential a registration carries (auth, or user:password@ in the URL). */
   credentials: CredentialService;
+  /** Seals a notification target's secret (the master key); without it targets may not carry one. */
+  sealSecret?: (plain: string, aad: string) => string;
 }
 
 export function applicationsApi(deps: ApiDeps): Hono {
@@ -110,9 +165,10 @@ export function applicationsApi(deps: ApiDeps): Hono {
     }
     const path = cleanSourcePath(body.source.path ?? body.source.subdir ?? '');
     const verify = body.source.verify ? await checkVerifyPolicy(body.source.verify) : undefined;
+    const notify = body.notify?.length ? notifyTargets(body.notify, body, deps.sealSecret) : undefined;
     const reg = { name: body.name, namespace: body.namespace, repoURL: body.source.repoURL, auth: body.auth, createdBy: principal.name };
     const app = await registerWithCredential({ store, credentials: deps.credentials }, reg, (repoURL) => reconciler.register(
-      { name: body.name, namespace: body.namespace, source: { repoURL, branch, path, ...(verify ? { verify } : {}) }, allowServices: mayDeployServices(principal), createdBy: principal.name },
+      { name: body.name, namespace: body.namespace, source: { repoURL, branch, path, ...(verify ? { verify } : {}) }, allowServices: mayDeployServices(principal), createdBy: principal.name, ...(notify ? { notify } : {}) },
       { trigger: 'register', actor: principal.name },
     ));
     return c.json(await reconciler.status(app), 201);
@@ -167,6 +223,38 @@ export function applicationsApi(deps: ApiDeps): Hono {
       return c.json({ ...(await reconciler.status(now)), status: 'syncing' }, 202);
     }
     return c.json(await reconciler.status(await run, { settled: true }));
+  });
+
+  // Suspend / resume (PRODUCT.md §11): polls, webhooks, retries and drift repair leave a suspended
+  // application alone; an explicit sync still runs (and does not resume it).
+  api.post('/:name/suspend', async (c) => {
+    const app = await findApp(c, 'write');
+    const raw = await c.req.text();
+    let body: { reason?: string } = {};
+    if (raw.trim() !== '') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        throw new ZvError('BAD_REQUEST', 'the body must be JSON');
+      }
+      if (!validateSuspend(parsed)) throw new ZvError('VALIDATION_FAILED', describeAjv(validateSuspend.errors));
+      body = parsed;
+    }
+    const reason = (body.reason ?? '').trim();
+    if (/[\0\r\n]/.test(reason)) throw new ZvError('VALIDATION_FAILED', 'reason: must be one line');
+    return c.json(await reconciler.status(await reconciler.suspend(app, { by: principalOf(c).name, reason })));
+  });
+
+  api.post('/:name/resume', async (c) => {
+    const app = await findApp(c, 'write');
+    return c.json(await reconciler.status(await reconciler.resume(app, principalOf(c).name)));
+  });
+
+  /** The application's notification targets (never their secrets). */
+  api.get('/:name/notify', async (c) => {
+    const app = await findApp(c, 'read');
+    return c.json({ notify: (app.notify ?? []).map(notifyView) });
   });
 
   api.delete('/:name', async (c) => {

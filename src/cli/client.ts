@@ -86,6 +86,12 @@ export class ApiClient {
   logs(name: string, service: string, namespace?: string, tail?: number): Promise<{ service: string; lines: string[] }> {
     return this.call('GET', `/${encodeURIComponent(name)}/services/${encodeURIComponent(service)}/logs${ApiClient.q({ namespace, tail })}`) as Promise<{ service: string; lines: string[] }>;
   }
+  suspend(name: string, namespace?: string, reason?: string): Promise<AppStatus> {
+    return this.call('POST', `/${encodeURIComponent(name)}/suspend${ApiClient.q({ namespace })}`, reason === undefined ? {} : { reason }) as Promise<AppStatus>;
+  }
+  resume(name: string, namespace?: string): Promise<AppStatus> {
+    return this.call('POST', `/${encodeURIComponent(name)}/resume${ApiClient.q({ namespace })}`) as Promise<AppStatus>;
+  }
   async delete(name: string, namespace?: string): Promise<void> {
     await this.call('DELETE', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`);
   }

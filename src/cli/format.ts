@@ -10,7 +10,7 @@ function table(rows: string[][]): string {
 export function formatList(apps: AppStatus[], total: number): string {
   const rows = [['NAMESPACE', 'NAME', 'STATUS', 'COMMIT', 'LAST SYNC', 'REPOSITORY']];
   for (const a of apps) {
-    rows.push([a.namespace, a.name, a.status, a.source.commit?.slice(0, 12) ?? '-', a.lastSync ?? '-', `${a.source.repoURL}#${a.source.branch}`]);
+    rows.push([a.namespace, a.name, a.suspended ? `${a.status} (suspended)` : a.status, a.source.commit?.slice(0, 12) ?? '-', a.lastSync ?? '-', `${a.source.repoURL}#${a.source.branch}`]);
   }
   return `${table(rows)}\n${apps.length} of ${total} application(s)`;
 }
@@ -22,6 +22,11 @@ export function formatApp(a: AppStatus): string {
     `  commit:    ${a.source.commit ?? '-'}`,
     `  last sync: ${a.lastSync ?? '-'}`,
   ];
+  if (a.suspended) {
+    const why = a.suspended.reason ? `: ${a.suspended.reason}` : '';
+    const until = a.suspended.untilSync ? `zerverless apps resume ${a.name}, or an explicit sync` : `zerverless apps resume ${a.name}`;
+    lines.push(`  suspended: since ${a.suspended.at}${a.suspended.by ? ` by ${a.suspended.by}` : ''}${why} (automatic syncs paused until ${until})`);
+  }
   if (a.retry) lines.push(`  retry:     attempt ${a.retry.attempt}, next at ${a.retry.nextAt} (or now: zerverless apps sync ${a.name})`);
   if (a.functions.length) {
     lines.push('  functions:');
@@ -41,14 +46,55 @@ export function formatApp(a: AppStatus): string {
   return lines.join('\n');
 }
 
+const SIGN: Record<string, string> = { create: '+', deploy: '+', update: '~', upgrade: '~', reconfigure: '~', apply: '~', delete: '-', remove: '-' };
+
+/**
+ * What a sync changed, by kind: `functions: +/api/new ~/api/hello (code)`, `static: +3 ~1 -0`,
+ * `services: ~web (env.PORT)`; '-' when it changed nothing, or for a sync without a plan.
+ */
+export function describeChanges(plan: SyncEntry['plan']): string {
+  if (!plan) return '-';
+  const parts: string[] = [];
+  const fns = plan.functions.filter((f) => f.action !== 'unchanged');
+  if (fns.length) {
+    const shown = fns.slice(0, 5).map((f) => `${SIGN[f.action] ?? ''}${f.path}${f.changes?.length ? ` (${f.changes.join(', ')})` : ''}`);
+    parts.push(`functions: ${shown.join(' ')}${fns.length > 5 ? ` …${fns.length - 5} more` : ''}`);
+  }
+  const files = { create: 0, update: 0, delete: 0 };
+  for (const f of plan.static) if (f.action !== 'unchanged') files[f.action]++;
+  if (files.create + files.update + files.delete > 0) parts.push(`static: +${files.create} ~${files.update} -${files.delete}`);
+  else if (plan.staticSite === 'delete') parts.push('static: removed');
+  const svcs = (plan.services ?? []).filter((c) => c.action !== 'unchanged');
+  if (svcs.length) {
+    parts.push(`services: ${svcs.map((c) => {
+      const what = c.action === 'upgrade' && c.toVersion ? `${c.fromVersion ?? '?'}→${c.toVersion}` : c.changes?.join(', ');
+      return `${SIGN[c.action] ?? ''}${c.name}${what ? ` (${what})` : ''}`;
+    }).join(' ')}`);
+  }
+  return parts.length ? parts.join('; ') : 'no changes';
+}
+
+/** Who asked for the sync: the token's name for an API call, else what started it (poll, webhook, retry, drift, rollback by a token, register by a token). */
+export function describeTrigger(s: Pick<SyncEntry, 'trigger' | 'actor'>): string {
+  if (s.trigger === 'api') return s.actor ? `token ${s.actor}` : 'api';
+  return s.actor ? `${s.trigger} (token ${s.actor})` : s.trigger;
+}
+
 export function formatHistory(syncs: SyncEntry[]): string {
-  const rows = [['STARTED', 'RESULT', 'COMMIT', 'CHANGES', 'BY', 'MESSAGE']];
+  const rows = [['STARTED', 'RESULT', 'COMMIT', 'CHANGES', 'BY']];
+  const details: string[][] = [];
   for (const s of syncs) {
     const p = s.plan?.summary;
-    const changes = p ? `+${p.create} ~${p.update} -${p.delete} =${p.unchanged}` : '-';
-    // Who: the token's name for API calls, else what started it (poll, webhook, retry).
-    const by = s.actor ?? s.trigger ?? '-';
-    rows.push([s.startedAt, s.result, s.commit?.slice(0, 12) ?? '-', changes, by, s.message.split('\n')[0] ?? '']);
+    rows.push([s.startedAt, s.result, s.commit?.slice(0, 12) ?? '-', p ? `+${p.create} ~${p.update} -${p.delete} =${p.unchanged}` : '-', describeTrigger(s)]);
+    const more: string[] = [];
+    if (s.plan && (p?.create || p?.update || p?.delete)) more.push(describeChanges(s.plan));
+    if (s.commitInfo) more.push(`commit: ${s.commitInfo.message.split('\n')[0] ?? ''}${s.commitInfo.author ? ` (${s.commitInfo.author}${s.commitInfo.time ? `, ${s.commitInfo.time}` : ''})` : ''}`);
+    const msg = s.message.split('\n')[0] ?? '';
+    if (msg) more.push(`${s.result === 'error' ? 'error' : 'note'}: ${msg}`);
+    details.push(more);
   }
-  return table(rows);
+  const lines = table(rows).split('\n');
+  const out = [lines[0] as string];
+  lines.slice(1).forEach((l, i) => out.push(l, ...(details[i] ?? []).map((d) => `    ${d}`)));
+  return out.join('\n');
 }

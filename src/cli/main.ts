@@ -91,6 +91,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--public-metrics', 'serve /metrics without a token')
     .option('--cors-origin <origins>', 'browser origins allowed to call the API, comma-separated (default: none)')
     .option('--admin-token-file <file>', 'read the admin token from this file (or set ZV_ADMIN_TOKEN); default: made on first start in <data-dir>/admin-token')
+    .option('--notify <url>', 'POST every application\'s status changes (synced, error, degraded, recovered, rolledBack) to this URL; repeatable', (v: string, prev?: string) => (prev ? `${prev},${v}` : v))
+    .option('--notify-secret <secret>', 'sign notifications with HMAC-SHA256 (X-Zerverless-Signature); prefer ZV_NOTIFY_SECRET')
     .action(async (opts: Record<string, string | boolean>) => {
       const flags: RawSettings = {};
       for (const s of SETTINGS) {
@@ -147,6 +149,19 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (name: string, o: ClientOpts & { limit?: number }) => {
       const r = await (await client(o)).history(name, o.namespace, o.limit);
       show(o, r, () => formatHistory(r.syncs));
+    });
+  clientOptions(apps.command('suspend <name>').description('pause automatic syncs (poll, webhooks, retries, drift repair); an explicit sync still runs'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .option('--reason <text>', 'why (shown in the status)')
+    .action(async (name: string, o: ClientOpts & { reason?: string }) => {
+      const r = await (await client(o)).suspend(name, o.namespace, o.reason);
+      show(o, r, () => formatApp(r));
+    });
+  clientOptions(apps.command('resume <name>').description('resume automatic syncs (the branch is checked at once)'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .action(async (name: string, o: ClientOpts) => {
+      const r = await (await client(o)).resume(name, o.namespace);
+      show(o, r, () => formatApp(r));
     });
   clientOptions(apps.command('delete <name>').description('remove an application and everything it deployed'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')

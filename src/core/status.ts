@@ -55,6 +55,18 @@ export interface AppStatus {
   warnings?: string[];
   /** A background retry is scheduled (PRODUCT.md §11): the status stays error / degraded meanwhile. */
   retry?: RetryInfo;
+  /** Automatic syncs are paused (suspend, or a rollback) until resume; an explicit sync still runs. */
+  suspended?: SuspendedInfo;
+}
+
+export interface SuspendedInfo {
+  /** ISO 8601 UTC. */
+  at: string;
+  /** The token's name (null: the server). */
+  by: string | null;
+  reason: string;
+  /** A rollback's suspension: an explicit sync ends it too. */
+  untilSync?: boolean;
 }
 
 export interface RetryInfo {
@@ -83,6 +95,7 @@ export interface StatusInput {
   facts?: ReadonlyMap<string, Record<string, string>>;
   services?: ServiceStatus[];
   retry?: RetryInfo;
+  suspended?: SuspendedInfo;
 }
 
 export function buildStatus(i: StatusInput): AppStatus {
@@ -128,5 +141,9 @@ export function buildStatus(i: StatusInput): AppStatus {
   }
   if (i.warnings.length) out.warnings = i.warnings;
   if (i.retry) out.retry = { attempt: i.retry.attempt, nextAt: i.retry.nextAt };
+  if (i.suspended) {
+    out.suspended = { at: i.suspended.at, by: i.suspended.by, reason: i.suspended.reason };
+    if (i.suspended.untilSync) out.suspended.untilSync = true;
+  }
   return out;
 }

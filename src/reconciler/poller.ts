@@ -66,10 +66,14 @@ export function spreadOffsets(n: number, intervalMs: number): number[] {
   return Array.from({ length: n }, (_, i) => (i * intervalMs) / n);
 }
 
-/** The branches in check order: sorted by key, so the order only changes where branches come and go. */
+/**
+ * The branches in check order: sorted by key, so the order only changes where branches come and go.
+ * Suspended applications are left out (PRODUCT.md §11): a branch only they follow is not checked.
+ */
 export function groupByBranch(apps: readonly AppRecord[]): Map<string, Branch> {
   const out = new Map<string, Branch>();
   for (const app of apps) {
+    if (app.suspended) continue;
     const key = keyOf(app.source.repoURL, app.source.branch);
     let b = out.get(key);
     if (!b) {

@@ -26,6 +26,7 @@ import { Poller } from './poller.js';
 import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy, type RetryState } from './retry.js';
 import { SyncRun, appKey, identity, type SyncEnv, type SyncOutcome } from './sync.js';
 import { describeRepairs, repairDrift, type DriftRepair } from './drift.js';
+import { transitionEvent, type NotifyEventName } from '../core/notify.js';
 
 export { appKey };
 
@@ -58,7 +59,24 @@ export interface ReconcilerDeps {
   maxSyncs?: number;
   /** Lua, JS and Python functions are unloaded after this long without a call (default 5 min); 0: never. */
   functionIdleMs?: number;
+  /**
+   * Told of each notification event (PRODUCT.md §11): a status transition of a sync, or a rollback
+   * (`notify`). Must not throw or block: delivery is queued elsewhere (src/notify/).
+   */
+  onNotify?: (app: AppRecord, event: NotifyEvent) => void;
 }
+
+/** One notification: what happened to the application, at which commit, and its status after. */
+export interface NotifyEvent {
+  event: NotifyEventName;
+  commit: string | null;
+  status: string;
+  message: string;
+  at: string;
+}
+
+/** Syncs the loop starts by itself, which leave a suspended application alone (PRODUCT.md §11). */
+const AUTOMATIC: ReadonlySet<SyncCause['trigger']> = new Set(['poll', 'webhook', 'retry', 'drift']);
 
 /** Syncs running at once when nothing else is configured. */
 export const DEFAULT_MAX_SYNCS = 4;
@@ -171,7 +189,7 @@ export class Reconciler {
    */
   private async headSeen(appId: number, head: string): Promise<void> {
     const app = await this.deps.store.getAppById(appId).catch(() => null);
-    if (!app || this.stopping || this.polledHead.get(app.id) === head) return;
+    if (!app || this.stopping || app.suspended || this.polledHead.get(app.id) === head) return;
     if (!this.wantsSync(app, head)) return;
     // Remembered while that sync is queued or running, so that polls meanwhile do not queue it again.
     this.polledHead.set(app.id, head);
@@ -195,7 +213,7 @@ export class Reconciler {
     if (this.stopping || this.isSyncing(app.id)) return;
     const message = `${err.code}: the branch head cannot be read: ${err.message}`;
     const now = await this.deps.store.getAppById(app.id);
-    if (!now || (now.status === 'error' && now.message === message)) return;
+    if (!now || now.suspended || (now.status === 'error' && now.message === message)) return;
     await this.deps.store.updateApp(app.id, { status: 'error', message }).catch(() => undefined);
     this.log.warn({ namespace: app.namespace, app: app.name, code: err.code }, 'the branch head cannot be read; the last good revision keeps serving');
   }
@@ -264,8 +282,8 @@ export class Reconciler {
       const { apps } = await this.deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER });
       for (const app of apps) {
         if (this.stopping) return;
-        // A sync under way puts everything in place itself.
-        if (this.isSyncing(app.id)) continue;
+        // A sync under way puts everything in place itself; a suspended application is left alone.
+        if (this.isSyncing(app.id) || app.suspended) continue;
         await this.repairDrift(app.id).catch((e: unknown) => this.log.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'drift repair failed'));
       }
     } catch (e) {
@@ -282,7 +300,7 @@ export class Reconciler {
     if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
     return this.runner.after(String(appId), async () => {
       const app = await this.deps.store.getAppById(appId);
-      if (!app) return [];
+      if (!app || app.suspended) return [];
       const deployed = this.deployed.get(app.id) ?? null;
       const host = this.hosts.get(app.id) ?? null;
       if (!deployed && !host) return [];
@@ -354,6 +372,36 @@ export class Reconciler {
     return run;
   }
 
+  /**
+   * Pauses the application's automatic syncs (PRODUCT.md §11): polls, webhooks, retries and drift
+   * repair leave it alone until `resume`; an explicit sync still runs. `untilSync` (a rollback): an
+   * explicit sync that succeeds ends it too. Suspending a suspended application keeps the first time.
+   */
+  async suspend(app: AppRecord, s: { by: string | null; reason: string; untilSync?: boolean }): Promise<AppRecord> {
+    const at = app.suspended && !app.suspended.untilSync === !s.untilSync ? app.suspended.at : this.now().toISOString();
+    const record = await this.deps.store.updateApp(app.id, { suspended: { at, by: s.by, reason: s.reason, ...(s.untilSync ? { untilSync: true } : {}) } });
+    this.retries.clear(app.id);
+    this.log.info({ namespace: app.namespace, app: app.name, by: s.by, reason: s.reason }, 'automatic syncs suspended');
+    return record;
+  }
+
+  /** Ends a suspension; the branch is checked at once, and a head that moved meanwhile syncs. */
+  async resume(app: AppRecord, by: string | null): Promise<AppRecord> {
+    const record = await this.deps.store.updateApp(app.id, { suspended: null });
+    if (app.suspended) this.log.info({ namespace: app.namespace, app: app.name, by }, 'automatic syncs resumed');
+    if (!this.stopping) this.poller.add(record, 0);
+    return record;
+  }
+
+  /** Sends a notification event of the application (e.g. `rolledBack`, from a rollback); never throws. */
+  notify(app: AppRecord, event: NotifyEventName, more: { commit?: string | null; message?: string } = {}): void {
+    try {
+      this.deps.onNotify?.(app, { event, commit: more.commit ?? app.commit, status: app.status, message: more.message ?? app.message, at: this.now().toISOString() });
+    } catch (e) {
+      this.log.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'notification not queued');
+    }
+  }
+
   /** The background retry scheduled for the application, if any. */
   retryOf(appId: number): RetryState | undefined {
     return this.retries.get(appId);
@@ -368,13 +416,25 @@ export class Reconciler {
     while (this.gcRunning) await this.gcRunning;
     const app = await this.deps.store.getAppById(appId);
     if (!app) throw new ZvError('APP_NOT_FOUND', `application ${appId} no longer exists`);
+    // Polls, webhooks and retries leave a suspended application alone; an explicit sync runs.
+    if (app.suspended && AUTOMATIC.has(cause.trigger)) {
+      this.retries.clear(appId);
+      return app;
+    }
     this.activeSyncs++;
     this.running.set(appId, cause);
     try {
       const syncId = await this.deps.store.startSync(app.id, this.now().toISOString(), cause);
-      const { record, outcome } = await new SyncRun(this.env, app, syncId, { revision, cause }).run();
+      const { record: after, outcome } = await new SyncRun(this.env, app, syncId, { revision, cause }).run();
+      let record = after;
       this.outcomes.set(appId, outcome);
       this.afterSync(app, outcome);
+      // A rollback's suspension ends with an explicit sync that succeeded (a suspend only with resume).
+      if (outcome.ok && record.suspended?.untilSync && !AUTOMATIC.has(cause.trigger) && cause.trigger !== 'rollback') {
+        record = await this.deps.store.updateApp(appId, { suspended: null });
+      }
+      const event = transitionEvent(app, record);
+      if (event) this.notify(record, event, { commit: outcome.commit });
       return record;
     } finally {
       this.running.delete(appId);
@@ -477,6 +537,7 @@ export class Reconciler {
       facts: this.deployer.describe(identity(app)),
       services,
       ...(retry ? { retry } : {}),
+      ...(app.suspended ? { suspended: app.suspended } : {}),
     });
     // A background retry never hides the failure it retries (PRODUCT.md §11).
     const cause = this.running.get(app.id) ?? this.waitingSyncs.get(app.id)?.cause;

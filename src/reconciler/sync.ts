@@ -10,7 +10,7 @@ import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/desired.js';
 import { planApplication, type Plan } from '../core/plan/index.js';
 import type { Artifact, DesiredRead, DesiredReader, RepoRef, Source } from '../sources/types.js';
-import type { AppRecord, AppStatusPatch, Store, SyncCause } from '../store/types.js';
+import type { AppRecord, AppStatusPatch, CommitInfo, Store, SyncCause } from '../store/types.js';
 import type { ServingTable } from '../serving/table.js';
 import type { Deployer, AppIdentity, Prepared } from '../apply/functions.js';
 import type { ServiceHost } from '../apply/services/host.js';
@@ -218,22 +218,37 @@ export class SyncRun {
     return host.problems();
   }
 
+  /**
+   * The commit's message (first line), author and time for the history; only once the commit is
+   * in the source's store (a failed fetch is not tried again for it). Null when unknown.
+   */
+  private async commitInfo(): Promise<CommitInfo | null> {
+    if (!this.commit || !this.artifact) return null;
+    try {
+      const info = (await this.env.source.snapshot(this.ref, this.commit)).commitInfo;
+      return { message: (info.message.split('\n')[0] ?? '').slice(0, 200), author: info.author, time: info.time ?? info.committedAt };
+    } catch {
+      return null;
+    }
+  }
+
   /** finish: the one write of the sync record and the status. */
   private async finish(outcome: SyncOutcome): Promise<AppRecord> {
     const { store, metrics, log } = this.env;
+    const commitInfo = await this.commitInfo();
     const finishedAt = this.env.now().toISOString();
     if (outcome.ok) {
       const status: AppStatusPatch = outcome.problems
         ? { status: 'degraded', message: outcome.problems, lastSync: finishedAt }
         : { status: 'synced', message: '', lastSync: finishedAt };
-      const record = await store.finishSync(this.syncId, { commit: outcome.commit, finishedAt, result: 'success', message: outcome.problems, plan: outcome.plan }, status);
+      const record = await store.finishSync(this.syncId, { commit: outcome.commit, finishedAt, result: 'success', message: outcome.problems, plan: outcome.plan, commitInfo }, status);
       metrics?.syncs.inc({ result: 'success' });
       log.info({ ...this.meta, commit: outcome.commit, plan: outcome.plan.summary, ...(outcome.problems ? { problems: outcome.problems } : {}) }, 'sync finished');
       return record;
     }
     const { error } = outcome;
     const message = `${error.code}: ${error.message}`;
-    const record = await store.finishSync(this.syncId, { commit: outcome.commit, finishedAt, result: 'error', message, plan: outcome.plan }, { status: 'error', message, lastSync: finishedAt });
+    const record = await store.finishSync(this.syncId, { commit: outcome.commit, finishedAt, result: 'error', message, plan: outcome.plan, commitInfo }, { status: 'error', message, lastSync: finishedAt });
     metrics?.syncs.inc({ result: 'error' });
     log.warn({ ...this.meta, commit: outcome.commit, code: error.code, retried: !isCommitFault(error.code) }, `sync failed: ${error.message}`);
     return record;

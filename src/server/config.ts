@@ -45,6 +45,10 @@ export interface ServeConfig {
   pythonWorkers?: number;
   /** Python worker processes at most in all (--python-max-workers, default 4 per core, at least 8); absent: the default. */
   pythonMaxWorkers?: number;
+  /** URLs every application's notifications are POSTed to (--notify, repeatable; comma-separated in ZV_NOTIFY and the config file). */
+  notifyUrls?: string[];
+  /** Signs notifications that have no secret of their own (--notify-secret, ZV_NOTIFY_SECRET); null: unsigned. */
+  notifySecret?: string | null;
   /** Backoff of background retries (default 10 s doubling to 10 min); not a flag, for embedding and tests. */
   retry?: { baseMs: number; maxMs: number };
 }
@@ -53,6 +57,7 @@ export interface ServeConfig {
 export const SETTINGS = [
   'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'max-response', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
   'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval', 'function-idle', 'python-workers', 'python-max-workers',
+  'notify', 'notify-secret',
   'max-git-processes', 'max-syncs',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
@@ -148,6 +153,24 @@ function parseOrigins(raw: string): string[] {
   return out;
 }
 
+/** --notify: http(s) URLs, comma-separated (the flag may be given several times). */
+function parseNotifyUrls(raw: string | boolean | number | undefined): string[] {
+  if (raw === undefined || raw === false || raw === '') return [];
+  const out: string[] = [];
+  for (const part of String(raw).split(',').map((s) => s.trim()).filter(Boolean)) {
+    let u: URL;
+    try {
+      u = new URL(part);
+    } catch {
+      throw new ZvError('CONFIG_INVALID', `notify: '${part}' is not a URL`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ZvError('CONFIG_INVALID', `notify: '${part}' must be an http or https URL`);
+    if (!out.includes(part)) out.push(part);
+  }
+  if (out.length > 20) throw new ZvError('CONFIG_INVALID', 'notify: at most 20 URLs');
+  return out;
+}
+
 /**
  * Merges the layers (later arguments lose) and checks every value, naming the setting at fault.
  * `secrets` holds what only the environment may give (ZV_ADMIN_TOKEN).
@@ -214,5 +237,7 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     corsOrigins: parseOrigins(String(get('cors-origin') ?? '')),
     adminTokenFile: get('admin-token-file') === undefined ? null : str('admin-token-file', ''),
     adminToken: secrets.adminToken ? secrets.adminToken.trim() : null,
+    notifyUrls: parseNotifyUrls(get('notify')),
+    notifySecret: typeof get('notify-secret') === 'string' && String(get('notify-secret')).trim() !== '' ? String(get('notify-secret')).trim() : null,
   };
 }

@@ -34,6 +34,7 @@ import { apiGuard } from '../api/guard.js';
 import { TokenService } from '../auth/tokens.js';
 import { ensureAdminToken, type AdminTokenOutcome } from '../auth/bootstrap.js';
 import { Reconciler } from '../reconciler/reconciler.js';
+import { Notifier } from '../notify/notifier.js';
 import { TreeDesiredReader } from '../sources/desired-reader.js';
 import { AgeKeyring } from '../secrets/keyring.js';
 import { secretsApi } from '../api/secrets.js';
@@ -173,6 +174,11 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const serving = new ServingTable();
   const servicePorts = new PortPool(40000, 44999);
   const metrics = opts.metrics ?? new Metrics();
+  // Notifications (--notify, per application `notify`): queued per URL, never in a sync's way.
+  const notifier = new Notifier({
+    urls: config.notifyUrls ?? [], secret: config.notifySecret ?? null, unseal: (sealed, aad) => masterKey.open(sealed, aad),
+    logger: logger.child({ component: 'notify' }), count: (result) => metrics.notifications.inc({ result }),
+  });
   const reconciler = new Reconciler({
     store,
     source,
@@ -187,6 +193,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     maxSyncs: config.maxSyncs,
     driftIntervalMs: config.driftIntervalMs,
     functionIdleMs: config.functionIdleMs,
+    onNotify: (a, n) => notifier.emit(a, n),
     ...(config.retry ? { retry: config.retry } : {}),
     dataDir,
     secrets: keyring,
@@ -198,7 +205,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     })),
   });
   const checkRepoUrl = repoUrlChecker(config.allowFileRepos, dataDir);
-  const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
+  const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, sealSecret: (plain, aad) => masterKey.seal(plain, aad), extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
   const guard = apiGuard({ tokens: tokenService, metrics, logger, corsOrigins: config.corsOrigins });
   let closing = false;
   const app = createHttpApp({
@@ -226,6 +233,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     // Nothing may keep the process (or state.db, or the lock) alive after a failed start.
     closing = true;
     await reconciler.stop();
+    await notifier.close();
     await Promise.all([...runtimes.values()].map((rt) => rt.close().catch(() => undefined)));
     await source.close();
     await store.close();
@@ -251,6 +259,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       closed = true;
       closing = true;
       await reconciler.stop();
+      await notifier.close();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections?.();

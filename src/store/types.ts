@@ -92,7 +92,8 @@ export interface Suspension {
   untilSync?: boolean;
 }
 
-export type NotifyEventName = 'synced' | 'error' | 'degraded' | 'recovered' | 'rolledBack';
+import type { NotifyEventName } from '../core/notify.js';
+export type { NotifyEventName };
 
 /** One place an application's status changes are posted to. */
 export interface NotifyTarget {
@@ -106,9 +107,12 @@ export interface NotifyTarget {
 
 /** What the source says of a commit (first line of the message, author, commit time). */
 export interface CommitInfo {
+  /** The first line of the commit message. */
   message: string;
+  /** `Name <email>`. */
   author: string;
-  time: string;
+  /** When it was authored, ISO 8601 UTC (null: unknown). */
+  time: string | null;
 }
 
 export interface NewApp {

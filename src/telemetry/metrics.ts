@@ -39,6 +39,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly notifications = new Counter({
+    name: 'zerverless_notifications_total',
+    help: 'Notification deliveries by result: sent, failed (every try failed), dropped (too many waiting for one URL)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   /** Where the applications gauge reads the statuses from when it is scraped. */
   private appStatuses: (() => Promise<string[]>) | null = null;
   readonly applications: Gauge<'status'>;

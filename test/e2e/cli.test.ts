@@ -84,10 +84,13 @@ describe('zerverless CLI', () => {
 
     const hist = await cli('apps', 'history', 'web', s);
     assert.equal(hist.code, 0, hist.stderr);
-    const rows = hist.stdout.trim().split('\n');
-    assert.match(rows[0] ?? '', /STARTED\s+RESULT\s+COMMIT\s+CHANGES/);
-    assert.match(rows[1] ?? '', /error/);
+    // One row per sync, each followed by indented lines (what changed, the commit, the error).
+    const rows = hist.stdout.trim().split('\n').filter((l) => !l.startsWith(' '));
+    assert.match(rows[0] ?? '', /STARTED\s+RESULT\s+COMMIT\s+CHANGES\s+BY/);
+    assert.match(rows[1] ?? '', /error .* token /);
     assert.match(rows[2] ?? '', /success .* \+0 ~1 -0 =0/);
+    assert.match(hist.stdout, /^ {4}functions: ~\/hi \(code\)$/m, 'the function that changed, and what of it');
+    assert.match(hist.stdout, /^ {4}error: /m);
     const histJson = JSON.parse((await cli('apps', 'history', 'web', s, '--json')).stdout);
     assert.equal(histJson.syncs[1].plan.functions[0].action, 'update');
     assert.equal(histJson.syncs[1].plan.toCommit, histJson.syncs[1].commit);

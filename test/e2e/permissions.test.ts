@@ -88,6 +88,9 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     // Authorised callers learn that the application has no such service (404); others get 403/401.
     { name: 'GET …/{name}/services/{svc}/logs', needs: 'read', ok: 404, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/services/none/logs?namespace=${ns}` }) },
     { name: 'POST …/{name}/sync', needs: 'write', ok: 202, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/sync?namespace=${ns}&async=true` }) },
+    { name: 'POST …/{name}/suspend', needs: 'write', ok: 200, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/suspend?namespace=${ns}`, body: { reason: 'matrix' } }) },
+    { name: 'POST …/{name}/resume', needs: 'write', ok: 200, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/resume?namespace=${ns}` }) },
+    { name: 'GET …/{name}/notify', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/notify?namespace=${ns}` }) },
     { name: 'DELETE …/{name}', needs: 'write', ok: 204,
       call: async (ns) => {
         const name = unique('del');
