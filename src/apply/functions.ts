@@ -3,7 +3,7 @@
 // retires what it replaced (commit). Also restores the last deployed state at start without git.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { ZvError, toZvError } from '../errors/registry.js';
 import type { DeployedState, DesiredFunction, StaticFileEntry } from '../core/desired.js';
 import type { FunctionOverlay } from '../core/status.js';
@@ -34,8 +34,8 @@ export interface Prepared {
   replaced: ServedFunction[];
 }
 
-/** Build inputs on disk for the functions of one sync (docker), by path. */
-type BuildDirs = ReadonlyMap<string, { contextDir: string; dockerfilePath: string; contextFiles: string[] }>;
+/** Build inputs of the docker functions of one sync, by path: written to disk only for a build. */
+type BuildDirs = ReadonlyMap<string, Pick<NonNullable<FunctionSource['docker']>, 'contextFiles' | 'materialise'>>;
 
 /** Service routes of an application: route → a handle whose upstream() is the healthy process. */
 export type ServiceRoutes = ReadonlyMap<string, { name: string; handle: LoadedFunction }>;
@@ -192,8 +192,10 @@ export class Deployer {
     return lazy;
   }
 
-  private async load(app: AppIdentity, f: DesiredFunction, dirs: BuildDirs): Promise<ServedFunction> {
+  private async load(app: AppIdentity, f: DesiredFunction, dirs: BuildDirs, lazily = false): Promise<ServedFunction> {
     const runtime = this.runtimeOf(f);
+    // A rollback: the code compiled when it was first deployed, so it loads on its first call.
+    if (lazily && f.runtime !== 'docker') return this.served(app, f, runtime, this.lazy(app, f, runtime, null));
     const source = await this.sourceOf(app, f);
     let loaded: LoadedFunction;
     if (f.runtime === 'docker') {
@@ -251,11 +253,16 @@ export class Deployer {
     }
   }
 
-  /** Loads new and changed functions and stores static blobs. Throws (having undone its work) on any failure. */
-  async prepare(app: AppIdentity, read: DesiredRead, plan: Plan, routes: ServiceRoutes = new Map()): Promise<Prepared> {
+  /**
+   * Loads new and changed functions and stores static blobs. Throws (having undone its work) on any
+   * failure. `lazy` (a rollback to a kept revision): Lua, JS and Python functions are not compiled
+   * now but load on their first call, as after a restart.
+   */
+  async prepare(app: AppIdentity, read: DesiredRead, plan: Plan, routes: ServiceRoutes = new Map(), opts: { lazy?: boolean } = {}): Promise<Prepared> {
     const current = this.serving.getApp(app.key);
     const changes = new Map(plan.functions.map((c) => [c.path, c.action]));
-    const dirs: BuildDirs = new Map(read.docker.map((d) => [d.path, { contextDir: d.context, dockerfilePath: d.dockerfile, contextFiles: d.contextFiles }]));
+    // Docker contexts are written out of the commit only if an image has to be built (materialise).
+    const dirs: BuildDirs = new Map(read.docker.map((d) => [d.path, { contextFiles: d.contextFiles, materialise: d.materialise }]));
     const functions = new Map<string, ServedFunction>();
     const created: DrainingFunction[] = [];
     const toLoad: DesiredFunction[] = [];
@@ -264,7 +271,7 @@ export class Deployer {
       if (changes.get(f.path) === 'unchanged' && old) functions.set(f.path, old);
       else toLoad.push(f);
     }
-    const results = await Promise.allSettled(toLoad.map((f) => this.load(app, f, dirs)));
+    const results = await Promise.allSettled(toLoad.map((f) => this.load(app, f, dirs, opts.lazy)));
     const failures: string[] = [];
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') {
@@ -286,9 +293,11 @@ export class Deployer {
     }
 
     try {
-      for (const { entry, absPath } of read.staticFiles) {
+      // Only the files the read hashed (new content ids); files with unchanged ids have their blob.
+      for (const f of read.staticFiles) {
+        const { entry } = f;
         if (await this.blobs.has(entry.hash)) continue;
-        const hash = await this.blobs.put(await readFile(absPath));
+        const hash = await this.blobs.put(await f.read());
         if (hash !== entry.hash) throw new ZvError('INTERNAL', `static file ${entry.path} changed while it was read`);
       }
     } catch (e) {

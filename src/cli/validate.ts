@@ -3,6 +3,7 @@
 // `file:line:col: message` line per problem when not.
 import { formatDiagnostic, type Diagnostic } from '../core/desired.js';
 import { loadApp, validateTree } from '../sources/tree/index.js';
+import { FsSnapshot } from '../sources/fs-snapshot.js';
 import { compileFunctions } from './validate-code.js';
 
 export async function runValidate(dir: string, opts: { json?: boolean; compile?: boolean }, out: (s: string) => void): Promise<number> {
@@ -10,7 +11,7 @@ export async function runValidate(dir: string, opts: { json?: boolean; compile?:
   const onWarning = (w: Diagnostic) => warnings.push(w);
   const problems = await validateTree(dir, { onWarning });
   if (problems.length === 0 && opts.compile !== false) {
-    const app = await loadApp(dir, { commit: '0'.repeat(40), path: '' });
+    const app = await loadApp(new FsSnapshot(dir), { commit: '0'.repeat(40), path: '' });
     if (app) problems.push(...(await compileFunctions(app.state.functions, onWarning)));
   }
   if (opts.json) {

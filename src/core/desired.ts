@@ -105,11 +105,22 @@ export interface StaticFileEntry {
   /** sha256 hex of the content (the blob key). */
   hash: string;
   size: number;
+  /**
+   * The content id the source gave the file (git's blob id): a later commit's file with the same id
+   * reuses `hash` and `size` unread. Absent for entries deployed before ids were kept.
+   */
+  oid?: string;
 }
 
 export interface StaticSite {
   dir: string;
   files: StaticFileEntry[];
+  /**
+   * The content ids of the site's folders (git tree ids) by path inside `dir` ('' for `dir`), as the
+   * last read walked them: a later read skips a folder whose id is unchanged. Absent when the site
+   * holds symlinks (every read walks it in full) or was deployed before ids were kept.
+   */
+  dirs?: Record<string, string>;
 }
 
 /** What one commit asks for. */

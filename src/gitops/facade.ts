@@ -17,6 +17,8 @@ import { ZvError } from '../errors/registry.js';
 import { GitSource, classifyRepoUrl, redactUrl, validateBranchName } from '../sources/git/index.js';
 import { findServiceSpecs } from '../sources/tree/apps.js';
 import type { DesiredRead, DesiredReader } from '../sources/types.js';
+import type { Snapshot } from '../sources/snapshot.js';
+import { FsSnapshot } from '../sources/fs-snapshot.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import { FsBlobStore } from '../store/blobs/fs.js';
 import type { AppRecord, Store } from '../store/types.js';
@@ -157,8 +159,8 @@ class AppsReader implements DesiredReader {
 
   constructor(private readonly appsDir: string, private readonly repo: string, private readonly log: ServiceLogger) {}
 
-  async read(dir: string, opts: { commit: string }): Promise<DesiredRead> {
-    const found = await findServiceSpecs(dir, this.appsDir);
+  async read(from: Snapshot | string, opts: { commit: string }): Promise<DesiredRead> {
+    const found = await findServiceSpecs(typeof from === 'string' ? new FsSnapshot(from, opts.commit) : from, this.appsDir);
     if (!found.found) throw new ZvError('MANIFEST_NOT_FOUND', `${this.appsDir}/ does not exist in commit ${opts.commit.slice(0, 12)} of ${this.repo}`);
     for (const w of found.warnings) this.log.warn({ repo: this.repo, commit: opts.commit, warning: problemText(w) }, 'gitops: spec warning');
     if (found.errors.length) {

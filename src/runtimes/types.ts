@@ -40,6 +40,11 @@ export interface DockerSource {
    */
   contextFiles?: string[];
   /**
+   * Without `contextDir`: writes the context's entries (`contextFiles`) and the Dockerfile from the
+   * commit into a temporary folder, called only when the image has to be built; `dispose` removes it.
+   */
+  materialise?: () => Promise<{ contextDir: string; dockerfilePath: string; dispose(): Promise<void> }>;
+  /**
    * The port the container listens on (PORT). Absent when the manifest sets none: the runtime uses
    * the image's single EXPOSEd port, else 8080.
    */

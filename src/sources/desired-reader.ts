@@ -1,23 +1,28 @@
 // Adapter from the tree reader (sources/tree) to the reconciler's DesiredReader port: the
-// zerverless.yaml side (functions, static site) and the apps/ side (service specs) of one commit.
+// zerverless.yaml side (functions, static site) and the apps/ side (service specs) of one commit's
+// snapshot. The deployed static site is handed to the reader, so unchanged files cost nothing.
 import { ZvError } from '../errors/registry.js';
 import { formatDiagnostic } from '../core/desired.js';
 import { findServiceSpecs, loadApp } from './tree/index.js';
-import type { DesiredRead, DesiredReader } from './types.js';
+import type { DesiredRead, DesiredReader, DesiredReadOptions } from './types.js';
 import type { SecretsKeyring } from '../core/secrets.js';
+import type { Snapshot } from './snapshot.js';
+import { FsSnapshot } from './fs-snapshot.js';
 
 export class TreeDesiredReader implements DesiredReader {
   constructor(private readonly appsDir = 'apps', private readonly secrets?: SecretsKeyring) {}
 
-  async read(dir: string, opts: { path: string; namespace: string; commit: string; repoURL?: string; branch?: string }): Promise<DesiredRead> {
+  async read(from: Snapshot | string, opts: Omit<DesiredReadOptions, 'repoURL' | 'branch'> & { repoURL?: string; branch?: string }): Promise<DesiredRead> {
+    const snap = typeof from === 'string' ? new FsSnapshot(from, opts.commit) : from;
     const appsDir = opts.path ? `${opts.path}/${this.appsDir}` : this.appsDir;
-    const apps = await findServiceSpecs(dir, appsDir);
+    const apps = await findServiceSpecs(snap, appsDir);
     if (apps.errors.length) {
       throw new ZvError(apps.code ?? 'MANIFEST_INVALID', apps.errors.map(formatDiagnostic).join('\n'), { diagnostics: apps.errors });
     }
-    const loaded = await loadApp(dir, {
+    const loaded = await loadApp(snap, {
       commit: opts.commit, path: opts.path, namespace: opts.namespace, repoURL: opts.repoURL, branch: opts.branch,
       ...(this.secrets ? { secrets: this.secrets } : {}),
+      ...(opts.deployed?.static ? { previousStatic: opts.deployed.static } : {}),
     });
     const warnings = apps.warnings.map(formatDiagnostic);
     if (!loaded) {
@@ -30,8 +35,8 @@ export class TreeDesiredReader implements DesiredReader {
     loaded.state.warnings.push(...warnings);
     return {
       state: loaded.state,
-      staticFiles: loaded.staticFiles.map((f) => ({ entry: f.entry, absPath: f.absPath })),
-      docker: loaded.docker.map((d) => ({ path: d.path, dockerfile: d.dockerfile, context: d.context, contextFiles: d.contextFiles })),
+      staticFiles: loaded.staticFiles.map((f) => ({ entry: f.entry, read: f.read })),
+      docker: loaded.docker.map((d) => ({ path: d.path, dockerfile: d.dockerfile, context: d.context, contextFiles: d.contextFiles, materialise: d.materialise })),
       services: apps.specs,
     };
   }

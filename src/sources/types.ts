@@ -2,7 +2,7 @@
 // snapshot: one exact commit's tree, read without checking it out (snapshot.ts), with its SHA and
 // what the commit says of itself. Appliers only read snapshots.
 import type { CommitVerification } from '../core/commit-policy.js';
-import type { DesiredState, StaticFileEntry } from '../core/desired.js';
+import type { DeployedState, DesiredState, StaticFileEntry } from '../core/desired.js';
 import type { ServiceSpec } from '../core/services/types.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -82,19 +82,39 @@ export interface Source {
 // What the sync's read step gets from one commit (sources/desired-reader.ts implements the reader).
 export interface DesiredRead {
   state: DesiredState;
-  /** Where each static file's bytes are in the artifact. */
-  staticFiles: { entry: StaticFileEntry; absPath: string }[];
   /**
-   * Absolute build inputs of docker functions in the artifact, by function path, and the entries of
-   * each context that its content hash covers (POSIX paths relative to `context`): the build sends
-   * exactly those.
+   * The static files this read hashed (content ids the deployed site did not have), with a way to
+   * their bytes: the blobs to store. Files with unchanged ids are in `state.static` only.
    */
-  docker: { path: string; dockerfile: string; context: string; contextFiles: string[] }[];
+  staticFiles: { entry: StaticFileEntry; read(): Promise<Uint8Array> }[];
+  /**
+   * Build inputs of docker functions, by function path: the Dockerfile's and the context's paths in
+   * the snapshot, the entries of each context that its content hash covers (POSIX paths relative to
+   * `context`; the build sends exactly those), and `materialise`, which writes them into a temporary
+   * folder when an image has to be built (dispose it after the build).
+   */
+  docker: {
+    path: string; dockerfile: string; context: string; contextFiles: string[];
+    materialise(): Promise<{ contextDir: string; dockerfilePath: string; dispose(): Promise<void> }>;
+  }[];
   /** The service specs of the `apps/` folder (empty without one). */
   services: ServiceSpec[];
 }
 
-/** Reads one commit's tree into a desired state; rejects with a ZvError naming file:line. */
+export interface DesiredReadOptions {
+  path: string;
+  namespace: string;
+  commit: string;
+  repoURL: string;
+  branch: string;
+  /** What is deployed now: the static files and folders whose content ids are unchanged are reused unread. */
+  deployed?: DeployedState | null;
+}
+
+/**
+ * Reads one commit's snapshot into a desired state; rejects with a ZvError naming file:line. A folder
+ * (an artifact's `dir`) is read as a snapshot of that folder, until every source gives snapshots.
+ */
 export interface DesiredReader {
-  read(dir: string, opts: { path: string; namespace: string; commit: string; repoURL: string; branch: string }): Promise<DesiredRead>;
+  read(snapshot: Snapshot | string, opts: DesiredReadOptions): Promise<DesiredRead>;
 }

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { ServiceRuntime, ServiceSpec, ServiceState } from '../../core/services/types.js';
 import { formatDiagnostic } from '../../core/desired.js';
 import { findServiceSpecs } from '../../sources/tree/index.js';
+import { FsSnapshot } from '../../sources/fs-snapshot.js';
 import { dependencyOrder, ServiceReconciler } from './applier.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zv-unknown-deps-'));
@@ -38,7 +39,7 @@ test('a depends_on on an unknown service is a warning; the applier orders and wa
     mkdirSync(dirname(join(dir, rel)), { recursive: true });
     writeFileSync(join(dir, rel), text);
   }
-  const read = await findServiceSpecs(dir);
+  const read = await findServiceSpecs(new FsSnapshot(dir));
   assert.deepEqual(read.errors, []);
   assert.deepEqual(read.warnings.map(formatDiagnostic), [
     'apps/db/app.yaml:4:14: depends_on: db depends on "vault", which no service spec declares (ignored)',

@@ -18,6 +18,7 @@ import type { ContractSamples } from '../contract.js';
 import { BASE_IMAGE, ensureBaseImage, removeNetworksOf, requireDocker } from '../../../test/support/docker.js';
 import { DockerRuntime, imageTag, LABELS } from './index.js';
 import { listContext } from '../../sources/tree/index.js';
+import { FsSnapshot } from '../../sources/fs-snapshot.js';
 
 const skip = await requireDocker();
 const docker = new Dockerode();
@@ -141,7 +142,7 @@ async function source(name: keyof ContractSamples, base: FunctionSource): Promis
       contextDir: fx.dir,
       dockerfilePath: join(fx.dir, 'Dockerfile'),
       // What the source reader hands the runtime: the context's entries, as hashed.
-      contextFiles: (await listContext(fx.dir, { dockerfile: join(fx.dir, 'Dockerfile') })).map((e) => e.path),
+      contextFiles: (await listContext(new FsSnapshot(fx.dir), '', { dockerfile: 'Dockerfile' })).map((e) => e.path),
       port: 8080,
       owner: { namespace: NAMESPACE, app: 'contract', path: `/${base.id.split('/').pop() ?? 'f'}` },
     },

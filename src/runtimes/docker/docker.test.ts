@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -16,6 +16,7 @@ import type { FunctionSource, LoadedFunction, LogStream } from '../types.js';
 import { BASE_IMAGE, ensureBaseImage, networkIsolationNote, requireDocker } from '../../../test/support/docker.js';
 import { DockerRuntime, imageTag, LABELS } from './index.js';
 import { listContext } from '../../sources/tree/index.js';
+import { FsSnapshot } from '../../sources/fs-snapshot.js';
 import type { DockerRuntimeOptions } from './index.js';
 
 const text = (b: string | Uint8Array): string => (typeof b === 'string' ? b : Buffer.from(b).toString('utf8'));
@@ -108,7 +109,7 @@ describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, ()
     const build: DockerBuild = { dockerfile: 'Dockerfile', context: contextSub || '.', contextHash: h.digest('hex'), capabilities: [] };
     tags.add(imageTag(build));
     const ctx = join(dir, contextSub);
-    const listed = (await listContext(await realpath(ctx), { dockerfile: await realpath(join(dir, 'Dockerfile')) })).map((e) => e.path);
+    const listed = (await listContext(new FsSnapshot(dir), contextSub, { dockerfile: 'Dockerfile' })).map((e) => e.path);
     return { dir, ctx, build, files: listed };
   }
 

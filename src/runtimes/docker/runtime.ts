@@ -166,7 +166,7 @@ export class DockerRuntime implements FunctionRuntime {
     try {
       await this.watch();
       let imageId = await this.imageId(tag);
-      if (imageId === null && d.contextDir && d.dockerfilePath) {
+      if (imageId === null && ((d.contextDir && d.dockerfilePath) || d.materialise)) {
         if (!d.contextFiles) throw new ZvError('INTERNAL', `${source.id}: a build context without the list of its entries (docker.contextFiles)`);
         imageId = await this.build(tag, source.id, d);
       }
@@ -500,9 +500,13 @@ export class DockerRuntime implements FunctionRuntime {
       const nb: Build = { lines: [], listeners: new Set(), promise: Promise.resolve('') };
       const made: string[] = [];
       nb.promise = (async () => {
+        // A context read from a commit's snapshot is written out only now, for this build.
+        let written: Awaited<ReturnType<NonNullable<DockerSource['materialise']>>> | null = null;
         try {
+          if (!d.contextDir && d.materialise) written = await d.materialise();
           return await buildImage(this.docker, {
-            tag, build: d.build, contextDir: d.contextDir ?? '', dockerfilePath: d.dockerfilePath ?? '', contextFiles: d.contextFiles ?? [],
+            tag, build: d.build, contextDir: written?.contextDir ?? d.contextDir ?? '', dockerfilePath: written?.dockerfilePath ?? d.dockerfilePath ?? '',
+            contextFiles: d.contextFiles ?? [],
             timeoutMs: this.buildTimeoutMs,
             instance: this.instance,
             onLine: (line) => {
@@ -517,6 +521,7 @@ export class DockerRuntime implements FunctionRuntime {
           this.leftovers.push(...made.map((id) => ({ id, tries: 0 })));
           throw e;
         } finally {
+          await written?.dispose();
           this.building.delete(tag);
           // Not while another build runs: it may be building on one of those layers (a cache hit).
           if (this.building.size === 0 && this.leftovers.length) await this.removeLeftovers();

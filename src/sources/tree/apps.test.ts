@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { formatDiagnostic } from '../../core/desired.js';
 import { runValidate } from '../../cli/validate.js';
-import { findServiceSpecs, validateTree } from './index.js';
+import { findServiceSpecs as findIn, validateTree } from './index.js';
+import { FsSnapshot } from '../fs-snapshot.js';
+
+const findServiceSpecs = (dir: string, appsDir?: string) => findIn(new FsSnapshot(dir), appsDir);
 
 function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'zv-apps-'));
@@ -116,9 +119,10 @@ test('symlinks that leave the tree are errors; inside the tree they are followed
   symlinkSync(join(outside, 'evil'), join(dir, 'apps/evil'));
   mkdirSync(join(dir, 'apps/leak'));
   symlinkSync(join(outside, 'spec.config'), join(dir, 'apps/leak/app.config'));
-  symlinkSync(join(dir, 'shared/api'), join(dir, 'apps/api'));
+  // Links inside the tree are relative (a commit's absolute link cannot point into its own tree).
+  symlinkSync('../shared/api', join(dir, 'apps/api'));
   mkdirSync(join(dir, 'apps/dangling'));
-  symlinkSync(join(dir, 'nowhere.config'), join(dir, 'apps/dangling/app.config'));
+  symlinkSync('../../nowhere.config', join(dir, 'apps/dangling/app.config'));
   const r = await findServiceSpecs(dir);
   assert.deepEqual(r.specs.map((s) => [s.name, s.file]), [['api', 'apps/api/app.config'], ['web', 'apps/web/app.yaml']]);
   assert.deepEqual(r.errors.map(formatDiagnostic), [

@@ -1,16 +1,16 @@
 // The services side of a tree: every `<appsDir>/<folder>/` holds one spec, the first of SPEC_FILES
-// found (app.config, app.yaml, …, config). Folders and files are resolved with realpath and must
-// stay inside the repository, like every other path the tree reader follows. A folder without a
+// found (app.config, app.yaml, …, config). Folders and files are resolved in the snapshot
+// (resolveInSnapshot) and must stay inside the repository, like every other path the tree reader follows. A folder without a
 // spec is a warning; a spec that does not parse, two folders with the same `name`, a dependency
 // on a missing name and a `depends_on` cycle are errors.
-import { readdir, realpath } from 'node:fs/promises';
 import type { Diagnostic } from '../../core/desired.js';
 import { normalizeRelPath } from '../../core/names.js';
 import type { ServiceSpec } from '../../core/services/types.js';
 import { checkServiceGraph, SPEC_FILES, sortDiagnostics } from '../../core/services/spec/index.js';
 import type { SpecLocations } from '../../core/services/spec/index.js';
 import { SPEC_LIMITS } from '../../core/manifest/index.js';
-import { readSpecFile } from '../parse-worker/index.js';
+import type { Snapshot, SnapshotEntry } from '../snapshot.js';
+import { readSpecEntry } from './files.js';
 import { posixJoin, resolveInside } from './resolve.js';
 
 /** A spec file larger than this is refused unread (SERVICE_SPEC_TOO_LARGE; the other limits: SPEC_LIMITS). */
@@ -32,19 +32,18 @@ export interface ServiceSpecsResult {
 const at = (file: string, message: string, field?: string): Diagnostic => ({ file, line: 1, col: 1, ...(field ? { field } : {}), message });
 
 /**
- * Reads and checks every service spec under `dir/appsDir` (`appsDir` relative to the repository
- * root `dir`, e.g. `apps` or `deploy/apps`). Never throws for problems in the tree: they come back
- * as diagnostics whose files are relative to `dir`.
+ * Reads and checks every service spec under `appsDir` of the snapshot (relative to the repository
+ * root, e.g. `apps` or `deploy/apps`). Never throws for problems in the tree: they come back as
+ * diagnostics whose files are relative to the root.
  */
-export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<ServiceSpecsResult> {
+export async function findServiceSpecs(snap: Snapshot, appsDir = 'apps'): Promise<ServiceSpecsResult> {
   const out: ServiceSpecsResult = { found: false, specs: [], locations: new Map(), errors: [], warnings: [] };
-  const root = await realpath(dir);
   const rel = normalizeRelPath(appsDir);
   if ('error' in rel) {
     out.errors.push(at(appsDir, `apps folder: ${rel.error}`));
     return out;
   }
-  const appsRes = await resolveInside(root, root, rel.path);
+  const appsRes = await resolveInside(snap, '', rel.path);
   if (appsRes.kind === 'escape') {
     out.found = true;
     out.errors.push(at(rel.path, 'resolves outside the repository'));
@@ -53,31 +52,31 @@ export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<S
   if (appsRes.kind !== 'ok' || !appsRes.isDir) return out;
   out.found = true;
 
-  const entries = (await readdir(appsRes.real, { withFileTypes: true }))
-    .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink()))
+  const entries = (await snap.readdir(appsRes.real))
+    .filter((e) => !e.name.startsWith('.') && (e.kind === 'dir' || e.kind === 'symlink'))
     .map((e) => e.name)
     .sort();
   const firstFile = new Map<string, string>(); // name → file that declared it
   const routeFile = new Map<string, string>(); // route → file that declared it
   for (const folder of entries) {
     const folderRel = posixJoin(rel.path, folder);
-    const sub = await resolveInside(root, appsRes.real, folder);
+    const sub = await resolveInside(snap, appsRes.real, folder);
     if (sub.kind === 'escape') {
       out.errors.push(at(folderRel, 'resolves outside the repository'));
       continue;
     }
     if (sub.kind !== 'ok' || !sub.isDir) continue; // A symlink to a file or nowhere: not a service folder.
-    let spec: { real: string; rel: string; size: number } | undefined;
+    let spec: { entry: SnapshotEntry; rel: string; size: number } | undefined;
     for (const name of SPEC_FILES) {
       const fileRel = posixJoin(folderRel, name);
-      const r = await resolveInside(root, sub.real, name);
+      const r = await resolveInside(snap, sub.real, name);
       if (r.kind === 'escape') {
         out.errors.push(at(fileRel, 'resolves outside the repository'));
         spec = undefined;
         break;
       }
       if (r.kind === 'ok' && r.isFile) {
-        spec = { real: r.real, rel: fileRel, size: r.size };
+        spec = { entry: r.entry, rel: fileRel, size: r.size };
         break;
       }
       if (r.kind === 'missing' && r.dangling) {
@@ -92,7 +91,7 @@ export async function findServiceSpecs(dir: string, appsDir = 'apps'): Promise<S
       continue;
     }
     // Bounded: over MAX_SPEC_BYTES it is not read; it is parsed in a worker under a time limit.
-    const parsed = await readSpecFile(spec.real, spec.rel);
+    const parsed = await readSpecEntry(snap, spec.entry, spec.rel);
     if ('errors' in parsed) {
       out.errors.push(...parsed.errors);
       if (parsed.code) out.code ??= parsed.code;

@@ -4,7 +4,7 @@
 // with every input that changes the running container.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { formatDiagnostic } from '../../core/desired.js';
@@ -12,6 +12,9 @@ import type { DesiredFunction } from '../../core/desired.js';
 import { parseManifest } from '../../core/manifest/index.js';
 import { hashContext, listContext, parseDockerignore, readDesiredState, sha256 } from './index.js';
 import type { TreeReadResult } from './index.js';
+import { FsSnapshot } from '../fs-snapshot.js';
+
+const snap = (dir: string): FsSnapshot => new FsSnapshot(dir);
 
 function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'zv-ctx-'));
@@ -43,7 +46,7 @@ const DOCKER = `      dockerfile: ./svc/./Dockerfile
 async function read(dir: string, text: string): Promise<TreeReadResult> {
   const r = parseManifest(text);
   if ('errors' in r) return assert.fail(r.errors.map(formatDiagnostic).join('\n'));
-  return readDesiredState(dir, r.manifest, { commit: 'c', locations: r.locations });
+  return readDesiredState(snap(dir), '', r.manifest, { commit: 'c', locations: r.locations });
 }
 
 async function fn(dir: string, text: string): Promise<DesiredFunction> {
@@ -60,7 +63,7 @@ const SVC = {
   'svc/tmp/scratch': 's',
 };
 
-test('a docker function carries build: normalised relative paths, context hash, sorted capabilities; docker[] has absolute paths', async () => {
+test('a docker function carries build: normalised relative paths, context hash, sorted capabilities; docker[] has snapshot paths and writes the context out', async () => {
   const dir = tree({ ...SVC, 'zerverless.yaml': manifest(DOCKER) });
   const { state, docker } = await read(dir, manifest(DOCKER));
   const f = state.functions[0];
@@ -72,12 +75,19 @@ test('a docker function carries build: normalised relative paths, context hash, 
   assert.equal(docker.length, 1);
   assert.equal(docker[0]?.path, '/api');
   assert.equal(docker[0]?.contextHash, f?.build?.contextHash);
-  assert.ok(docker[0]?.context.startsWith('/') && docker[0].context.endsWith(`${join('svc')}`));
-  assert.ok(docker[0]?.dockerfile.endsWith(join('svc', 'Dockerfile')));
+  assert.equal(docker[0]?.context, 'svc');
+  assert.equal(docker[0]?.dockerfile, 'svc/Dockerfile');
   // The entries the hash covers, handed to the runtime (which sends exactly these): .dockerignore
   // applied, the Dockerfile and .dockerignore kept (an ignored folder is not listed, an exception
   // inside it is: the runtime adds the folders holding what it sends).
   assert.deepEqual(docker[0]?.contextFiles, ['.dockerignore', 'Dockerfile', 'node_modules/keep.txt', 'server.sh']);
+  // Written out of the snapshot for a build: exactly those entries, then removed.
+  const out = await docker[0]!.materialise();
+  assert.equal(out.dockerfilePath, join(out.contextDir, 'Dockerfile'));
+  assert.equal(readFileSync(join(out.contextDir, 'node_modules/keep.txt'), 'utf8'), 'kept');
+  assert.equal(existsSync(join(out.contextDir, 'app.log')), false);
+  await out.dispose();
+  assert.equal(existsSync(out.contextDir), false);
 
   // context defaults to the Dockerfile's folder; no capabilities → []
   const plain = await fn(dir, manifest('      dockerfile: svc/Dockerfile\n'));
@@ -91,7 +101,7 @@ test('listContext applies .dockerignore like Docker and keeps the Dockerfile and
   symlinkSync('server.sh', join(dir, 'svc/link.sh'));
   mkdirSync(join(dir, 'svc/.git'));
   writeFileSync(join(dir, 'svc/.git/HEAD'), 'ref');
-  const entries = await listContext(join(dir, 'svc'), { dockerfile: join(dir, 'svc/Dockerfile') });
+  const entries = await listContext(snap(dir), 'svc', { dockerfile: 'svc/Dockerfile' });
   assert.deepEqual(entries.map((e) => [e.path, e.kind]), [
     ['.dockerignore', 'file'], ['Dockerfile', 'file'], ['link.sh', 'link'], ['node_modules/keep.txt', 'file'], ['server.sh', 'exec'],
   ]);
@@ -147,8 +157,8 @@ test('a Dockerfile outside the context counts by its content', async () => {
   assert.notEqual(b.build?.contextHash, a.build?.contextHash);
   assert.notEqual(b.hash, a.hash);
   // hashContext without the Dockerfile is the context alone
-  assert.equal(await hashContext(join(dir, 'svc'), sha256), await hashContext(join(dir, 'svc'), sha256));
-  assert.notEqual(await hashContext(join(dir, 'svc'), sha256), b.build?.contextHash);
+  assert.equal(await hashContext(snap(dir), 'svc', sha256), await hashContext(snap(dir), 'svc', sha256));
+  assert.notEqual(await hashContext(snap(dir), 'svc', sha256), b.build?.contextHash);
 });
 
 test('function hash moves with env, port, memory, timeout and capabilities, not with capability order', async () => {
@@ -173,10 +183,10 @@ test('a symlinked .dockerignore is read only when it resolves inside the reposit
   const outside = tree({ rules: '*.log\n' });
   const dir = tree({ 'svc/Dockerfile': 'FROM base\n', 'svc/a.log': 'x', 'rules': '*.log\n' });
   symlinkSync(join(outside, 'rules'), join(dir, 'svc/.dockerignore'));
-  const escaped = await listContext(join(dir, 'svc'), { root: dir });
+  const escaped = await listContext(snap(dir), 'svc', { root: '' });
   assert.deepEqual(escaped.map((e) => e.path), ['.dockerignore', 'Dockerfile', 'a.log']);
   rmSync(join(dir, 'svc/.dockerignore'));
   symlinkSync('../rules', join(dir, 'svc/.dockerignore'));
-  const inside = await listContext(join(dir, 'svc'), { root: dir });
+  const inside = await listContext(snap(dir), 'svc', { root: '' });
   assert.deepEqual(inside.map((e) => e.path), ['.dockerignore', 'Dockerfile']);
 });

@@ -8,8 +8,12 @@
 // a symlink is read only when it resolves inside `root`; the BuildKit-only `<Dockerfile>.dockerignore`
 // is not read. The hash covers the Dockerfile's content even when it lives outside the context.
 import dockerignore from '@balena/dockerignore';
-import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ZvError } from '../../errors/registry.js';
+import { resolveInSnapshot } from '../snapshot.js';
+import type { Snapshot, SnapshotEntry } from '../snapshot.js';
 import { isInside } from './resolve.js';
 import type { HashFn } from './static.js';
 
@@ -18,18 +22,21 @@ export interface ContextEntry {
   path: string;
   /** `exec` is a file with an executable bit. */
   kind: 'file' | 'exec' | 'dir' | 'link';
-  /** Absolute path on disk (not resolved: a link is the link itself). */
-  abs: string;
+  /** The entry in the snapshot (not resolved: a link is the link itself). */
+  entry: SnapshotEntry;
   /** For links: the link's target text. */
   target?: string;
 }
 
 export interface ContextOptions {
-  /** Real path of the Dockerfile: always hashed, and kept in the context when it lives there. */
+  /** Snapshot path of the Dockerfile (links resolved): always hashed, and kept in the context when it lives there. */
   dockerfile?: string;
-  /** A symlinked `.dockerignore` is followed only when it resolves inside this real path; default the context. */
+  /** A symlinked `.dockerignore` is followed only when it resolves inside this snapshot path; default the context. */
   root?: string;
 }
+
+/** A `.dockerignore` or link target larger than this is not read. */
+const MAX_IGNORE_BYTES = 1024 * 1024;
 
 interface Pattern {
   text: string;
@@ -57,35 +64,31 @@ export function parseDockerignore(text: string): Pattern[] {
   return out;
 }
 
-async function readIgnoreFile(contextReal: string, root: string): Promise<string | null> {
-  const file = join(contextReal, '.dockerignore');
-  const st = await lstat(file).catch(() => null);
-  if (!st) return null;
-  if (st.isSymbolicLink()) {
-    const real = await realpath(file).catch(() => null);
-    if (!real || !isInside(root, real) || !(await stat(real)).isFile()) return null;
-    return readFile(real, 'utf8');
+async function readIgnoreFile(snap: Snapshot, context: string, root: string): Promise<string | null> {
+  const path = context === '' ? '.dockerignore' : `${context}/.dockerignore`;
+  const e = await snap.lstat(path);
+  if (!e) return null;
+  if (e.kind === 'symlink') {
+    const r = await resolveInSnapshot(snap, path);
+    if (r.kind !== 'ok' || !isInside(root, r.path) || (r.entry.kind !== 'file' && r.entry.kind !== 'exec')) return null;
+    return (await snap.read(r.entry, { maxBytes: MAX_IGNORE_BYTES })).toString('utf8');
   }
-  return st.isFile() ? readFile(file, 'utf8') : null;
-}
-
-function toPosix(p: string): string {
-  return sep === '/' ? p : p.split(sep).join('/');
+  return e.kind === 'file' || e.kind === 'exec' ? (await snap.read(e, { maxBytes: MAX_IGNORE_BYTES })).toString('utf8') : null;
 }
 
 /**
  * Every entry of the context a build sends, sorted by path: what to put in the build's tar so that
  * the image matches `hashContext`.
  */
-export async function listContext(contextReal: string, opts: ContextOptions = {}): Promise<ContextEntry[]> {
-  const text = await readIgnoreFile(contextReal, opts.root ?? contextReal);
+export async function listContext(snap: Snapshot, context: string, opts: ContextOptions = {}): Promise<ContextEntry[]> {
+  const text = await readIgnoreFile(snap, context, opts.root ?? context);
   const patterns = text === null ? [] : parseDockerignore(text);
   const lines = patterns.map((p) => (p.exclusion ? `!${p.text}` : p.text));
   let ig = dockerignore.default({ ignorecase: false }).add(lines);
   // Like the Docker CLI: a listed .dockerignore or Dockerfile is kept by an added exception.
   const keep = ['.dockerignore'];
-  if (opts.dockerfile && isInside(contextReal, opts.dockerfile) && opts.dockerfile !== contextReal) {
-    keep.push(toPosix(relative(contextReal, opts.dockerfile)));
+  if (opts.dockerfile && isInside(context, opts.dockerfile) && opts.dockerfile !== context) {
+    keep.push(context === '' ? opts.dockerfile : opts.dockerfile.slice(context.length + 1));
   }
   for (const k of keep) {
     if (ig.ignores(k)) {
@@ -100,28 +103,25 @@ export async function listContext(contextReal: string, opts: ContextOptions = {}
 
   const out: ContextEntry[] = [];
   async function walk(dir: string, prefix: string): Promise<void> {
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
+    for (const e of await snap.readdir(dir)) {
       if (e.name === '.git') continue;
-      const abs = join(dir, e.name);
       const rel = prefix ? `${prefix}/${e.name}` : e.name;
       const ignored = ig.ignores(rel);
-      if (e.isDirectory()) {
-        if (!ignored) out.push({ path: rel, kind: 'dir', abs });
-        if (!ignored || mayHoldExceptions(rel)) await walk(abs, rel);
+      if (e.kind === 'dir') {
+        if (!ignored) out.push({ path: rel, kind: 'dir', entry: e });
+        if (!ignored || mayHoldExceptions(rel)) await walk(e.path, rel);
         continue;
       }
       if (ignored) continue;
-      if (e.isSymbolicLink()) {
-        out.push({ path: rel, kind: 'link', abs, target: await readlink(abs) });
-      } else if (e.isFile()) {
-        const st = await stat(abs);
-        out.push({ path: rel, kind: st.mode & 0o111 ? 'exec' : 'file', abs });
+      if (e.kind === 'symlink') {
+        out.push({ path: rel, kind: 'link', entry: e, target: (await snap.read(e, { maxBytes: 4096 })).toString('utf8') });
+      } else if (e.kind === 'file' || e.kind === 'exec') {
+        out.push({ path: rel, kind: e.kind, entry: e });
       }
-      // Sockets, FIFOs and devices are not sent.
+      // Submodules are not sent (a checkout had an empty folder there).
     }
   }
-  await walk(contextReal, '');
+  await walk(context, '');
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
@@ -129,8 +129,8 @@ export async function listContext(contextReal: string, opts: ContextOptions = {}
  * A content hash of a docker build: every entry `listContext` keeps (path, kind, content or link
  * target) and the Dockerfile's content. Same inputs, same hash; an ignored file changes nothing.
  */
-export async function hashContext(contextReal: string, hash: HashFn, opts: ContextOptions = {}): Promise<string> {
-  return (await readContext(contextReal, hash, opts)).contextHash;
+export async function hashContext(snap: Snapshot, context: string, hash: HashFn, opts: ContextOptions = {}): Promise<string> {
+  return (await readContext(snap, context, hash, opts)).contextHash;
 }
 
 /**
@@ -138,14 +138,72 @@ export async function hashContext(contextReal: string, hash: HashFn, opts: Conte
  * handed exactly these paths (FunctionSource's `docker.contextFiles`) and sends nothing else, so
  * the image always matches its content tag.
  */
-export async function readContext(contextReal: string, hash: HashFn, opts: ContextOptions = {}): Promise<{ contextHash: string; entries: ContextEntry[] }> {
-  const entries = await listContext(contextReal, opts);
+export async function readContext(snap: Snapshot, context: string, hash: HashFn, opts: ContextOptions = {}): Promise<{ contextHash: string; entries: ContextEntry[] }> {
+  const entries = await listContext(snap, context, opts);
   const lines: string[] = [];
   for (const e of entries) {
     if (e.kind === 'dir') lines.push(JSON.stringify(['d', e.path]));
     else if (e.kind === 'link') lines.push(JSON.stringify(['l', e.path, e.target ?? '']));
-    else lines.push(JSON.stringify([e.kind === 'exec' ? 'x' : 'f', e.path, hash(await readFile(e.abs))]));
+    else lines.push(JSON.stringify([e.kind === 'exec' ? 'x' : 'f', e.path, hash(await snap.read(e.entry))]));
   }
-  if (opts.dockerfile) lines.push(JSON.stringify(['dockerfile', hash(await readFile(opts.dockerfile))]));
+  if (opts.dockerfile) lines.push(JSON.stringify(['dockerfile', hash(await readDockerfile(snap, opts.dockerfile))]));
   return { contextHash: hash(lines.join('\n')), entries };
+}
+
+async function readDockerfile(snap: Snapshot, path: string): Promise<Buffer> {
+  const e = await snap.lstat(path);
+  if (!e || (e.kind !== 'file' && e.kind !== 'exec')) throw new ZvError('CODE_FILE_MISSING', `${path}: the Dockerfile is not a file of the commit`);
+  return snap.read(e);
+}
+
+/** A build context written out of a snapshot: remove it (`dispose`) once the build has read it. */
+export interface MaterialisedContext {
+  contextDir: string;
+  dockerfilePath: string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Writes `files` (the context's entries as listContext returned them: POSIX paths relative to
+ * `context`) and the Dockerfile from the snapshot into a new temporary folder, for a build that needs
+ * them on disk. Only when an image has to be built: a context whose image exists is never written.
+ */
+export async function materialiseContext(snap: Snapshot, context: string, dockerfile: string, files: readonly string[]): Promise<MaterialisedContext> {
+  const top = await mkdtemp(join(tmpdir(), 'zv-context-'));
+  const dispose = (): Promise<void> => rm(top, { recursive: true, force: true });
+  try {
+    const contextDir = join(top, 'context');
+    await mkdir(contextDir);
+    const at = (rel: string): string => (context === '' ? rel : `${context}/${rel}`);
+    for (const rel of files) {
+      if (rel === '' || rel.startsWith('/') || rel.split('/').some((s) => s === '..' || s === '.' || s === '')) {
+        throw new ZvError('INTERNAL', `docker build context: "${rel}" is not a path inside the context`);
+      }
+      const e = await snap.lstat(at(rel));
+      if (!e) throw new ZvError('INTERNAL', `docker build context: "${rel}" is not in commit ${snap.commit.slice(0, 12)}`);
+      const dest = join(contextDir, ...rel.split('/'));
+      if (e.kind === 'dir') {
+        await mkdir(dest, { recursive: true });
+        continue;
+      }
+      await mkdir(join(dest, '..'), { recursive: true });
+      if (e.kind === 'symlink') await symlink((await snap.read(e, { maxBytes: 4096 })).toString('utf8'), dest);
+      else if (e.kind === 'file' || e.kind === 'exec') {
+        await writeFile(dest, await snap.read(e));
+        if (e.kind === 'exec') await chmod(dest, 0o755);
+      }
+    }
+    // The Dockerfile where the build finds it: in the context when it lives there, else beside it.
+    const inside = isInside(context, dockerfile) && dockerfile !== context;
+    const rel = context === '' ? dockerfile : dockerfile.slice(context.length + 1);
+    const dockerfilePath = inside ? join(contextDir, ...rel.split('/')) : join(top, 'Dockerfile');
+    if (!inside || !files.includes(rel)) {
+      await mkdir(join(dockerfilePath, '..'), { recursive: true });
+      await writeFile(dockerfilePath, await readDockerfile(snap, dockerfile));
+    }
+    return { contextDir, dockerfilePath, dispose };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
 }

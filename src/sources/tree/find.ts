@@ -1,45 +1,47 @@
-// Locating and loading an application's manifest in a checked-out tree: findManifest finds
+// Locating and loading an application's manifest in a commit's snapshot: findManifest finds
 // zerverless.yaml (or .yml) under the registration's source path, loadApp parses it and reads the
 // desired state in one call, which is what a sync needs.
-import { realpath } from 'node:fs/promises';
 import type { Diagnostic, Manifest } from '../../core/desired.js';
 import { formatDiagnostic } from '../../core/desired.js';
 import { MANIFEST_FILES, parseManifest } from '../../core/manifest/index.js';
 import type { ManifestLocations } from '../../core/manifest/index.js';
 import { normalizeRelPath } from '../../core/names.js';
 import { ZvError } from '../../errors/registry.js';
-import { posixJoin, resolveInside } from './resolve.js';
+import { posixJoin, resolveInside, snapPath } from './resolve.js';
 import { readDesiredState } from './read.js';
 import type { TreeReadResult } from './read.js';
 import type { HashFn } from './static.js';
 import type { SecretsKeyring } from '../../core/secrets.js';
-import { readManifestFile } from '../parse-worker/index.js';
+import type { StaticSite } from '../../core/desired.js';
+import type { Snapshot, SnapshotEntry } from '../snapshot.js';
+import { readManifestEntry } from './files.js';
 
 export interface ManifestLocation {
-  /** Real path of the manifest file. */
+  /** Real path of the manifest file in the snapshot (links resolved). */
   file: string;
+  /** Its entry in the snapshot. */
+  entry: SnapshotEntry;
   /** Its path relative to the repository root, POSIX: `zerverless.yaml`, `apps/web/zerverless.yml`. */
   relFile: string;
-  /** Real path of the folder holding it: the application's root. */
+  /** Real path in the snapshot of the folder holding it ('' for the root): the application's root. */
   appDir: string;
 }
 
 /**
- * Finds `zerverless.yaml` (then `zerverless.yml`) in `dir/subpath`. Null when the folder or the
- * file does not exist; PATH_ESCAPE when the subpath or the manifest resolves outside `dir`.
+ * Finds `zerverless.yaml` (then `zerverless.yml`) in `subpath` of the snapshot. Null when the folder
+ * or the file does not exist; PATH_ESCAPE when the subpath or the manifest resolves outside it.
  */
-export async function findManifest(dir: string, subpath = ''): Promise<ManifestLocation | null> {
-  const root = await realpath(dir);
+export async function findManifest(snap: Snapshot, subpath = ''): Promise<ManifestLocation | null> {
   const trimmed = subpath.replace(/^\/+/, '');
   const sub = trimmed === '' ? { path: '.' } : normalizeRelPath(trimmed);
   if ('error' in sub) throw new ZvError('PATH_ESCAPE', `source path: ${sub.error}`);
-  const appRes = await resolveInside(root, root, sub.path);
+  const appRes = await resolveInside(snap, '', sub.path);
   if (appRes.kind === 'escape') throw new ZvError('PATH_ESCAPE', `source path "${subpath}" resolves outside the repository`);
   if (appRes.kind === 'missing' || !appRes.isDir) return null;
   for (const name of MANIFEST_FILES) {
-    const r = await resolveInside(root, appRes.real, name);
+    const r = await resolveInside(snap, appRes.real, name);
     if (r.kind === 'escape') throw new ZvError('PATH_ESCAPE', `${posixJoin(sub.path, name)} resolves outside the repository`);
-    if (r.kind === 'ok' && r.isFile) return { file: r.real, relFile: posixJoin(sub.path, name), appDir: appRes.real };
+    if (r.kind === 'ok' && r.isFile) return { file: r.real, entry: r.entry, relFile: posixJoin(sub.path, name), appDir: snapPath(appRes.real) };
   }
   return null;
 }
@@ -59,6 +61,8 @@ export interface LoadOptions {
   hash?: HashFn;
   /** Decrypts the functions' envFrom files (see ReadOptions.secrets). */
   secrets?: SecretsKeyring;
+  /** The static site as deployed: unchanged paths reuse its hashes (see ReadOptions.previousStatic). */
+  previousStatic?: StaticSite | null;
 }
 
 export interface LoadedApp extends TreeReadResult {
@@ -80,11 +84,11 @@ export function parseManifestOrThrow(text: string, file: string): { manifest: Ma
  * find → parse → read for one application. Null when there is no zerverless.yaml (the caller
  * decides whether an apps folder makes that fine). Parse warnings join the state's warnings.
  */
-export async function loadApp(dir: string, opts: LoadOptions): Promise<LoadedApp | null> {
-  const found = await findManifest(dir, opts.path ?? '');
+export async function loadApp(snap: Snapshot, opts: LoadOptions): Promise<LoadedApp | null> {
+  const found = await findManifest(snap, opts.path ?? '');
   if (!found) return null;
   // Bounded: over the byte limit it is not read; it is parsed in a worker under a time limit.
-  const parsed = await readManifestFile(found.file, found.relFile);
+  const parsed = await readManifestEntry(snap, found.entry, found.relFile);
   if ('errors' in parsed) {
     throw new ZvError(parsed.code ?? 'MANIFEST_INVALID', parsed.errors.map(formatDiagnostic).join('\n'), { diagnostics: parsed.errors });
   }
@@ -99,10 +103,11 @@ export async function loadApp(dir: string, opts: LoadOptions): Promise<LoadedApp
     throw new ZvError('NAMESPACE_MISMATCH', formatDiagnostic(d), { diagnostics: [d] });
   }
   const readOpts = {
-    commit: opts.commit, manifestFile: found.relFile, root: dir, locations,
+    commit: opts.commit, manifestFile: found.relFile, locations,
     ...(opts.hash ? { hash: opts.hash } : {}), ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    ...(opts.previousStatic ? { previousStatic: opts.previousStatic } : {}),
   };
-  const result = await readDesiredState(found.appDir, manifest, readOpts);
+  const result = await readDesiredState(snap, found.appDir, manifest, readOpts);
   result.state.warnings.unshift(...warnings.map(formatDiagnostic), ...sourceWarnings(manifest, locations, found.relFile, opts).map(formatDiagnostic));
   return { ...result, manifest, manifestFile: found.relFile, locations };
 }

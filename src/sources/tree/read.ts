@@ -1,11 +1,11 @@
-// The tree reader: a validated Manifest + the folder holding one commit's tree → DesiredState.
-// Reads code files, hashes static files and docker contexts (.dockerignore applied, see
-// context.ts), fills each docker function's `build`, and checks that every manifest path
-// resolves inside the repository (realpath, so symlinks count). All problems are collected, each
-// with the manifest position of the field at fault; readDesiredState throws them as one ZvError.
+// The tree reader: a validated Manifest + one commit's snapshot → DesiredState. Reads code files,
+// hashes static files (only those with new content ids, see static.ts) and docker contexts
+// (.dockerignore applied, see context.ts), fills each docker function's `build`, and checks that
+// every manifest path resolves inside the repository (resolveInSnapshot, so symlinks count). All
+// problems are collected, each with the manifest position of the field at fault; readDesiredState
+// throws them as one ZvError.
 import { createHash } from 'node:crypto';
-import { readFile, realpath, stat } from 'node:fs/promises';
-import type { DesiredFunction, DesiredState, Diagnostic, DockerBuild, FunctionDecl, Manifest, SecretEnvFile } from '../../core/desired.js';
+import type { DesiredFunction, DesiredState, Diagnostic, DockerBuild, FunctionDecl, Manifest, SecretEnvFile, StaticSite } from '../../core/desired.js';
 import { MAX_SECRET_FILE_BYTES, type SecretsKeyring } from '../../core/secrets.js';
 import { sniffSecretFile } from '../../secrets/keyring-formats.js';
 import { formatDiagnostic } from '../../core/desired.js';
@@ -15,17 +15,17 @@ import { ZvError, isZvError } from '../../errors/registry.js';
 import type { ErrorCode } from '../../errors/registry.js';
 import { posixJoin, resolveInside } from './resolve.js';
 import type { TreeProblem } from './resolve.js';
-import { readContext } from './context.js';
+import { materialiseContext, readContext } from './context.js';
+import type { MaterialisedContext } from './context.js';
 import { walkStatic } from './static.js';
 import type { HashFn, StaticFileSource } from './static.js';
+import type { Snapshot, SnapshotEntry } from '../snapshot.js';
 
 export interface ReadOptions {
   /** The commit the tree holds (copied into the state). */
   commit: string;
   /** The manifest's path relative to the repository root, for messages: default `zerverless.yaml`. */
   manifestFile?: string;
-  /** Containment root (the repository's tree); default `dir`. Manifest paths are relative to `dir`. */
-  root?: string;
   /** Field positions from parseManifest, so messages point at `line:col` of the field. */
   locations?: ManifestLocations;
   /** sha256 hex; default node:crypto. */
@@ -35,12 +35,17 @@ export interface ReadOptions {
    * validate`), the files are only checked to exist, stay inside the tree and be encrypted.
    */
   secrets?: SecretsKeyring;
+  /**
+   * The static site as deployed (with content ids): files and folders whose ids are unchanged reuse
+   * its entries unread (static.ts).
+   */
+  previousStatic?: StaticSite | null;
 }
 
 export interface DockerBuildSource {
   /** The function's path. */
   path: string;
-  /** Real (absolute) paths on disk, inside the tree: the runtime's `dockerfilePath` and `contextDir`. */
+  /** Real paths in the snapshot (links resolved) of the Dockerfile and the context folder. */
   dockerfile: string;
   context: string;
   /** Equals the function's `build.contextHash`. */
@@ -50,6 +55,8 @@ export interface DockerBuildSource {
    * `context`, sorted: what the build may send, and all it may send.
    */
   contextFiles: string[];
+  /** Writes the context's entries and the Dockerfile from the snapshot into a temporary folder, for a build. */
+  materialise(): Promise<MaterialisedContext>;
 }
 
 export interface TreeReadResult {
@@ -104,12 +111,14 @@ function dirOf(file: string): string {
   return i < 0 ? '.' : file.slice(0, i);
 }
 
-export async function collectDesiredState(dir: string, manifest: Manifest, opts: ReadOptions): Promise<TreeReadResult & { problems: TreeProblem[]; warnings: Diagnostic[] }> {
+/**
+ * Reads what `manifest` (in folder `base` of the snapshot: '' for the root) asks for; never throws
+ * for problems in the tree, it collects them.
+ */
+export async function collectDesiredState(snap: Snapshot, base: string, manifest: Manifest, opts: ReadOptions): Promise<TreeReadResult & { problems: TreeProblem[]; warnings: Diagnostic[] }> {
   const hash = opts.hash ?? sha256;
   const manifestFile = opts.manifestFile ?? 'zerverless.yaml';
   const appPrefix = dirOf(manifestFile);
-  const root = await realpath(opts.root ?? dir);
-  const base = await realpath(dir);
   const problems: TreeProblem[] = [];
   const warnings: Diagnostic[] = [];
 
@@ -121,14 +130,14 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
     problems.push({ code, diagnostic: diag(field, line, message) });
   };
 
-  /** Lexical + realpath check of one manifest path; undefined (and a problem) when it is not usable. */
-  async function resolveField(field: string, line: number, raw: string, want: 'file' | 'dir', missingCode: ErrorCode) {
+  /** Lexical + snapshot check of one manifest path; undefined (and a problem) when it is not usable. */
+  async function resolveField(field: string, line: number, raw: string, want: 'file' | 'dir', missingCode: ErrorCode): Promise<{ real: string; rel: string; entry: SnapshotEntry } | undefined> {
     const lexical = normalizeRelPath(raw);
     if ('error' in lexical) {
       problem('PATH_ESCAPE', field, line, lexical.error);
       return undefined;
     }
-    const r = await resolveInside(root, base, lexical.path);
+    const r = await resolveInside(snap, base, lexical.path);
     if (r.kind === 'escape') {
       problem('PATH_ESCAPE', field, line, `"${raw}" resolves outside the repository`);
       return undefined;
@@ -142,7 +151,7 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
       problem(missingCode, field, line, `"${raw}" is not a ${want === 'file' ? 'file' : 'folder'}`);
       return undefined;
     }
-    return { real: r.real, rel: lexical.path };
+    return { real: r.real, rel: lexical.path, entry: r.entry };
   }
 
   const functions: DesiredFunction[] = [];
@@ -161,13 +170,18 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
       const ctxRaw = decl.context ?? dirOf(decl.dockerfile);
       const ctx = await resolveField(`${at}.context`, decl.line, ctxRaw, 'dir', 'MANIFEST_INVALID');
       if (!df || !ctx) return undefined;
-      code = await readFile(df.real, 'utf8');
+      code = (await snap.read(df.entry)).toString('utf8');
       filename = posixJoin(appPrefix, df.rel);
-      const { contextHash, entries } = await readContext(ctx.real, hash, { dockerfile: df.real, root });
+      const { contextHash, entries } = await readContext(snap, ctx.real, hash, { dockerfile: df.real });
       // Capabilities are a set: sorted, so reordering them in the manifest is not a change.
       const capabilities = [...new Set(decl.capabilities ?? [])].sort();
       build = { dockerfile: df.rel, context: ctx.rel, contextHash, capabilities };
-      docker.push({ path: decl.path, dockerfile: df.real, context: ctx.real, contextHash, contextFiles: entries.map((e) => e.path) });
+      const contextFiles = entries.map((e) => e.path);
+      const [dfPath, ctxPath] = [df.real, ctx.real];
+      docker.push({
+        path: decl.path, dockerfile: dfPath, context: ctxPath, contextHash, contextFiles,
+        materialise: () => materialiseContext(snap, ctxPath, dfPath, contextFiles),
+      });
     } else if (decl.code !== undefined) {
       code = decl.code;
       filename = manifestFile;
@@ -175,7 +189,7 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
     } else if (decl.codeFile !== undefined) {
       const f = await resolveField(`${at}.codeFile`, decl.line, decl.codeFile, 'file', 'CODE_FILE_MISSING');
       if (!f) return undefined;
-      code = await readFile(f.real, 'utf8');
+      code = (await snap.read(f.entry)).toString('utf8');
       filename = posixJoin(appPrefix, f.rel);
     } else {
       problem('MANIFEST_INVALID', at, decl.line, 'has no code source; give code or codeFile');
@@ -202,12 +216,12 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
       const f = await resolveField(field, decl.line, raw, 'file', 'CODE_FILE_MISSING');
       if (!f) continue;
       const file = posixJoin(appPrefix, f.rel);
-      const size = (await stat(f.real)).size;
+      const size = f.entry.size ?? 0;
       if (size > MAX_SECRET_FILE_BYTES) {
         problem('SECRET_DECRYPT_FAILED', field, decl.line, `${file}: is ${size} bytes, over the limit of ${MAX_SECRET_FILE_BYTES}`);
         continue;
       }
-      const bytes = await readFile(f.real);
+      const bytes = await snap.read(f.entry, { maxBytes: MAX_SECRET_FILE_BYTES });
       const entry: SecretEnvFile = { file, data: bytes.toString('base64'), digests: {} };
       if (!opts.secrets) {
         if (!sniffSecretFile(file, bytes)) {
@@ -244,13 +258,13 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
     const field = 'spec.static.dir';
     const dirRes = await resolveField(field, st.line, st.dir, 'dir', 'MANIFEST_INVALID');
     if (dirRes) {
-      const walked = await walkStatic(root, dirRes.real, hash);
+      const walked = await walkStatic(snap, dirRes.real, hash, opts.previousStatic);
       for (const e of walked.escapes) {
         problem('PATH_ESCAPE', field, st.line, `static file "${e.path}" is a symlink that resolves outside the repository`);
       }
       for (const w of walked.warnings) warnings.push(diag(field, st.line, w));
       staticFiles = walked.files;
-      site = { dir: st.dir, files: walked.files.map((f) => f.entry) };
+      site = { dir: st.dir, files: walked.entries, ...(walked.dirs ? { dirs: walked.dirs } : {}) };
     }
   }
 
@@ -259,8 +273,8 @@ export async function collectDesiredState(dir: string, manifest: Manifest, opts:
 }
 
 /** Reads the desired state, or throws a ZvError (PATH_ESCAPE, CODE_FILE_MISSING, MANIFEST_INVALID) listing every problem. */
-export async function readDesiredState(dir: string, manifest: Manifest, opts: ReadOptions): Promise<TreeReadResult> {
-  const { problems, state, staticFiles, docker } = await collectDesiredState(dir, manifest, opts);
+export async function readDesiredState(snap: Snapshot, base: string, manifest: Manifest, opts: ReadOptions): Promise<TreeReadResult> {
+  const { problems, state, staticFiles, docker } = await collectDesiredState(snap, base, manifest, opts);
   if (problems.length) throwProblems(problems);
   return { state, staticFiles, docker };
 }

@@ -1,50 +1,46 @@
-// Containment on disk: a path from the manifest, already checked lexically by normalizeRelPath,
-// is resolved with realpath and must stay inside the repository's real root, so a symlink (the
-// file itself or any folder on the way) that points outside is caught. Also the problem type the
-// tree reader collects before it throws or reports.
-import { lstat, realpath, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+// Containment in a snapshot: a path from the manifest, already checked lexically by
+// normalizeRelPath, is resolved with resolveInSnapshot (symlinks followed lexically, never out of
+// the root), so a symlink (the file itself or any folder on the way) that points outside is caught.
+// Also the problem type the tree reader collects before it throws or reports.
 import type { Diagnostic } from '../../core/desired.js';
 import type { ErrorCode } from '../../errors/registry.js';
+import { resolveInSnapshot } from '../snapshot.js';
+import type { Snapshot, SnapshotEntry } from '../snapshot.js';
 
 export interface TreeProblem {
   code: ErrorCode;
   diagnostic: Diagnostic;
 }
 
+/** Whether POSIX path `p` is `root` or under it ('' is the snapshot root, which holds everything). */
 export function isInside(root: string, p: string): boolean {
-  if (p === root) return true;
-  const prefix = root.endsWith(sep) ? root : root + sep;
-  return p.startsWith(prefix);
+  if (p === root || root === '') return true;
+  return p.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
 export type Resolved =
-  | { kind: 'ok'; real: string; isFile: boolean; isDir: boolean; size: number; mode: number }
+  /** `real`: the path in the snapshot with every link resolved. */
+  | { kind: 'ok'; real: string; entry: SnapshotEntry; isFile: boolean; isDir: boolean; size: number }
   | { kind: 'escape'; real: string }
   | { kind: 'missing'; dangling: boolean };
 
-function isNotFound(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
-}
-
-/** Resolves `rel` (POSIX, relative to `base`) and checks that its real path is inside `root` (a real path). */
-export async function resolveInside(root: string, base: string, rel: string): Promise<Resolved> {
-  const abs = join(base, ...rel.split('/'));
-  let real: string;
-  try {
-    real = await realpath(abs);
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-    const dangling = await lstat(abs).then((s) => s.isSymbolicLink(), () => false);
-    return { kind: 'missing', dangling };
-  }
-  if (!isInside(root, real)) return { kind: 'escape', real };
-  const st = await stat(real);
-  return { kind: 'ok', real, isFile: st.isFile(), isDir: st.isDirectory(), size: st.size, mode: st.mode };
+/** Resolves `rel` (POSIX, relative to the folder `base` of the snapshot); it must stay inside the snapshot. */
+export async function resolveInside(snap: Snapshot, base: string, rel: string): Promise<Resolved> {
+  const r = await resolveInSnapshot(snap, posixJoin(base, rel));
+  // A link loop reads as a link to nothing, as realpath's ELOOP did.
+  if (r.kind === 'loop') return { kind: 'missing', dangling: true };
+  if (r.kind === 'missing') return r;
+  if (r.kind === 'escape') return { kind: 'escape', real: r.target };
+  const isFile = r.entry.kind === 'file' || r.entry.kind === 'exec';
+  return { kind: 'ok', real: r.path, entry: r.entry, isFile, isDir: r.entry.kind === 'dir', size: r.entry.size ?? 0 };
 }
 
 /** Joins POSIX path segments, dropping `.`: `join('.', 'a')` → `a`. */
 export function posixJoin(...parts: string[]): string {
   return parts.filter((p) => p !== '' && p !== '.').join('/') || '.';
+}
+
+/** A snapshot path ('' for the root) from a posixJoin result ('.' for the root). */
+export function snapPath(p: string): string {
+  return p === '.' ? '' : p;
 }

@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isZvError, type ZvError } from '../../errors/registry.js';
 import { AgeKeyring } from '../../secrets/keyring.js';
-import { loadApp, validateTree } from './index.js';
+import { loadApp as loadFrom, validateTree } from './index.js';
+import { FsSnapshot } from '../fs-snapshot.js';
+
+const loadApp = (dir: string, opts: Parameters<typeof loadFrom>[1]) => loadFrom(new FsSnapshot(dir), opts);
 
 function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'zv-tree-secrets-'));

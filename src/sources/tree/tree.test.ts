@@ -13,8 +13,12 @@ import type { ManifestLocations } from '../../core/manifest/index.js';
 import { isZvError } from '../../errors/registry.js';
 import type { ZvError } from '../../errors/registry.js';
 import { findManifest, loadApp, readDesiredState, validateTree } from './index.js';
+import { FsSnapshot } from '../fs-snapshot.js';
+
+const snap = (dir: string): FsSnapshot => new FsSnapshot(dir);
 
 const sha = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
+const gitBlobId = (s: string): string => createHash('sha1').update(`blob ${Buffer.byteLength(s)}\0${s}`).digest('hex');
 
 function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'zv-tree-'));
@@ -95,7 +99,7 @@ test('reads code, hashes nested static files, skips dotfiles but .well-known, fo
   const dir = tree(FILES);
   link(dir, 'static/logo.svg', '../shared/logo.svg');
   const { manifest, locations } = parse(FULL);
-  const { state, staticFiles, docker } = await readDesiredState(dir, manifest, { commit: 'c'.repeat(40), locations });
+  const { state, staticFiles, docker } = await readDesiredState(snap(dir), '', manifest, { commit: 'c'.repeat(40), locations });
   assert.equal(state.commit, 'c'.repeat(40));
   assert.deepEqual(state.warnings, []);
   const [lua, py, ts, dk] = state.functions;
@@ -113,15 +117,15 @@ test('reads code, hashes nested static files, skips dotfiles but .well-known, fo
     '.well-known/security.txt', 'a/b/c/deep.txt', 'css/site.css', 'index.html', 'logo.svg',
   ]);
   const deep = state.static?.files.find((f) => f.path === 'a/b/c/deep.txt');
-  assert.deepEqual(deep, { path: 'a/b/c/deep.txt', hash: sha('deep'), size: 4 });
+  assert.deepEqual(deep, { path: 'a/b/c/deep.txt', hash: sha('deep'), size: 4, oid: gitBlobId('deep') });
   const logo = staticFiles.find((f) => f.entry.path === 'logo.svg');
   assert.equal(logo?.entry.hash, sha('<svg/>'));
-  assert.equal(logo?.absPath.endsWith(join('shared', 'logo.svg')), true);
+  assert.equal(logo?.source.path, 'shared/logo.svg');
 });
 
 test('function hash: stable across reads, changes with code, env, memory and docker context', async () => {
   const dir = tree(FILES);
-  const read = async (text = FULL) => (await readDesiredState(dir, parse(text).manifest, { commit: 'x' })).state.functions.map((f) => f.hash);
+  const read = async (text = FULL) => (await readDesiredState(snap(dir), '', parse(text).manifest, { commit: 'x' })).state.functions.map((f) => f.hash);
   const base = await read();
   assert.deepEqual(await read(), base);
   const changedEnv = await read(FULL.replace('GREETING: hi', 'GREETING: hello'));
@@ -142,7 +146,7 @@ test('codeFile that is a symlink to /etc/passwd → PATH_ESCAPE with line:col', 
   const dir = tree({ 'zerverless.yaml': text });
   link(dir, 'handlers/evil.py', '/etc/passwd');
   const { manifest, locations } = parse(text);
-  await rejects(readDesiredState(dir, manifest, { commit: 'x', locations }), 'PATH_ESCAPE',
+  await rejects(readDesiredState(snap(dir), '', manifest, { commit: 'x', locations }), 'PATH_ESCAPE',
     /^zerverless\.yaml:10:7: spec\.functions\[0\]\.codeFile: "handlers\/evil\.py" resolves outside the repository$/);
 });
 
@@ -154,7 +158,7 @@ test('codeFile below a parent folder that is a symlink outside → PATH_ESCAPE',
   const dir = tree({ 'zerverless.yaml': text });
   link(dir, 'lib', outside);
   const { manifest, locations } = parse(text);
-  await rejects(readDesiredState(dir, manifest, { commit: 'x', locations }), 'PATH_ESCAPE', /spec\.functions\[0\]\.codeFile: "lib\/secret\.py" resolves outside/);
+  await rejects(readDesiredState(snap(dir), '', manifest, { commit: 'x', locations }), 'PATH_ESCAPE', /spec\.functions\[0\]\.codeFile: "lib\/secret\.py" resolves outside/);
 });
 
 test('static dir containing a symlink to /etc/passwd → PATH_ESCAPE naming the file', async () => {
@@ -162,7 +166,7 @@ test('static dir containing a symlink to /etc/passwd → PATH_ESCAPE naming the 
   const dir = tree({ 'zerverless.yaml': text, 'public/index.html': 'x' });
   link(dir, 'public/sub/passwd', '/etc/passwd');
   const { manifest, locations } = parse(text);
-  await rejects(readDesiredState(dir, manifest, { commit: 'x', locations }), 'PATH_ESCAPE',
+  await rejects(readDesiredState(snap(dir), '', manifest, { commit: 'x', locations }), 'PATH_ESCAPE',
     /^zerverless\.yaml:8:5: spec\.static\.dir: static file "sub\/passwd" is a symlink that resolves outside the repository$/);
 });
 
@@ -172,7 +176,7 @@ test('static dir that is itself a symlink outside → PATH_ESCAPE', async () => 
   const dir = tree({ 'zerverless.yaml': text });
   link(dir, 'public', outside);
   const { manifest, locations } = parse(text);
-  await rejects(readDesiredState(dir, manifest, { commit: 'x', locations }), 'PATH_ESCAPE', /spec\.static\.dir: "public" resolves outside the repository/);
+  await rejects(readDesiredState(snap(dir), '', manifest, { commit: 'x', locations }), 'PATH_ESCAPE', /spec\.static\.dir: "public" resolves outside the repository/);
 });
 
 test('symlink loops and dangling links in the static dir are skipped with warnings', async () => {
@@ -180,7 +184,7 @@ test('symlink loops and dangling links in the static dir are skipped with warnin
   const dir = tree({ 'zerverless.yaml': text, 'public/index.html': 'x' });
   link(dir, 'public/loop', '.');
   link(dir, 'public/gone.txt', 'nowhere.txt');
-  const { state } = await readDesiredState(dir, parse(text).manifest, { commit: 'x' });
+  const { state } = await readDesiredState(snap(dir), '', parse(text).manifest, { commit: 'x' });
   assert.deepEqual(state.static?.files.map((f) => f.path), ['index.html']);
   assert.equal(state.warnings.length, 2);
   assert.match(state.warnings.join('\n'), /"gone\.txt" is a dangling symlink/);
@@ -197,45 +201,45 @@ test('missing codeFile → CODE_FILE_MISSING; missing static dir → MANIFEST_IN
 `);
   const dir = tree({ 'zerverless.yaml': text });
   const { manifest, locations } = parse(text);
-  const e = await rejects(readDesiredState(dir, manifest, { commit: 'x', locations }), 'CODE_FILE_MISSING',
+  const e = await rejects(readDesiredState(snap(dir), '', manifest, { commit: 'x', locations }), 'CODE_FILE_MISSING',
     /^zerverless\.yaml:10:7: spec\.functions\[0\]\.codeFile: "handlers\/missing\.py" does not exist in the repository$/m);
   assert.match(e.message, /^zerverless\.yaml:12:5: spec\.static\.dir: "\.\/nope" does not exist in the repository$/m);
   assert.equal((e.details?.diagnostics as unknown[]).length, 2);
 
   const onlyStatic = M('  static:\n    dir: ./nope\n');
-  await rejects(readDesiredState(dir, parse(onlyStatic).manifest, { commit: 'x', locations: parse(onlyStatic).locations }),
+  await rejects(readDesiredState(snap(dir), '', parse(onlyStatic).manifest, { commit: 'x', locations: parse(onlyStatic).locations }),
     'MANIFEST_INVALID', /^zerverless\.yaml:8:5: spec\.static\.dir: "\.\/nope" does not exist/);
 });
 
 test('findManifest: root, .yml, subpath, absent, escaping subpath and manifest', async () => {
   const outside = tree({ 'zerverless.yaml': FULL });
   const dir = tree({ 'zerverless.yaml': 'a', 'apps/web/zerverless.yml': 'b', 'empty/x': '' });
-  const root = await findManifest(dir);
+  const root = await findManifest(snap(dir));
   assert.equal(root?.relFile, 'zerverless.yaml');
-  const sub = await findManifest(dir, 'apps/web/');
+  const sub = await findManifest(snap(dir), 'apps/web/');
   assert.equal(sub?.relFile, 'apps/web/zerverless.yml');
   assert.equal(sub?.appDir.endsWith(join('apps', 'web')), true);
-  assert.equal(await findManifest(dir, 'empty'), null);
-  assert.equal(await findManifest(dir, 'missing'), null);
-  await rejects(findManifest(dir, '../x'), 'PATH_ESCAPE', /leaves the repository/);
+  assert.equal(await findManifest(snap(dir), 'empty'), null);
+  assert.equal(await findManifest(snap(dir), 'missing'), null);
+  await rejects(findManifest(snap(dir), '../x'), 'PATH_ESCAPE', /leaves the repository/);
   link(dir, 'linked', outside);
-  await rejects(findManifest(dir, 'linked'), 'PATH_ESCAPE', /outside the repository/);
+  await rejects(findManifest(snap(dir), 'linked'), 'PATH_ESCAPE', /outside the repository/);
   link(dir, 'evil/zerverless.yaml', join(outside, 'zerverless.yaml'));
-  await rejects(findManifest(dir, 'evil'), 'PATH_ESCAPE', /evil\/zerverless\.yaml resolves outside/);
+  await rejects(findManifest(snap(dir), 'evil'), 'PATH_ESCAPE', /evil\/zerverless\.yaml resolves outside/);
 });
 
 test('loadApp: subpath app, namespace check, parse errors as MANIFEST_INVALID', async () => {
   const dir = tree(Object.fromEntries(Object.entries(FILES).map(([k, v]) => [`app/${k}`, v])));
-  const app = await loadApp(dir, { commit: 'abc', path: 'app', namespace: 'myuser' });
+  const app = await loadApp(snap(dir), { commit: 'abc', path: 'app', namespace: 'myuser' });
   assert.equal(app?.manifestFile, 'app/zerverless.yaml');
   assert.equal(app?.state.functions[1]?.filename, 'app/handlers/hello.py');
   assert.equal(app?.state.functions[0]?.filename, 'app/zerverless.yaml');
   assert.equal(app?.state.static?.files.length, 4);
-  assert.equal(await loadApp(dir, { commit: 'abc' }), null);
-  await rejects(loadApp(dir, { commit: 'abc', path: 'app', namespace: 'other' }), 'NAMESPACE_MISMATCH',
+  assert.equal(await loadApp(snap(dir), { commit: 'abc' }), null);
+  await rejects(loadApp(snap(dir), { commit: 'abc', path: 'app', namespace: 'other' }), 'NAMESPACE_MISMATCH',
     /^app\/zerverless\.yaml:5:3: metadata\.namespace: is "myuser" but the application is registered in namespace "other"$/);
   writeFileSync(join(dir, 'app/zerverless.yaml'), FULL.replace('runtime: lua', 'runtime: cobol'));
-  await rejects(loadApp(dir, { commit: 'abc', path: 'app' }), 'MANIFEST_INVALID', /^app\/zerverless\.yaml:9:7: spec\.functions\[0\]\.runtime: must be one of/);
+  await rejects(loadApp(snap(dir), { commit: 'abc', path: 'app' }), 'MANIFEST_INVALID', /^app\/zerverless\.yaml:9:7: spec\.functions\[0\]\.runtime: must be one of/);
 });
 
 test('validateTree: valid, invalid YAML, tree problems, nothing to deploy, apps folder only', async () => {

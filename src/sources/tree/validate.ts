@@ -4,8 +4,10 @@
 import { stat } from 'node:fs/promises';
 import type { Diagnostic } from '../../core/desired.js';
 import { isZvError } from '../../errors/registry.js';
-import { readManifestFile } from '../parse-worker/index.js';
+import { FsSnapshot } from '../fs-snapshot.js';
+import type { Snapshot } from '../snapshot.js';
 import { findServiceSpecs } from './apps.js';
+import { readManifestEntry } from './files.js';
 import { findManifest } from './find.js';
 import type { ManifestLocation } from './find.js';
 import { collectDesiredState } from './read.js';
@@ -17,22 +19,22 @@ export interface TreeCheck {
   warnings?: Diagnostic[];
 }
 
-export type TreeValidator = (dir: string) => Promise<TreeCheck>;
+export type TreeValidator = (snap: Snapshot) => Promise<TreeCheck>;
 
-export async function validateZerverlessYaml(dir: string): Promise<TreeCheck> {
+export async function validateZerverlessYaml(snap: Snapshot): Promise<TreeCheck> {
   let found: ManifestLocation | null;
   try {
-    found = await findManifest(dir);
+    found = await findManifest(snap);
   } catch (e) {
     if (!isZvError(e)) throw e;
     return { found: true, diagnostics: [{ file: 'zerverless.yaml', line: 1, col: 1, message: e.message }] };
   }
   if (!found) return { found: false, diagnostics: [] };
   // The same bounded path as a sync: byte limit from the size, parse in a worker under a time limit.
-  const parsed = await readManifestFile(found.file, found.relFile);
+  const parsed = await readManifestEntry(snap, found.entry, found.relFile);
   if ('errors' in parsed) return { found: true, diagnostics: parsed.errors };
-  const { problems, warnings } = await collectDesiredState(found.appDir, parsed.manifest, {
-    commit: '', manifestFile: found.relFile, root: dir, locations: parsed.locations,
+  const { problems, warnings } = await collectDesiredState(snap, found.appDir, parsed.manifest, {
+    commit: '', manifestFile: found.relFile, locations: parsed.locations,
   });
   return { found: true, diagnostics: problems.map((p) => p.diagnostic), warnings: [...parsed.warnings, ...warnings] };
 }
@@ -42,8 +44,8 @@ export async function validateZerverlessYaml(dir: string): Promise<TreeCheck> {
  * checked against the schema, plus duplicate names, missing dependencies and depends_on cycles.
  */
 export function appsDirValidator(appsDir = 'apps'): TreeValidator {
-  return async (dir) => {
-    const r = await findServiceSpecs(dir, appsDir);
+  return async (snap) => {
+    const r = await findServiceSpecs(snap, appsDir);
     return { found: r.found, diagnostics: r.errors, warnings: r.warnings };
   };
 }
@@ -54,14 +56,18 @@ export interface ValidateOptions {
   onWarning?: (d: Diagnostic) => void;
 }
 
-export async function validateTree(dir: string, opts: ValidateOptions = {}): Promise<Diagnostic[]> {
-  const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
-  if (!exists) return [{ file: dir, line: 1, col: 1, message: 'is not a folder' }];
+/** Validates a local folder (`zerverless validate DIR`) or a snapshot. */
+export async function validateTree(dir: string | Snapshot, opts: ValidateOptions = {}): Promise<Diagnostic[]> {
+  if (typeof dir === 'string') {
+    const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
+    if (!exists) return [{ file: dir, line: 1, col: 1, message: 'is not a folder' }];
+  }
+  const snap = typeof dir === 'string' ? new FsSnapshot(dir) : dir;
   const validators = [validateZerverlessYaml, appsDirValidator(opts.appsDir)];
   const diagnostics: Diagnostic[] = [];
   let anyFound = false;
   for (const v of validators) {
-    const check = await v(dir);
+    const check = await v(snap);
     anyFound ||= check.found;
     diagnostics.push(...check.diagnostics);
     for (const w of check.warnings ?? []) opts.onWarning?.(w);
