@@ -3,7 +3,7 @@
 // answer did not ask to close stays usable once the body ended.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, get as httpGet, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { lingerClose, lingerLimits, MIN_LINGER_BYTES } from './linger.js';
@@ -25,6 +25,11 @@ describe('lingerClose', () => {
       }
       if (req.url === '/next') {
         res.writeHead(200, { 'content-length': '4' }).end('next');
+        return;
+      }
+      if (req.url === '/listeners') {
+        const n = String(req.socket.listenerCount('close'));
+        res.writeHead(200, { 'content-length': String(n.length) }).end(n);
         return;
       }
       lingerClose(req, LIMITS);
@@ -104,5 +109,26 @@ describe('lingerClose', () => {
       sock.on('close', () => resolve(got));
     });
     assert.match(text, /^HTTP\/1\.1 503 [\s\S]*busyHTTP\/1\.1 200 OK[\s\S]*next$/);
+  });
+
+  it('leaves no listener behind on a kept-alive connection, however many answers lingered on it', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) => new Promise<string>((resolve, reject) => {
+      httpGet(`${url}${path}`, { agent }, (res) => {
+        let body = '';
+        res.setEncoding('latin1');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    try {
+      const before = await get('/listeners');
+      for (let i = 0; i < 30; i++) assert.equal(await get('/keep'), 'busy');
+      assert.equal(await get('/listeners'), before, 'the close listeners of the connection after 30 lingered answers');
+    } finally {
+      agent.destroy();
+    }
   });
 });

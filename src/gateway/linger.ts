@@ -44,6 +44,8 @@ export function lingerClose(incoming: IncomingMessage, limits: LingerLimits): vo
   const stop = (): void => {
     clearTimeout(total);
     clearTimeout(idle);
+    // A kept-alive connection carries more requests: one listener per lingered answer would pile up.
+    socket.off('close', stop);
   };
   // A bound was hit: reset the connection (what is unread is lost; the answer had its chance).
   const abort = (): void => {
