@@ -214,7 +214,8 @@ export class Reconciler {
     const message = `${err.code}: the branch head cannot be read: ${err.message}`;
     const now = await this.deps.store.getAppById(app.id);
     if (!now || now.suspended || (now.status === 'error' && now.message === message)) return;
-    await this.deps.store.updateApp(app.id, { status: 'error', message }).catch(() => undefined);
+    const updated = await this.deps.store.updateApp(app.id, { status: 'error', message }).catch(() => null);
+    if (updated && transitionEvent(now, updated)) this.notify(updated, 'error');
     this.log.warn({ namespace: app.namespace, app: app.name, code: err.code }, 'the branch head cannot be read; the last good revision keeps serving');
   }
 
