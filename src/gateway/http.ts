@@ -35,8 +35,6 @@ export interface HttpDeps {
    * bigger one where it is made; this is the backstop.
    */
   maxResponseBytes?: number;
-  /** Webhooks (POST /hooks/{provider}): mounted without the API's guard (they are signed, not token-authenticated). */
-  hooks?: Hono;
   /** After a 413, how much of the rest of the body is read and discarded (default: lingerLimits). */
   linger?: LingerLimits;
 }
@@ -171,9 +169,6 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.use('/api/*', limit, deps.guard);
   app.route('/api', deps.api);
   app.all('/api/*', () => errorOf('NOT_FOUND'));
-
-  if (deps.hooks) app.route('/hooks', deps.hooks);
-  app.all('/hooks/*', () => errorOf('NOT_FOUND'));
 
   app.all('/static/*', (c) => staticRoute(c.req.raw, c.env, deps.serving, deps.blobs, cache));
 

@@ -224,6 +224,31 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       assert.equal(await store.getDeployed(app.id + 1000), null);
     }));
 
+    it('commitDeployed keeps static files\' content ids and folder ids, and each commit\'s files exactly', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('site'));
+      const file = (path: string, n: number, oid?: string) => ({ path, hash: String(n).repeat(64), size: n, ...(oid ? { oid } : {}) });
+      const files = [file('a.html', 1, 'o1'), file('css/x.css', 2, 'o2'), file('index.html', 3), file('z/deep.txt', 4, 'o4')];
+      const state = (commit: string, list: typeof files, dirs?: Record<string, string>): DeployedState =>
+        ({ commit, functions: [], static: { dir: 'public', files: list, ...(dirs ? { dirs } : {}) }, warnings: [] });
+      const one = state(SHA_A, files, { '': 't0', css: 't1', z: 't2' });
+      await store.commitDeployed(app.id, one);
+      assert.deepEqual(await store.getDeployed(app.id), one);
+      // One file changed, one added in the middle, one removed, the folder ids gone (a site with links).
+      const two = state(SHA_B, [file('a.html', 1, 'o1'), file('b.html', 5, 'o5'), file('css/x.css', 6, 'o6'), file('z/deep.txt', 4, 'o4')]);
+      await store.commitDeployed(app.id, two);
+      assert.deepEqual(await store.getDeployed(app.id), two);
+      // The same list again (the reader hands back the deployed array when nothing changed).
+      const same = await store.getDeployed(app.id);
+      await store.commitDeployed(app.id, { ...same!, commit: SHA_A });
+      assert.deepEqual(await store.getDeployed(app.id), { ...two, commit: SHA_A });
+      // A list in another order than by path keeps its order.
+      const unordered = state(SHA_B, [file('z/deep.txt', 4, 'o4'), file('a.html', 1, 'o1')]);
+      await store.commitDeployed(app.id, unordered);
+      assert.deepEqual(await store.getDeployed(app.id), unordered);
+      await store.commitDeployed(app.id, one);
+      assert.deepEqual(await store.getDeployed(app.id), one);
+    }));
+
     it('finishSync closes the record and patches the status together, and returns the application', () => withStore(async ({ store }) => {
       const app = await store.createApp(newApp('web'));
       const other = await store.createApp(newApp('other'));

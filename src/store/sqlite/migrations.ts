@@ -161,6 +161,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE syncs ADD COLUMN commit_info TEXT;
     `,
   },
+  {
+    version: 7,
+    name: 'content ids of deployed static files and folders',
+    // oid: the file's content id in its commit (git blob id), NULL for files deployed before; a later
+    // sync reuses hash and size of a file whose id is unchanged. static_dirs: JSON {folder path: tree
+    // id} of the static site (StaticSite.dirs), NULL when the site has symlinks or was deployed before.
+    // Files of a list sorted by path are stored with position -1 (read back in path order).
+    sql: `
+      ALTER TABLE deployed_static_files ADD COLUMN oid TEXT;
+      ALTER TABLE deployed ADD COLUMN static_dirs TEXT;
+    `,
+  },
 ];
 
 function ensureTable(db: Database): void {

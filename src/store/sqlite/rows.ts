@@ -99,6 +99,8 @@ export interface DeployedRow {
   app_id: number;
   commit_sha: string;
   static_dir: string | null;
+  /** JSON of StaticSite.dirs, or NULL. */
+  static_dirs: string | null;
   warnings: string;
 }
 
@@ -126,6 +128,9 @@ export interface StaticFileRow {
   path: string;
   hash: string;
   size: number;
+  oid: string | null;
+  /** The file's place in the list, or -1 for every file of a list sorted by path. */
+  position: number;
 }
 
 export function appFromRow(r: AppRow): AppRecord {
@@ -209,7 +214,14 @@ export function functionParams(appId: number, position: number, f: DesiredFuncti
 }
 
 export function staticFileFromRow(r: StaticFileRow): StaticFileEntry {
-  return { path: r.path, hash: r.hash, size: r.size };
+  return r.oid === null ? { path: r.path, hash: r.hash, size: r.size } : { path: r.path, hash: r.hash, size: r.size, oid: r.oid };
+}
+
+/** The files of a site from its rows (read ORDER BY position): rows of a path-sorted list (position -1) in path order. */
+export function staticFilesFromRows(rows: StaticFileRow[]): StaticFileEntry[] {
+  const files = rows.map(staticFileFromRow);
+  if (rows.some((r) => r.position === -1)) files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return files;
 }
 
 /** JSON.stringify that fails loudly (BigInt, cycles, or a value with no JSON form). */

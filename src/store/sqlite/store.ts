@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DeployedState } from '../../core/desired.js';
+import type { DeployedState, StaticFileEntry } from '../../core/desired.js';
 import type { ServiceSpec } from '../../core/services/types.js';
 import { ZvError } from '../../errors/registry.js';
 import type {
@@ -14,7 +14,7 @@ import type {
 import { sqlite } from './driver.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import {
-  appFromRow, credentialFromRow, tokenFromRow, functionFromRow, functionParams, isoUtc, staticFileFromRow, syncFromRow, toJson,
+  appFromRow, credentialFromRow, tokenFromRow, functionFromRow, functionParams, isoUtc, staticFilesFromRows, syncFromRow, toJson,
   type AppRow, type CredentialRow, type TokenRow, type DeployedRow, type FunctionRow, type StaticFileRow, type SyncRow,
 } from './rows.js';
 
@@ -178,6 +178,7 @@ export class SqliteStore implements Store {
     // syncs, deployed, deployed_functions, deployed_static_files, applied_services and
     // applied_service_specs go by ON DELETE CASCADE
     this.sql('DELETE FROM applications WHERE id = ?').run(id);
+    this.staticWritten.delete(id);
   }
 
   async startSync(appId: number, startedAt: string, cause: SyncCause = { trigger: 'poll', actor: null }): Promise<number> {
@@ -223,13 +224,15 @@ export class SqliteStore implements Store {
   }
 
   private readDeployed(appId: number): DeployedState | null {
-    const d = this.sql('SELECT app_id, commit_sha, static_dir, warnings FROM deployed WHERE app_id = ?').get(appId) as DeployedRow | undefined;
+    const d = this.sql('SELECT app_id, commit_sha, static_dir, static_dirs, warnings FROM deployed WHERE app_id = ?').get(appId) as DeployedRow | undefined;
     if (!d) return null;
     const fns = this.sql('SELECT * FROM deployed_functions WHERE app_id = ? ORDER BY position').all(appId) as FunctionRow[];
     let site: DeployedState['static'] = null;
     if (d.static_dir !== null) {
-      const files = this.sql('SELECT path, hash, size FROM deployed_static_files WHERE app_id = ? ORDER BY position').all(appId) as StaticFileRow[];
-      site = { dir: d.static_dir, files: files.map(staticFileFromRow) };
+      const rows = this.sql('SELECT path, hash, size, oid, position FROM deployed_static_files WHERE app_id = ? ORDER BY position').all(appId) as StaticFileRow[];
+      site = { dir: d.static_dir, files: staticFilesFromRows(rows) };
+      if (d.static_dirs !== null) site.dirs = JSON.parse(d.static_dirs) as Record<string, string>;
+      this.staticWritten.set(appId, site.files);
     }
     return { commit: d.commit_sha, functions: fns.map(functionFromRow), static: site, warnings: JSON.parse(d.warnings) as string[] };
   }
@@ -238,28 +241,71 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => this.readDeployed(appId)).deferred();
   }
 
+  /**
+   * Per application, the static file list last committed or read: a state whose list is that same
+   * array (the reader hands back the deployed list when no file changed) has no row to write. (One
+   * server owns a data directory: no other connection writes its deployed rows.)
+   */
+  private readonly staticWritten = new Map<number, readonly StaticFileEntry[]>();
+
   private writeDeployed(appId: number, s: DeployedState): void {
-    this.sql('DELETE FROM deployed WHERE app_id = ?').run(appId);
-    this.sql('INSERT INTO deployed (app_id, commit_sha, static_dir, warnings) VALUES (?, ?, ?, ?)')
-      .run(appId, s.commit, s.static ? s.static.dir : null, toJson(s.warnings ?? [], 'deployed warnings'));
+    // The row is updated in place (a DELETE would cascade to every static file row).
+    this.sql(`INSERT INTO deployed (app_id, commit_sha, static_dir, static_dirs, warnings) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (app_id) DO UPDATE SET commit_sha = excluded.commit_sha, static_dir = excluded.static_dir,
+        static_dirs = excluded.static_dirs, warnings = excluded.warnings`)
+      .run(appId, s.commit, s.static ? s.static.dir : null, s.static?.dirs ? toJson(s.static.dirs, 'static folder ids') : null,
+        toJson(s.warnings ?? [], 'deployed warnings'));
+    this.sql('DELETE FROM deployed_functions WHERE app_id = ?').run(appId);
     const fn = this.sql(
       `INSERT INTO deployed_functions (app_id, position, path, runtime, language, code, filename, line_offset, timeout_ms, memory_mb, env, port, build, secrets, hash)
        VALUES (@app_id, @position, @path, @runtime, @language, @code, @filename, @line_offset, @timeout_ms, @memory_mb, @env, @port, @build, @secrets, @hash)`,
     );
     s.functions.forEach((f, i) => fn.run(functionParams(appId, i, f)));
-    if (s.static) {
-      const file = this.sql('INSERT INTO deployed_static_files (app_id, position, path, hash, size) VALUES (?, ?, ?, ?, ?)');
-      s.static.files.forEach((f, i) => file.run(appId, i, f.path, f.hash, f.size));
+    this.writeStaticFiles(appId, s.static?.files ?? null);
+  }
+
+  /**
+   * Only the rows that changed: each file is compared with its row by path and inserted, updated or
+   * deleted. A list sorted by path (what the tree reader gives) is stored with position -1 and read
+   * back in path order, so adding a file does not move every row after it; any other order is kept
+   * by its positions.
+   */
+  private writeStaticFiles(appId: number, files: readonly StaticFileEntry[] | null): void {
+    if (files === null) {
+      this.sql('DELETE FROM deployed_static_files WHERE app_id = ?').run(appId);
+      return;
     }
+    if (this.staticWritten.get(appId) === files) return;
+    const sorted = files.every((f, i) => i === 0 || (files[i - 1] as StaticFileEntry).path < f.path);
+    const rows = new Map<string, StaticFileRow>();
+    for (const r of this.sql('SELECT path, hash, size, oid, position FROM deployed_static_files WHERE app_id = ?').all(appId) as StaticFileRow[]) rows.set(r.path, r);
+    const insert = this.sql('INSERT INTO deployed_static_files (app_id, position, path, hash, size, oid) VALUES (?, ?, ?, ?, ?, ?)');
+    const update = this.sql('UPDATE deployed_static_files SET position = ?, hash = ?, size = ?, oid = ? WHERE app_id = ? AND path = ?');
+    files.forEach((f, i) => {
+      const position = sorted ? -1 : i;
+      const oid = f.oid ?? null;
+      const row = rows.get(f.path);
+      if (!row) insert.run(appId, position, f.path, f.hash, f.size, oid);
+      else {
+        rows.delete(f.path);
+        if (row.position !== position || row.hash !== f.hash || row.size !== f.size || row.oid !== oid) update.run(position, f.hash, f.size, oid, appId, f.path);
+      }
+    });
+    const remove = this.sql('DELETE FROM deployed_static_files WHERE app_id = ? AND path = ?');
+    for (const path of rows.keys()) remove.run(appId, path);
   }
 
   async commitDeployed(appId: number, deployed: DeployedState): Promise<AppRecord> {
-    return this.db.transaction(() => {
+    const rec = this.db.transaction(() => {
       if (!this.appRow(appId)) throw appNotFound(appId);
       this.writeDeployed(appId, deployed);
       this.patchApp(appId, { commit: deployed.commit, warnings: deployed.warnings ?? [] });
       return this.mustApp(appId);
     }).immediate();
+    // Only once committed: a rolled-back write leaves the rows as they were.
+    if (deployed.static) this.staticWritten.set(appId, deployed.static.files);
+    else this.staticWritten.delete(appId);
+    return rec;
   }
 
   async getAppliedServices(appId: number): Promise<AppliedServices | null> {
