@@ -5,8 +5,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import type { Hono } from 'hono';
 import { ZvError, toZvError } from '../errors/registry.js';
 import type { FunctionRuntimeKind } from '../core/desired.js';
@@ -21,7 +20,7 @@ import { setMaxGitProcesses } from '../git-cli/limit.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import { FsBlobStore } from '../store/blobs/fs.js';
 import { ServingTable } from '../serving/table.js';
-import { createHttpApp } from '../gateway/http.js';
+import { createGateway } from '../gateway/http.js';
 import { clientErrorHandler } from '../gateway/client-error.js';
 import { lingerLimits } from '../gateway/linger.js';
 import { httpMetricsListener } from '../gateway/http-metrics.js';
@@ -208,7 +207,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, sealSecret: (plain, aad) => masterKey.seal(plain, aad), extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
   const guard = apiGuard({ tokens: tokenService, metrics, logger, corsOrigins: config.corsOrigins });
   let closing = false;
-  const app = createHttpApp({
+  // Function requests are answered on the raw node path, ahead of the app (gateway/function-path.ts).
+  const { app, listener } = createGateway({
     serving, blobs, metrics, api, guard, publicMetrics: config.publicMetrics, ready: () => !closing, maxBodyBytes: config.maxBodyBytes,
     maxResponseBytes: config.maxResponseBytes,
   });
@@ -222,12 +222,13 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   let server: Server;
   try {
     server = await new Promise<Server>((resolveListen, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }) as Server;
+      const s = createServer(listener);
       s.on('request', httpMetricsListener(metrics));
       // 431/400 for what the parser refuses, in the error shape, closed without a reset
       s.on('clientError', clientErrorHandler(lingerLimits(config.maxBodyBytes)));
       s.once('error', (e) => reject(new ZvError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
       s.once('listening', () => resolveListen(s));
+      s.listen(config.port, config.host);
     });
   } catch (e) {
     // Nothing may keep the process (or state.db, or the lock) alive after a failed start.
