@@ -350,21 +350,31 @@ export class Reconciler {
   sync(appId: number, opts: { revision?: string; cause?: SyncCause } = {}): Promise<AppRecord> {
     if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
     // A sync that still waits for a slot has read nothing yet: joining it is joining the one queued.
-    const waiting = this.waitingSyncs.get(appId);
-    if (waiting) return waiting.run;
     const cause = opts.cause ?? { trigger: 'poll', actor: null };
+    const waiting = this.waitingSyncs.get(appId);
+    if (waiting) {
+      // An explicit request joining a queued automatic one makes it explicit: it then runs even for
+      // a suspended application, and the history says who asked.
+      if (AUTOMATIC.has(waiting.cause.trigger) && !AUTOMATIC.has(cause.trigger)) waiting.cause = cause;
+      return waiting.run;
+    }
     // Removing the application or stopping the server ends the wait.
     const abort = new AbortController();
     const run: Promise<AppRecord> = this.runner.run(String(appId), async () => {
       let release: () => void;
+      let asked = cause;
       try {
         release = await this.syncSlots.acquire(abort.signal);
       } finally {
-        if (this.waitingSyncs.get(appId)?.run === run) this.waitingSyncs.delete(appId);
+        const w = this.waitingSyncs.get(appId);
+        if (w?.run === run) {
+          asked = w.cause;
+          this.waitingSyncs.delete(appId);
+        }
       }
       try {
         if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
-        return await this.syncOnce(appId, opts.revision, cause);
+        return await this.syncOnce(appId, opts.revision, asked);
       } finally {
         release();
       }
