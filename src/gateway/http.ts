@@ -1,5 +1,7 @@
-// The HTTP edge: one Hono app for system endpoints, the management API, static sites and functions.
-// Everything goes through `app.fetch(Request) → Response`; the node server adapter only wraps it.
+// The HTTP edge: one Hono app for system endpoints, the management API, static sites and functions
+// (`app.fetch(Request) → Response`). On the node server, invoked functions are answered ahead of it
+// on the raw request and response (function-path.ts, `createGateway`), static files ahead of its
+// dispatch (staticFirst); everything else goes through the app.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { splitNamespace } from '../core/routing.js';
@@ -15,9 +17,11 @@ import { BlobCache } from './blob-cache.js';
 import { proxyRequest } from './proxy.js';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { declaresMoreThan, errorOf, errorResponse, isPlatformAnswer, payloadTooLarge } from '../errors/respond.js';
-import { checkResponse, DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
 import { lingerClose, lingerLimits, type LingerLimits } from './linger.js';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { callFunction, firstValues, functionFirst } from './function-path.js';
 
 export interface HttpDeps {
   serving: ServingTable;
@@ -35,17 +39,13 @@ export interface HttpDeps {
    * bigger one where it is made; this is the backstop.
    */
   maxResponseBytes?: number;
+  /** Webhooks (POST /hooks/{provider}): mounted without the API's guard (they are signed, not token-authenticated). */
+  hooks?: Hono;
   /** After a 413, how much of the rest of the body is read and discarded (default: lingerLimits). */
   linger?: LingerLimits;
 }
 
 const RESERVED = new Set(RESERVED_NAMESPACES);
-
-function firstValues(params: URLSearchParams): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of params) if (!(k in out)) out[k] = v;
-  return out;
-}
 
 function responseHeaders(headers: Record<string, string>): Headers {
   const out = new Headers();
@@ -123,22 +123,12 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
   if (!match) return errorOf('NOT_FOUND', `no function at ${url.pathname}`);
   const fn = match.value;
   const req: FunctionRequest = { method: c.req.method, path: split.path, query: firstValues(url.searchParams), headers, body };
-  let timer: NodeJS.Timeout | undefined;
   try {
-    // The runtime enforces the timeout; this is the backstop should a runtime fail to.
-    const backstop = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ZvError('FUNCTION_TIMEOUT', `no answer within ${fn.timeoutMs} ms`)), fn.timeoutMs + 5000);
-    });
-    const res = checkResponse(await Promise.race([fn.handle.invoke(req), backstop]), deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
-    deps.metrics.invocations.inc({ runtime: fn.runtime, result: 'ok' });
+    const res = await callFunction(fn, req, deps.metrics, deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
     const noBody = res.status === 204 || res.status === 304 || c.req.method === 'HEAD';
     return new Response(noBody ? null : res.body, { status: res.status, headers: responseHeaders(res.headers) });
   } catch (e) {
-    const err = toZvError(e, 'FUNCTION_ERROR');
-    deps.metrics.invocations.inc({ runtime: fn.runtime, result: err.code });
-    return errorResponse(err);
-  } finally {
-    clearTimeout(timer);
+    return errorResponse(toZvError(e, 'FUNCTION_ERROR'));
   }
 }
 
@@ -170,10 +160,22 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.route('/api', deps.api);
   app.all('/api/*', () => errorOf('NOT_FOUND'));
 
+  if (deps.hooks) app.route('/hooks', deps.hooks);
+  app.all('/hooks/*', () => errorOf('NOT_FOUND'));
+
   app.all('/static/*', (c) => staticRoute(c.req.raw, c.env, deps.serving, deps.blobs, cache));
 
   app.all('*', (c) => invokeFunction(c, deps));
   // Static files are answered before the framework's dispatch (its cost is most of a small file's).
   app.fetch = staticFirst(app.fetch, (req, env) => staticRoute(req, env, deps.serving, deps.blobs, cache), linger);
   return app;
+}
+
+/**
+ * The node server's `request` listener: invoked functions on the raw node path (function-path.ts),
+ * everything else through the Hono app (its node adapter). `app` is the same app createHttpApp makes.
+ */
+export function createGateway(deps: HttpDeps): { app: Hono; listener: RequestListener } {
+  const app = createHttpApp(deps);
+  return { app, listener: functionFirst(deps, getRequestListener(app.fetch)) };
 }

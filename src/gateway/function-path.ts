@@ -1,0 +1,258 @@
+// The hot path: function requests answered on the node server's own request and response objects,
+// ahead of the framework. Every other request (the API, static files, system endpoints, proxied
+// functions, paths no function serves) goes to `fallback`, the Hono app's listener, untouched.
+// No Web Request/Response is made here: the request's head is read from IncomingMessage, the
+// function's answer is written with one writeHead + end (headers and body in one write).
+// What the Hono route (invokeFunction in http.ts) answers, this answers the same way: the same
+// FunctionRequest, the same error shape, the same headers (hop-by-hop dropped, a default
+// content-type, content-length), and a lingering close after an early 413.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { splitNamespace } from '../core/routing.js';
+import { RESERVED_NAMESPACES } from '../core/names.js';
+import { HOP_BY_HOP_AND_LENGTH } from '../core/http-headers.js';
+import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
+import { ZvError, toZvError } from '../errors/registry.js';
+import { errorResponse, payloadTooLarge } from '../errors/respond.js';
+import type { ServedFunction } from '../serving/table.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { checkResponse, DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
+import { lingerClose, lingerLimits } from './linger.js';
+import type { HttpDeps } from './http.js';
+
+const RESERVED = new Set(RESERVED_NAMESPACES);
+/** What the node adapter adds to a response with a body and no content-type. */
+export const DEFAULT_CONTENT_TYPE = 'text/plain; charset=UTF-8';
+
+/**
+ * Runs an invoked (not proxied) function: the runtime's answer within its timeout (the runtime
+ * enforces it; a timer 5 s later is the backstop should a runtime fail to), checked against
+ * --max-response, counted in the invocation metrics. Rejects with a ZvError.
+ */
+export async function callFunction(
+  fn: ServedFunction, req: FunctionRequest, metrics: Metrics, maxResponseBytes: number,
+): Promise<FunctionResponse> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const running = fn.handle.invoke(req);
+    const backstop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ZvError('FUNCTION_TIMEOUT', `no answer within ${fn.timeoutMs} ms`)), fn.timeoutMs + 5000);
+    });
+    const res = checkResponse(await Promise.race([running, backstop]), maxResponseBytes);
+    metrics.invocations.inc({ runtime: fn.runtime, result: 'ok' });
+    return res;
+  } catch (e) {
+    const err = toZvError(e, 'FUNCTION_ERROR');
+    metrics.invocations.inc({ runtime: fn.runtime, result: err.code });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The first value of each query parameter (as URLSearchParams decodes them). */
+export function firstValues(params: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of params) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+// A request path made only of these characters, with no dot segment and no percent sign, is its
+// own WHATWG URL pathname (what `new URL()` would give: nothing to normalise, encode or resolve);
+// any other target goes through `new URL()`.
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+
+/** The pathname and query string of an origin-form request target (`/…`), as `new URL()` reads them. */
+export function splitTarget(target: string): { pathname: string; search: string } {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  if (PLAIN_PATH.test(path) && !path.includes('/.') && !target.includes('#')) {
+    return { pathname: path, search: q === -1 ? '' : target.slice(q) };
+  }
+  try {
+    const url = new URL(`http://localhost${target}`);
+    return { pathname: url.pathname, search: url.search };
+  } catch {
+    return { pathname: '', search: '' };
+  }
+}
+
+/** The request's headers as a Web Headers object lists them: lower-case names, repeats joined by ', '. */
+function requestHeaders(req: IncomingMessage): Record<string, string> {
+  const raw = req.rawHeaders;
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (name.startsWith(':')) continue;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : `${prev}, ${value}`;
+  }
+  return out;
+}
+
+const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+/**
+ * The function's headers for the node response: lower-case names, hop-by-hop and content-length
+ * dropped (the server frames the body and owns the connection), invalid names and values dropped,
+ * repeats joined (set-cookie kept apart), and the default content-type for a body without one.
+ */
+function responseHeaders(headers: Record<string, string>, hasBody: boolean): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k of Object.keys(headers)) {
+    const name = k.toLowerCase();
+    if (HOP_BY_HOP_AND_LENGTH.has(name)) continue;
+    const value = String(headers[k]).replace(HTTP_WHITESPACE, '');
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      continue; // an invalid header name or value from the function is dropped, not a crash
+    }
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = `${prev}, ${value}`;
+  }
+  if (hasBody && out['content-type'] === undefined) out['content-type'] = DEFAULT_CONTENT_TYPE;
+  return out;
+}
+
+/** Writes a function's answer: one writeHead and one end, so headers and body leave in one write. */
+export function writeFunctionResponse(res: ServerResponse, method: string, r: FunctionResponse): void {
+  const noBody = r.status === 204 || r.status === 304 || method === 'HEAD';
+  const headers = responseHeaders(r.headers, !noBody);
+  if (noBody) {
+    res.writeHead(r.status, headers);
+    res.end();
+    return;
+  }
+  headers['content-length'] = String(typeof r.body === 'string' ? Buffer.byteLength(r.body) : r.body.byteLength);
+  res.writeHead(r.status, headers);
+  res.end(r.body);
+}
+
+/** Writes a Web Response (an error answer of ours) to the node response. */
+async function writeWeb(res: ServerResponse, web: Response): Promise<void> {
+  const body = Buffer.from(await web.arrayBuffer());
+  if (res.headersSent || res.destroyed) return;
+  const headers: Record<string, string | string[]> = {};
+  web.headers.forEach((v, k) => {
+    headers[k] = v;
+  });
+  headers['content-length'] = String(body.byteLength);
+  res.writeHead(web.status, headers);
+  res.end(body);
+}
+
+/**
+ * Reads the body as text, refusing more than `max` bytes (a ZvError PAYLOAD_TOO_LARGE) without
+ * buffering past it; null when the client went away before it ended.
+ */
+function readBody(req: IncomingMessage, max: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      req.off('error', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        done();
+        req.pause();
+        reject(payloadTooLarge(max));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    };
+    const onClose = (): void => {
+      done();
+      resolve(null);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('close', onClose);
+    req.on('error', onClose);
+  });
+}
+
+/**
+ * A node `request` listener that answers invoked functions itself and hands everything else to
+ * `fallback` (the Hono app's listener).
+ */
+export function functionFirst(deps: HttpDeps, fallback: RequestListener): RequestListener {
+  const maxResponse = deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const linger = deps.linger ?? lingerLimits(deps.maxBodyBytes);
+
+  const fail = (req: IncomingMessage, res: ServerResponse, e: unknown, extra?: Record<string, string>): void => {
+    const web = errorResponse(e, extra);
+    // An answer given before the whole body arrived: read and discard the rest within bounds.
+    if (!req.complete) lingerClose(req, linger);
+    writeWeb(res, web).catch(() => res.destroy());
+  };
+
+  const answer = (req: IncomingMessage, res: ServerResponse, fn: ServedFunction, freq: FunctionRequest): void => {
+    callFunction(fn, freq, deps.metrics, maxResponse).then(
+      (r) => {
+        try {
+          writeFunctionResponse(res, freq.method, r);
+        } catch (e) {
+          // e.g. a status node refuses
+          if (!res.headersSent) fail(req, res, toZvError(e, 'FUNCTION_BAD_RESPONSE'));
+          else res.destroy();
+        }
+      },
+      (e: unknown) => fail(req, res, e),
+    );
+  };
+
+  return (req, res) => {
+    const target = req.url ?? '/';
+    // an absolute-form or asterisk target: the framework's adapter reads those
+    if (!target.startsWith('/')) return fallback(req, res);
+    const { pathname, search } = splitTarget(target);
+    const split = splitNamespace(pathname);
+    if (!split || RESERVED.has(split.namespace)) return fallback(req, res);
+    const first = deps.serving.findFunction(split.namespace, split.path);
+    // proxied functions (docker, services) stream through the Hono route; a miss answers there too
+    if (!first || first.value.handle.fn.upstream) return fallback(req, res);
+    const method = req.method ?? 'GET';
+    const query = search.length > 1 ? firstValues(new URLSearchParams(search)) : {};
+    const headers = requestHeaders(req);
+    if (method === 'GET' || method === 'HEAD') {
+      answer(req, res, first.value, { method, path: split.path, query, headers, body: '' });
+      return;
+    }
+    if (Number(req.headers['content-length'] ?? '0') > deps.maxBodyBytes) {
+      fail(req, res, payloadTooLarge(deps.maxBodyBytes), { connection: 'close' });
+      return;
+    }
+    // Read the whole body first, then look the function up again and invoke it in the same tick:
+    // an update that lands while the body is uploading routes this request to the new code rather
+    // than to an instance that is being disposed.
+    readBody(req, deps.maxBodyBytes).then(
+      (body) => {
+        if (body === null) {
+          res.destroy();
+          return;
+        }
+        const match = deps.serving.findFunction(split.namespace, split.path);
+        if (!match || match.value.handle.fn.upstream) {
+          fail(req, res, new ZvError('NOT_FOUND', `no function at ${pathname}`));
+          return;
+        }
+        answer(req, res, match.value, { method, path: split.path, query, headers, body });
+      },
+      (e: unknown) => fail(req, res, e, { connection: 'close' }),
+    );
+  };
+}
