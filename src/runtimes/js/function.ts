@@ -12,12 +12,39 @@ import { checkResponse, clipMessage, responseTooLarge } from '../response-cap.js
 /** Calls that take at least this long get their isolate's heap measured afterwards (see invoke). */
 const CHECK_AFTER_MS = 1;
 
+/**
+ * Synchronous calls (no thread hop: the call runs on the event loop's thread, under the same
+ * timeout) are for functions that have shown they answer fast. Every function starts with its
+ * calls on the isolate's own thread (a loop never blocks the event loop there); after
+ * PROBE_CALLS such calls that used under SYNC_BUDGET_MS of CPU each on average, its calls run
+ * synchronously. When the synchronous calls' CPU time (a moving average, so one garbage collection
+ * does not count) goes over SYNC_BUDGET_MS, the function goes back to its thread for
+ * SYNC_BACKOFF_MS (doubling on each slow try, up to SYNC_BACKOFF_MAX_MS); after a call that timed
+ * out, for good. So a fast function that starts looping blocks the event loop once, for at most
+ * its timeout.
+ */
+const SYNC_BUDGET_MS = 2;
+const PROBE_CALLS = 32;
+/** Weight of the latest synchronous call in the moving average of their CPU time. */
+const SYNC_AVERAGE_WEIGHT = 1 / 8;
+const SYNC_BACKOFF_MS = 10_000;
+const SYNC_BACKOFF_MAX_MS = 600_000;
+
 /** Errors that mean the isolate could not get memory outside its heap (array buffers). */
 const ALLOCATION_FAILED = /^RangeError: (Array buffer allocation failed|.*could not allocate memory)/;
 
 export class JsFunction implements LoadedFunction {
   private disposed = false;
   private creating: Promise<Instance> | null = null;
+  /** Whether calls run synchronously now (see SYNC_BUDGET_MS). */
+  private sync = false;
+  /** performance.now() before which calls are not made synchronously (Infinity: never again). */
+  private asyncUntil = 0;
+  private backoffMs = SYNC_BACKOFF_MS;
+  /** Moving average of the synchronous calls' CPU time in the isolate (ms). */
+  private syncMs = 0;
+  /** The probe of the asynchronous calls: how many, on which instance, from what CPU time. */
+  private probe: { inst: Instance | null; calls: number; cpuNs: number } = { inst: null, calls: 0, cpuNs: 0 };
 
   constructor(
     private readonly source: FunctionSource,
@@ -30,12 +57,41 @@ export class JsFunction implements LoadedFunction {
 
   async invoke(req: FunctionRequest): Promise<FunctionResponse> {
     if (this.disposed) throw new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
-    const inst = await this.instance();
+    let inst = this.current && !this.current.dead ? this.current : await this.instance();
+    if (this.sync && !inst.canRunSync) {
+      // calls made before the switch (or a timer callback) are still running on the isolate's
+      // thread: wait for them rather than block the event loop on the isolate's lock
+      await inst.whenIdle();
+      inst = this.current && !this.current.dead ? this.current : await this.instance();
+    }
     const started = performance.now();
-    const packed = await inst.invoke(JSON.stringify(req));
+    const sync = this.sync && inst.canRunSync;
+    let packed: Packed;
+    if (sync) {
+      try {
+        packed = await inst.invokeSync(JSON.stringify(req));
+      } catch (e) {
+        // a call that ran into its timeout on the event loop's thread never runs there again
+        if (e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT') this.toAsync(Infinity);
+        throw e;
+      }
+      this.syncMs += (inst.lastSyncMs - this.syncMs) * SYNC_AVERAGE_WEIGHT;
+      if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
+    } else {
+      if (!this.sync && started >= this.asyncUntil && this.probe.inst !== inst) this.probe = { inst, calls: 0, cpuNs: inst.cpuNs() };
+      packed = await inst.invoke(JSON.stringify(req));
+      if (!this.sync && this.probe.inst === inst && ++this.probe.calls >= PROBE_CALLS) {
+        const perCallMs = (inst.cpuNs() - this.probe.cpuNs) / this.probe.calls / 1e6;
+        this.probe = { inst: null, calls: 0, cpuNs: 0 };
+        if (perCallMs >= 0 && perCallMs < SYNC_BUDGET_MS && performance.now() >= this.asyncUntil) {
+          this.sync = true;
+          this.syncMs = perCallMs;
+        }
+      }
+    }
     // Measuring the heap costs ~40 µs. A call that ends within CHECK_AFTER_MS cannot have written
     // enough to go far past the limit (memory is written at some GB/s), so only longer calls pay it.
-    if (performance.now() - started >= CHECK_AFTER_MS && await inst.overLimit()) {
+    if (performance.now() - started >= CHECK_AFTER_MS && (sync && inst.canRunSync ? inst.overLimitSync() : await inst.overLimit())) {
       if (this.current === inst) inst.kill('memory');
       throw new ZvError('FUNCTION_MEMORY_LIMIT', `The function went over its memory limit of ${this.source.memoryMb} MiB`);
     }
@@ -47,6 +103,15 @@ export class JsFunction implements LoadedFunction {
     }
     // the isolate refused anything over the cap before the copy; this is the exact count
     return checkResponse(this.toResponse(packed), this.maxResponseBytes);
+  }
+
+  /** Calls go back to the isolate's thread for `ms` (then a new probe may promote them again). */
+  private toAsync(ms: number): void {
+    this.sync = false;
+    this.probe = { inst: null, calls: 0, cpuNs: 0 };
+    if (this.asyncUntil === Infinity) return;
+    this.asyncUntil = performance.now() + ms;
+    this.backoffMs = Math.min(this.backoffMs * 2, SYNC_BACKOFF_MAX_MS);
   }
 
   async dispose(): Promise<void> {

@@ -1,6 +1,8 @@
 // One live copy of a JS function: a V8 isolate (isolated-vm) with the shims and the function's
-// compiled code. All calls into it are async, so V8 runs the code on its own thread and a busy
-// loop never blocks Node's event loop. An instance that times out or runs out of memory is killed;
+// compiled code. A call runs either synchronously on the calling (main) thread (`invokeSync`:
+// isolated-vm's applySync under the same `timeout`, no thread hop, for functions that answer fast;
+// ./function.ts decides) or asynchronously (`invoke`: V8 runs the code on its own thread, so a busy
+// loop never blocks Node's event loop). An instance that times out or runs out of memory is killed;
 // ./function.ts then creates a fresh one from the same code.
 import type ivm from 'isolated-vm';
 import { isolatedVm } from './ivm.js';
@@ -18,6 +20,9 @@ export type Packed =
   | { kind: 'bad'; reason: string }
   /** The response was over --max-response (`size`: bytes counted when the check stopped). */
   | { kind: 'toolarge'; size: number };
+
+/** What the isolate's invokeSync()/take() hand back besides a Packed (see shims-glue.ts). */
+type SyncPacked = Packed | { kind: 'pending'; id: number } | { kind: 'wait' };
 
 export type DeathReason = 'timeout' | 'memory' | 'disposed';
 
@@ -38,7 +43,15 @@ export class Instance {
   private readonly pending = new Set<(e: ZvError) => void>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private invokeRef: ivm.Reference | null = null;
+  private invokeSyncRef: ivm.Reference | null = null;
+  private takeRef: ivm.Reference | null = null;
+  private settleRef: ivm.Reference | null = null;
   private fireRef: ivm.Reference | null = null;
+  /** CPU time the synchronous part of the last invokeSync used in the isolate (ms). */
+  lastSyncMs = 0;
+  /** Async calls into the isolate in flight (invocations, timer callbacks, heap measurements). */
+  private busy = 0;
+  private idleWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly isolate: ivm.Isolate,
@@ -83,6 +96,9 @@ export class Instance {
     const define = (await api.get('define', { reference: true })) as ivm.Reference;
     this.invokeRef = (await api.get('invoke', { reference: true })) as ivm.Reference;
     this.fireRef = (await api.get('fire', { reference: true })) as ivm.Reference;
+    this.invokeSyncRef = (await api.get('invokeSync', { reference: true })) as ivm.Reference;
+    this.takeRef = (await api.get('take', { reference: true })) as ivm.Reference;
+    this.settleRef = (await api.get('settle', { reference: true })) as ivm.Reference;
     api.release();
 
     let script: ivm.Script;
@@ -119,12 +135,93 @@ export class Instance {
    */
   async overLimit(): Promise<boolean> {
     if (this.dead || this.pending.size > 0) return false;
+    this.busy++;
     try {
       const h = await this.isolate.getHeapStatistics();
       return h.used_heap_size + h.externally_allocated_size > this.limitMb * 1024 * 1024;
     } catch {
       return false;
+    } finally {
+      this.notBusy();
     }
+  }
+
+  /** overLimit, measured synchronously (after a synchronous call: the isolate is free). */
+  overLimitSync(): boolean {
+    if (this.dead || this.pending.size > 0) return false;
+    try {
+      const h = this.isolate.getHeapStatisticsSync();
+      return h.used_heap_size + h.externally_allocated_size > this.limitMb * 1024 * 1024;
+    } catch {
+      return false;
+    }
+  }
+
+  private notBusy(): void {
+    if (--this.busy > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once no async call is in flight (at once when none is, or when the instance died). */
+  whenIdle(): Promise<void> {
+    if (this.busy === 0 || this.dead) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** CPU time the isolate has used so far (ns), 0 once it is gone. */
+  cpuNs(): number {
+    try {
+      return this.dead ? 0 : Number(this.isolate.cpuTime);
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Whether a synchronous call can start now: nothing else is running in or waiting for the isolate
+   * (an applySync would otherwise block the event loop until the isolate is free).
+   */
+  get canRunSync(): boolean {
+    return !this.dead && this.busy === 0 && this.pending.size === 0 && this.invokeSyncRef !== null;
+  }
+
+  /**
+   * Runs one invocation synchronously on this thread, under the function's timeout. A handler whose
+   * promise is still pending after its microtasks ran (it waits on a timer) is awaited
+   * asynchronously for the rest of the timeout. Rejects like `invoke`.
+   */
+  invokeSync(reqJson: string): Promise<Packed> {
+    const { timeoutMs } = this.source;
+    if (!this.canRunSync || !this.takeRef || !this.settleRef) return this.invoke(reqJson);
+    const started = performance.now();
+    const cpu = this.cpuNs();
+    let out: SyncPacked;
+    try {
+      out = (this.invokeSyncRef as ivm.Reference).applySync(undefined, [reqJson], {
+        timeout: timeoutMs, arguments: { copy: true }, result: { copy: true },
+      }) as SyncPacked;
+      if (out.kind === 'pending') {
+        const took = this.takeRef.applySync(undefined, [out.id], { timeout: timeoutMs, result: { copy: true } }) as SyncPacked;
+        if (took.kind !== 'wait') out = took;
+      }
+    } catch (e) {
+      this.lastSyncMs = (this.cpuNs() - cpu) / 1e6;
+      const reason = this.death ?? this.classify(e);
+      if (reason) {
+        this.kill(reason);
+        return Promise.reject(deathError(reason, timeoutMs));
+      }
+      return Promise.reject(new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(e)}`));
+    }
+    this.lastSyncMs = (this.cpuNs() - cpu) / 1e6;
+    if (out.kind === 'pending') {
+      const left = Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
+      return this.runAsync(this.settleRef, out.id, left);
+    }
+    if (out.kind === 'wait') return Promise.reject(new ZvError('FUNCTION_BAD_RESPONSE', 'The function\'s result could not be read'));
+    return Promise.resolve(out);
   }
 
   private get limitMb(): number {
@@ -137,13 +234,19 @@ export class Instance {
 
   /** Runs one invocation; rejects with a ZvError (the instance is killed on timeout / memory). */
   invoke(reqJson: string): Promise<Packed> {
-    if (this.dead || !this.invokeRef) return Promise.reject(deathError(this.death ?? 'memory', this.source.timeoutMs));
-    const { timeoutMs } = this.source;
-    const ref = this.invokeRef;
+    if (!this.invokeRef) return Promise.reject(deathError(this.death ?? 'memory', this.source.timeoutMs));
+    return this.runAsync(this.invokeRef, reqJson, this.source.timeoutMs);
+  }
+
+  /** Calls `ref(arg)` asynchronously; its promise's packed result, within `timeoutMs`. */
+  private runAsync(ref: ivm.Reference, arg: string | number, timeoutMs: number): Promise<Packed> {
+    if (this.dead) return Promise.reject(deathError(this.death ?? 'memory', this.source.timeoutMs));
+    this.busy++;
     return new Promise<Packed>((resolve, reject) => {
       let settled = false;
       const finish = (): void => {
         settled = true;
+        this.notBusy();
         clearTimeout(timer);
         this.pending.delete(onKill);
       };
@@ -155,7 +258,7 @@ export class Instance {
       const timer = setTimeout(() => this.kill('timeout'), timeoutMs);
       this.pending.add(onKill);
       ref
-        .apply(undefined, [reqJson], { timeout: timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true } })
+        .apply(undefined, [arg], { timeout: timeoutMs, arguments: { copy: true }, result: { promise: true, copy: true } })
         .then(
           (packed: unknown) => {
             if (settled) return;
@@ -167,7 +270,7 @@ export class Instance {
             const reason = this.death ?? this.classify(e);
             if (reason) {
               this.kill(reason); // rejects this call and every other one in flight
-              onKill(deathError(reason, timeoutMs));
+              onKill(deathError(reason, this.source.timeoutMs));
               return;
             }
             finish();
@@ -202,6 +305,9 @@ export class Instance {
     const err = deathError(this.death, this.source.timeoutMs);
     for (const reject of [...this.pending]) reject(err);
     this.pending.clear();
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
   }
 
   private onLog(stream: unknown, text: unknown): void {
@@ -214,7 +320,11 @@ export class Instance {
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (this.dead || !this.fireRef) return;
-      this.fireRef.apply(undefined, [id], { timeout: this.source.timeoutMs }).catch((e: unknown) => {
+      this.busy++;
+      this.fireRef.apply(undefined, [id], { timeout: this.source.timeoutMs }).then(() => {
+        this.notBusy();
+      }, (e: unknown) => {
+        this.notBusy();
         const reason = this.death ?? this.classify(e);
         if (reason) this.kill(reason);
       });

@@ -299,23 +299,70 @@ function packChecked(v) {
   return { kind: 'value', value: o };
 }
 
-async function invoke(reqJson) {
+// The synchronous entry (the host calls it with applySync): runs handle/fetch now. A value is packed
+// at once; a promise gets an id, and once it settles its packed result is kept for take(id) (the
+// host's next synchronous call, after the microtasks ran) or settle(id) (async, for one that waits
+// on a timer).
+const pendings = new Map();
+let nextPending = 1;
+function isThenable(x) {
+  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof x.then === 'function';
+}
+function start(reqJson) {
+  const req = JSON.parse(reqJson);
+  if (entry.kind === 'fetch') {
+    const qs = new URLSearchParams(req.query).toString();
+    const method = String(req.method).toUpperCase();
+    const noBody = method === 'GET' || method === 'HEAD' || req.body === '';
+    const request = new Request('http://localhost' + req.path + (qs ? '?' + qs : ''), { method, headers: req.headers, body: noBody ? null : req.body, [RAW]: true });
+    return entry.target.fetch(request, env, execCtx);
+  }
+  return entry.fn.call(entry.self, req, env);
+}
+function packOut(out) {
+  try { return pack(out); } catch (e) { return { kind: 'bad', reason: errText(e) }; }
+}
+function invokeSync(reqJson) {
   let out;
   try {
-    const req = JSON.parse(reqJson);
-    if (entry.kind === 'fetch') {
-      const qs = new URLSearchParams(req.query).toString();
-      const method = String(req.method).toUpperCase();
-      const noBody = method === 'GET' || method === 'HEAD' || req.body === '';
-      const request = new Request('http://localhost' + req.path + (qs ? '?' + qs : ''), { method, headers: req.headers, body: noBody ? null : req.body, [RAW]: true });
-      out = await entry.target.fetch(request, env, execCtx);
-    } else {
-      out = await entry.fn.call(entry.self, req, env);
+    out = start(reqJson);
+    if (isThenable(out)) {
+      const id = nextPending++;
+      const slot = { done: false, value: undefined, promise: undefined };
+      slot.promise = Promise.resolve(out).then(
+        (v) => { slot.done = true; slot.value = packOut(v); return slot.value; },
+        (e) => { slot.done = true; slot.value = { kind: 'error', message: errText(e), stack: errStack(e) }; return slot.value; },
+      );
+      pendings.set(id, slot);
+      return { kind: 'pending', id };
     }
   } catch (e) {
     return { kind: 'error', message: errText(e), stack: errStack(e) };
   }
-  try { return pack(out); } catch (e) { return { kind: 'bad', reason: errText(e) }; }
+  return packOut(out);
+}
+function take(id) {
+  const slot = pendings.get(id);
+  if (!slot) return { kind: 'bad', reason: 'the invocation was lost' };
+  if (!slot.done) return { kind: 'wait' };
+  pendings.delete(id);
+  return slot.value;
+}
+function settle(id) {
+  const slot = pendings.get(id);
+  if (!slot) return { kind: 'bad', reason: 'the invocation was lost' };
+  pendings.delete(id);
+  return slot.promise;
+}
+
+async function invoke(reqJson) {
+  let out;
+  try {
+    out = await start(reqJson);
+  } catch (e) {
+    return { kind: 'error', message: errText(e), stack: errStack(e) };
+  }
+  return packOut(out);
 }
 `;
 
@@ -330,7 +377,7 @@ delete g.__zv_timer;
 delete g.WebAssembly;
 ${WEB_SHIMS}
 ${GLUE}
-return { define, invoke, fire };
+return { define, invoke, invokeSync, take, settle, fire };
 })(globalThis)`;
 
 /**
