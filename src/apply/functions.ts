@@ -307,9 +307,18 @@ export class Deployer {
     const slice: AppSlice = {
       namespace: app.namespace,
       functions,
-      static: site ? { appKey: app.key, files: new Map(site.files.map((f) => [f.path, f])) } : null,
+      static: site ? { appKey: app.key, files: this.servedFiles(site.files) } : null,
     };
     return { slice, created, replaced };
+  }
+
+  /** The served map of a site's file list, built once per list (an unchanged site is the same list). */
+  private readonly staticMaps = new WeakMap<readonly StaticFileEntry[], ReadonlyMap<string, StaticFileEntry>>();
+
+  private servedFiles(files: readonly StaticFileEntry[]): ReadonlyMap<string, StaticFileEntry> {
+    let m = this.staticMaps.get(files);
+    if (!m) this.staticMaps.set(files, (m = new Map(files.map((f) => [f.path, f]))));
+    return m;
   }
 
   /** Switches traffic to the prepared slice, then drains and disposes what it replaced. */
@@ -355,7 +364,7 @@ export class Deployer {
     this.serving.setApp(app.key, {
       namespace: app.namespace,
       functions,
-      static: site ? { appKey: app.key, files: new Map(site.files.map((f) => [f.path, f])) } : null,
+      static: site ? { appKey: app.key, files: this.servedFiles(site.files) } : null,
     });
   }
 

@@ -40,6 +40,7 @@ export interface Plan {
   fromCommit: string | null;
   toCommit: string;
   functions: FunctionChange[];
+  /** Static files created, updated or deleted (unchanged ones are only counted in `summary`; older recorded plans list them too). */
   static: StaticChange[];
   /** The static site as a whole: set up, replaced, removed or kept. */
   staticSite: Action | null;
@@ -92,15 +93,24 @@ export function planFunctions(desired: DesiredState, deployed: DeployedState | n
   }
   functions.sort(byPath);
 
-  const oldFiles = new Map((deployed?.static?.files ?? []).map((f) => [f.path, f.hash]));
-  const newFiles = new Map((desired.static?.files ?? []).map((f) => [f.path, f.hash]));
+  // Unchanged static files are counted, not listed: a plan (kept in every sync record) of a one-file
+  // change in a 20,000-file site lists one file. The same array on both sides (the tree reader hands
+  // back the deployed one when no static path changed) is not even compared.
   const staticChanges: StaticChange[] = [];
-  for (const [path, hash] of newFiles) {
-    const old = oldFiles.get(path);
-    staticChanges.push(count({ path, action: old === undefined ? 'create' : old === hash ? 'unchanged' : 'update' }));
+  const oldList = deployed?.static?.files ?? [];
+  const newList = desired.static?.files ?? [];
+  if (oldList === newList) summary.unchanged += newList.length;
+  else {
+    const oldFiles = new Map(oldList.map((f) => [f.path, f.hash]));
+    const newFiles = new Map(newList.map((f) => [f.path, f.hash]));
+    for (const [path, hash] of newFiles) {
+      const old = oldFiles.get(path);
+      if (old === hash) summary.unchanged++;
+      else staticChanges.push(count({ path, action: old === undefined ? 'create' : 'update' }));
+    }
+    for (const path of oldFiles.keys()) if (!newFiles.has(path)) staticChanges.push(count({ path, action: 'delete' }));
+    staticChanges.sort(byPath);
   }
-  for (const path of oldFiles.keys()) if (!newFiles.has(path)) staticChanges.push(count({ path, action: 'delete' }));
-  staticChanges.sort(byPath);
 
   let staticSite: Action | null = null;
   const had = deployed?.static ?? null;
@@ -108,7 +118,7 @@ export function planFunctions(desired: DesiredState, deployed: DeployedState | n
   if (had && !has) staticSite = 'delete';
   else if (!had && has) staticSite = 'create';
   else if (had && has) {
-    const changed = had.dir !== has.dir || staticChanges.some((c) => c.action !== 'unchanged');
+    const changed = had.dir !== has.dir || staticChanges.length > 0;
     staticSite = changed ? 'update' : 'unchanged';
   }
 
