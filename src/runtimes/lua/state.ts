@@ -27,6 +27,8 @@ interface RawModule {
   _free(ptr: number): void;
   _lua_tolstring(L: number, idx: number, lenPtr: number): number;
   _lua_pushlstring(L: number, ptr: number, len: number): number;
+  _lua_createtable(L: number, narr: number, nrec: number): void;
+  _lua_rawset(L: number, idx: number): void;
   getValue(ptr: number, type: string): number;
   addFunction(fn: (...args: number[]) => number | void, signature: string): number;
 }
@@ -48,6 +50,8 @@ const MAX_PRINT_BYTES = 16 * MIB;
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const utf8Strict = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
 const encoder = new TextEncoder();
+/** Strings up to this many UTF-16 units are encoded straight into a scratch buffer in WASM memory. */
+const SCRATCH_CHARS = 16 * 1024;
 
 /** The WASM module of one worker and the callbacks shared by all its states. */
 export class LuaHost {
@@ -55,6 +59,8 @@ export class LuaHost {
   readonly hookPtr: number;
   readonly logPtr: number;
   private readonly lenPtr: number;
+  /** WASM memory for encoding short strings into (3 bytes per UTF-16 unit at most). */
+  private readonly scratchPtr: number;
   /** Epoch ms after which the hook raises an error in whatever Lua code runs. */
   deadline = Infinity;
   timedOut = false;
@@ -67,6 +73,7 @@ export class LuaHost {
   private constructor(readonly lua: LuaWasm) {
     this.raw = lua.module as unknown as RawModule;
     this.lenPtr = this.raw._malloc(8);
+    this.scratchPtr = this.raw._malloc(SCRATCH_CHARS * 3);
     this.hookPtr = this.raw.addFunction((L: number) => {
       if (Date.now() <= this.deadline) return;
       this.timedOut = true;
@@ -89,6 +96,12 @@ export class LuaHost {
   }
 
   pushString(L: number, s: string): void {
+    if (s.length <= SCRATCH_CHARS && this.scratchPtr) {
+      // the common case: no allocation, no copy (HEAPU8 is read each time: memory may have grown)
+      const { written } = encoder.encodeInto(s, this.raw.HEAPU8.subarray(this.scratchPtr, this.scratchPtr + SCRATCH_CHARS * 3));
+      this.raw._lua_pushlstring(L, this.scratchPtr, written);
+      return;
+    }
     const bytes = encoder.encode(s);
     const ptr = this.raw._malloc(Math.max(1, bytes.length));
     if (!ptr) throw new Error('the Lua worker is out of memory');
@@ -101,12 +114,12 @@ export class LuaHost {
   }
 
   pushMap(L: number, map: Record<string, string>): void {
-    const entries = Object.entries(map);
-    this.lua.lua_createtable(L, 0, entries.length);
-    for (const [k, v] of entries) {
+    const keys = Object.keys(map);
+    this.raw._lua_createtable(L, 0, keys.length);
+    for (const k of keys) {
       this.pushString(L, k);
-      this.pushString(L, String(v));
-      this.lua.lua_rawset(L, -3);
+      this.pushString(L, String(map[k]));
+      this.raw._lua_rawset(L, -3);
     }
   }
 
@@ -219,16 +232,17 @@ export class LuaFunctionState {
     const L = this.L;
     lua.lua_settop(L, 0);
     lua.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.callRef));
-    lua.lua_createtable(L, 0, 5);
+    const { raw } = this.host;
+    raw._lua_createtable(L, 0, 5);
     for (const field of ['method', 'path', 'body'] as const) {
       this.host.pushString(L, field);
       this.host.pushString(L, String(req[field] ?? ''));
-      lua.lua_rawset(L, -3);
+      raw._lua_rawset(L, -3);
     }
     for (const field of ['query', 'headers'] as const) {
       this.host.pushString(L, field);
       this.host.pushMap(L, req[field] ?? {});
-      lua.lua_rawset(L, -3);
+      raw._lua_rawset(L, -3);
     }
     this.protectedCall(1, 3);
     try {
