@@ -48,6 +48,8 @@ export const LAYERS = {
   },
   reconciler: {
     may: ['core', 'errors', 'telemetry', 'apply', 'serving'],
+    // The Snapshot port and its pure, lexical resolver: drift repair resolves a static file in the deployed commit.
+    mayUse: ['sources/snapshot'],
     typesFrom: ['sources/types', 'store/types', 'runtimes/types'],
     why: 'the sync pipeline and loop: drives sources, store and appliers through their ports',
   },

@@ -1,20 +1,19 @@
 // Drift repair of one application (PRODUCT.md §11): every `--drift-interval` the loop asks what runs
 // to be put back where it was deployed — docker containers removed or stopped by hand (the
 // function runtime), service processes the runtime no longer runs (ServiceHost), static blobs that
-// are missing or no longer hash to their name (restored from the git artifact of the deployed
-// commit). Each repair is published on `zerverless:drift:repair`; the loop records a pass that
+// are missing or no longer hash to their name (restored from a snapshot of the deployed commit,
+// read from the git objects). Each repair is published on `zerverless:drift:repair`; the loop records a pass that
 // repaired something in the history (trigger `drift`, message from `describeRepairs`).
 //
 // The caller runs `repairDrift` in the application's sync queue: never beside a sync, a rollback or
 // a removal of the same application.
-import { readFile, realpath } from 'node:fs/promises';
-import { join, sep } from 'node:path';
 import type { DeployedState, StaticFileEntry } from '../core/desired.js';
 import { ZvError, toZvError } from '../errors/registry.js';
 import type { AppIdentity, Deployer } from '../apply/functions.js';
 import type { ServiceHost } from '../apply/services/host.js';
 import type { DriftRepair } from '../apply/drift.js';
-import type { Artifact, Source } from '../sources/types.js';
+import type { CommitSnapshot, Source } from '../sources/types.js';
+import { resolveInSnapshot } from '../sources/snapshot.js';
 import type { AppSource } from '../store/types.js';
 import { CHANNELS, publish } from '../telemetry/events.js';
 import type { Logger } from '../telemetry/log.js';
@@ -25,7 +24,7 @@ export interface DriftDeps {
   deployer: Deployer;
   /** The application's services (null: it has none). */
   host: ServiceHost | null;
-  /** Where restored static files come from: the artifact of the deployed commit. */
+  /** Where restored static files come from: the snapshot of the deployed commit. */
   source: Source;
   /** What was deployed (store.getDeployed): its commit and static site locate the files to restore. */
   deployed: DeployedState | null;
@@ -88,31 +87,28 @@ export function describeRepairs(repairs: readonly DriftRepair[]): string {
 }
 
 /**
- * Reads a static file's bytes from the artifact of the deployed commit (fetched once per pass, only
- * when a blob needs restoring). The file must resolve inside the artifact (symlinks are followed,
- * as when the site was read).
+ * Reads a static file's bytes from the snapshot of the deployed commit (made once per pass, only
+ * when a blob needs restoring; fetched again if the clone lost the commit). The path is resolved in
+ * the snapshot as when the site was read (resolveInSnapshot: symlinks followed lexically, never
+ * out of the repository).
  */
 function blobRestorer(app: DriftApp, deps: DriftDeps): (entry: StaticFileEntry) => Promise<Uint8Array> {
-  let artifact: Promise<Artifact> | undefined;
+  let snapshot: Promise<CommitSnapshot> | undefined;
   return async (entry) => {
     const deployed = deps.deployed;
     if (!deployed?.static || !deployed.commit) {
       throw new ZvError('INTERNAL', `static file ${entry.path}: no deployed commit to restore it from`);
     }
-    artifact ??= deps.source.artifact({ repoURL: app.source.repoURL, branch: app.source.branch, namespace: app.namespace }, deployed.commit);
-    const a = await artifact;
-    const root = await realpath(a.dir);
+    snapshot ??= deps.source.snapshot({ repoURL: app.source.repoURL, branch: app.source.branch, namespace: app.namespace }, deployed.commit);
+    const snap = await snapshot;
     const rel = [app.source.path, deployed.static.dir, entry.path].filter((p) => p && p !== '.').join('/');
-    const file = join(root, ...rel.split('/'));
-    let real: string;
-    try {
-      real = await realpath(file);
-    } catch (e) {
-      throw new ZvError('INTERNAL', `static file ${entry.path}: not in commit ${deployed.commit.slice(0, 12)} (${rel}): ${toZvError(e).message}`);
+    const r = await resolveInSnapshot(snap, rel);
+    if (r.kind === 'escape' || r.kind === 'loop') {
+      throw new ZvError('PATH_ESCAPE', `static file ${entry.path}: resolves outside the repository (or through a link loop)`);
     }
-    if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) {
-      throw new ZvError('PATH_ESCAPE', `static file ${entry.path}: resolves outside the repository`);
+    if (r.kind === 'missing' || (r.entry.kind !== 'file' && r.entry.kind !== 'exec')) {
+      throw new ZvError('INTERNAL', `static file ${entry.path}: not a file in commit ${deployed.commit.slice(0, 12)} (${rel})`);
     }
-    return readFile(real);
+    return snap.read(r.entry);
   };
 }

@@ -1,6 +1,6 @@
 // One sync of one application, as named steps in the style of Flux's reconcilers:
 //
-//   head → artifact → read → ownership → plan → prepare → commit → apply services → finish
+//   head → snapshot → read → ownership → plan → prepare → commit → apply services → finish
 //
 // Each step does one thing and hands its result to the next, or throws. Nothing is served from the
 // new commit before `commit` (functions and static files switch atomically there); services follow
@@ -9,7 +9,7 @@
 import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/desired.js';
 import { planApplication, type Plan } from '../core/plan/index.js';
-import type { Artifact, DesiredRead, DesiredReader, RepoRef, Source } from '../sources/types.js';
+import type { CommitSnapshot, DesiredRead, DesiredReader, RepoRef, Source } from '../sources/types.js';
 import type { AppRecord, AppStatusPatch, CommitInfo, Store, SyncCause } from '../store/types.js';
 import type { ServingTable } from '../serving/table.js';
 import type { Deployer, AppIdentity, Prepared } from '../apply/functions.js';
@@ -92,7 +92,7 @@ export class SyncRun {
   private readonly meta: EventMeta;
   // What the steps found, in order.
   private commit: string | null = null;
-  private artifact: Artifact | null = null;
+  private snapshot: CommitSnapshot | null = null;
   private read: DesiredRead | null = null;
   private routes: string[] = [];
   private host: ServiceHost | null = null;
@@ -118,7 +118,7 @@ export class SyncRun {
     try {
       outcome = await traced('reconcile', this.meta, async (more) => {
         more.commit = await this.headStep();
-        await this.artifactStep();
+        await this.snapshotStep();
         await this.readStep();
         this.ownershipStep();
         more.plan = this.planStep().summary;
@@ -141,18 +141,21 @@ export class SyncRun {
     return this.commit;
   }
 
-  /** artifact: the commit's tree on disk; a commit not signed by a trusted key is refused before it is written out. */
-  private async artifactStep(): Promise<void> {
+  /**
+   * snapshot: the commit's tree, read from the source's store without writing it out (fetched when
+   * missing); a commit not signed by a trusted key is refused before anything of it is read.
+   */
+  private async snapshotStep(): Promise<void> {
     const commit = this.commit as string;
     if (this.app.source.verify) await this.env.source.verifyCommit(this.ref, commit, this.app.source.verify);
-    this.artifact = await this.env.source.artifact(this.ref, commit);
+    this.snapshot = await this.env.source.snapshot(this.ref, commit);
   }
 
   /** read: the desired state (functions, static site) and the service specs of the commit. */
   private async readStep(): Promise<void> {
     const { app } = this;
-    const art = this.artifact as Artifact;
-    this.read = await this.env.reader.read(art.dir, { path: app.source.path, namespace: app.namespace, commit: art.revision, repoURL: app.source.repoURL, branch: app.source.branch });
+    const snap = this.snapshot as CommitSnapshot;
+    this.read = await this.env.reader.read(snap, { path: app.source.path, namespace: app.namespace, commit: snap.revision, repoURL: app.source.repoURL, branch: app.source.branch });
     if (this.read.services.length && !app.allowServices) throw servicesForbidden(app);
     this.routes = this.read.services.filter((s) => s.route).map((s) => s.route as string);
   }
@@ -213,7 +216,7 @@ export class SyncRun {
     const host = this.host;
     if (!host) return '';
     const read = this.read as DesiredRead;
-    await host.apply(read.services, (this.artifact as Artifact).revision);
+    await host.apply(read.services, (this.snapshot as CommitSnapshot).revision);
     if (read.services.length === 0 && host.appliedSpecs().length === 0) await this.env.dropHost(this.app);
     return host.problems();
   }
@@ -223,9 +226,9 @@ export class SyncRun {
    * in the source's store (a failed fetch is not tried again for it). Null when unknown.
    */
   private async commitInfo(): Promise<CommitInfo | null> {
-    if (!this.commit || !this.artifact) return null;
+    if (!this.commit || !this.snapshot) return null;
     try {
-      const info = (await this.env.source.snapshot(this.ref, this.commit)).commitInfo;
+      const info = this.snapshot.commitInfo;
       return { message: (info.message.split('\n')[0] ?? '').slice(0, 200), author: info.author, time: info.time ?? info.committedAt };
     } catch {
       return null;
