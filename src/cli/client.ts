@@ -74,7 +74,7 @@ export class ApiClient {
   get(name: string, namespace?: string): Promise<AppStatus> {
     return this.call('GET', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`) as Promise<AppStatus>;
   }
-  add(body: { name: string; namespace: string; source: { repoURL: string; branch?: string; path?: string } }): Promise<AppStatus> {
+  add(body: { name: string; namespace: string; source: { repoURL: string; branch?: string; path?: string }; notify?: { url: string; events?: string[]; format?: 'json' | 'slack' }[] }): Promise<AppStatus> {
     return this.call('POST', '/', body) as Promise<AppStatus>;
   }
   sync(name: string, namespace?: string, async = false): Promise<AppStatus> {

@@ -131,8 +131,10 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption('--namespace <ns>', 'namespace to serve it under')
     .option('--branch <branch>', 'branch to follow', 'main')
     .option('--path <path>', 'folder of the repository holding zerverless.yaml')
-    .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string }) => {
-      const r = await (await client(o)).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path } });
+    .option('--notify <url>', 'POST its status changes (synced, error, degraded, recovered, rolledBack) to this URL as JSON; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string; notify?: string[] }) => {
+      const notify = o.notify?.map((url) => ({ url }));
+      const r = await (await client(o)).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path }, ...(notify ? { notify } : {}) });
       show(o, r, () => `registered ${r.namespace}/${r.name} (${r.status}); the first sync runs in the background`);
     });
   clientOptions(apps.command('sync <name>').description('sync now and wait for the result'))

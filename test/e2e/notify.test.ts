@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
 import { luaManifest } from './fixtures.js';
+import { cliFromSource } from '../support/cli-src.js';
 
 interface Received {
   path: string;
@@ -173,6 +174,14 @@ describe('notifications', () => {
     assert.equal((await h.sync('slow', 'slow')).status, 'error');
     await repo.commit({ 'zerverless.yaml': luaManifest('three') });
     assert.equal((await h.sync('slow', 'slow')).status, 'synced');
+  });
+
+  it('apps add --notify registers notification targets', async () => {
+    const r = await cliFromSource('apps', 'add', 'viacli', repo.url, '--namespace', 'viacli', '--notify', `${rx.url}/cli-a`, '--notify', `${rx.url}/cli-b`, '--server', h.url, '--token', h.token);
+    assert.equal(r.code, 0, r.stderr);
+    const targets = await h.api<{ notify: { url: string; format: string }[] }>('GET', '/viacli/notify?namespace=viacli');
+    assert.deepEqual(targets.body.notify, [{ url: `${rx.url}/cli-a`, format: 'json' }, { url: `${rx.url}/cli-b`, format: 'json' }]);
+    await rx.waitFor('/cli-b', 1);
   });
 
   it('refuses targets that are not http(s) URLs, too many, or carry a password', async () => {
