@@ -1,8 +1,9 @@
 // A Snapshot over a plain folder: what unit tests, `zerverless validate` and anything else reading a
-// local folder hand the tree reader. Ids are git's: a file's or link's id is its blob id (sha1 of
-// `blob <size>\0<bytes>`), a folder's a tree id computed the way git computes it from its entries,
-// so equal ids mean equal contents and the reader's skipping of unchanged paths works here too.
-// It is not fast (a folder's id hashes the whole subtree, once per instance); it does not need to be.
+// local folder hand the tree reader. A file's or link's id is git's blob id (sha1 of
+// `blob <size>\0<bytes>`), so unchanged files are recognised across snapshots. A folder's id is, by
+// default, unique to this snapshot (never equal to another's, so a reader never skips a folder of
+// it: nothing is read beyond the folders a reader lists); with `gitIds` it is the tree id git would
+// compute, which hashes the whole subtree once per instance (tests of folder skipping use it).
 //
 // The folder is read as it is now: make a new FsSnapshot after changing it. Like a git tree, it
 // never shows `.git`, sockets, FIFOs or devices; nothing is followed through symlinks.
@@ -23,9 +24,14 @@ const byName = (a: { name: string }, b: { name: string }): number => (a.name < b
 export class FsSnapshot implements Snapshot {
   private readonly dirs = new Map<string, Promise<SnapshotEntry[]>>();
   private readonly ids = new Map<string, Promise<string>>();
+  private readonly gitIds: boolean;
+  private readonly instance = `fs-${process.pid}-${++FsSnapshot.made}-${Date.now()}`;
+  private static made = 0;
 
   /** `commit` is what the snapshot says it is the tree of (a placeholder for a folder that is no commit). */
-  constructor(readonly root: string, readonly commit: string = '0'.repeat(40)) {}
+  constructor(readonly root: string, readonly commit: string = '0'.repeat(40), opts: { gitIds?: boolean } = {}) {
+    this.gitIds = opts.gitIds ?? false;
+  }
 
   private abs(path: string): string {
     return path === '' ? this.root : join(this.root, ...path.split('/'));
@@ -54,9 +60,10 @@ export class FsSnapshot implements Snapshot {
   }
 
   private treeId(path: string): Promise<string> {
+    if (!this.gitIds) return Promise.resolve(`${this.instance}:${path}`);
     let id = this.ids.get(path);
     if (!id) {
-      id = this.readdir(path).then((entries) => {
+      id = this.list(path).then((entries) => {
         // git sorts a folder's entries as if folder names ended in '/'.
         const key = (e: SnapshotEntry): string => (e.kind === 'dir' ? `${e.name}/` : e.name);
         const sorted = [...entries].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
@@ -82,6 +89,10 @@ export class FsSnapshot implements Snapshot {
   }
 
   readdir(path: string): Promise<SnapshotEntry[]> {
+    return this.list(path);
+  }
+
+  private list(path: string): Promise<SnapshotEntry[]> {
     let list = this.dirs.get(path);
     if (!list) {
       list = (async () => {

@@ -123,7 +123,7 @@ test('FsSnapshot: entries as stored, git ids, exec bit, no .git, links not follo
   rmSync(join(dir, '.git'), { recursive: true });
   git('init', '-q');
   git('add', '-A');
-  const fresh = new FsSnapshot(dir);
+  const fresh = new FsSnapshot(dir, undefined, { gitIds: true });
   assert.equal((await fresh.lstat('a/b.txt'))?.id, git('hash-object', 'a/b.txt'));
   assert.equal((await fresh.lstat(''))?.id, git('write-tree'));
   assert.equal((await fresh.lstat('a'))?.id, git('rev-parse', `${git('write-tree')}:a`));
@@ -131,8 +131,13 @@ test('FsSnapshot: entries as stored, git ids, exec bit, no .git, links not follo
   // Equal contents, equal ids; a change moves the file's id and its folders', not the others'.
   const before = new Map((await fresh.readdir('')).map((e) => [e.name, e.id]));
   writeFileSync(join(dir, 'a/b.txt'), 'changed\n');
-  const after = new Map((await new FsSnapshot(dir).readdir('')).map((e) => [e.name, e.id]));
+  const after = new Map((await new FsSnapshot(dir, undefined, { gitIds: true }).readdir('')).map((e) => [e.name, e.id]));
   assert.notEqual(after.get('a'), before.get('a'));
   assert.equal(after.get('e'), before.get('e'));
   assert.equal(after.get('run.sh'), before.get('run.sh'));
+  // Without gitIds a folder's id is this snapshot's own: never skipped by a reader of another one.
+  const [p, q] = [new FsSnapshot(dir), new FsSnapshot(dir)];
+  assert.notEqual((await p.lstat('e'))?.id, (await q.lstat('e'))?.id);
+  assert.equal((await p.lstat('e'))?.id, (await p.lstat('e'))?.id);
+  assert.equal((await p.lstat('run.sh'))?.id, (await q.lstat('run.sh'))?.id);
 });

@@ -261,3 +261,67 @@ test('validateTree: valid, invalid YAML, tree problems, nothing to deploy, apps 
   assert.deepEqual(await validateTree(tree({ 'apps/web/app.yaml': 'name: web\nversion: "1"\nsource: {type: npm}\n' })), []);
   assert.match(formatDiagnostic((await validateTree('/nonexistent/zv'))[0] ?? assert.fail()), /is not a folder/);
 });
+
+// ---- only changed paths cost anything --------------------------------------------------------
+
+/** An FsSnapshot with git's folder ids that counts the folders listed and the files read. */
+function counting(dir: string): FsSnapshot & { listed: string[]; reads: string[] } {
+  const s = new FsSnapshot(dir, undefined, { gitIds: true }) as FsSnapshot & { listed: string[]; reads: string[] };
+  s.listed = [];
+  s.reads = [];
+  const readdir = s.readdir.bind(s);
+  const read = s.read.bind(s);
+  s.readdir = (p) => (s.listed.push(p), readdir(p));
+  s.read = (e, o) => (s.reads.push(e.path), read(e, o));
+  return s;
+}
+
+test('static: unchanged files are not read, unchanged folders not listed, an unchanged site is the same list', async () => {
+  const text = M('  static:\n    dir: public\n');
+  const dir = tree({ 'zerverless.yaml': text, 'public/index.html': 'i', 'public/a/one.txt': '1', 'public/a/two.txt': '2', 'public/b/deep/x.txt': 'x' });
+  const { manifest } = parse(text);
+  const first = await readDesiredState(counting(dir), '', manifest, { commit: 'c1' });
+  const site = first.state.static!;
+  assert.deepEqual(first.staticFiles.map((f) => f.entry.path), ['a/one.txt', 'a/two.txt', 'b/deep/x.txt', 'index.html']);
+  assert.ok(site.dirs && site.dirs[''] && site.dirs.a && site.dirs['b/deep']);
+  assert.ok(site.files.every((f) => f.oid));
+  assert.equal(new TextDecoder().decode(await first.staticFiles[0]!.read()), '1');
+
+  // Nothing changed (a change outside the static dir): the deployed list itself, nothing read.
+  writeFileSync(join(dir, 'README.md'), 'elsewhere');
+  const same = counting(dir);
+  const again = await readDesiredState(same, '', manifest, { commit: 'c2', previousStatic: site });
+  assert.equal(again.state.static?.files, site.files);
+  assert.deepEqual([again.staticFiles, same.reads.filter((p) => p.startsWith('public'))], [[], []]);
+
+  // One file changed, one copied from an unchanged one: only the changed one is read; b/ is not listed.
+  writeFileSync(join(dir, 'public/a/two.txt'), 'two');
+  writeFileSync(join(dir, 'public/a/copy.txt'), '1');
+  const one = counting(dir);
+  const next = await readDesiredState(one, '', manifest, { commit: 'c3', previousStatic: site });
+  assert.deepEqual(next.staticFiles.map((f) => f.entry.path), ['a/two.txt']);
+  assert.deepEqual(one.reads.filter((p) => p.startsWith('public')), ['public/a/two.txt']);
+  assert.equal(one.listed.some((p) => p.startsWith('public/b')), false);
+  assert.deepEqual(next.state.static?.files.map((f) => [f.path, f.hash, f.size]), [
+    ['a/copy.txt', sha('1'), 1], ['a/one.txt', sha('1'), 1], ['a/two.txt', sha('two'), 3], ['b/deep/x.txt', sha('x'), 1], ['index.html', sha('i'), 1],
+  ]);
+  // The same result as a full read.
+  const full = await readDesiredState(snap(dir), '', manifest, { commit: 'c3' });
+  assert.deepEqual(next.state.static?.files, full.state.static?.files);
+});
+
+test('static: a site with symlinks is walked in full each time (a link may point at what changed elsewhere)', async () => {
+  const text = M('  static:\n    dir: public\n');
+  const dir = tree({ 'zerverless.yaml': text, 'public/index.html': 'i', 'public/a/one.txt': '1', 'shared/logo.svg': '<svg/>' });
+  link(dir, 'public/a/logo.svg', '../../shared/logo.svg');
+  const { manifest } = parse(text);
+  const first = await readDesiredState(counting(dir), '', manifest, { commit: 'c1' });
+  assert.equal(first.state.static?.dirs, undefined);
+  // public/ is unchanged (the link's text is the same), what it points at is not.
+  writeFileSync(join(dir, 'shared/logo.svg'), '<svg v2/>');
+  const s = counting(dir);
+  const next = await readDesiredState(s, '', manifest, { commit: 'c2', previousStatic: first.state.static });
+  assert.deepEqual(next.staticFiles.map((f) => f.entry.path), ['a/logo.svg']);
+  assert.equal(next.state.static?.files.find((f) => f.path === 'a/logo.svg')?.hash, sha('<svg v2/>'));
+  assert.deepEqual(s.reads.filter((p) => !p.startsWith('public/a/logo') && p !== 'zerverless.yaml'), ['shared/logo.svg']);
+});
