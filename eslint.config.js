@@ -64,6 +64,11 @@ export const LAYERS = {
     typesFrom: ['store/types'],
     why: 'notifications: queue and POST status transitions to webhooks; sealed secrets are opened by a function the root gives',
   },
+  hooks: {
+    may: ['core', 'errors', 'telemetry'],
+    typesFrom: ['store/types', 'reconciler/reconciler'],
+    why: 'webhooks: verify a provider\'s signed push and start the matching applications\' syncs through a callback',
+  },
   api: {
     may: ['core', 'errors', 'telemetry', 'auth', 'credentials'],
     mayUse: ['sources/git/verify-policy'],

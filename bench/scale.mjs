@@ -16,6 +16,7 @@
 //   reqs    req/s vs node:http of JS / Lua / Python, read from `npm run bench` (bench/results/latest.json)
 //   static  a 100 KB and a 25 B file vs sirv (and nginx when it is on PATH)
 //   docker  the sync that adds a docker function
+//   webhooks  1,000 applications on one repository: a push hook's answer time, syncs within the cap (bench/webhooks.mjs)
 //
 // Settings (environment): BENCH_SCALE_FILES (20000), BENCH_SCALE_JS (1000), BENCH_SCALE_PY (200),
 // BENCH_SCALE_APPS (1000), BENCH_SCALE_REPOS (100), BENCH_SCALE_BATCH (50, registrations in flight),
@@ -36,6 +37,7 @@ import autocannon from 'autocannon';
 import {
   HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, readToken, runMeta, startChild, stopChild, waitForBody,
 } from './lib.mjs';
+import { rowWebhooks, webhooksTableRow } from './webhooks.mjs';
 
 const RESULTS = join(HERE, 'results', 'scale-latest.json');
 const LOAD_RESULTS = join(HERE, 'results', 'latest.json');
@@ -56,7 +58,7 @@ const CONFIG = {
   logLevel: process.env.BENCH_LOG_LEVEL || 'warn',
 };
 
-const ROWS = ['site', 'git', 'js', 'python', 'apps', 'reqs', 'static', 'docker'];
+const ROWS = ['site', 'git', 'js', 'python', 'apps', 'reqs', 'static', 'docker', 'webhooks'];
 
 // --- small helpers ----------------------------------------------------------------------------
 
@@ -702,7 +704,9 @@ async function rowDocker() {
   }
 }
 
-const RUNNERS = { site: rowSite, git: rowGit, js: rowJs, python: rowPython, apps: rowApps, reqs: rowReqs, static: rowStatic, docker: rowDocker };
+const RUNNERS = { site: rowSite, git: rowGit, js: rowJs, python: rowPython, apps: rowApps, reqs: rowReqs, static: rowStatic, docker: rowDocker,
+  webhooks: () => rowWebhooks({ rowServer, tmpRoot, newRepo, manifestHead, luaFn, log, config: CONFIG }),
+};
 
 // --- the table --------------------------------------------------------------------------------
 
@@ -779,6 +783,9 @@ function tableRows(results) {
   if (results.docker && failed('docker', 'docker function: sync that adds it', '~3.5 s') === null) {
     const r = results.docker;
     rows.push(['docker function: sync that adds it', `${range(r.rounds.map((x) => x.syncMs))}; served after ${range(r.rounds.map((x) => x.servedMs))}; ${counts(r.rounds.map((x) => x.gitProcesses))} git processes`, '~3.5 s']);
+  }
+  if (results.webhooks && failed('webhooks', 'a push hook to 1,000 applications on one repository', '≤ 1 s; within the cap') === null) {
+    rows.push(webhooksTableRow(results.webhooks, { range }));
   }
   return rows;
 }

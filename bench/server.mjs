@@ -37,7 +37,8 @@ const config = resolveServeConfig(
     'allow-file-repos': true,
     'log-level': values['log-level'],
   },
-  {},
+  // The webhooks row (bench/webhooks.mjs) passes its secret in the environment, never in argv.
+  process.env.ZV_WEBHOOK_SECRET ? { 'webhook-secret': process.env.ZV_WEBHOOK_SECRET } : {},
   {},
 );
 const logger = createLogger({ level: config.logLevel, destination: process.stderr });

@@ -147,6 +147,12 @@ const WRONG_WAY: [string, string, Kind?][] = [
   ['src/api/x.ts', '../apply/functions.js'],
   ['src/api/x.ts', '../store/sqlite/store.js'],
   ['src/api/x.ts', '../server/server.js'],
+  // hooks: verify and match, then call back; never the reconciler itself, the store or the API
+  ['src/hooks/x.ts', '../reconciler/reconciler.js'],
+  ['src/hooks/x.ts', '../store/sqlite/store.js'],
+  ['src/hooks/x.ts', '../api/index.js'],
+  ['src/hooks/x.ts', '../gateway/http.js'],
+  ['src/hooks/x.ts', '../credentials/service.js'],
   ['src/api/x.ts', '../sources/git/index.js'],
   // auth, credentials
   ['src/auth/x.ts', '../api/guard.js'],
@@ -187,6 +193,10 @@ const RIGHT_WAY: [string, string, Kind?][] = [
   ['src/api/x.ts', '../auth/tokens.js'],
   ['src/api/x.ts', '../credentials/service.js'],
   ['src/api/x.ts', '../store/types.js', 'type'],
+  ['src/hooks/x.ts', '../store/types.js', 'type'],
+  ['src/hooks/x.ts', '../reconciler/reconciler.js', 'type'],
+  ['src/hooks/x.ts', '../telemetry/metrics.js'],
+  ['src/hooks/x.ts', '../errors/respond.js'],
   // composition roots import anything
   ['src/server/x.ts', '../gateway/http.js'],
   ['src/server/x.ts', '../store/sqlite/store.js'],

@@ -90,6 +90,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--example', 'also serve the bundled example application')
     .option('--public-metrics', 'serve /metrics without a token')
     .option('--cors-origin <origins>', 'browser origins allowed to call the API, comma-separated (default: none)')
+    .option('--webhook-secret <secret>', 'secret that signs webhook deliveries (POST /hooks/...); prefer ZV_WEBHOOK_SECRET or --webhook-secret-file, which keep it out of the process list')
+    .option('--webhook-secret-file <file>', 'read the webhook secret from this file')
     .option('--admin-token-file <file>', 'read the admin token from this file (or set ZV_ADMIN_TOKEN); default: made on first start in <data-dir>/admin-token')
     .option('--notify <url>', 'POST every application\'s status changes (synced, error, degraded, recovered, rolledBack) to this URL; repeatable', (v: string, prev?: string) => (prev ? `${prev},${v}` : v))
     .option('--notify-secret <secret>', 'sign notifications with HMAC-SHA256 (X-Zerverless-Signature); prefer ZV_NOTIFY_SECRET')

@@ -45,6 +45,13 @@ export interface ServeConfig {
   pythonWorkers?: number;
   /** Python worker processes at most in all (--python-max-workers, default 4 per core, at least 8); absent: the default. */
   pythonMaxWorkers?: number;
+  /**
+   * The server's webhook secret (--webhook-secret or ZV_WEBHOOK_SECRET; better --webhook-secret-file,
+   * which keeps it out of argv and the environment); null: none (webhooks need an application's own).
+   */
+  webhookSecret: string | null;
+  /** File holding the webhook secret (--webhook-secret-file), read at start. */
+  webhookSecretFile: string | null;
   /** URLs every application's notifications are POSTed to (--notify, repeatable; comma-separated in ZV_NOTIFY and the config file). */
   notifyUrls?: string[];
   /** Signs notifications that have no secret of their own (--notify-secret, ZV_NOTIFY_SECRET); null: unsigned. */
@@ -58,7 +65,7 @@ export const SETTINGS = [
   'host', 'port', 'data-dir', 'poll-interval', 'allow-file-repos', 'max-body', 'max-response', 'log-level', 'repo', 'branch', 'apps-dir', 'namespace', 'name', 'example',
   'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval', 'function-idle', 'python-workers', 'python-max-workers',
   'notify', 'notify-secret',
-  'max-git-processes', 'max-syncs',
+  'max-git-processes', 'max-syncs', 'webhook-secret', 'webhook-secret-file',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
 export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
@@ -153,6 +160,16 @@ function parseOrigins(raw: string): string[] {
   return out;
 }
 
+/** --webhook-secret or --webhook-secret-file (not both); the file is read at start. */
+function webhookSecretSettings(secret: string | boolean | number | undefined, file: string | boolean | number | undefined): { webhookSecret: string | null; webhookSecretFile: string | null } {
+  const s = secret === undefined ? null : typeof secret === 'string' ? secret.trim() : null;
+  const f = file === undefined ? null : typeof file === 'string' && file.trim() !== '' ? file.trim() : null;
+  if (secret !== undefined && !s) throw new ZvError('CONFIG_INVALID', 'webhook-secret: must be a non-empty string');
+  if (file !== undefined && !f) throw new ZvError('CONFIG_INVALID', 'webhook-secret-file: must be a file path');
+  if (s && f) throw new ZvError('CONFIG_INVALID', 'webhook-secret and webhook-secret-file: give one of them, not both');
+  return { webhookSecret: s, webhookSecretFile: f };
+}
+
 /** --notify: http(s) URLs, comma-separated (the flag may be given several times). */
 function parseNotifyUrls(raw: string | boolean | number | undefined): string[] {
   if (raw === undefined || raw === false || raw === '') return [];
@@ -239,5 +256,6 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     adminToken: secrets.adminToken ? secrets.adminToken.trim() : null,
     notifyUrls: parseNotifyUrls(get('notify')),
     notifySecret: typeof get('notify-secret') === 'string' && String(get('notify-secret')).trim() !== '' ? String(get('notify-secret')).trim() : null,
+    ...webhookSecretSettings(get('webhook-secret'), get('webhook-secret-file')),
   };
 }

@@ -1,6 +1,6 @@
 // The composition root: builds every adapter, wires them around the core and starts HTTP.
 // This is the one place that knows which store, source and runtimes are in use.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,7 @@ import type { BootstrapRepo, ServeConfig } from './config.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
 import type { Store } from '../store/types.js';
 import { lockDataDir } from './lock.js';
+import { webhooksApp } from '../hooks/index.js';
 
 export interface RunningServer {
   url: string;
@@ -80,6 +81,19 @@ function repoUrlChecker(allowFileRepos: boolean, dataDir: string): (url: string)
       }
     }
   };
+}
+
+/** The webhook secret file's first line; CONFIG_INVALID when it cannot be read or is empty. */
+async function readSecretFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ZvError('CONFIG_INVALID', `webhook-secret-file: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const secret = text.split(/\r?\n/, 1)[0]?.trim() ?? '';
+  if (secret === '') throw new ZvError('CONFIG_INVALID', `webhook-secret-file: ${file} is empty`);
+  return secret;
 }
 
 async function availableRuntimes(all: FunctionRuntime[], logger: Logger): Promise<Map<FunctionRuntimeKind, FunctionRuntime>> {
@@ -206,9 +220,18 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const checkRepoUrl = repoUrlChecker(config.allowFileRepos, dataDir);
   const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, sealSecret: (plain, aad) => masterKey.seal(plain, aad), extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
   const guard = apiGuard({ tokens: tokenService, metrics, logger, corsOrigins: config.corsOrigins });
+  // Webhooks are signed, not token-authenticated: mounted beside the API, outside its guard.
+  const hooks = webhooksApp({
+    apps: async () => (await store.listApps({})).apps,
+    serverSecret: config.webhookSecret ?? (config.webhookSecretFile ? await readSecretFile(config.webhookSecretFile) : null),
+    sync: (appId, cause) => void reconciler.sync(appId, { cause }).catch(() => undefined),
+    metrics,
+    logger: logger.child({ component: 'webhooks' }),
+  });
   let closing = false;
   // Function requests are answered on the raw node path, ahead of the app (gateway/function-path.ts).
   const { app, listener } = createGateway({
+    hooks,
     serving, blobs, metrics, api, guard, publicMetrics: config.publicMetrics, ready: () => !closing, maxBodyBytes: config.maxBodyBytes,
     maxResponseBytes: config.maxResponseBytes,
   });

@@ -39,6 +39,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly webhooks = new Counter({
+    name: 'zerverless_webhooks_total',
+    help: 'Webhook deliveries by provider and result (triggered, no_match, deleted, tag, ping, ignored, duplicate, unauthorized, bad_request, too_large)',
+    labelNames: ['provider', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly notifications = new Counter({
     name: 'zerverless_notifications_total',
     help: 'Notification deliveries by result: sent, failed (every try failed), dropped (too many waiting for one URL)',
