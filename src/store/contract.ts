@@ -504,6 +504,71 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       assert.deepEqual(first?.commitInfo, info);
       assert.equal(first?.trigger, 'rollback');
     }));
+
+    it('keeps the newest revisions with their state, services and commit info; a deployed commit again moves to the front', () => withStore(async ({ store, reopen }) => {
+      const app = await store.createApp(newApp('web'));
+      const other = await store.createApp(newApp('other'));
+      const sha = (i: number): string => i.toString(16).padStart(40, '0');
+      // a site of 500 files; each revision changes one file and adds one
+      const site = (i: number) => Array.from({ length: 500 + i }, (_, k) => ({
+        path: `f/${String(k).padStart(4, '0')}.html`, hash: (k === 7 ? 100_000 + i : k).toString(16).padStart(64, '0'), size: k, ...(k % 2 ? { oid: 'e'.repeat(40) } : {}),
+      }));
+      const spec = { name: 'svc' } as unknown as ServiceSpec;
+      const state = (i: number): DeployedState => ({ ...sampleDeployed(sha(i)), static: { dir: 'public', files: site(i), dirs: { '': `t${i}` } } });
+      for (let i = 1; i <= 5; i++) {
+        await store.addRevision(app.id, {
+          state: state(i), services: i === 2 ? [spec] : null, deployedAt: `2026-01-15T10:00:0${i}.000Z`,
+          commitInfo: i === 3 ? null : { message: `commit ${i}`, author: 'Ada <ada@example.com>', time: null }, cause: { trigger: 'poll', actor: null },
+        }, 3);
+      }
+      await store.addRevision(other.id, { state: state(9), services: null, deployedAt: '2026-01-15T11:00:00.000Z', commitInfo: null, cause: { trigger: 'api', actor: 'ci' } }, 3);
+      const list = await store.listRevisions(app.id);
+      assert.deepEqual(list.map((r) => r.commit), [sha(5), sha(4), sha(3)]);
+      assert.deepEqual(list[0]?.counts, { functions: 4, staticFiles: 505, services: 0 });
+      assert.deepEqual(list[0]?.commitInfo, { message: 'commit 5', author: 'Ada <ada@example.com>', time: null });
+      assert.equal(list[2]?.commitInfo, null);
+      assert.equal(list[0]?.deployedAt, '2026-01-15T10:00:05.000Z');
+      assert.deepEqual(list[0]?.cause, { trigger: 'poll', actor: null });
+      assert.equal(await store.getRevision(app.id, sha(1)), null);
+      assert.equal(await store.getRevision(other.id, sha(4)), null);
+      const r4 = await store.getRevision(app.id, sha(4));
+      assert.deepEqual(r4?.state, state(4));
+      assert.equal(r4?.services, null);
+      // every blob of a kept revision is kept; the dropped revision's own blob (file 7 of revision 1, 2) is not
+      const blobs = await store.revisionBlobHashes();
+      const own = (i: number): string => (100_000 + i).toString(16).padStart(64, '0');
+      for (const i of [3, 4, 5, 9]) assert.ok(blobs.has(own(i)));
+      for (const i of [1, 2]) assert.ok(!blobs.has(own(i)));
+      // revision 3 again: moved to the front, with its new time and cause
+      await store.addRevision(app.id, { state: state(3), services: [spec], deployedAt: '2026-01-15T12:00:00.000Z', commitInfo: null, cause: { trigger: 'rollback', actor: 'ops' } }, 3);
+      const again = await store.listRevisions(app.id);
+      assert.deepEqual(again.map((r) => r.commit), [sha(3), sha(5), sha(4)]);
+      assert.deepEqual(again[0]?.cause, { trigger: 'rollback', actor: 'ops' });
+      const s2 = await reopen();
+      try {
+        assert.deepEqual((await s2.getRevision(app.id, sha(3)))?.services, [spec]);
+        assert.deepEqual((await s2.getRevision(app.id, sha(5)))?.state, state(5));
+      } finally {
+        await s2.close();
+      }
+      await assert.rejects(store.addRevision(999_999, { state: state(1), services: null, deployedAt: '2026-01-15T12:00:00.000Z', commitInfo: null, cause: { trigger: 'api', actor: null } }, 3),
+        (e) => isZvError(e, 'APP_NOT_FOUND'));
+      // deleting the application drops its revisions and what only they used
+      await store.deleteApp(app.id);
+      assert.deepEqual(await store.listRevisions(app.id), []);
+      assert.ok(!(await store.revisionBlobHashes()).has(own(5)));
+      assert.ok((await store.revisionBlobHashes()).has(own(9)));
+    }));
+
+    it('changes the source of an application and keeps everything else', () => withStore(async ({ store }) => {
+      const app = await store.createApp(newApp('web'));
+      await store.commitDeployed(app.id, sampleDeployed());
+      const moved = await store.setSource(app.id, { repoURL: 'https://git.example.com/team/other.git', branch: 'dev', path: 'site' });
+      assert.deepEqual(moved.source, { repoURL: 'https://git.example.com/team/other.git', branch: 'dev', path: 'site' });
+      assert.equal(moved.commit, SHA_A);
+      assert.deepEqual(await store.getDeployed(app.id), sampleDeployed());
+      await assert.rejects(store.setSource(999_999, moved.source), (e) => isZvError(e, 'APP_NOT_FOUND'));
+    }));
   });
 
   describe(`store contract: ${name}: credentials`, () => {

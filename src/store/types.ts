@@ -167,6 +167,35 @@ export interface AppliedServices {
   specs: ServiceSpec[];
 }
 
+/** A kept revision as listed (PRODUCT.md §11, "History and rollback"). */
+export interface RevisionInfo {
+  /** The commit that was deployed. */
+  commit: string;
+  /** Its message (first line), author and time, when the source told them. */
+  commitInfo: CommitInfo | null;
+  /** When it was deployed (the end of its sync), ISO 8601 UTC. */
+  deployedAt: string;
+  /** What deployed it: the cause of its sync. */
+  cause: SyncCause;
+  counts: { functions: number; staticFiles: number; services: number };
+}
+
+/** A kept revision in full: what a rollback switches back to, without git. */
+export interface Revision extends RevisionInfo {
+  state: DeployedState;
+  /** The services' applied specs (null: the application had no services). */
+  services: ServiceSpec[] | null;
+}
+
+/** What `addRevision` records. */
+export interface NewRevision {
+  state: DeployedState;
+  services: ServiceSpec[] | null;
+  commitInfo: CommitInfo | null;
+  deployedAt: string;
+  cause: SyncCause;
+}
+
 /** How a sync record ends (see `finishSync`). */
 export interface SyncEnd {
   commit: string | null;
@@ -215,6 +244,20 @@ export interface Store {
   getAppliedServices(appId: number): Promise<AppliedServices | null>;
   /** Replaces the applied service specs (kept sorted by name). Rejects with APP_NOT_FOUND for an unknown application. */
   saveAppliedServices(appId: number, applied: AppliedServices): Promise<void>;
+
+  /**
+   * Records a deployed revision as the application's newest (one with the same commit is replaced)
+   * and keeps only the newest `keep`. Rejects with APP_NOT_FOUND for an unknown application.
+   */
+  addRevision(appId: number, revision: NewRevision, keep: number): Promise<void>;
+  /** The application's kept revisions, newest first. */
+  listRevisions(appId: number): Promise<RevisionInfo[]>;
+  /** A kept revision by its full commit id, or null. */
+  getRevision(appId: number, commit: string): Promise<Revision | null>;
+  /** Every static blob hash some kept revision references (kept by the blob collector). */
+  revisionBlobHashes(): Promise<Set<string>>;
+  /** Changes where an application syncs from (PRODUCT.md §11: what it deployed stays until a sync replaces it). */
+  setSource(id: number, source: AppSource): Promise<AppRecord>;
 
   /** Stores a token (by its hash); replaces one with the same id (the bootstrap admin token). */
   putToken(token: TokenRecord, hash: string): Promise<void>;

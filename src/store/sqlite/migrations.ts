@@ -3,6 +3,7 @@
 // than the last step known here is refused rather than touched.
 import type { Database } from 'better-sqlite3';
 import { ZvError } from '../../errors/registry.js';
+import { REVISIONS_SQL } from './revisions.js';
 
 export interface Migration {
   /** 1, 2, 3, … with no gaps. */
@@ -172,6 +173,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE deployed_static_files ADD COLUMN oid TEXT;
       ALTER TABLE deployed ADD COLUMN static_dirs TEXT;
     `,
+  },
+  {
+    version: 8,
+    name: 'kept revisions of each application',
+    // The last deployed revisions (PRODUCT.md §11) for rollback without git; static file lists are
+    // shared content-addressed chunks (src/store/sqlite/revisions.ts).
+    sql: REVISIONS_SQL,
   },
 ];
 

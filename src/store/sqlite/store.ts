@@ -10,7 +10,9 @@ import type { ServiceSpec } from '../../core/services/types.js';
 import { ZvError } from '../../errors/registry.js';
 import type {
   AppRecord, AppStatusPatch, AppliedServices, CredentialRecord, NewApp, NewCredential, NotifyTarget, Store, SyncCause, SyncEnd, SyncRecord, TokenRecord,
+  AppSource, NewRevision, Revision, RevisionInfo,
 } from '../types.js';
+import { RevisionTable } from './revisions.js';
 import { sqlite } from './driver.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import {
@@ -178,6 +180,7 @@ export class SqliteStore implements Store {
     // syncs, deployed, deployed_functions, deployed_static_files, applied_services and
     // applied_service_specs go by ON DELETE CASCADE
     this.sql('DELETE FROM applications WHERE id = ?').run(id);
+    this.revisions.dropUnusedChunks();
     this.staticWritten.delete(id);
   }
 
@@ -332,6 +335,37 @@ export class SqliteStore implements Store {
           throw e;
         }
       }
+    }).immediate();
+  }
+
+  /** Kept revisions (schema 8): revisions.ts. */
+  private readonly revisions = new RevisionTable((text) => this.sql(text));
+
+  async addRevision(appId: number, revision: NewRevision, keep: number): Promise<void> {
+    this.db.transaction(() => {
+      if (!this.appRow(appId)) throw appNotFound(appId);
+      this.revisions.add(appId, revision, keep);
+    }).immediate();
+  }
+
+  async listRevisions(appId: number): Promise<RevisionInfo[]> {
+    return this.revisions.list(appId);
+  }
+
+  async getRevision(appId: number, commit: string): Promise<Revision | null> {
+    return this.db.transaction(() => this.revisions.get(appId, commit)).deferred();
+  }
+
+  async revisionBlobHashes(): Promise<Set<string>> {
+    return this.db.transaction(() => this.revisions.blobHashes()).deferred();
+  }
+
+  async setSource(id: number, source: AppSource): Promise<AppRecord> {
+    return this.db.transaction(() => {
+      const info = this.sql('UPDATE applications SET repo_url = ?, branch = ?, source_path = ?, verify = ? WHERE id = ?')
+        .run(source.repoURL, source.branch, source.path ?? '', source.verify ? toJson(source.verify, 'source.verify') : null, id);
+      if (info.changes === 0) throw appNotFound(id);
+      return this.mustApp(id);
     }).immediate();
   }
 
