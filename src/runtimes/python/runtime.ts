@@ -1,13 +1,14 @@
 // The Python runtime: real CPython 3, sandboxed worker processes — one per loaded function to
 // start with, more while calls to it wait (function.ts: the pool and its budgets). `compile` (a sync)
-// compiles and imports the module in a throw-away worker, so a synced function keeps no process
-// until it is called. See sandbox.ts for what the sandbox protects against and worker-source.ts
+// imports the module in a child forked from the namespace's check zygote (checker.ts), so a synced
+// function keeps no process until it is called. See sandbox.ts for what the sandbox protects against and worker-source.ts
 // for the protocol.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
 import { PythonFunction, WorkerBudget, startWorker } from './function.js';
+import { Checker } from './checker.js';
 import { bwrapArgs, checkSandbox, probeInterpreter } from './sandbox.js';
 import type { InterpreterInfo } from './sandbox.js';
 import type { WorkerCommand } from './worker-process.js';
@@ -38,6 +39,14 @@ export function defaultPythonMaxWorkers(): number {
   return Math.max(8, 4 * availableParallelism());
 }
 const DEFAULT_WORKER_IDLE_MS = 10_000;
+/** The private /tmp of a check zygote (wiped after every check). */
+const CHECKER_TMP_MB = 256;
+
+/** The namespace of a function: its id is `namespace/app/path@hash`. */
+function namespaceOf(source: FunctionSource): string {
+  const i = source.id.indexOf('/');
+  return i < 0 ? source.id : source.id.slice(0, i);
+}
 
 type Availability = { ok: true; info: InterpreterInfo } | { ok: false; reason: string };
 
@@ -52,10 +61,8 @@ export class PythonRuntime implements FunctionRuntime {
   private readonly budget: WorkerBudget;
   private readonly workersPerFunction: number;
   private readonly workerIdleMs: number;
-  /** Checks (throw-away workers) running at once, and those waiting for a turn. */
-  private checking = 0;
-  private readonly checkQueue: (() => void)[] = [];
-  private readonly maxChecks = Math.max(2, availableParallelism());
+  /** The check zygotes, by namespace (each stops itself when idle). */
+  private readonly checkers = new Map<string, Checker>();
   private closed = false;
 
   constructor(opts: PythonRuntimeOptions = {}) {
@@ -96,23 +103,23 @@ export class PythonRuntime implements FunctionRuntime {
 
   /**
    * Compiles and imports the module exactly as `load` does (a syntax error, an exception at import
-   * or a missing handle is FUNCTION_COMPILE_ERROR), in a sandboxed worker that is stopped at once:
-   * nothing stays running. At most `maxChecks` run at a time (a sync of many functions).
+   * or a missing handle is FUNCTION_COMPILE_ERROR) in a child forked from the namespace's check
+   * zygote (checker.ts), which ends with the check: nothing of the function stays running.
    */
   async compile(source: FunctionSource, log: FunctionLogger): Promise<void> {
-    const cmd = await this.command(source);
-    // A slot is handed over to the next waiting check as one ends.
-    if (this.checking >= this.maxChecks) await new Promise<void>((resolve) => this.checkQueue.push(resolve));
-    else this.checking++;
-    try {
-      const w = await startWorker(source, cmd, this.sandbox, log, this.maxResponseBytes);
-      w.kill();
-      await w.exited;
-    } finally {
-      const next = this.checkQueue.shift();
-      if (next) next();
-      else this.checking--;
+    const ns = namespaceOf(source);
+    let checker = this.checkers.get(ns);
+    if (!checker) {
+      const cmd = await this.command({ ...source, memoryMb: CHECKER_TMP_MB });
+      checker = this.checkers.get(ns) ?? new Checker(cmd, this.sandbox, this.maxResponseBytes);
+      this.checkers.set(ns, checker);
     }
+    await checker.check(source, log);
+  }
+
+  /** Host pid of a namespace's check zygote while it runs, for tests. */
+  checkerPid(namespace: string): number | undefined {
+    return this.checkers.get(namespace)?.pid;
   }
 
   private async command(source: FunctionSource): Promise<WorkerCommand> {
@@ -137,6 +144,7 @@ export class PythonRuntime implements FunctionRuntime {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.loaded].map((f) => f.dispose()));
+    await Promise.all([...this.checkers.values()].map((c) => c.close()));
   }
 
   private availability(): Promise<Availability> {

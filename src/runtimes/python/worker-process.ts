@@ -11,7 +11,10 @@ import { PYTHON_FLAGS } from './sandbox.js';
 
 /** A reply line from the worker (see worker-source.ts). */
 export interface WorkerReply {
-  t: 'ready' | 'compile_error' | 'fatal' | 'result' | 'error' | 'memory' | 'bad_response' | 'too_large';
+  t: 'ready' | 'compile_error' | 'fatal' | 'result' | 'error' | 'memory' | 'bad_response' | 'too_large' | 'timeout' | 'died';
+  /** Check zygote replies: the check's id, and the exit code of a child that ended without a reply. */
+  id?: number;
+  code?: number;
   message?: string;
   /** too_large: the size the worker measured. */
   size?: number;
@@ -96,8 +99,8 @@ export class WorkerProcess {
   /** Called once when the process is gone, whatever the reason. */
   onExit: (gone: WorkerGone) => void = () => {};
 
-  constructor(cmd: WorkerCommand, log: FunctionLogger, private readonly maxReply = maxReplyBytes(10 * 1024 * 1024)) {
-    this.child = spawn(cmd.file, [...cmd.prefix, ...PYTHON_FLAGS, '-c', WORKER_SOURCE], {
+  constructor(cmd: WorkerCommand, log: FunctionLogger, private readonly maxReply = maxReplyBytes(10 * 1024 * 1024), source = WORKER_SOURCE) {
+    this.child = spawn(cmd.file, [...cmd.prefix, ...PYTHON_FLAGS, '-c', source], {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: { MALLOC_ARENA_MAX: '1' }, // nothing of the host's env; see sandbox.ts for why this one
       detached: true,
@@ -157,6 +160,11 @@ export class WorkerProcess {
 
   /** Sends one message and waits for the next reply line (one outstanding request at a time). */
   request(msg: Record<string, unknown>, timeoutMs: number): Promise<WorkerReply> {
+    return this.requestRaw(`${JSON.stringify(msg)}\n`, timeoutMs);
+  }
+
+  /** Sends `data` as it is (the check zygote's framing) and waits for the next reply line. */
+  requestRaw(data: string | Buffer, timeoutMs: number): Promise<WorkerReply> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.waiter) return Promise.reject(new Error('python worker is busy'));
     return new Promise<WorkerReply>((resolve, reject) => {
@@ -164,7 +172,7 @@ export class WorkerProcess {
         this.fail(new WorkerGone('timeout', `no answer within ${timeoutMs} ms`, false));
       }, timeoutMs);
       this.waiter = { resolve, reject, timer };
-      this.toWorker.write(`${JSON.stringify(msg)}\n`);
+      this.toWorker.write(data);
     });
   }
 

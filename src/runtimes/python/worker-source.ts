@@ -13,7 +13,8 @@
 /** The worker's exit code when a MemoryError escaped everything (kept in sync with the last line). */
 export const WORKER_EXIT_MEMORY = 86;
 
-export const WORKER_SOURCE = String.raw`
+/** What the worker and the check zygote share: the protocol helpers, the sandbox set-up, `_load`. */
+const LIB = String.raw`
 import os, sys, json, traceback, linecache, asyncio, inspect, resource, types, ctypes, struct, platform, base64
 
 IN_FD, OUT_FD = 3, 4
@@ -65,13 +66,14 @@ class _Reader:
 
 
 def _seccomp(libc):
-    # Classic BPF: execve/execveat/fork/vfork -> EPERM, clone without CLONE_THREAD -> EPERM,
+    # Classic BPF: execve/execveat/fork/vfork, ptrace and process_vm_readv/writev -> EPERM (no
+    # reading or writing another process, e.g. the check zygote), clone without CLONE_THREAD -> EPERM,
     # clone3 -> ENOSYS (glibc then falls back to clone); other arch or the x32 ABI -> kill.
     machine = platform.machine()
     if machine == 'x86_64':
-        arch, deny, clone, clone3, x32 = 0xC000003E, (57, 58, 59, 322), 56, 435, True
+        arch, deny, clone, clone3, x32 = 0xC000003E, (57, 58, 59, 322, 101, 310, 311), 56, 435, True
     elif machine == 'aarch64':
-        arch, deny, clone, clone3, x32 = 0xC00000B7, (221, 281), 220, 435, False
+        arch, deny, clone, clone3, x32 = 0xC00000B7, (221, 281, 117, 270, 271), 220, 435, False
     else:
         raise OSError('no seccomp filter for architecture ' + machine)
     LD_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -363,10 +365,163 @@ def main():
         return
     _send({'t': 'ready'})
     _serve(handle, reader, loop)
+`;
 
+export const WORKER_SOURCE = LIB + String.raw`
 
 try:
     main()
 except MemoryError:
     os._exit(86)
+`;
+
+/**
+ * The check zygote (runtime.ts compile, what a sync runs): one per namespace, sandboxed like a
+ * worker, it runs only this code. Per check it reads a fixed 32-byte header (id, payload size and
+ * time allowed, in decimal digits) and the payload (the load message, never parsed here), forks a
+ * child that sets up the worker sandbox (seccomp, memory limit, env), imports the module exactly as
+ * a worker does and writes one reply line, then wipes the payload, the reply and /tmp before the
+ * next fork: no code, env or output of one function is left in the zygote's memory or /tmp for the
+ * next. One check at a time; the child's stdout/stderr are the zygote's (the host logs them to the
+ * function being checked). PR_SET_DUMPABLE 0 and the child's seccomp filter (no ptrace, no
+ * process_vm_*) keep a child from reading or changing the zygote.
+ */
+export const CHECKER_SOURCE = LIB + String.raw`
+import select, signal, time
+
+_MAX_CHECK_REPLY = 1 << 20
+
+
+def _read_exact(fd, view):
+    got = 0
+    while got < len(view):
+        n = os.readv(fd, [view[got:]])
+        if not n:
+            return False
+        got += n
+    return True
+
+
+def _wipe(buf):
+    if len(buf):
+        ctypes.memset((ctypes.c_char * len(buf)).from_buffer(buf), 0, len(buf))
+
+
+def _clear_dir(d):
+    for e in os.scandir(d):
+        try:
+            if e.is_dir(follow_symlinks=False):
+                os.chmod(e.path, 0o700)
+                _clear_dir(e.path)
+                os.rmdir(e.path)
+            else:
+                os.unlink(e.path)
+        except OSError:
+            pass
+
+
+def _check_child(payload, res_w, libc):
+    global _max_response, _reserve
+    code = 0
+    try:
+        os.close(IN_FD)
+        os.close(OUT_FD)
+        libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the zygote dies
+        msg = _decode(payload.decode('utf-8'))
+        os.environ.clear()
+        os.environ.update(msg.get('env') or {})
+        if msg.get('maxResponse'):
+            _max_response = int(msg['maxResponse'])
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        try:
+            if msg.get('seccomp'):
+                _seccomp(libc)
+            if msg.get('memoryMb'):
+                _limit_memory(int(msg['memoryMb']))
+        except Exception as e:
+            reply = {'t': 'fatal', 'message': 'cannot set up the python sandbox: ' + _describe(e)}
+        else:
+            try:
+                handle, error = _load(msg)
+                reply = {'t': 'compile_error', 'message': error} if error else {'t': 'ready'}
+            except MemoryError:
+                _reserve = None
+                reply = {'t': 'compile_error', 'memory': True,
+                         'message': '%s: MemoryError while loading the module' % msg['filename']}
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        reply['id'] = msg['id']
+        view = memoryview((_encode(reply) + '\n').encode('utf-8'))
+        while view:
+            view = view[os.write(res_w, view):]
+    except MemoryError:
+        code = 86
+    except BaseException:
+        code = 1
+    os._exit(code)
+
+
+def _collect(r, pid, timeout_ms, buf):
+    # The child's reply line into buf (no other copy); None when it ended without one or sent too
+    # much, 'timeout' when it did not finish in time (killed).
+    got = 0
+    deadline = time.monotonic() + timeout_ms / 1000.0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([r], [], [], left)[0]:
+            os.kill(pid, signal.SIGKILL)
+            return 'timeout'
+        n = os.readv(r, [memoryview(buf)[got:]])
+        if not n:
+            break
+        got += n
+        if got >= len(buf):
+            os.kill(pid, signal.SIGKILL)
+            return None
+    end = buf.find(b'\n', 0, got)
+    return None if end < 0 else end + 1
+
+
+def checker():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the host dies
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no child can ptrace it or open its memory
+    sys.stdout.reconfigure(line_buffering=True, errors='backslashreplace')
+    sys.stderr.reconfigure(line_buffering=True, errors='backslashreplace')
+    head = bytearray(32)
+    buf = bytearray(_MAX_CHECK_REPLY)
+    while True:
+        if not _read_exact(IN_FD, memoryview(head)):
+            return
+        cid, size, timeout_ms = int(head[0:12]), int(head[12:24]), int(head[24:32])
+        payload = bytearray(size)
+        if not _read_exact(IN_FD, memoryview(payload)):
+            return
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            _check_child(payload, w, libc)
+        os.close(w)
+        _wipe(payload)
+        del payload
+        end = _collect(r, pid, timeout_ms, buf)
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        _clear_dir('/tmp')
+        if isinstance(end, int):
+            out = memoryview(buf)[:end]
+        else:
+            t = 'timeout' if end == 'timeout' else 'died'
+            code = os.waitstatus_to_exitcode(status) if hasattr(os, 'waitstatus_to_exitcode') else status
+            out = memoryview(('{"id":%d,"t":"%s","code":%d}\n' % (cid, t, code)).encode('ascii'))
+        while out:
+            out = out[os.write(OUT_FD, out):]
+        _wipe(buf)
+
+
+checker()
 `;
