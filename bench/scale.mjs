@@ -14,7 +14,7 @@
 //   python  200 Python functions: idle memory and processes
 //   apps    1,000 applications on 100 repositories: registration, poll period, CPU
 //   reqs    req/s vs node:http of JS / Lua / Python, read from `npm run bench` (bench/results/latest.json)
-//   static  a 100 KB and a 25 B file vs sirv (and nginx when it is on PATH)
+//   static  a 100 KB, a 25 B, a 2 MiB and a 10 MiB file vs sirv (and nginx when it is on PATH)
 //   docker  the sync that adds a docker function
 //   webhooks  1,000 applications on one repository: a push hook's answer time, syncs within the cap (bench/webhooks.mjs)
 //
@@ -569,13 +569,19 @@ async function rowReqs() {
   return { from: LOAD_RESULTS, date: r.meta?.date, projectCommit: r.meta?.projectCommit, js: pick('js'), lua: pick('lua'), python: pick('python'), static: pick('static') };
 }
 
-// A 100 KB and a 25 B static file: zerverless vs sirv (before and after) and nginx (when on PATH).
+// Static files of 25 B, 100 KB, 2 MiB and 10 MiB (the last two over the gateway's 1 MiB in-memory
+// cache, so streamed from disk): zerverless vs sirv (before and after) and nginx (when on PATH).
 async function rowStatic() {
   const NS = 'stat';
   const repoDir = join(tmpRoot, 'static-repo');
   const big = fileText('100k', 100 * 1024);
   const small = 'Hello from a static file\n';
-  await newRepo(repoDir, { 'zerverless.yaml': [...manifestHead('stat', NS), '  static:', '    dir: ./public', ''].join('\n'), 'public/100k.txt': big, 'public/25b.txt': small });
+  const mib2 = fileText('2m', 2 * 1024 * 1024);
+  const mib10 = fileText('10m', 10 * 1024 * 1024);
+  await newRepo(repoDir, {
+    'zerverless.yaml': [...manifestHead('stat', NS), '  static:', '    dir: ./public', ''].join('\n'),
+    'public/100k.txt': big, 'public/25b.txt': small, 'public/2m.txt': mib2, 'public/10m.txt': mib10,
+  });
   const s = await rowServer('static');
   const started = [s.zv.child];
   try {
@@ -616,7 +622,7 @@ async function rowStatic() {
       }
     }
     const out = { nginx: nginxNote ?? 'measured', sizes: {} };
-    for (const [label, file, body] of [['100 KB', '100k.txt', big], ['25 B', '25b.txt', small]]) {
+    for (const [label, file, body] of [['100 KB', '100k.txt', big], ['25 B', '25b.txt', small], ['2 MiB', '2m.txt', mib2], ['10 MiB', '10m.txt', mib10]]) {
       const zvUrl = `${base}/static/${NS}/${file}`;
       for (const u of [zvUrl, `${sirvSrv.url}/${file}`, ...(nginx ? [`${nginx.url}/${file}`] : [])]) {
         const r = await getText(u);
@@ -778,7 +784,7 @@ function tableRows(results) {
       const x = r.sizes[label];
       return `${label}: ${ratio(x.vsSirv)} sirv / ${x.vsNginx === null ? `nginx ${r.nginx}` : `${ratio(x.vsNginx)} nginx`} (${Math.round(x.zerverless.rps).toLocaleString('en-US')} vs ${Math.round(x.sirv.rps).toLocaleString('en-US')} req/s)`;
     };
-    rows.push(['static 100 KB vs sirv / nginx (25 B too)', `${part('100 KB')}; ${part('25 B')}`, '0.93× / 0.43×']);
+    rows.push(['static 100 KB vs sirv / nginx (25 B, 2 MiB, 10 MiB too)', ['100 KB', '25 B', '2 MiB', '10 MiB'].filter((l) => r.sizes[l]).map(part).join('; '), '0.93× / 0.43×']);
   }
   if (results.docker && failed('docker', 'docker function: sync that adds it', '~3.5 s') === null) {
     const r = results.docker;

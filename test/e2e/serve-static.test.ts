@@ -25,6 +25,8 @@ const PAGE = `<!doctype html><title>page</title>${'<p>some text that compresses 
 const INDEX = `<!doctype html><h1>home</h1>${'x'.repeat(2000)}`;
 const CSS = `body { color: red; }\n${'/* padding */\n'.repeat(200)}`;
 const BIG = 20 * 1024 * 1024;
+/** Over the 1 MiB small-file cache, under the 16 MiB of the cache of hot large files. */
+const MID = 4 * 1024 * 1024 + 5;
 
 interface Answer {
   status: number;
@@ -71,6 +73,7 @@ describe('static files: precompressed variants, streaming of large files', () =>
   let repo: TestRepo;
   let base: string;
   const big = randomBytes(BIG);
+  const mid = randomBytes(MID);
   const pageBr = brotliCompressSync(PAGE);
   const pageGz = gzipSync(PAGE);
 
@@ -88,6 +91,7 @@ describe('static files: precompressed variants, streaming of large files', () =>
       'public/style.css.gz': gzipSync(CSS),
       'public/plain.txt': 'no variants here\n',
       'public/big.bin': big,
+      'public/mid.bin': mid,
     };
     for (const [rel, content] of Object.entries(files)) {
       await mkdir(join(repo.dir, rel, '..'), { recursive: true });
@@ -242,6 +246,26 @@ describe('static files: precompressed variants, streaming of large files', () =>
     assert.equal(part.status, 206);
     assert.equal(part.length, String(end - start + 1));
     assert.equal(part.sha256, sha256(big.subarray(start, end + 1)));
+  });
+
+  it('a 4 MiB file asked for again and again (streamed at first, from memory once hot) has the same bytes and ranges each time', async () => {
+    const start = 1024 * 1024 - 3;
+    const end = 3 * 1024 * 1024 + 11;
+    for (let i = 0; i < 6; i++) {
+      const whole = await download(base, 'mid.bin');
+      assert.equal(whole.status, 200);
+      assert.equal(whole.length, String(MID));
+      assert.equal(whole.sha256, sha256(mid), `request ${i + 1}`);
+      const part = await download(base, 'mid.bin', { range: `bytes=${start}-${end}` });
+      assert.equal(part.status, 206);
+      assert.equal(part.length, String(end - start + 1));
+      assert.equal(part.sha256, sha256(mid.subarray(start, end + 1)), `range, request ${i + 1}`);
+      const tail = await download(base, 'mid.bin', { range: 'bytes=-100' });
+      assert.equal(tail.sha256, sha256(mid.subarray(MID - 100)), `suffix range, request ${i + 1}`);
+    }
+    const head = await get(base, 'mid.bin', {}, 'HEAD');
+    assert.equal(head.headers['content-length'], String(MID));
+    assert.equal(head.body.length, 0);
   });
 
   it('20 concurrent downloads of the 20 MB file do not hold the file in memory per download', async (t) => {
