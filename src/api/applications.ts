@@ -12,7 +12,7 @@ import type { AppRecord, CommitVerification, NotifyTarget, Store } from '../stor
 import { checkVerifyPolicy, verifySchema } from '../sources/git/verify-policy.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
 import { errorResponse } from '../errors/respond.js';
-import { inlineAuthSchema, registerWithCredential, type InlineAuth } from '../credentials/registration.js';
+import { inlineAuthSchema, publicRepoUrl, registerWithCredential, type InlineAuth } from '../credentials/registration.js';
 import type { CredentialService } from '../credentials/service.js';
 
 /** Per-application notification targets (PRODUCT.md §11): at most 10, each an http(s) URL. */
@@ -73,7 +73,32 @@ interface CreateBody {
   notify?: NotifyInput[];
 }
 
+const rollbackBody = {
+  type: 'object',
+  required: ['revision'],
+  additionalProperties: false,
+  properties: { revision: { type: 'string', minLength: 4, maxLength: 64, pattern: '^[0-9a-fA-F]+$' } },
+} as const;
+
+const patchBody = {
+  type: 'object',
+  required: ['source'],
+  additionalProperties: false,
+  properties: {
+    source: {
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: false,
+      properties: { repoURL: { type: 'string', minLength: 1 }, branch: { type: 'string', minLength: 1 }, path: { type: 'string' } },
+    },
+  },
+} as const;
+
+interface PatchBody { source: { repoURL?: string; branch?: string; path?: string } }
+
 const ajv = new Ajv({ allErrors: true });
+const validateRollback = ajv.compile<{ revision: string }>(rollbackBody);
+const validatePatch = ajv.compile<PatchBody>(patchBody);
 const validateCreate = ajv.compile<CreateBody>(createBody);
 const validateSuspend = ajv.compile<{ reason?: string }>(suspendBody);
 
@@ -100,6 +125,10 @@ export function notifyTargets(input: NotifyInput[], app: { namespace: string; na
 
 /** A target as the API shows it: never its secret. */
 const notifyView = (t: NotifyTarget): Omit<NotifyTarget, 'secret'> & { secret?: true } => ({ url: t.url, format: t.format, ...(t.events ? { events: t.events } : {}), ...(t.secret ? { secret: true as const } : {}) });
+
+function checkBranch(branch: string): void {
+  if (branch.startsWith('-') || /[\s~^:?*[\\\0]|\.\.|@\{/.test(branch)) throw new ZvError('VALIDATION_FAILED', `source.branch: '${branch}' is not a valid branch name`);
+}
 
 function cleanSourcePath(p: string): string {
   const trimmed = p.replace(/^\.?\/+/, '').replace(/\/+$/, '');
@@ -158,7 +187,7 @@ export function applicationsApi(deps: ApiDeps): Hono {
     if (nsErr) throw new ZvError('INVALID_NAMESPACE', `namespace: ${nsErr}`);
     const principal = requireAccess(c, 'write', body.namespace);
     const branch = body.source.branch ?? 'main';
-    if (branch.startsWith('-') || /[\s~^:?*[\\\0]|\.\.|@\{/.test(branch)) throw new ZvError('VALIDATION_FAILED', `source.branch: '${branch}' is not a valid branch name`);
+    checkBranch(branch);
     deps.checkRepoUrl(body.source.repoURL);
     if (body.source.path !== undefined && body.source.subdir !== undefined && cleanSourcePath(body.source.path) !== cleanSourcePath(body.source.subdir)) {
       throw new ZvError('VALIDATION_FAILED', 'source.path and source.subdir differ; send one of them');
@@ -249,6 +278,60 @@ export function applicationsApi(deps: ApiDeps): Hono {
   api.post('/:name/resume', async (c) => {
     const app = await findApp(c, 'write');
     return c.json(await reconciler.status(await reconciler.resume(app, principalOf(c).name)));
+  });
+
+  // Kept revisions and rollback without git (PRODUCT.md §11, "History and rollback").
+  api.get('/:name/revisions', async (c) => {
+    const app = await findApp(c, 'read');
+    const revisions = await store.listRevisions(app.id);
+    return c.json({
+      revisions: revisions.map((r) => ({
+        revision: r.commit,
+        message: r.commitInfo?.message ?? null,
+        author: r.commitInfo?.author ?? null,
+        time: r.commitInfo?.time ?? null,
+        deployedAt: r.deployedAt,
+        by: r.cause.actor ?? r.cause.trigger,
+        trigger: r.cause.trigger,
+        functions: r.counts.functions,
+        staticFiles: r.counts.staticFiles,
+        services: r.counts.services,
+        current: r.commit === app.commit,
+      })),
+    });
+  });
+
+  api.post('/:name/rollback', async (c) => {
+    const app = await findApp(c, 'write');
+    const body = await readJsonBody(c, validateRollback);
+    const want = body.revision.toLowerCase();
+    const matches = (await store.listRevisions(app.id)).filter((r) => r.commit === want || r.commit.startsWith(want));
+    if (matches.length !== 1) {
+      throw new ZvError('REVISION_NOT_FOUND', matches.length === 0
+        ? `application '${app.name}' keeps no revision ${body.revision} (GET …/revisions lists the kept ones)`
+        : `revision ${body.revision} is ambiguous: ${matches.map((r) => r.commit.slice(0, 12)).join(', ')}; give more of it`);
+    }
+    const record = await reconciler.rollback(app, (matches[0] as { commit: string }).commit, principalOf(c).name);
+    return c.json(await reconciler.status(record, { settled: true }));
+  });
+
+  // Change where an application syncs from (PRODUCT.md §11): validated like a registration; what it
+  // deployed keeps serving until a sync of the new source succeeds.
+  api.patch('/:name', async (c) => {
+    const app = await findApp(c, 'write');
+    const body = await readJsonBody(c, validatePatch);
+    const repoURL = body.source.repoURL ?? app.source.repoURL;
+    if (body.source.repoURL !== undefined) {
+      if (publicRepoUrl(repoURL) !== repoURL) {
+        throw new ZvError('VALIDATION_FAILED', 'source.repoURL: must not carry a user or password here; store a credential for it (POST /api/credentials)');
+      }
+      deps.checkRepoUrl(repoURL);
+    }
+    const branch = body.source.branch ?? app.source.branch;
+    checkBranch(branch);
+    const path = body.source.path !== undefined ? cleanSourcePath(body.source.path) : app.source.path;
+    const record = await reconciler.changeSource(app, { ...app.source, repoURL, branch, path }, { trigger: 'api', actor: principalOf(c).name });
+    return c.json(await reconciler.status(record));
   });
 
   /** The application's notification targets (never their secrets). */

@@ -192,8 +192,10 @@ export class Deployer {
     return lazy;
   }
 
-  private async load(app: AppIdentity, f: DesiredFunction, dirs: BuildDirs): Promise<ServedFunction> {
+  private async load(app: AppIdentity, f: DesiredFunction, dirs: BuildDirs, lazily = false): Promise<ServedFunction> {
     const runtime = this.runtimeOf(f);
+    // A rollback: the code compiled when it was first deployed, so it loads on its first call.
+    if (lazily && f.runtime !== 'docker') return this.served(app, f, runtime, this.lazy(app, f, runtime, null));
     const source = await this.sourceOf(app, f);
     let loaded: LoadedFunction;
     if (f.runtime === 'docker') {
@@ -251,8 +253,12 @@ export class Deployer {
     }
   }
 
-  /** Loads new and changed functions and stores static blobs. Throws (having undone its work) on any failure. */
-  async prepare(app: AppIdentity, read: DesiredRead, plan: Plan, routes: ServiceRoutes = new Map()): Promise<Prepared> {
+  /**
+   * Loads new and changed functions and stores static blobs. Throws (having undone its work) on any
+   * failure. `lazy` (a rollback to a kept revision): Lua, JS and Python functions are not compiled
+   * now but load on their first call, as after a restart.
+   */
+  async prepare(app: AppIdentity, read: DesiredRead, plan: Plan, routes: ServiceRoutes = new Map(), opts: { lazy?: boolean } = {}): Promise<Prepared> {
     const current = this.serving.getApp(app.key);
     const changes = new Map(plan.functions.map((c) => [c.path, c.action]));
     // Docker contexts are written out of the commit only if an image has to be built (materialise).
@@ -265,7 +271,7 @@ export class Deployer {
       if (changes.get(f.path) === 'unchanged' && old) functions.set(f.path, old);
       else toLoad.push(f);
     }
-    const results = await Promise.allSettled(toLoad.map((f) => this.load(app, f, dirs)));
+    const results = await Promise.allSettled(toLoad.map((f) => this.load(app, f, dirs, opts.lazy)));
     const failures: string[] = [];
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') {

@@ -6,6 +6,21 @@ import type { SyncRecord } from '../store/types.js';
 /** One entry of GET …/{name}/syncs. */
 export type SyncEntry = Omit<SyncRecord, 'id' | 'appId'>;
 
+/** One kept revision as `GET …/{name}/revisions` lists it. */
+export interface RevisionEntry {
+  revision: string;
+  message: string | null;
+  author: string | null;
+  time: string | null;
+  deployedAt: string;
+  by: string;
+  trigger: string;
+  functions: number;
+  staticFiles: number;
+  services: number;
+  current: boolean;
+}
+
 export interface WhoAmI {
   id: string;
   name: string;
@@ -91,6 +106,15 @@ export class ApiClient {
   }
   resume(name: string, namespace?: string): Promise<AppStatus> {
     return this.call('POST', `/${encodeURIComponent(name)}/resume${ApiClient.q({ namespace })}`) as Promise<AppStatus>;
+  }
+  revisions(name: string, namespace?: string): Promise<{ revisions: RevisionEntry[] }> {
+    return this.call('GET', `/${encodeURIComponent(name)}/revisions${ApiClient.q({ namespace })}`) as Promise<{ revisions: RevisionEntry[] }>;
+  }
+  rollback(name: string, revision: string, namespace?: string): Promise<AppStatus> {
+    return this.call('POST', `/${encodeURIComponent(name)}/rollback${ApiClient.q({ namespace })}`, { revision }) as Promise<AppStatus>;
+  }
+  setSource(name: string, source: { repoURL?: string; branch?: string; path?: string }, namespace?: string): Promise<AppStatus> {
+    return this.call('PATCH', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`, { source }) as Promise<AppStatus>;
   }
   async delete(name: string, namespace?: string): Promise<void> {
     await this.call('DELETE', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`);

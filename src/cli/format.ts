@@ -1,6 +1,6 @@
 // Human-readable output for `zerverless apps …` (`--json` prints the API's JSON instead).
 import type { AppStatus } from '../core/status.js';
-import type { SyncEntry } from './client.js';
+import type { RevisionEntry, SyncEntry } from './client.js';
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
@@ -78,6 +78,18 @@ export function describeChanges(plan: SyncEntry['plan']): string {
 export function describeTrigger(s: Pick<SyncEntry, 'trigger' | 'actor'>): string {
   if (s.trigger === 'api') return s.actor ? `token ${s.actor}` : 'api';
   return s.actor ? `${s.trigger} (token ${s.actor})` : s.trigger;
+}
+
+/** `apps revisions`: newest first, the served one marked with `*`. */
+export function formatRevisions(revs: RevisionEntry[]): string {
+  if (revs.length === 0) return 'no revisions kept yet (one is kept for each sync that changes what is deployed)';
+  const rows = [['', 'REVISION', 'DEPLOYED', 'BY', 'FUNCTIONS', 'STATIC', 'SERVICES', 'MESSAGE']];
+  for (const r of revs) {
+    const msg = (r.message ?? '').split('\n')[0] ?? '';
+    rows.push([r.current ? '*' : '', r.revision.slice(0, 12), r.deployedAt, r.by, String(r.functions), String(r.staticFiles), String(r.services),
+      `${msg.length > 60 ? `${msg.slice(0, 57)}...` : msg}${r.author ? ` (${r.author.replace(/\s*<.*>$/, '')})` : ''}`]);
+  }
+  return table(rows);
 }
 
 export function formatHistory(syncs: SyncEntry[]): string {

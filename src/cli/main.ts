@@ -9,7 +9,7 @@ import { DEFAULT_SERVER, resolveEndpoint, saveLogin } from './login.js';
 import { addTokenCommands } from './tokens.js';
 import type { ClientOpts as BaseClientOpts } from './context.js';
 import { addSecretsCommands } from './secrets.js';
-import { formatApp, formatHistory, formatList } from './format.js';
+import { formatApp, formatHistory, formatList, formatRevisions } from './format.js';
 import { runValidate } from './validate.js';
 import { runServe } from './serve.js';
 
@@ -76,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--function-idle <duration>', 'unload a Lua, JS or Python function after this long without a call (the next call loads it again): 30s, 5m, 1h, or 0 / off (default 5m)')
     .option('--max-git-processes <n>', 'git processes running at once; more wait for a slot (default 4)')
     .option('--max-syncs <n>', 'application syncs running at once; more wait their turn, shown as syncing (default 4)')
+    .option('--revisions <n>', 'deployed revisions kept per application for rollback (default 20)')
     .option('--python-workers <n>', 'worker processes at most per Python function; another starts while calls wait (default 4)')
     .option('--python-max-workers <n>', 'Python worker processes at most in all; every called function still gets one (default 4 per core, at least 8)')
     .option('--allow-file-repos', 'accept file:// and local-path repository URLs')
@@ -166,6 +167,30 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (name: string, o: ClientOpts) => {
       const r = await (await client(o)).resume(name, o.namespace);
       show(o, r, () => formatApp(r));
+    });
+  clientOptions(apps.command('revisions <name>').description('the kept deployed revisions, newest first (* = served now)'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .action(async (name: string, o: ClientOpts) => {
+      const r = await (await client(o)).revisions(name, o.namespace);
+      show(o, r, () => formatRevisions(r.revisions));
+    });
+  clientOptions(apps.command('rollback <name> <revision>').description('switch back to a kept revision without git (a unique commit prefix will do) and suspend automatic syncs until resume or an explicit sync'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .action(async (name: string, revision: string, o: ClientOpts) => {
+      const r = await (await client(o)).rollback(name, revision, o.namespace);
+      show(o, r, () => formatApp(r));
+      if (r.status === 'error') exitCode = 1;
+    });
+  clientOptions(apps.command('set <name>').description("change an application's repository, branch or folder; what it deployed serves until the new source syncs"))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .option('--repo <url>', 'repository URL')
+    .option('--branch <branch>', 'branch to follow')
+    .option('--path <path>', 'folder of the repository holding zerverless.yaml (\'\' for the root)')
+    .action(async (name: string, o: ClientOpts & { repo?: string; branch?: string; path?: string }) => {
+      const source = { ...(o.repo !== undefined ? { repoURL: o.repo } : {}), ...(o.branch !== undefined ? { branch: o.branch } : {}), ...(o.path !== undefined ? { path: o.path } : {}) };
+      if (Object.keys(source).length === 0) throw new ApiError(400, 'BAD_REQUEST', 'give at least one of --repo, --branch, --path');
+      const r = await (await client(o)).setSource(name, source, o.namespace);
+      show(o, r, () => `${r.namespace}/${r.name} now follows ${r.source.repoURL}#${r.source.branch}${r.source.path ? ` (${r.source.path})` : ''}; a sync runs in the background`);
     });
   clientOptions(apps.command('delete <name>').description('remove an application and everything it deployed'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')

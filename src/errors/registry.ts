@@ -21,6 +21,7 @@ export const ERRORS = {
   CREDENTIAL_EXISTS: { status: 409, message: 'A credential with that name already exists in the namespace' },
   CREDENTIAL_NOT_FOUND: { status: 404, message: 'No such credential' },
   WEBHOOK_UNAUTHORIZED: { status: 401, message: 'The webhook delivery is not signed with a configured webhook secret' },
+  REVISION_NOT_FOUND: { status: 404, message: 'The application keeps no such revision' },
 
   // Gateway
   NOT_FOUND: { status: 404, message: 'Not found' },

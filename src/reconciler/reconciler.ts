@@ -8,7 +8,7 @@ import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
 import type { DeployedState } from '../core/desired.js';
 import { buildStatus, type AppStatus } from '../core/status.js';
 import type { DesiredReader, Source } from '../sources/types.js';
-import type { AppRecord, BlobStore, NewApp, Store, SyncCause } from '../store/types.js';
+import type { AppRecord, AppSource, BlobStore, NewApp, Store, SyncCause } from '../store/types.js';
 import type { CommitVerification } from '../core/commit-policy.js';
 import type { ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
@@ -27,6 +27,7 @@ import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy, type RetryState } from 
 import { SyncRun, appKey, identity, type SyncEnv, type SyncOutcome } from './sync.js';
 import { describeRepairs, repairDrift, type DriftRepair } from './drift.js';
 import { transitionEvent, type NotifyEventName } from '../core/notify.js';
+import { rollbackReason, runRollback } from './rollback.js';
 
 export { appKey };
 
@@ -64,7 +65,12 @@ export interface ReconcilerDeps {
    * (`notify`). Must not throw or block: delivery is queued elsewhere (src/notify/).
    */
   onNotify?: (app: AppRecord, event: NotifyEvent) => void;
+  /** Deployed revisions kept per application for rollback (PRODUCT.md §11; default 20). */
+  revisionsKept?: number;
 }
+
+/** Revisions kept per application when nothing else is configured. */
+export const DEFAULT_REVISIONS_KEPT = 20;
 
 /** One notification: what happened to the application, at which commit, and its status after. */
 export interface NotifyEvent {
@@ -439,6 +445,7 @@ export class Reconciler {
       const { record: after, outcome } = await new SyncRun(this.env, app, syncId, { revision, cause }).run();
       let record = after;
       this.outcomes.set(appId, outcome);
+      if (outcome.ok) await this.recordRevision(app, record, outcome, cause);
       this.afterSync(app, outcome);
       // A rollback's suspension ends with an explicit sync that succeeded (a suspend only with resume).
       if (outcome.ok && record.suspended?.untilSync && !AUTOMATIC.has(cause.trigger) && cause.trigger !== 'rollback') {
@@ -451,6 +458,77 @@ export class Reconciler {
       this.running.delete(appId);
       this.activeSyncs--;
     }
+  }
+
+  /**
+   * Keeps what a successful sync deployed as the newest revision (PRODUCT.md §11) when it changed
+   * what is deployed (another commit, or any change of its plan). Never fails the sync.
+   */
+  private async recordRevision(before: AppRecord, after: AppRecord, outcome: Extract<SyncOutcome, { ok: true }>, cause: SyncCause): Promise<void> {
+    const state = this.deployed.get(before.id);
+    const { create, update, delete: removed } = outcome.plan.summary;
+    if (!state || (before.commit === outcome.commit && create + update + removed === 0)) return;
+    try {
+      const [last] = await this.deps.store.listSyncs(before.id, 1);
+      const host = this.hosts.get(before.id);
+      await this.deps.store.addRevision(before.id, {
+        state, services: host ? host.appliedSpecs() : null, commitInfo: last?.commitInfo ?? null, deployedAt: after.lastSync ?? this.now().toISOString(), cause,
+      }, this.deps.revisionsKept ?? DEFAULT_REVISIONS_KEPT);
+    } catch (e) {
+      this.log.warn({ namespace: before.namespace, app: before.name, err: toZvError(e).message }, 'the deployed revision could not be kept');
+    }
+  }
+
+  /**
+   * Switches the application back to a kept revision without git (PRODUCT.md §11), in its queue
+   * behind any sync under way, then suspends automatic syncs until a resume or an explicit sync.
+   * `commit` is the revision's full commit id. REVISION_NOT_FOUND when it is not kept.
+   */
+  rollback(app: AppRecord, commit: string, actor: string | null): Promise<AppRecord> {
+    if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
+    return this.runner.after(String(app.id), async () => {
+      while (this.gcRunning) await this.gcRunning;
+      const fresh = await this.deps.store.getAppById(app.id);
+      if (!fresh) throw new ZvError('APP_NOT_FOUND', `application '${app.name}' in namespace '${app.namespace}' no longer exists`);
+      const rev = await this.deps.store.getRevision(app.id, commit);
+      if (!rev) throw new ZvError('REVISION_NOT_FOUND', `application '${app.name}' keeps no revision ${commit}`);
+      const cause: SyncCause = { trigger: 'rollback', actor };
+      this.activeSyncs++;
+      this.running.set(app.id, cause);
+      try {
+        const syncId = await this.deps.store.startSync(app.id, this.now().toISOString(), cause);
+        const { record, outcome } = await runRollback(this.env, this.deps.blobs, fresh, rev, syncId, cause);
+        this.outcomes.set(app.id, outcome);
+        if (!outcome.ok) throw outcome.error;
+        this.retries.clear(app.id);
+        this.failedHead.delete(app.id);
+        this.collectGarbage();
+        this.notify(record, 'rolledBack', { commit: rev.commit, message: rollbackReason(rev) });
+        return record;
+      } finally {
+        this.running.delete(app.id);
+        this.activeSyncs--;
+      }
+    });
+  }
+
+  /**
+   * Changes where the application syncs from (PRODUCT.md §11, `PATCH`), in its queue, then syncs it.
+   * Nothing is removed first: what it deployed serves until a sync of the new source succeeds.
+   */
+  async changeSource(app: AppRecord, source: AppSource, cause: SyncCause): Promise<AppRecord> {
+    if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
+    const record = await this.runner.after(String(app.id), async () => {
+      const moved = await this.deps.store.setSource(app.id, source);
+      this.failedHead.delete(app.id);
+      this.retries.clear(app.id);
+      this.poller.forget(app.id);
+      this.poller.add(moved);
+      this.log.info({ namespace: app.namespace, app: app.name, by: cause.actor, repo: source.repoURL, branch: source.branch, path: source.path }, 'source changed');
+      return moved;
+    });
+    void this.sync(app.id, { cause }).catch(() => undefined);
+    return record;
   }
 
   /** What a sync's outcome means for the loop: wait for a new commit, retry with backoff, or nothing. */
@@ -581,6 +659,8 @@ export class Reconciler {
         keepCommits.add(d.commit);
         for (const f of d.static?.files ?? []) keepBlobs.add(f.hash);
       }
+      // Kept revisions' blobs stay, so a rollback needs nothing but the Store.
+      for (const h of await this.deps.store.revisionBlobHashes()) keepBlobs.add(h);
       await this.deps.blobs.gc(keepBlobs);
       await this.deps.source.prune(keepCommits);
       await this.deployer.collectGarbage();

@@ -41,6 +41,8 @@ export interface ServeConfig {
   maxGitProcesses: number;
   /** Syncs running at once across applications (--max-syncs, default 4); more wait, shown as `syncing`. */
   maxSyncs: number;
+  /** Deployed revisions kept per application for rollback (--revisions, default 20). */
+  revisions: number;
   /** Python worker processes at most per function (--python-workers, default 4); absent: the default. */
   pythonWorkers?: number;
   /** Python worker processes at most in all (--python-max-workers, default 4 per core, at least 8); absent: the default. */
@@ -66,6 +68,7 @@ export const SETTINGS = [
   'public-metrics', 'cors-origin', 'admin-token-file', 'drift-interval', 'function-idle', 'python-workers', 'python-max-workers',
   'notify', 'notify-secret',
   'max-git-processes', 'max-syncs', 'webhook-secret', 'webhook-secret-file',
+  'revisions',
 ] as const;
 export type SettingName = (typeof SETTINGS)[number];
 export type RawSettings = Partial<Record<SettingName, string | boolean | number>>;
@@ -245,6 +248,7 @@ export function resolveServeConfig(flags: RawSettings, env: RawSettings, file: R
     maxResponseBytes,
     maxGitProcesses: parseSlots(get('max-git-processes') ?? DEFAULT_MAX_GIT_PROCESSES, 'max-git-processes'),
     maxSyncs: parseSlots(get('max-syncs') ?? DEFAULT_MAX_SYNCS, 'max-syncs'),
+    revisions: parseSlots(get('revisions') ?? 20, 'revisions'),
     ...(get('python-workers') === undefined ? {} : { pythonWorkers: parseSlots(get('python-workers')!, 'python-workers') }),
     ...(get('python-max-workers') === undefined ? {} : { pythonMaxWorkers: parseSlots(get('python-max-workers')!, 'python-max-workers') }),
     logLevel: str('log-level', 'info'),

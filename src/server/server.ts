@@ -206,6 +206,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     maxSyncs: config.maxSyncs,
     driftIntervalMs: config.driftIntervalMs,
     functionIdleMs: config.functionIdleMs,
+    revisionsKept: config.revisions,
     onNotify: (a, n) => notifier.emit(a, n),
     ...(config.retry ? { retry: config.retry } : {}),
     dataDir,

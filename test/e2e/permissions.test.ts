@@ -91,6 +91,14 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     { name: 'POST …/{name}/suspend', needs: 'write', ok: 200, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/suspend?namespace=${ns}`, body: { reason: 'matrix' } }) },
     { name: 'POST …/{name}/resume', needs: 'write', ok: 200, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/resume?namespace=${ns}` }) },
     { name: 'GET …/{name}/notify', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/notify?namespace=${ns}` }) },
+    { name: 'GET …/{name}/revisions', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/revisions?namespace=${ns}` }) },
+    // Back to the revision it serves (its only one): nothing changes but the suspension.
+    { name: 'POST …/{name}/rollback', needs: 'write', ok: 200,
+      call: async (ns) => {
+        const { revisions } = (await admin('GET', `/gitops/applications/app/revisions?namespace=${ns}`)) as { revisions: { revision: string }[] };
+        return { method: 'POST', path: `/gitops/applications/app/rollback?namespace=${ns}`, body: { revision: revisions[0]?.revision } };
+      } },
+    { name: 'PATCH …/{name}', needs: 'write', ok: 200, call: async (ns) => ({ method: 'PATCH', path: `/gitops/applications/app?namespace=${ns}`, body: { source: { branch: 'main' } } }) },
     { name: 'DELETE …/{name}', needs: 'write', ok: 204,
       call: async (ns) => {
         const name = unique('del');

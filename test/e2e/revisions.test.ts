@@ -1,0 +1,255 @@
+// Revisions and rollback (PRODUCT.md §11, "History and rollback") and changing an application's
+// source in place (PATCH), through the real server and real git repositories: each sync that
+// changes what is deployed keeps a revision with its commit message; a rollback switches functions
+// and static files back with the repository gone (no git), suspends automatic syncs (a poll does not
+// sync a new commit; a witness on the same branch shows the poll saw it) until resume; services roll
+// back through the upgrade; only the newest revisions are kept; a PATCH of the branch serves the
+// other branch, and a branch that does not exist leaves the old deployment serving.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { rename } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { TestRepo } from '../support/repo.js';
+import { startHarness, type Harness } from '../support/server.js';
+import { SERVICE_PACKAGE as PACKAGE, SERVICE_SERVER_JS as SERVER_JS, serviceAppConfig as APP_CONFIG } from '../support/node-service.js';
+import { luaManifest } from './fixtures.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ENTRY = `import('./src/cli/main.ts').then((m) => m.main(process.argv.slice(1))).then((c) => process.exit(c))`;
+
+/** Runs the CLI from source (through tsx) in a child process. */
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', ENTRY, '--', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+interface RevisionView {
+  revision: string; message: string | null; author: string | null; time: string | null; deployedAt: string; by: string;
+  functions: number; staticFiles: number; services: number; current: boolean;
+}
+
+/** A Lua function at /hi answering `body`, and a static site. */
+const site = (v: string): Record<string, string> => ({
+  'zerverless.yaml': `${luaManifest(v)}  static:\n    dir: site\n`,
+  'site/index.html': `<h1>${v}</h1>`,
+  [`site/only-${v}.txt`]: v,
+});
+
+describe('revisions and rollback', () => {
+  let h: Harness;
+  let repo: TestRepo;
+  const commits: string[] = [];
+
+  before(async () => {
+    h = await startHarness({ pollIntervalMs: 300 });
+    repo = await TestRepo.create();
+  });
+  after(async () => {
+    await h.close();
+    await repo.remove();
+  });
+
+  const revisions = async (name: string, ns: string): Promise<RevisionView[]> => {
+    const r = await h.api<{ revisions: RevisionView[] }>('GET', `/${name}/revisions?namespace=${ns}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.revisions;
+  };
+
+  it('keeps a revision per deployed commit and rolls back without git, suspending automatic syncs until resume', async () => {
+    commits.push(await repo.commit(site('one'), 'First version'));
+    const first = await h.register('web', 'rb', repo.url);
+    assert.equal(first.status, 'synced', first.message);
+    commits.push(await repo.commit({ ...site('two'), 'site/only-one.txt': null }, 'Second version'));
+    assert.equal((await h.sync('web', 'rb')).source.commit, commits[1]);
+    commits.push(await repo.commit({ ...site('three'), 'site/only-two.txt': null }, 'Third version\n\nwith a body'));
+    assert.equal((await h.sync('web', 'rb')).source.commit, commits[2]);
+    // A sync that changes nothing keeps no new revision.
+    await h.sync('web', 'rb');
+
+    const revs = await revisions('web', 'rb');
+    assert.deepEqual(revs.map((r) => [r.revision, r.message, r.current]), [
+      [commits[2], 'Third version', true], [commits[1], 'Second version', false], [commits[0], 'First version', false],
+    ]);
+    assert.deepEqual(revs.map((r) => [r.functions, r.staticFiles, r.services]), [[1, 2, 0], [1, 2, 0], [1, 2, 0]]);
+    assert.match(revs[0]?.author ?? '', /test <test@example.com>/);
+    assert.deepEqual(revs.map((r) => r.by), ['admin', 'admin', 'admin']);
+    const table = await cli('apps', 'revisions', 'web', '--namespace', 'rb', '--server', h.url, '--token', h.token);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`\\*\\s+${commits[2]?.slice(0, 12)}\\s+\\S+\\s+admin\\s+1\\s+2\\s+0\\s+Third version \\(test\\)`));
+
+    // The repository goes away: a rollback needs no git.
+    const away = `${repo.dir}-away`;
+    await rename(repo.dir, away);
+    try {
+      const unknown = await h.api<{ error: { code: string } }>('POST', '/web/rollback?namespace=rb', { revision: 'abcdef12' });
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error.code, 'REVISION_NOT_FOUND');
+      const rb = await cli('apps', 'rollback', 'web', (commits[0] as string).slice(0, 8), '--namespace', 'rb', '--server', h.url, '--token', h.token, '--json');
+      assert.equal(rb.code, 0, rb.stderr + rb.stdout);
+      const st = JSON.parse(rb.stdout) as { status: string; source: { commit: string }; suspended?: { reason: string; by: string } };
+      assert.equal(st.status, 'synced');
+      assert.equal(st.source.commit, commits[0]);
+      assert.match(st.suspended?.reason ?? '', new RegExp(`rolled back to ${commits[0]?.slice(0, 12)} \\(First version\\)`));
+      assert.equal(st.suspended?.by, 'admin');
+      assert.equal(await (await h.get('/rb/hi')).text(), 'one');
+      assert.equal(await (await h.get('/static/rb/index.html')).text(), '<h1>one</h1>');
+      assert.equal(await (await h.get('/static/rb/only-one.txt')).text(), 'one');
+      assert.equal((await h.get('/static/rb/only-three.txt')).status, 404);
+      const hist = (await h.api<{ syncs: { trigger: string; actor: string | null; commit: string | null; result: string }[] }>('GET', '/web/syncs?namespace=rb')).body.syncs;
+      assert.deepEqual([hist[0]?.trigger, hist[0]?.actor, hist[0]?.commit, hist[0]?.result], ['rollback', 'admin', commits[0], 'success']);
+      assert.deepEqual((await revisions('web', 'rb')).map((r) => r.current), [false, false, true]);
+    } finally {
+      await rename(away, repo.dir);
+    }
+
+    // A new commit: the poll sees it (the witness syncs it), the rolled-back application stays.
+    await h.register('witness', 'witness', repo.url);
+    commits.push(await repo.commit({ ...site('four'), 'site/only-three.txt': null }, 'Fourth version'));
+    await h.waitFor('witness', (st) => st.source.commit === commits[3] && st.status === 'synced', 120_000, 'witness');
+    const held = (await h.api('GET', '/web?namespace=rb')).body;
+    assert.equal(held.source.commit, commits[0]);
+    assert.ok(held.suspended);
+    assert.equal(await (await h.get('/rb/hi')).text(), 'one');
+
+    // Resume: the poll syncs the head.
+    const resumed = await h.api('POST', '/web/resume?namespace=rb');
+    assert.equal(resumed.body.suspended, undefined);
+    await h.waitFor('web', (st) => st.source.commit === commits[3] && st.status === 'synced', 120_000, 'rb');
+    assert.equal(await (await h.get('/rb/hi')).text(), 'four');
+    assert.equal(await (await h.get('/static/rb/index.html')).text(), '<h1>four</h1>');
+    const after = await revisions('web', 'rb');
+    assert.deepEqual(after.map((r) => [r.revision, r.current]), [[commits[3], true], [commits[2], false], [commits[1], false], [commits[0], false]]);
+    assert.equal(after[0]?.by, 'poll');
+  });
+
+  it('an explicit sync also ends a rollback\'s suspension', async () => {
+    const rb = await h.api('POST', '/web/rollback?namespace=rb', { revision: commits[1] });
+    assert.equal(rb.status, 200, JSON.stringify(rb.body));
+    assert.equal(await (await h.get('/rb/hi')).text(), 'two');
+    assert.ok(rb.body.suspended);
+    const synced = await h.sync('web', 'rb');
+    assert.equal(synced.source.commit, commits[3]);
+    assert.equal(synced.suspended, undefined);
+    assert.equal(await (await h.get('/rb/hi')).text(), 'four');
+  });
+
+  it('a reader may list revisions but not roll back (403); a deployer of the namespace may', async () => {
+    const token = async (body: Record<string, unknown>) => (await h.call<{ token: string }>('POST', '/tokens', { body })).body.token;
+    const reader = await token({ name: 'r', role: 'reader' });
+    const other = await token({ name: 'o', role: 'deployer', namespaces: ['witness'] });
+    const deployer = await token({ name: 'd', role: 'deployer', namespaces: ['rb'] });
+    assert.equal((await h.call('GET', '/gitops/applications/web/revisions?namespace=rb', { token: reader })).status, 200);
+    assert.equal((await h.call('POST', '/gitops/applications/web/rollback?namespace=rb', { token: reader, body: { revision: commits[2] } })).status, 403);
+    assert.equal((await h.call('POST', '/gitops/applications/web/rollback?namespace=rb', { token: other, body: { revision: commits[2] } })).status, 403);
+    assert.equal((await h.call('PATCH', '/gitops/applications/web?namespace=rb', { token: reader, body: { source: { branch: 'x' } } })).status, 403);
+    const ok = await h.call<{ suspended?: { by: string } }>('POST', '/gitops/applications/web/rollback?namespace=rb', { token: deployer, body: { revision: commits[2] } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.suspended?.by, 'd');
+    assert.equal(await (await h.get('/rb/hi')).text(), 'three');
+    assert.equal((await h.api('POST', '/web/resume?namespace=rb')).status, 200);
+    await h.waitFor('web', (st) => st.source.commit === commits[3] && st.status === 'synced', 120_000, 'rb');
+  });
+
+  it('keeps only the newest revisions: the 21st drops the first', async () => {
+    const many = await TestRepo.create();
+    try {
+      const shas: string[] = [];
+      shas.push(await many.commit({ 'zerverless.yaml': luaManifest('v0') }, 'v0'));
+      await h.register('many', 'many', many.url);
+      for (let i = 1; i <= 20; i++) {
+        shas.push(await many.commit({ 'zerverless.yaml': luaManifest(`v${i}`) }, `v${i}`));
+        assert.equal((await h.sync('many', 'many')).source.commit, shas[i]);
+      }
+      const kept = await revisions('many', 'many');
+      assert.equal(kept.length, 20);
+      assert.deepEqual(kept.map((r) => r.message), shas.slice(1).map((_, i) => `v${20 - i}`));
+      const gone = await h.api<{ error: { code: string } }>('POST', '/many/rollback?namespace=many', { revision: shas[0] });
+      assert.equal(gone.status, 404);
+      assert.equal(gone.body.error.code, 'REVISION_NOT_FOUND');
+    } finally {
+      await many.remove();
+    }
+  });
+
+  it('PATCH of the branch serves the other branch; a branch that does not exist keeps the old one serving', async () => {
+    const r = await TestRepo.create({ 'zerverless.yaml': luaManifest('main') });
+    try {
+      r.git('checkout', '-q', '-b', 'other');
+      await r.commit({ 'zerverless.yaml': luaManifest('other') }, 'other branch');
+      r.git('checkout', '-q', 'main');
+      assert.equal((await h.register('moving', 'moving', r.url)).status, 'synced');
+      assert.equal(await (await h.get('/moving/hi')).text(), 'main');
+
+      const bad = await h.api<{ error: { code: string } }>('PATCH', '/moving?namespace=moving', { source: { branch: 'a..b' } });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.code, 'VALIDATION_FAILED');
+      const badUrl = await h.api<{ error: { code: string } }>('PATCH', '/moving?namespace=moving', { source: { repoURL: 'ftp://example.com/x.git' } });
+      assert.equal(badUrl.status, 400);
+
+      const set = await cli('apps', 'set', 'moving', '--branch', 'other', '--namespace', 'moving', '--server', h.url, '--token', h.token);
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /now follows .*#other/);
+      await h.waitFor('moving', (st) => st.source.branch === 'other' && st.status === 'synced' && st.source.commit === r.git('rev-parse', 'other'), 120_000, 'moving');
+      assert.equal(await (await h.get('/moving/hi')).text(), 'other');
+
+      const missing = await h.api('PATCH', '/moving?namespace=moving', { source: { branch: 'nope' } });
+      assert.equal(missing.status, 200, JSON.stringify(missing.body));
+      assert.equal(missing.body.source.branch, 'nope');
+      const failed = await h.waitFor('moving', (st) => st.status === 'error', 120_000, 'moving');
+      assert.equal(failed.source.commit, r.git('rev-parse', 'other'));
+      assert.equal(await (await h.get('/moving/hi')).text(), 'other');
+    } finally {
+      await r.remove();
+    }
+  });
+});
+
+describe('rollback of services', () => {
+  let h: Harness;
+  let svc: TestRepo;
+  let app: TestRepo;
+
+  before(async () => {
+    h = await startHarness();
+    svc = await TestRepo.create({ 'package.json': PACKAGE, 'server.js': SERVER_JS('1.0.0') });
+    svc.git('tag', 'v1');
+    await svc.commit({ 'server.js': SERVER_JS('2.0.0') });
+    svc.git('tag', 'v2');
+    app = await TestRepo.create({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v1', '1.0.0') });
+  });
+  after(async () => {
+    await h.close();
+    await svc.remove();
+    await app.remove();
+  });
+
+  it('rolls a service back through the health-gated upgrade', async () => {
+    const first = app.head();
+    assert.equal((await h.register('svc', 'svc', app.url)).status, 'synced');
+    await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 120_000, 'svc');
+    await app.commit({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v2', '2.0.0') }, 'web 2');
+    assert.equal((await h.sync('svc', 'svc')).status, 'synced');
+    assert.equal((await h.get('/svc/web/')).headers.get('x-version'), '2.0.0');
+    const revs = (await h.api<{ revisions: RevisionView[] }>('GET', '/svc/revisions?namespace=svc')).body.revisions;
+    assert.deepEqual(revs.map((r) => [r.services, r.current]), [[1, true], [1, false]]);
+
+    const rb = await h.api('POST', '/svc/rollback?namespace=svc', { revision: first });
+    assert.equal(rb.status, 200, JSON.stringify(rb.body));
+    assert.equal(rb.body.status, 'synced', rb.body.message);
+    assert.equal(rb.body.services[0]?.version, '1.0.0');
+    const res = await h.get('/svc/web/');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-version'), '1.0.0');
+    const hist = (await h.api<{ syncs: { trigger: string; plan: { services?: { name: string; action: string }[] } | null }[] }>('GET', '/svc/syncs?namespace=svc')).body.syncs;
+    assert.equal(hist[0]?.trigger, 'rollback');
+    assert.deepEqual(hist[0]?.plan?.services?.map((s) => [s.name, s.action]), [['web', 'upgrade']]);
+  });
+});
