@@ -4,6 +4,7 @@ import { Hono, type Context } from 'hono';
 import { Ajv } from 'ajv';
 import { describeAjv, readJsonBody } from './body.js';
 import { NOTIFY_EVENTS, notifyAad, type NotifyEventName } from '../core/notify.js';
+import { WEBHOOK_SECRET_MAX, WEBHOOK_SECRET_MIN, webhookSecretAad } from '../core/webhooks.js';
 import { allows, mayDeployServices, readableNamespaces, type Action } from '../core/access.js';
 import { forbidden, principalOf, requireAccess } from './auth-context.js';
 import { ZvError } from '../errors/registry.js';
@@ -61,6 +62,7 @@ const createBody = {
     },
     auth: inlineAuthSchema,
     notify: notifySchema,
+    webhookSecret: { type: 'string', minLength: WEBHOOK_SECRET_MIN, maxLength: WEBHOOK_SECRET_MAX },
   },
 } as const;
 
@@ -71,6 +73,8 @@ interface CreateBody {
   /** Credentials for the repository (stored as a credential named after the application). */
   auth?: InlineAuth;
   notify?: NotifyInput[];
+  /** This application's own webhook secret (sealed; never shown). */
+  webhookSecret?: string;
 }
 
 const rollbackBody = {
@@ -195,9 +199,11 @@ export function applicationsApi(deps: ApiDeps): Hono {
     const path = cleanSourcePath(body.source.path ?? body.source.subdir ?? '');
     const verify = body.source.verify ? await checkVerifyPolicy(body.source.verify) : undefined;
     const notify = body.notify?.length ? notifyTargets(body.notify, body, deps.sealSecret) : undefined;
+    if (body.webhookSecret !== undefined && !deps.sealSecret) throw new ZvError('VALIDATION_FAILED', 'webhookSecret: this server cannot keep secrets');
+    const webhookSecret = body.webhookSecret !== undefined && deps.sealSecret ? deps.sealSecret(body.webhookSecret, webhookSecretAad(body)) : undefined;
     const reg = { name: body.name, namespace: body.namespace, repoURL: body.source.repoURL, auth: body.auth, createdBy: principal.name };
     const app = await registerWithCredential({ store, credentials: deps.credentials }, reg, (repoURL) => reconciler.register(
-      { name: body.name, namespace: body.namespace, source: { repoURL, branch, path, ...(verify ? { verify } : {}) }, allowServices: mayDeployServices(principal), createdBy: principal.name, ...(notify ? { notify } : {}) },
+      { name: body.name, namespace: body.namespace, source: { repoURL, branch, path, ...(verify ? { verify } : {}) }, allowServices: mayDeployServices(principal), createdBy: principal.name, ...(notify ? { notify } : {}), ...(webhookSecret ? { webhookSecret } : {}) },
       { trigger: 'register', actor: principal.name },
     ));
     return c.json(await reconciler.status(app), 201);

@@ -1,7 +1,7 @@
 // The composition root: builds every adapter, wires them around the core and starts HTTP.
 // This is the one place that knows which store, source and runtimes are in use.
 import { mkdir, readFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -28,7 +28,7 @@ import { managementApi } from '../api/index.js';
 import { credentialsApi } from '../api/credentials.js';
 import { CredentialService } from '../credentials/service.js';
 import { publicRepoUrl, registerWithCredential } from '../credentials/registration.js';
-import { loadMasterKey } from '../secrets/master-key.js';
+import { loadMasterKey, type MasterKey } from '../secrets/master-key.js';
 import { apiGuard } from '../api/guard.js';
 import { TokenService } from '../auth/tokens.js';
 import { ensureAdminToken, type AdminTokenOutcome } from '../auth/bootstrap.js';
@@ -44,9 +44,10 @@ import { Metrics } from '../telemetry/metrics.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import type { BootstrapRepo, ServeConfig } from './config.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
-import type { Store } from '../store/types.js';
+import type { AppRecord, Store } from '../store/types.js';
 import { lockDataDir } from './lock.js';
 import { webhooksApp } from '../hooks/index.js';
+import { webhookSecretAad } from '../core/webhooks.js';
 
 export interface RunningServer {
   url: string;
@@ -94,6 +95,20 @@ async function readSecretFile(file: string): Promise<string> {
   const secret = text.split(/\r?\n/, 1)[0]?.trim() ?? '';
   if (secret === '') throw new ZvError('CONFIG_INVALID', `webhook-secret-file: ${file} is empty`);
   return secret;
+}
+
+/**
+ * An application's own webhook secret, opened. One that no longer opens (another master key) never
+ * verifies: it must not fall back to the server secret, which the application opted out of.
+ */
+function openWebhookSecret(app: AppRecord, key: MasterKey, logger: Logger): string | null {
+  if (!app.webhookSecret) return null;
+  try {
+    return key.open(app.webhookSecret, webhookSecretAad(app));
+  } catch (e) {
+    logger.error({ app: app.name, namespace: app.namespace }, `the application's webhook secret does not open: ${toZvError(e).message}`);
+    return randomBytes(32).toString('hex');
+  }
 }
 
 async function availableRuntimes(all: FunctionRuntime[], logger: Logger): Promise<Map<FunctionRuntimeKind, FunctionRuntime>> {
@@ -224,6 +239,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   // Webhooks are signed, not token-authenticated: mounted beside the API, outside its guard.
   const hooks = webhooksApp({
     apps: async () => (await store.listApps({})).apps,
+    appSecret: (app) => openWebhookSecret(app, masterKey, logger),
     serverSecret: config.webhookSecret ?? (config.webhookSecretFile ? await readSecretFile(config.webhookSecretFile) : null),
     sync: (appId, cause) => void reconciler.sync(appId, { cause }).catch(() => undefined),
     metrics,

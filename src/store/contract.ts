@@ -114,6 +114,14 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       assert.equal(await store.getAppById(app.id + 1000), null);
     }));
 
+    it('keeps an application\'s sealed webhook secret as given, and none when none was given', () => withStore(async ({ store }) => {
+      const a = await store.createApp({ ...newApp('web', 'team'), webhookSecret: 'v1:sealed-value' });
+      assert.equal((await store.getApp('team', 'web'))?.webhookSecret, 'v1:sealed-value');
+      assert.equal((await store.getAppById(a.id))?.webhookSecret, 'v1:sealed-value');
+      const b = await store.createApp(newApp('api', 'team'));
+      assert.equal('webhookSecret' in b, false);
+    }));
+
     it('refuses a taken (namespace, name) with APP_EXISTS', () => withStore(async ({ store }) => {
       await store.createApp(newApp('web', 'team'));
       await assert.rejects(store.createApp(newApp('web', 'team')), (e: unknown) => {

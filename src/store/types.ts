@@ -79,6 +79,8 @@ export interface AppRecord {
   suspended?: Suspension;
   /** Where status changes are posted (PRODUCT.md §11); absent when none. Secrets are sealed. */
   notify?: NotifyTarget[];
+  /** The application's own webhook secret, sealed with the master key (schema 9); never shown. Absent when none. */
+  webhookSecret?: string;
 }
 
 /** Why and since when an application's automatic syncs (poll, webhook, retry, drift repair) are paused. */
@@ -123,6 +125,8 @@ export interface NewApp {
   allowServices?: boolean;
   createdBy?: string | null;
   notify?: NotifyTarget[];
+  /** Sealed (see AppRecord.webhookSecret). */
+  webhookSecret?: string;
 }
 
 /** What started a sync and on whose behalf; recorded in the application's history. */

@@ -7,6 +7,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startHarness, type Harness } from '../support/server.js';
 import { TestRepo } from '../support/repo.js';
 import { luaManifest } from './fixtures.js';
@@ -252,5 +254,100 @@ describe('webhooks without any secret', () => {
     }
     const g = await hook(h, 'generic', { repoURL: 'https://git.example.com/team/site', branch: 'main' }, { secret: '' });
     assert.equal(g.status, 401);
+  });
+
+  it('take the secret from --webhook-secret-file (its first line)', async () => {
+    const file = join(h.dataDir, '..', `hook-secret-${randomUUID()}`);
+    await writeFile(file, 'from-a-file\nignored\n', { mode: 0o600 });
+    const withFile = await startHarness({ webhookSecretFile: file });
+    try {
+      const payload = { repoURL: 'https://git.example.com/team/site', branch: 'main' };
+      assert.equal((await hook(withFile, 'generic', payload, { secret: 'from-a-file' })).status, 202);
+      assert.equal((await hook(withFile, 'generic', payload, { secret: 'ignored' })).status, 401);
+    } finally {
+      await withFile.close();
+      await rm(file, { force: true });
+    }
+  });
+});
+
+describe('webhooks with per-application secrets', () => {
+  const OWN = 'own-secret-of-application-a';
+  let h: Harness;
+  let repo: TestRepo;
+  before(async () => {
+    h = await startHarness({ webhookSecret: SECRET });
+    repo = await TestRepo.create({ 'zerverless.yaml': luaManifest('v1') });
+    const a = await h.api('POST', '/', { name: 'own', namespace: 'a', source: { repoURL: repo.url }, webhookSecret: OWN });
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    const b = await h.api('POST', '/', { name: 'shared', namespace: 'b', source: { repoURL: repo.url } });
+    assert.equal(b.status, 201, JSON.stringify(b.body));
+    for (const [name, ns] of [['own', 'a'], ['shared', 'b']] as const) await h.waitFor(name, (s) => s.status === 'synced', 120_000, ns);
+  });
+  after(async () => {
+    await h.close();
+    await repo.remove();
+  });
+
+  it('never shows the secret, and refuses one too short', async () => {
+    const sealed = (await h.server.store.getApp('a', 'own'))?.webhookSecret ?? '';
+    assert.ok(sealed.length > 0 && !sealed.includes(OWN), 'stored sealed');
+    for (const path of ['/own?namespace=a', '/', '/own/syncs?namespace=a']) {
+      const r = await h.api('GET', path);
+      const text = JSON.stringify(r.body);
+      assert.ok(!text.includes(OWN) && !text.includes(sealed) && !text.includes('webhookSecret'), path);
+    }
+    const short = await h.api('POST', '/', { name: 'short', namespace: 'c', source: { repoURL: repo.url }, webhookSecret: 'short' });
+    assert.equal(short.status, 400);
+  });
+
+  it('a delivery triggers only the applications whose secret it proves (the server secret covers those without their own)', async () => {
+    const head = await repo.commit({ 'zerverless.yaml': luaManifest('v2') });
+    const payload = payloadFor('github', repo.url, 'main', head);
+    const byServer = await hook(h, 'github', payload);
+    assert.equal(byServer.status, 202);
+    assert.deepEqual(byServer.body.triggered, [{ namespace: 'b', name: 'shared' }]);
+    const byOwn = await hook(h, 'github', payload, { secret: OWN });
+    assert.equal(byOwn.status, 202);
+    assert.deepEqual(byOwn.body.triggered, [{ namespace: 'a', name: 'own' }]);
+    const gitlab = await hook(h, 'gitlab', payloadFor('gitlab', repo.url, 'main', head), { secret: OWN });
+    assert.deepEqual(gitlab.body.triggered, [{ namespace: 'a', name: 'own' }]);
+    const wrong = await hook(h, 'github', payload, { secret: `${OWN}x` });
+    assert.equal(wrong.status, 401);
+    await h.waitFor('own', (s) => s.source.commit === head && s.status === 'synced', 120_000, 'a');
+    await h.waitFor('shared', (s) => s.source.commit === head && s.status === 'synced', 120_000, 'b');
+  });
+
+  it('skips suspended applications, and says so', async () => {
+    const s = await h.api('POST', '/shared/suspend?namespace=b', { reason: 'incident' });
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    try {
+      const r = await hook(h, 'github', payloadFor('github', repo.url, 'main', 'b'.repeat(40)));
+      assert.equal(r.status, 202);
+      assert.deepEqual(r.body.triggered, []);
+      assert.deepEqual(r.body.skipped, [{ namespace: 'b', name: 'shared', reason: 'suspended' }]);
+      assert.equal(h.server.reconciler.isSyncing((await h.server.store.getApp('b', 'shared'))!.id), false);
+    } finally {
+      await h.api('POST', '/shared/resume?namespace=b');
+    }
+  });
+
+  it('an application secret opens webhooks for its repository even without a server secret', async () => {
+    const solo = await startHarness();
+    try {
+      const r = await solo.api('POST', '/', { name: 'own', namespace: 'a', source: { repoURL: repo.url }, webhookSecret: OWN });
+      assert.equal(r.status, 201);
+      await solo.waitFor('own', (s) => s.status === 'synced', 120_000, 'a');
+      const head = await repo.commit({ 'zerverless.yaml': luaManifest('v3') });
+      const payload = payloadFor('gitea', repo.url, 'main', head);
+      const ok = await hook(solo, 'gitea', payload, { secret: OWN });
+      assert.equal(ok.status, 202);
+      assert.deepEqual(ok.body.triggered, [{ namespace: 'a', name: 'own' }]);
+      await solo.waitFor('own', (s) => s.source.commit === head && s.status === 'synced', 120_000, 'a');
+      const other = await hook(solo, 'gitea', payloadFor('gitea', 'https://git.example.com/x/y', 'main', head), { secret: OWN });
+      assert.equal(other.status, 401, 'another repository has no secret at all');
+    } finally {
+      await solo.close();
+    }
   });
 });

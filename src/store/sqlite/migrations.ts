@@ -181,6 +181,14 @@ export const MIGRATIONS: readonly Migration[] = [
     // shared content-addressed chunks (src/store/sqlite/revisions.ts).
     sql: REVISIONS_SQL,
   },
+  {
+    version: 9,
+    name: 'per-application webhook secret',
+    // Sealed with the master key (AES-256-GCM, bound to the application's namespace and name).
+    sql: `
+      ALTER TABLE applications ADD COLUMN webhook_secret TEXT;
+    `,
+  },
 ];
 
 function ensureTable(db: Database): void {

@@ -23,6 +23,7 @@ export interface AppRow {
   created_by: string | null;
   suspended: string | null;
   notify: string | null;
+  webhook_secret: string | null;
 }
 
 export interface TokenRow {
@@ -153,6 +154,7 @@ export function appFromRow(r: AppRow): AppRecord {
   // Absent rather than null, so records from before schema 6 look the same.
   if (r.suspended) app.suspended = JSON.parse(r.suspended) as Suspension;
   if (r.notify) app.notify = JSON.parse(r.notify) as NotifyTarget[];
+  if (r.webhook_secret) app.webhookSecret = r.webhook_secret;
   return app;
 }
 

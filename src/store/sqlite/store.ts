@@ -27,7 +27,7 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by, suspended, notify';
+const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by, suspended, notify, webhook_secret';
 const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan, trigger, actor, commit_info';
 const TOKEN_COLUMNS = 'id, name, role, namespaces, services, created_at, expires_at, created_by';
 
@@ -91,10 +91,10 @@ export class SqliteStore implements Store {
 
   async createApp(app: NewApp): Promise<AppRecord> {
     try {
-      const info = this.sql('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at, verify, allow_services, created_by, notify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at, verify, allow_services, created_by, notify, webhook_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(app.namespace, app.name, app.source.repoURL, app.source.branch, app.source.path ?? '', new Date().toISOString(),
           app.source.verify ? toJson(app.source.verify, 'source.verify') : null, app.allowServices === false ? 0 : 1, app.createdBy ?? null,
-          app.notify?.length ? toJson(app.notify, 'notify') : null);
+          app.notify?.length ? toJson(app.notify, 'notify') : null, app.webhookSecret ?? null);
       return this.mustApp(Number(info.lastInsertRowid));
     } catch (e) {
       if (isUniqueViolation(e)) {
