@@ -19,9 +19,17 @@ const CHECK_AFTER_MS = 1;
  * PROBE_CALLS such calls that used under SYNC_BUDGET_MS of CPU each on average, its calls run
  * synchronously. When the synchronous calls' CPU time (a moving average, so one garbage collection
  * does not count) goes over SYNC_BUDGET_MS, the function goes back to its thread for
- * SYNC_BACKOFF_MS (doubling on each slow try, up to SYNC_BACKOFF_MAX_MS); after a call that timed
- * out, for good. So a fast function that starts looping blocks the event loop once, for at most
- * its timeout.
+ * SYNC_BACKOFF_MS (doubling on each slow try, up to SYNC_BACKOFF_MAX_MS).
+ *
+ * A synchronous call blocks every other request, so it runs within SYNC_LIMIT_MS, not the
+ * function's timeout. A call that runs past it is stopped, its isolate replaced (as after a
+ * timeout), and the request is run again from the start on the new isolate's thread with the rest
+ * of its timeout; that function never runs synchronously again. Isolates have no I/O but their
+ * logs, so running a handler again is invisible apart from its log lines (and module state, which a
+ * replaced isolate loses anyway). And when the runtime sees SYNC_TRIPS_MAX such stops within
+ * SYNC_TRIP_WINDOW_MS (many functions turning slow: an attack or an overloaded machine), no call
+ * of any function runs synchronously for SYNC_TRIP_WINDOW_MS. So the event loop is blocked at
+ * most SYNC_LIMIT_MS per function, and at most SYNC_TRIPS_MAX × SYNC_LIMIT_MS per window in all.
  */
 const SYNC_BUDGET_MS = 2;
 const PROBE_CALLS = 32;
@@ -29,6 +37,27 @@ const PROBE_CALLS = 32;
 const SYNC_AVERAGE_WEIGHT = 1 / 8;
 const SYNC_BACKOFF_MS = 10_000;
 const SYNC_BACKOFF_MAX_MS = 600_000;
+/** How long one synchronous call may block the event loop. */
+export const SYNC_LIMIT_MS = 50;
+const SYNC_TRIPS_MAX = 10;
+const SYNC_TRIP_WINDOW_MS = 60_000;
+
+/** Synchronous calls stopped at SYNC_LIMIT_MS lately, across every function of this process. */
+const trips: number[] = [];
+let syncOffUntil = 0;
+
+function syncAllowed(now: number): boolean {
+  return now >= syncOffUntil;
+}
+
+function recordTrip(now: number): void {
+  trips.push(now);
+  while (trips.length > 0 && (trips[0] as number) < now - SYNC_TRIP_WINDOW_MS) trips.shift();
+  if (trips.length >= SYNC_TRIPS_MAX) {
+    syncOffUntil = now + SYNC_TRIP_WINDOW_MS;
+    trips.length = 0;
+  }
+}
 
 /** Errors that mean the isolate could not get memory outside its heap (array buffers). */
 const ALLOCATION_FAILED = /^RangeError: (Array buffer allocation failed|.*could not allocate memory)/;
@@ -65,18 +94,27 @@ export class JsFunction implements LoadedFunction {
       inst = this.current && !this.current.dead ? this.current : await this.instance();
     }
     const started = performance.now();
-    const sync = this.sync && inst.canRunSync;
+    const sync = this.sync && inst.canRunSync && syncAllowed(started);
     let packed: Packed;
     if (sync) {
+      const limit = Math.min(SYNC_LIMIT_MS, this.source.timeoutMs);
+      const reqJson = JSON.stringify(req);
       try {
-        packed = await inst.invokeSync(JSON.stringify(req));
+        packed = await inst.invokeSync(reqJson, limit);
+        this.syncMs += (inst.lastSyncMs - this.syncMs) * SYNC_AVERAGE_WEIGHT;
+        if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
       } catch (e) {
-        // a call that ran into its timeout on the event loop's thread never runs there again
-        if (e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT') this.toAsync(Infinity);
-        throw e;
+        // a call stopped on the event loop's thread: that function never runs there again
+        if (!(e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT')) throw e;
+        this.toAsync(Infinity);
+        const now = performance.now();
+        recordTrip(now);
+        const left = this.source.timeoutMs - (now - started);
+        if (limit >= this.source.timeoutMs || left < 1) throw e;
+        this.log('stderr', `[zerverless] a call ran past ${limit} ms on the server's event loop; it is run again on the function's own thread (${Math.round(left)} ms left)`);
+        inst = await this.instance();
+        packed = await inst.invoke(reqJson, left);
       }
-      this.syncMs += (inst.lastSyncMs - this.syncMs) * SYNC_AVERAGE_WEIGHT;
-      if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
     } else {
       if (!this.sync && started >= this.asyncUntil && this.probe.inst !== inst) this.probe = { inst, calls: 0, cpuNs: inst.cpuNs() };
       packed = await inst.invoke(JSON.stringify(req));

@@ -192,18 +192,22 @@ export class Instance {
    * promise is still pending after its microtasks ran (it waits on a timer) is awaited
    * asynchronously for the rest of the timeout. Rejects like `invoke`.
    */
-  invokeSync(reqJson: string): Promise<Packed> {
+  invokeSync(reqJson: string, budgetMs = this.source.timeoutMs): Promise<Packed> {
     const { timeoutMs } = this.source;
     if (!this.canRunSync || !this.takeRef || !this.settleRef) return this.invoke(reqJson);
+    // The synchronous part runs within `budgetMs` (it blocks the event loop); a promise it leaves
+    // pending gets the rest of the function's timeout asynchronously.
+    const syncLimit = Math.max(1, Math.min(budgetMs, timeoutMs));
     const started = performance.now();
     const cpu = this.cpuNs();
     let out: SyncPacked;
     try {
       out = (this.invokeSyncRef as ivm.Reference).applySync(undefined, [reqJson], {
-        timeout: timeoutMs, arguments: { copy: true }, result: { copy: true },
+        timeout: syncLimit, arguments: { copy: true }, result: { copy: true },
       }) as SyncPacked;
       if (out.kind === 'pending') {
-        const took = this.takeRef.applySync(undefined, [out.id], { timeout: timeoutMs, result: { copy: true } }) as SyncPacked;
+        const left = Math.max(1, Math.ceil(syncLimit - (performance.now() - started)));
+        const took = this.takeRef.applySync(undefined, [out.id], { timeout: left, result: { copy: true } }) as SyncPacked;
         if (took.kind !== 'wait') out = took;
       }
     } catch (e) {
@@ -232,10 +236,13 @@ export class Instance {
     return this.death !== null || this.isolate.isDisposed;
   }
 
-  /** Runs one invocation; rejects with a ZvError (the instance is killed on timeout / memory). */
-  invoke(reqJson: string): Promise<Packed> {
+  /**
+   * Runs one invocation on the isolate's thread within `timeoutMs` (default: the function's);
+   * rejects with a ZvError (the instance is killed on timeout / memory).
+   */
+  invoke(reqJson: string, timeoutMs = this.source.timeoutMs): Promise<Packed> {
     if (!this.invokeRef) return Promise.reject(deathError(this.death ?? 'memory', this.source.timeoutMs));
-    return this.runAsync(this.invokeRef, reqJson, this.source.timeoutMs);
+    return this.runAsync(this.invokeRef, reqJson, Math.max(1, Math.ceil(timeoutMs)));
   }
 
   /** Calls `ref(arg)` asynchronously; its promise's packed result, within `timeoutMs`. */

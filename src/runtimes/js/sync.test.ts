@@ -11,11 +11,22 @@ import { JsRuntime } from './index.js';
 const req = (query: Record<string, string> = {}): FunctionRequest => ({ method: 'GET', path: '/', query, headers: {}, body: '' });
 const settle = (p: Promise<unknown>): Promise<unknown> => p.then((r) => r, (e: unknown) => e);
 const text = (b: string | Uint8Array): string => (typeof b === 'string' ? b : Buffer.from(b).toString('utf8'));
+/** Calls `fn` while counting 10 ms ticks of the event loop. */
+async function ticking<T>(fn: () => Promise<T>): Promise<{ value: T; ticks: number }> {
+  let ticks = 0;
+  const iv = setInterval(() => ticks++, 10);
+  try {
+    return { value: await fn(), ticks };
+  } finally {
+    clearInterval(iv);
+  }
+}
 
 const CODE = `let calls = 0;
 export async function handle(req) {
   calls++;
   if (req.query.loop) for (;;) {}
+  if (req.query.busy) { const end = Date.now() + Number(req.query.busy); while (Date.now() < end) {} return 'busy ' + calls; }
   if (req.query.big) return 'x'.repeat(4096);
   if (req.query.wait) await new Promise((r) => setTimeout(r, 20));
   if (req.query.later) return new Promise((r) => Promise.resolve().then(() => r('later ' + calls)));
@@ -25,8 +36,9 @@ export async function handle(req) {
 describe('js runtime: synchronous calls', () => {
   const rt = new JsRuntime({ maxResponseBytes: 1024 });
   const fns: LoadedFunction[] = [];
+  const logs: string[] = [];
   const load = async (extra: Partial<FunctionSource> = {}): Promise<LoadedFunction> => {
-    const fn = await rt.load({ id: 'sync', runtime: 'js', code: CODE, filename: 's.js', timeoutMs: 1500, memoryMb: 32, env: {}, ...extra }, () => {});
+    const fn = await rt.load({ id: 'sync', runtime: 'js', code: CODE, filename: 's.js', timeoutMs: 1500, memoryMb: 32, env: {}, ...extra }, (_s, line) => logs.push(line));
     fns.push(fn);
     return fn;
   };
@@ -54,5 +66,21 @@ describe('js runtime: synchronous calls', () => {
     assert.ok(isZvError(err, 'FUNCTION_TIMEOUT'), String(err));
     assert.ok(ticks >= 5, `the main thread was blocked (${ticks} ticks)`);
     assert.match(text((await fn.invoke(req())).body), /^calls=\d+$/);
+  });
+
+  it('a synchronous call that runs long is stopped within the synchronous limit and answered from the function\'s thread', async () => {
+    const fn = await load();
+    for (let i = 1; i <= 100; i++) await fn.invoke(req());
+    // 600 ms of work: far past the synchronous limit (50 ms), well within the timeout (1500 ms)
+    const { value, ticks } = await ticking(() => fn.invoke(req({ busy: '600' })));
+    // run again from the start on a new isolate (module state is gone, as after a timeout)
+    assert.equal(text(value.body), 'busy 1');
+    assert.ok(ticks >= 5, `the event loop was blocked for the whole call (${ticks} ticks)`);
+    assert.ok(logs.some((l) => /ran past 50 ms on the server's event loop/.test(l)), logs.join('\n'));
+    // from now on its calls run on its thread: a long call never blocks the event loop again
+    for (let i = 0; i < 100; i++) await fn.invoke(req());
+    const again = await ticking(() => fn.invoke(req({ busy: '300' })));
+    assert.match(text(again.value.body), /^busy \d+$/);
+    assert.ok(again.ticks >= 5, `blocked again (${again.ticks} ticks)`);
   });
 });
