@@ -114,6 +114,19 @@ describe('python runtime', () => {
     assert.deepEqual(JSON.parse(await call(fn, 'y')), { parts: [0, 2, 4, 6, 8], body: 'y' });
   });
 
+  it('awaits what a handler returns even when the module never mentions asyncio (imported on first use)', async () => {
+    const fn = await load(py(
+      'class Later:',
+      '    def __await__(self):',
+      '        yield from ()',
+      '        return "awaited"',
+      'def handle(req):',
+      '    return Later()',
+    ));
+    assert.equal(await call(fn), 'awaited');
+    assert.equal(await call(fn), 'awaited');
+  });
+
   it('answers 30 queued concurrent invocations, in order, one at a time (one worker per function)', async () => {
     const one = new PythonRuntime({ workersPerFunction: 1 });
     const fn = await load(py(

@@ -15,7 +15,7 @@ export const WORKER_EXIT_MEMORY = 86;
 
 /** What the worker and the check zygote share: the protocol helpers, the sandbox set-up, `_load`. */
 const LIB = String.raw`
-import os, sys, json, traceback, linecache, asyncio, inspect, resource, types, ctypes, struct, platform, base64
+import os, sys, json, traceback, linecache, resource, types, ctypes, struct, base64
 
 IN_FD, OUT_FD = 3, 4
 _reserve = bytearray(2 * 1024 * 1024)
@@ -25,8 +25,38 @@ _MAX_MESSAGE = 16 * 1024
 _encode = json.JSONEncoder(separators=(',', ':')).encode
 _encode_text = json.JSONEncoder(separators=(',', ':'), ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
-# Results that are never awaitable: no inspect call on the hot path.
+# Results that are never awaitable: no further check on the hot path.
 _PLAIN = (str, dict, list, tuple, bytes, bytearray, int, float, bool, type(None))
+_the_loop = None
+
+
+def _loop():
+    # asyncio (and the ssl it imports) is about a third of a worker's start: imported only for a
+    # module that mentions async or asyncio (before its import, as always) or on the first
+    # awaitable a handler returns. A loop the module's imports already set is the one used.
+    global _the_loop
+    if _the_loop is None:
+        import asyncio, warnings
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', DeprecationWarning)
+                _the_loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            _the_loop = None
+        if _the_loop is None or _the_loop.is_closed():
+            _the_loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(_the_loop)
+    return _the_loop
+
+
+def _isawaitable(o):
+    # inspect.isawaitable without importing inspect
+    return (isinstance(o, types.CoroutineType) or hasattr(type(o), '__await__')
+            or (isinstance(o, types.GeneratorType) and bool(o.gi_code.co_flags & 0x100)))
+
+
+def _wants_asyncio(code):
+    return 'async' in code
 
 
 class _TooLarge(Exception):
@@ -69,7 +99,7 @@ def _seccomp(libc):
     # Classic BPF: execve/execveat/fork/vfork, ptrace and process_vm_readv/writev -> EPERM (no
     # reading or writing another process, e.g. the check zygote), clone without CLONE_THREAD -> EPERM,
     # clone3 -> ENOSYS (glibc then falls back to clone); other arch or the x32 ABI -> kill.
-    machine = platform.machine()
+    machine = os.uname().machine
     if machine == 'x86_64':
         arch, deny, clone, clone3, x32 = 0xC000003E, (57, 58, 59, 322, 101, 310, 311), 56, 435, True
     elif machine == 'aarch64':
@@ -300,7 +330,7 @@ def _result_line(result):
         return json.dumps({'t': 'bad_response', 'message': 'handle returned a value that cannot be sent: %s' % _describe(e)})
 
 
-def _serve(handle, reader, loop):
+def _serve(handle, reader):
     global _reserve
     while True:
         msg = reader.line()
@@ -308,8 +338,8 @@ def _serve(handle, reader, loop):
             return
         try:
             result = handle(msg['req'])
-            if type(result) not in _PLAIN and inspect.isawaitable(result):
-                result = loop.run_until_complete(result)
+            if type(result) not in _PLAIN and _isawaitable(result):
+                result = _loop().run_until_complete(result)
             line = _result_line(result)
         except MemoryError:
             _reserve = None
@@ -336,11 +366,11 @@ def main():
     sys.stdout.reconfigure(line_buffering=True, errors='backslashreplace')
     sys.stderr.reconfigure(line_buffering=True, errors='backslashreplace')
     reader = _Reader(IN_FD)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
     msg = reader.line()
     if msg is None:
         return
+    if _wants_asyncio(msg['code']):
+        _loop()
     os.environ.clear()
     os.environ.update(msg.get('env') or {})
     if msg.get('maxResponse'):
@@ -364,7 +394,7 @@ def main():
         _send({'t': 'compile_error', 'message': error})
         return
     _send({'t': 'ready'})
-    _serve(handle, reader, loop)
+    _serve(handle, reader)
 `;
 
 export const WORKER_SOURCE = LIB + String.raw`
@@ -388,6 +418,7 @@ except MemoryError:
  */
 export const CHECKER_SOURCE = LIB + String.raw`
 import select, signal, time
+import asyncio  # imported once here, not in every check's child
 
 _MAX_CHECK_REPLY = 1 << 20
 
@@ -432,7 +463,7 @@ def _check_child(payload, res_w, libc):
         os.environ.update(msg.get('env') or {})
         if msg.get('maxResponse'):
             _max_response = int(msg['maxResponse'])
-        asyncio.set_event_loop(asyncio.new_event_loop())
+        _loop()
         try:
             if msg.get('seccomp'):
                 _seccomp(libc)
