@@ -24,9 +24,9 @@ const byName = (a: { name: string }, b: { name: string }): number => (a.name < b
 export class FsSnapshot implements Snapshot {
   private readonly dirs = new Map<string, Promise<SnapshotEntry[]>>();
   private readonly ids = new Map<string, Promise<string>>();
+  private static made = 0;
   private readonly gitIds: boolean;
   private readonly instance = `fs-${process.pid}-${++FsSnapshot.made}-${Date.now()}`;
-  private static made = 0;
 
   /** `commit` is what the snapshot says it is the tree of (a placeholder for a folder that is no commit). */
   constructor(readonly root: string, readonly commit: string = '0'.repeat(40), opts: { gitIds?: boolean } = {}) {
