@@ -45,6 +45,9 @@ export async function runServe(config: ServeConfig): Promise<number> {
   }
   const u = server.url;
   const lines = [`zerverless is serving on ${u}`, `  health:   ${u}/healthz   metrics: ${u}/metrics${config.publicMetrics ? '' : ' (token)'}`, `  API:      ${u}/api/gitops/applications (token)`];
+  // Never the secret itself: only whether one is set.
+  const hookSecret = config.webhookSecret !== null || config.webhookSecretFile !== null;
+  lines.push(`  webhooks: ${u}/hooks/{github,gitlab,gitea,bitbucket,generic}${hookSecret ? ' (signed with the webhook secret)' : ' (closed: no --webhook-secret; applications may set their own)'}`);
   lines.push(...adminTokenLines(server.adminToken));
   if (!isLoopback(config.host)) {
     logger.warn({ host: config.host }, `listening on ${config.host} beyond loopback over plain HTTP: put a TLS terminator in front and let only its port through the firewall (docs/security.md)`);
