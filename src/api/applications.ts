@@ -240,6 +240,15 @@ export function applicationsApi(deps: ApiDeps): Hono {
     return c.json({ syncs: syncs.map(({ id: _id, appId: _app, ...rest }) => rest) });
   });
 
+  // Plan preview (PRODUCT.md §11): what a sync of ?revision= (a branch or a full commit SHA; default
+  // the branch head) would do. Changes nothing, so a reader may ask; a commit the sync would refuse
+  // is a 200 answer with `errors` (file:line), an unreadable revision the source's error.
+  api.get('/:name/plan', async (c) => {
+    const app = await findApp(c, 'read');
+    const revision = c.req.query('revision');
+    return c.json(await reconciler.preview(app, revision === undefined || revision === '' ? undefined : revision));
+  });
+
   api.get('/:name/services/:service/logs', async (c) => {
     const app = await findApp(c, 'read');
     const lines = await reconciler.serviceLogs(app, c.req.param('service'));

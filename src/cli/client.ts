@@ -2,6 +2,7 @@
 import { ZvError } from '../errors/registry.js';
 import type { AppStatus } from '../core/status.js';
 import type { SyncRecord } from '../store/types.js';
+import type { PlanPreviewView } from './diff.js';
 
 /** One entry of GET …/{name}/syncs. */
 export type SyncEntry = Omit<SyncRecord, 'id' | 'appId'>;
@@ -100,6 +101,9 @@ export class ApiClient {
   }
   logs(name: string, service: string, namespace?: string, tail?: number): Promise<{ service: string; lines: string[] }> {
     return this.call('GET', `/${encodeURIComponent(name)}/services/${encodeURIComponent(service)}/logs${ApiClient.q({ namespace, tail })}`) as Promise<{ service: string; lines: string[] }>;
+  }
+  plan(name: string, namespace?: string, revision?: string): Promise<PlanPreviewView> {
+    return this.call('GET', `/${encodeURIComponent(name)}/plan${ApiClient.q({ namespace, revision })}`) as Promise<PlanPreviewView>;
   }
   suspend(name: string, namespace?: string, reason?: string): Promise<AppStatus> {
     return this.call('POST', `/${encodeURIComponent(name)}/suspend${ApiClient.q({ namespace })}`, reason === undefined ? {} : { reason }) as Promise<AppStatus>;

@@ -11,6 +11,7 @@ import type { ClientOpts as BaseClientOpts } from './context.js';
 import { addSecretsCommands } from './secrets.js';
 import { formatApp, formatHistory, formatList, formatRevisions } from './format.js';
 import { runValidate } from './validate.js';
+import { formatPreview } from './diff.js';
 import { runServe } from './serve.js';
 
 type ClientOpts = BaseClientOpts & { namespace?: string };
@@ -154,6 +155,14 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (name: string, o: ClientOpts & { limit?: number }) => {
       const r = await (await client(o)).history(name, o.namespace, o.limit);
       show(o, r, () => formatHistory(r.syncs));
+    });
+  clientOptions(apps.command('diff <name>').description('what a sync would do (functions, static files, services, validation errors); changes nothing. Exit 1 when the revision would fail to sync'))
+    .option('--namespace <ns>', 'namespace, when the name exists in several')
+    .option('--revision <rev>', 'a branch or a full commit SHA (default: the branch head)')
+    .action(async (name: string, o: ClientOpts & { revision?: string }) => {
+      const r = await (await client(o)).plan(name, o.namespace, o.revision);
+      show(o, r, () => formatPreview(r));
+      if (r.errors.length) exitCode = 1;
     });
   clientOptions(apps.command('suspend <name>').description('pause automatic syncs (poll, webhooks, retries, drift repair); an explicit sync still runs'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')

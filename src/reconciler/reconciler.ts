@@ -26,6 +26,7 @@ import { Poller } from './poller.js';
 import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy, type RetryState } from './retry.js';
 import { SyncRun, appKey, identity, type SyncEnv, type SyncOutcome } from './sync.js';
 import { describeRepairs, repairDrift, type DriftRepair } from './drift.js';
+import { previewPlan, type PlanPreview } from './preview.js';
 import { transitionEvent, type NotifyEventName } from '../core/notify.js';
 import { rollbackReason, runRollback } from './rollback.js';
 
@@ -422,6 +423,15 @@ export class Reconciler {
   /** The background retry scheduled for the application, if any. */
   retryOf(appId: number): RetryState | undefined {
     return this.retries.get(appId);
+  }
+
+  /**
+   * What a sync of `revision` (a branch or a full commit SHA; default the branch head) would do,
+   * against what is deployed now; changes nothing (preview.ts). Outside the application's queue.
+   */
+  preview(app: AppRecord, revision?: string): Promise<PlanPreview> {
+    if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
+    return previewPlan(this.env, app, revision);
   }
 
   /** How the last sync of the application ended in this process (null before one). */

@@ -67,6 +67,35 @@ function servicesForbidden(app: AppRecord): ZvError {
     `the repository has an apps/ folder of services (host processes), and the application was registered by ${by} without services: true; nothing was deployed`);
 }
 
+/**
+ * The snapshot step's work, shared with the plan preview (preview.ts): a commit not signed by a
+ * trusted key is refused before anything of it is read, then its tree is read from the source's
+ * store (fetched when missing). Writes nothing but the source's clone.
+ */
+export async function readSnapshot(env: Pick<SyncEnv, 'source'>, app: AppRecord, ref: RepoRef, commit: string): Promise<CommitSnapshot> {
+  if (app.source.verify) await env.source.verifyCommit(ref, commit, app.source.verify);
+  return env.source.snapshot(ref, commit);
+}
+
+/** The read step's work, shared with the plan preview: the desired state and service specs of one snapshot. */
+export async function readDesired(env: Pick<SyncEnv, 'reader' | 'deployed'>, app: AppRecord, snap: CommitSnapshot): Promise<{ read: DesiredRead; routes: string[] }> {
+  const read = await env.reader.read(snap, {
+    path: app.source.path, namespace: app.namespace, commit: snap.revision, repoURL: app.source.repoURL, branch: app.source.branch,
+    // Unchanged static files and folders are reused from what is deployed, unread.
+    deployed: env.deployed.get(app.id) ?? null,
+  });
+  if (read.services.length && !app.allowServices) throw servicesForbidden(app);
+  return { read, routes: read.services.filter((s) => s.route).map((s) => s.route as string) };
+}
+
+/** The plan step's work, shared with the plan preview: one plan against what is deployed (`host`: the application's service host, if any). */
+export function planAgainstDeployed(env: Pick<SyncEnv, 'deployed' | 'deployer'>, app: AppRecord, read: DesiredRead, host: ServiceHost | null): Plan {
+  return planApplication(
+    { state: read.state, services: read.services },
+    { state: withUnavailable(env.deployed.get(app.id) ?? null, env.deployer.unavailable(identity(app))), services: host?.appliedSpecs() ?? [] },
+  );
+}
+
 /** Throws OWNERSHIP_CONFLICT when another application of the namespace serves a path this one wants. */
 export function checkOwnership(serving: ServingTable, app: AppIdentity, state: DeployedState, serviceRoutes: readonly string[]): void {
   const problems: string[] = [];
@@ -146,18 +175,12 @@ export class SyncRun {
    * missing); a commit not signed by a trusted key is refused before anything of it is read.
    */
   private async snapshotStep(): Promise<void> {
-    const commit = this.commit as string;
-    if (this.app.source.verify) await this.env.source.verifyCommit(this.ref, commit, this.app.source.verify);
-    this.snapshot = await this.env.source.snapshot(this.ref, commit);
+    this.snapshot = await readSnapshot(this.env, this.app, this.ref, this.commit as string);
   }
 
   /** read: the desired state (functions, static site) and the service specs of the commit. */
   private async readStep(): Promise<void> {
-    const { app } = this;
-    const snap = this.snapshot as CommitSnapshot;
-    this.read = await this.env.reader.read(snap, { path: app.source.path, namespace: app.namespace, commit: snap.revision, repoURL: app.source.repoURL, branch: app.source.branch });
-    if (this.read.services.length && !app.allowServices) throw servicesForbidden(app);
-    this.routes = this.read.services.filter((s) => s.route).map((s) => s.route as string);
+    ({ read: this.read, routes: this.routes } = await readDesired(this.env, this.app, this.snapshot as CommitSnapshot));
   }
 
   /** ownership: no path, route or static site another application of the namespace serves. */
@@ -170,10 +193,7 @@ export class SyncRun {
     const read = this.read as DesiredRead;
     this.host = this.env.host(this.app, read.services.length > 0);
     this.before = this.env.deployed.get(this.app.id) ?? null;
-    this.plan = planApplication(
-      { state: read.state, services: read.services },
-      { state: withUnavailable(this.before, this.env.deployer.unavailable(this.id)), services: this.host?.appliedSpecs() ?? [] },
-    );
+    this.plan = planAgainstDeployed(this.env, this.app, read, this.host);
     return this.plan;
   }
 
