@@ -3,8 +3,14 @@
 // table, string, utf8, math and a reduced `os` are opened at all; see state.ts), routes `print` to
 // the function log, refuses binary chunks in `load`, and returns two functions kept in the registry:
 //   init(chunk)  runs the compiled top-level chunk; true when it defined a global `handle`
-//   call(req)    runs handle(req) and returns (tag, json, raw):
+//   call(req)    runs handle(req) and returns (tag, json, raw) or the 'plain' five:
 //                'raw', nil, s       handle returned the string s
+//                'plain', status, body, headers, size
+//                                    handle returned a table with no keys but status (an
+//                                    integer), body (a string) and headers (string names to
+//                                    string values); headers flattened as {name1, value1, ...}
+//                                    sorted by name, size their bytes plus 6 per header (the
+//                                    common case, read without any JSON)
 //                'json', j, body     j is the JSON of the returned value; when its `body` is a
 //                                    string it is left out of j and returned raw as `body`
 //                'bad', reason       the value cannot be converted to JSON
@@ -113,6 +119,43 @@ local function to_json(v)
   return tconcat(out)
 end
 
+-- the 'plain' shape of a response (see call), or nil
+local function plain(r)
+  local status, body, headers
+  for k, v in next, r do
+    if k == 'status' then
+      if mtype(v) ~= 'integer' then return nil end
+      status = v
+    elseif k == 'body' then
+      if type(v) ~= 'string' then return nil end
+      body = v
+    elseif k == 'headers' then
+      if type(v) ~= 'table' then return nil end
+      headers = v
+    else
+      return nil
+    end
+  end
+  local flat, size = nil, 0
+  if headers then
+    local keys, n = {}, 0
+    for hk, hv in next, headers do
+      if type(hk) ~= 'string' or type(hv) ~= 'string' then return nil end
+      n = n + 1
+      keys[n] = hk
+    end
+    if n > 1 then tsort(keys) end
+    flat = {}
+    for i = 1, n do
+      local hk = keys[i]
+      local hv = rawget(headers, hk)
+      flat[2 * i - 1], flat[2 * i] = hk, hv
+      size = size + #hk + #hv + 6
+    end
+  end
+  return status, body, flat, size
+end
+
 local function init(chunk)
   chunk()
   return type(rawget(G, 'handle')) == 'function'
@@ -123,6 +166,10 @@ local function call(req)
   if type(handle) ~= 'function' then error('the global function handle(req) is gone', 0) end
   local r = handle(req)
   if type(r) == 'string' then return 'raw', nil, r end
+  if type(r) == 'table' then
+    local status, pbody, flat, size = plain(r)
+    if size then return 'plain', status, pbody, flat, size end
+  end
   local body
   if type(r) == 'table' and type(rawget(r, 'body')) == 'string' then
     body = rawget(r, 'body')

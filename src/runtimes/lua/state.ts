@@ -3,7 +3,7 @@
 // C API as byte strings; the response is JSON-encoded by the prelude inside the protected call.
 // All states of a worker share one WASM module (`LuaHost`), one instruction-count hook that enforces
 // the current job's deadline, and one `print` sink.
-import { LuaFactory, LuaGlobal, LUA_REGISTRYINDEX } from 'wasmoon';
+import { LuaFactory, LUA_REGISTRYINDEX } from 'wasmoon';
 import type { LuaWasm } from 'wasmoon';
 import { normalizeResult } from '../../core/function-contract.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
@@ -15,22 +15,55 @@ const LUA_ERRSYNTAX = 3;
 const LUA_ERRMEM = 4;
 const LUA_TNUMBER = 3;
 const LUA_TSTRING = 4;
+const LUA_TTABLE = 5;
 const LUA_MASKCOUNT = 8;
 const HOOK_EVERY = 1000;
 const MIB = 1024 * 1024;
 const TIMEOUT_MESSAGE = 'zerverless: the function ran past its timeout';
 
-/** The emscripten exports used directly (wasmoon's typings do not list them). */
+/** The emscripten module's helpers used directly (wasmoon's typings do not list them). */
 interface RawModule {
   HEAPU8: Uint8Array;
   _malloc(size: number): number;
   _free(ptr: number): void;
-  _lua_tolstring(L: number, idx: number, lenPtr: number): number;
-  _lua_pushlstring(L: number, ptr: number, len: number): number;
-  _lua_createtable(L: number, narr: number, nrec: number): void;
-  _lua_rawset(L: number, idx: number): void;
   getValue(ptr: number, type: string): number;
   addFunction(fn: (...args: number[]) => number | void, signature: string): number;
+  [name: string]: unknown;
+}
+
+/**
+ * The C functions called on the hot path. They are the WASM instance's own exports when those could
+ * be captured (see LuaHost.create): the module's `_lua_*` functions wrap every export in a JS
+ * function that checks the runtime is initialised and calls through `arguments`, about a quarter of
+ * a hello call. Otherwise the module's wrappers, same signatures.
+ */
+interface LuaApi {
+  malloc(size: number): number;
+  free(ptr: number): void;
+  realloc(ptr: number, size: number): number;
+  lua_newstate(alloc: number, ud: number): number;
+  lua_close(L: number): void;
+  lua_settop(L: number, idx: number): void;
+  lua_type(L: number, idx: number): number;
+  lua_toboolean(L: number, idx: number): number;
+  lua_tolstring(L: number, idx: number, lenPtr: number): number;
+  lua_tonumberx(L: number, idx: number, isnum: number): number;
+  lua_pushlstring(L: number, ptr: number, len: number): number;
+  lua_createtable(L: number, narr: number, nrec: number): void;
+  lua_rawset(L: number, idx: number): void;
+  lua_rawgeti(L: number, idx: number, n: bigint): number;
+  lua_next(L: number, idx: number): number;
+  lua_pcallk(L: number, nargs: number, nresults: number, errfunc: number, ctx: number, k: number): number;
+}
+const API_NAMES = [
+  'malloc', 'free', 'realloc', 'lua_newstate', 'lua_close', 'lua_settop', 'lua_type', 'lua_toboolean', 'lua_tolstring',
+  'lua_tonumberx', 'lua_pushlstring', 'lua_createtable', 'lua_rawset', 'lua_rawgeti', 'lua_next', 'lua_pcallk',
+] as const;
+
+/** Memory accounting of one Lua state (the allocator callback enforces `max` while it is set). */
+interface MemoryStats {
+  used: number;
+  max: number;
 }
 
 export type FailureKind = 'syntax' | 'error' | 'timeout' | 'memory' | 'nohandle' | 'bad' | 'toolarge';
@@ -56,8 +89,17 @@ const SCRATCH_CHARS = 16 * 1024;
 /** The WASM module of one worker and the callbacks shared by all its states. */
 export class LuaHost {
   readonly raw: RawModule;
+  readonly api: LuaApi;
+  /** True when `api` is the instance's own exports (not the module's checking wrappers). */
+  readonly direct: boolean;
   readonly hookPtr: number;
   readonly logPtr: number;
+  /** One allocator for every state of this module; its user data is the state's key in `memory`. */
+  readonly allocPtr: number;
+  readonly memory = new Map<number, MemoryStats>();
+  private nextMemoryKey = 1;
+  private scratchBuffer: ArrayBufferLike | null = null;
+  private scratchView: Uint8Array = new Uint8Array(0);
   private readonly lenPtr: number;
   /** WASM memory for encoding short strings into (3 bytes per UTF-16 unit at most). */
   private readonly scratchPtr: number;
@@ -67,11 +109,55 @@ export class LuaHost {
   onLog: (line: string) => void = () => {};
 
   static async create(): Promise<LuaHost> {
-    return new LuaHost(await new LuaFactory(undefined, {}).getLuaModule());
+    // Capture the WASM instance's exports while wasmoon instantiates its module (emscripten keeps
+    // them private). Used only when they are provably this module's (same memory).
+    type Exports = Record<string, unknown>;
+    const wasm = (globalThis as unknown as { WebAssembly: { instantiate: (...args: unknown[]) => Promise<unknown> } }).WebAssembly;
+    const original = wasm.instantiate;
+    let exports: Exports | undefined;
+    wasm.instantiate = (...args: unknown[]) => original.apply(wasm, args).then((r) => {
+      const instance = (r as { instance?: { exports: Exports } }).instance ?? (r as { exports: Exports });
+      exports ??= instance.exports;
+      return r;
+    });
+    let lua: LuaWasm;
+    try {
+      lua = await new LuaFactory(undefined, {}).getLuaModule();
+    } finally {
+      wasm.instantiate = original;
+    }
+    return new LuaHost(lua, exports);
   }
 
-  private constructor(readonly lua: LuaWasm) {
+  private constructor(readonly lua: LuaWasm, exports: Record<string, unknown> | undefined) {
     this.raw = lua.module as unknown as RawModule;
+    const memory = exports?.memory as { buffer: ArrayBufferLike } | undefined;
+    this.direct = !!exports && memory?.buffer === this.raw.HEAPU8.buffer && API_NAMES.every((n) => typeof exports[n] === 'function');
+    const api: Record<string, unknown> = {};
+    for (const name of API_NAMES) {
+      const fn = this.direct ? exports?.[name] : this.raw[`_${name}`];
+      if (typeof fn !== 'function') throw new Error(`the Lua module does not export ${name}`);
+      api[name] = fn;
+    }
+    this.api = api as unknown as LuaApi;
+    const { api: c } = this;
+    this.allocPtr = this.raw.addFunction((ud: number, ptr: number, osize: number, nsize: number) => {
+      const m = this.memory.get(ud);
+      if (!m) return 0;
+      if (nsize === 0) {
+        if (ptr) {
+          m.used -= osize;
+          c.free(ptr);
+        }
+        return 0;
+      }
+      // without a block, osize is the kind of object (Lua's convention), not a size
+      const end = m.used + (ptr ? nsize - osize : nsize);
+      if (nsize > osize && m.max && end > m.max) return 0;
+      const out = c.realloc(ptr, nsize);
+      if (out) m.used = end;
+      return out;
+    }, 'iiiii');
     this.lenPtr = this.raw._malloc(8);
     this.scratchPtr = this.raw._malloc(SCRATCH_CHARS * 3);
     this.hookPtr = this.raw.addFunction((L: number) => {
@@ -95,31 +181,57 @@ export class LuaHost {
     return this.raw.HEAPU8.byteLength;
   }
 
+  /** A new state with this host's allocator; its memory is accounted in the returned stats. */
+  newState(): { L: number; key: number; stats: MemoryStats } {
+    const key = this.nextMemoryKey++;
+    const stats: MemoryStats = { used: 0, max: 0 };
+    this.memory.set(key, stats);
+    const L = this.api.lua_newstate(this.allocPtr, key);
+    if (!L) {
+      this.memory.delete(key);
+      throw new Error('the Lua worker is out of memory');
+    }
+    return { L, key, stats };
+  }
+
+  closeState(L: number, key: number): void {
+    try {
+      this.api.lua_close(L);
+    } finally {
+      this.memory.delete(key);
+    }
+  }
+
   pushString(L: number, s: string): void {
     if (s.length <= SCRATCH_CHARS && this.scratchPtr) {
-      // the common case: no allocation, no copy (HEAPU8 is read each time: memory may have grown)
-      const { written } = encoder.encodeInto(s, this.raw.HEAPU8.subarray(this.scratchPtr, this.scratchPtr + SCRATCH_CHARS * 3));
-      this.raw._lua_pushlstring(L, this.scratchPtr, written);
+      // the common case: no allocation, no copy (the view is rebuilt when memory has grown)
+      const heap = this.raw.HEAPU8;
+      if (heap.buffer !== this.scratchBuffer) {
+        this.scratchBuffer = heap.buffer;
+        this.scratchView = heap.subarray(this.scratchPtr, this.scratchPtr + SCRATCH_CHARS * 3);
+      }
+      const written = s.length === 0 ? 0 : encoder.encodeInto(s, this.scratchView).written;
+      this.api.lua_pushlstring(L, this.scratchPtr, written);
       return;
     }
     const bytes = encoder.encode(s);
-    const ptr = this.raw._malloc(Math.max(1, bytes.length));
+    const ptr = this.api.malloc(Math.max(1, bytes.length));
     if (!ptr) throw new Error('the Lua worker is out of memory');
     try {
       this.raw.HEAPU8.set(bytes, ptr);
-      this.raw._lua_pushlstring(L, ptr, bytes.length);
+      this.api.lua_pushlstring(L, ptr, bytes.length);
     } finally {
-      this.raw._free(ptr);
+      this.api.free(ptr);
     }
   }
 
   pushMap(L: number, map: Record<string, string>): void {
     const keys = Object.keys(map);
-    this.raw._lua_createtable(L, 0, keys.length);
+    this.api.lua_createtable(L, 0, keys.length);
     for (const k of keys) {
       this.pushString(L, k);
       this.pushString(L, String(map[k]));
-      this.raw._lua_rawset(L, -3);
+      this.api.lua_rawset(L, -3);
     }
   }
 
@@ -128,18 +240,25 @@ export class LuaHost {
    * limit lifted.
    */
   readBytes(L: number, idx: number, max = Infinity): Uint8Array {
-    const ptr = this.raw._lua_tolstring(L, idx, this.lenPtr);
+    const ptr = this.api.lua_tolstring(L, idx, this.lenPtr);
     if (!ptr) return new Uint8Array(0);
-    const len = Math.min(this.raw.getValue(this.lenPtr, 'i32') >>> 0, max);
+    const len = Math.min(this.lenAt(), max);
     return this.raw.HEAPU8.slice(ptr, ptr + len);
   }
 
   /** The length in bytes of the string (or number) at `idx`, without copying it out of WASM. */
   byteLength(L: number, idx: number): number {
-    const t = this.lua.lua_type(L, idx);
+    const t = this.api.lua_type(L, idx);
     if (t !== LUA_TSTRING && t !== LUA_TNUMBER) return 0;
-    if (!this.raw._lua_tolstring(L, idx, this.lenPtr)) return 0;
-    return this.raw.getValue(this.lenPtr, 'i32') >>> 0;
+    if (!this.api.lua_tolstring(L, idx, this.lenPtr)) return 0;
+    return this.lenAt();
+  }
+
+  /** The size_t that lua_tolstring wrote at lenPtr (little-endian, 32-bit WASM). */
+  private lenAt(): number {
+    const h = this.raw.HEAPU8;
+    const p = this.lenPtr;
+    return (h[p]! | (h[p + 1]! << 8) | (h[p + 2]! << 16) | (h[p + 3]! << 24)) >>> 0;
   }
 
   readString(L: number, idx: number, max = Infinity): string {
@@ -162,11 +281,13 @@ export class LuaHost {
 
 /** A compiled function: its own Lua state with the prelude's `init` and `call` in the registry. */
 export class LuaFunctionState {
-  private readonly global: LuaGlobal;
   private readonly L: number;
+  private readonly memoryKey: number;
+  private readonly stats: MemoryStats;
   private readonly memoryMax: number;
   private readonly maxResponse: number;
   private callRef = 0;
+  private callRefBig = 0n;
   private closed = false;
 
   /** Builds the state and runs the top-level code; throws LuaFailure. Uses the host's deadline. */
@@ -182,8 +303,10 @@ export class LuaFunctionState {
   }
 
   private constructor(private readonly host: LuaHost, def: LuaFunctionDef) {
-    this.global = new LuaGlobal(host.lua, true);
-    this.L = this.global.address;
+    const { L: address, key, stats } = host.newState();
+    this.L = address;
+    this.memoryKey = key;
+    this.stats = stats;
     this.memoryMax = Math.max(1, def.memoryMb) * MIB;
     this.maxResponse = def.maxResponseBytes ?? Infinity;
     const { lua } = host;
@@ -207,13 +330,14 @@ export class LuaFunctionState {
     this.host.pushMap(L, def.env);
     if (lua.lua_pcallk(L, 2, 2, 0, 0, null) !== LUA_OK) throw new Error(`the Lua prelude failed: ${this.host.readString(L, -1)}`);
     this.callRef = lua.luaL_ref(L, LUA_REGISTRYINDEX);
+    this.callRefBig = BigInt(this.callRef);
     const initRef = lua.luaL_ref(L, LUA_REGISTRYINDEX);
 
     lua.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(initRef));
     const pad = def.lineOffset && def.lineOffset > 1 ? '\n'.repeat(def.lineOffset - 1) : '';
-    this.global.setMemoryMax(this.memoryMax);
+    this.stats.max = this.memoryMax;
     const loaded = this.host.loadChunk(L, pad + def.code, `@${def.filename}`);
-    this.global.setMemoryMax(undefined);
+    this.stats.max = 0;
     if (loaded !== LUA_OK) {
       if (loaded === LUA_ERRMEM) throw new LuaFailure('memory', 'not enough memory');
       const message = this.errorMessage(-1);
@@ -228,39 +352,59 @@ export class LuaFunctionState {
   /** Runs handle(req); throws LuaFailure. Uses the host's deadline. */
   call(req: FunctionRequest): FunctionResponse {
     if (this.closed) throw new Error('the Lua state is closed');
-    const { lua } = this.host;
+    const { api } = this.host;
     const L = this.L;
-    lua.lua_settop(L, 0);
-    lua.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.callRef));
-    const { raw } = this.host;
-    raw._lua_createtable(L, 0, 5);
-    for (const field of ['method', 'path', 'body'] as const) {
+    api.lua_settop(L, 0);
+    api.lua_rawgeti(L, LUA_REGISTRYINDEX, this.callRefBig);
+    api.lua_createtable(L, 0, 5);
+    for (const field of REQUEST_STRINGS) {
       this.host.pushString(L, field);
       this.host.pushString(L, String(req[field] ?? ''));
-      raw._lua_rawset(L, -3);
+      api.lua_rawset(L, -3);
     }
-    for (const field of ['query', 'headers'] as const) {
+    for (const field of REQUEST_MAPS) {
       this.host.pushString(L, field);
       this.host.pushMap(L, req[field] ?? {});
-      raw._lua_rawset(L, -3);
+      api.lua_rawset(L, -3);
     }
-    this.protectedCall(1, 3);
+    this.protectedCall(1, 5);
     try {
       return this.response();
     } finally {
-      lua.lua_settop(L, 0);
+      api.lua_settop(L, 0);
     }
   }
 
   private response(): FunctionResponse {
     const L = this.L;
+    const { api } = this.host;
     const tag = this.host.readString(L, 1, 16);
     // --max-response, counted inside WASM before anything is copied out (the JSON of status and
-    // headers, or of a table body, plus a string body)
-    const size = tag === 'raw' || tag === 'json' ? this.host.byteLength(L, 2) + this.host.byteLength(L, 3) : 0;
+    // headers, or of a table body, plus a string body; for 'plain', the prelude's count of the
+    // headers' bytes plus the body)
+    let size = 0;
+    if (tag === 'raw' || tag === 'json') size = this.host.byteLength(L, 2) + this.host.byteLength(L, 3);
+    else if (tag === 'plain') size = this.host.byteLength(L, 3) + api.lua_tonumberx(L, 5, 0);
     if (size > this.maxResponse) throw new LuaFailure('toolarge', 'the response is over the limit', size);
     let value: unknown;
-    if (tag === 'raw') {
+    if (tag === 'plain') {
+      // {status=integer?, headers={string=string}?, body=string?}: read straight off the stack
+      const plain: Record<string, unknown> = {};
+      if (api.lua_type(L, 2) === LUA_TNUMBER) plain.status = api.lua_tonumberx(L, 2, 0);
+      if (api.lua_type(L, 3) === LUA_TSTRING) plain.body = textOrBytes(this.host.readBytes(L, 3));
+      if (api.lua_type(L, 4) === LUA_TTABLE) {
+        // the prelude flattened them, sorted by name: {name1, value1, name2, value2, ...}
+        const headers: Record<string, string> = {};
+        for (let i = 1; api.lua_rawgeti(L, 4, BigInt(i)) === LUA_TSTRING; i += 2) {
+          const name = this.host.readString(L, -1);
+          api.lua_rawgeti(L, 4, BigInt(i + 1));
+          headers[name] = this.host.readString(L, -1);
+          api.lua_settop(L, -3);
+        }
+        plain.headers = headers;
+      }
+      value = plain;
+    } else if (tag === 'raw') {
       const body = textOrBytes(this.host.readBytes(L, 3));
       value = typeof body === 'string' ? body : { status: 200, headers: { 'content-type': 'application/octet-stream' }, body };
     } else if (tag === 'json') {
@@ -279,9 +423,9 @@ export class LuaFunctionState {
   /** lua_pcall under the memory limit; throws a classified LuaFailure when it fails or overran. */
   private protectedCall(nargs: number, nresults: number): void {
     const { lua } = this.host;
-    this.global.setMemoryMax(this.memoryMax);
-    const status = lua.lua_pcallk(this.L, nargs, nresults, 0, 0, null);
-    this.global.setMemoryMax(undefined);
+    this.stats.max = this.memoryMax;
+    const status = this.host.api.lua_pcallk(this.L, nargs, nresults, 0, 0, 0);
+    this.stats.max = 0;
     if (this.host.timedOut) {
       lua.lua_settop(this.L, 0);
       throw new LuaFailure('timeout', TIMEOUT_MESSAGE);
@@ -303,9 +447,12 @@ export class LuaFunctionState {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.global.close();
+    this.host.closeState(this.L, this.memoryKey);
   }
 }
+
+const REQUEST_STRINGS = ['method', 'path', 'body'] as const;
+const REQUEST_MAPS = ['query', 'headers'] as const;
 
 /** Decodes valid UTF-8 as a string and keeps anything else as bytes. */
 function textOrBytes(bytes: Uint8Array): string | Uint8Array {
