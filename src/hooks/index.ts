@@ -61,13 +61,15 @@ async function rawBody(req: Request, max: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** JSON, or GitHub's form encoding (`payload=<json>`). */
-function parseBody(raw: Buffer, contentType: string | null): unknown {
+/**
+ * JSON, or GitHub's (and Gitea's) form encoding (`payload=<json>`). A form content type without a
+ * `payload` field is read as JSON: `curl -d '{…}'` sends JSON under that content type.
+ */
+function parseBody(raw: Buffer, contentType: string | null, provider: Provider): unknown {
   let text = raw.toString('utf8');
-  if ((contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+  if ((provider === 'github' || provider === 'gitea') && (contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     const payload = new URLSearchParams(text).get('payload');
-    if (payload === null) throw new PayloadError('a form-encoded delivery must have a "payload" field');
-    text = payload;
+    if (payload !== null) text = payload;
   }
   if (text.trim() === '') throw new PayloadError('the body is empty; expected the JSON payload');
   try {
@@ -118,7 +120,7 @@ export class Webhooks {
     const h = req.headers;
     let event;
     try {
-      event = parseEvent(provider, h, parseBody(raw, h.get('content-type')));
+      event = parseEvent(provider, h, parseBody(raw, h.get('content-type'), provider));
     } catch (e) {
       if (!(e instanceof PayloadError)) throw e;
       return this.refuse(provider, 'bad_request', new ZvError('BAD_REQUEST', `${provider} webhook: ${e.message}`));

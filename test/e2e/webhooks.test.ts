@@ -225,6 +225,13 @@ describe('webhooks', () => {
     const big = JSON.stringify({ ref: 'refs/heads/main', pad: 'x'.repeat(1024 * 1024) });
     const tl = await post(h, 'generic', big, headersFor('generic', big, SECRET, randomUUID()));
     assert.equal(tl.status, 413);
+    // GitHub's form encoding; and JSON sent as curl -d sends it (a form content type, no payload field).
+    const form = `payload=${encodeURIComponent(JSON.stringify(payloadFor('github', repo.url, 'feature', 'c'.repeat(40))))}`;
+    const f = await post(h, 'github', form, { ...headersFor('github', form, SECRET, randomUUID()), 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(f.status, 202, JSON.stringify(f.body));
+    const curlish = JSON.stringify({ repoURL: repo.url, branch: 'feature' });
+    const g = await post(h, 'generic', curlish, { ...headersFor('generic', curlish, SECRET, randomUUID()), 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(g.status, 202, JSON.stringify(g.body));
     const nf = await fetch(`${h.url}/hooks/unknown`, { method: 'POST', body: '{}' });
     assert.equal(nf.status, 404);
     const m = await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${h.token}` } });
