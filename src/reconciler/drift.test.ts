@@ -1,6 +1,6 @@
 // Drift repair (PRODUCT.md §11) with real parts: a docker function's container stopped or removed by
 // hand is started again or made anew and answers again; static blobs deleted or overwritten are
-// restored from the git artifact of the deployed commit (fetched again when it was pruned); a
+// restored from a snapshot of the deployed commit (read from the git objects, nothing kept per commit); a
 // service the runtime no longer runs is deployed again, while a killed process is left to the
 // supervisor. Each repair is published on zerverless:drift:repair; describeRepairs words the history.
 import { describe, it, before, after } from 'node:test';
@@ -41,7 +41,7 @@ function recordEvents(): { events: Record<string, unknown>[]; stop(): void } {
   return { events, stop: () => diagnostics_channel.unsubscribe(CHANNELS.driftRepair, on) };
 }
 
-/** One application synced through the real pipeline: git artifact → tree reader → plan → Deployer. */
+/** One application synced through the real pipeline: git snapshot → tree reader → plan → Deployer. */
 class Pipeline {
   readonly serving = new ServingTable();
   readonly deployer: Deployer;
@@ -57,8 +57,8 @@ class Pipeline {
 
   async sync(app: DriftApp): Promise<void> {
     const ref = { repoURL: app.source.repoURL, branch: app.source.branch, namespace: app.namespace };
-    const artifact = await this.source.artifact(ref);
-    const read = await new TreeDesiredReader().read(artifact.dir, { path: app.source.path, namespace: app.namespace, commit: artifact.revision });
+    const snap = await this.source.snapshot(ref);
+    const read = await new TreeDesiredReader().read(snap, { path: app.source.path, namespace: app.namespace, commit: snap.revision, deployed: this.deployed });
     const plan = planApplication({ state: read.state }, { state: this.deployed });
     const prepared = await this.deployer.prepare(app, read, plan);
     this.deployer.commit(app, prepared);
@@ -117,7 +117,7 @@ describe('drift repair: static blobs', () => {
     assert.deepEqual(await p.repair(app()), []);
   });
 
-  it('restores a deleted blob and an overwritten one from the deployed commit, even after its artifact was pruned', async () => {
+  it('restores a deleted blob and an overwritten one from the deployed commit, also after a prune', async () => {
     const rec = recordEvents();
     try {
       const index = p.blobs.path(sha('<h1>home</h1>\n'));

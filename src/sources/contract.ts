@@ -1,16 +1,13 @@
 // The shared contract suite every Source (./types.ts) must pass, in the shape of
-// src/runtimes/contract.ts: branch heads (and their caching), snapshots and artifacts holding
-// exactly a commit's tree (symlinks as stored, the executable bit kept, submodules as entries),
-// reads refused over a size limit, folders unchanged between commits keeping their ids, the commit's
-// info, the error codes of unknown branches, repositories and commits, commits that are not on the
-// branch, and prune. A source's test file calls `sourceContract(...)` with a way to make real
-// repositories it can read.
+// src/runtimes/contract.ts: branch heads (and their caching), snapshots holding exactly a commit's
+// tree (symlinks as stored, the executable bit kept, submodules as entries), reads refused over a
+// size limit, folders unchanged between commits keeping their ids, the commit's info, the error
+// codes of unknown branches, repositories and commits, and commits that are not on the branch. A
+// source's test file calls `sourceContract(...)` with a way to make real repositories it can read.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import { isZvError, type ErrorCode } from '../errors/registry.js';
-import type { Artifact, CommitSnapshot, RepoRef, Source } from './types.js';
+import type { CommitSnapshot, RepoRef, Source } from './types.js';
 import type { SnapshotEntry } from './snapshot.js';
 
 /**
@@ -32,8 +29,8 @@ export interface ContractRepo {
 
 /** The cases a source may mark `todo` (a known bug, with a one-line reason). */
 export type SourceContractCase =
-  | 'head' | 'headCache' | 'headShared' | 'unknownBranch' | 'unknownRepo' | 'exactTree' | 'olderCommit' | 'sameCommit'
-  | 'offBranch' | 'missingCommit' | 'notSha' | 'keyedByRepo' | 'prune'
+  | 'head' | 'headCache' | 'headShared' | 'unknownBranch' | 'unknownRepo' | 'olderCommit' | 'sameCommit'
+  | 'offBranch' | 'missingCommit' | 'notSha' | 'keyedByRepo'
   | 'snapshotTree' | 'snapshotMissing' | 'snapshotMaxBytes' | 'snapshotSubmodule' | 'snapshotSharedIds' | 'snapshotErrors'
   | 'snapshotReaderKilled' | 'commitInfo';
 
@@ -79,20 +76,6 @@ function apply(tree: ContractFiles, change: ContractFiles): ContractFiles {
   return out;
 }
 
-/** Every path under `dir` that is not a folder (files and symlinks), posix, relative, sorted. */
-export function treePaths(dir: string): string[] {
-  const actual: string[] = [];
-  const walk = (rel: string): void => {
-    for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(p);
-      else actual.push(p);
-    }
-  };
-  walk('');
-  return actual.sort();
-}
-
 /** Every entry of `snap` that is not a folder, by path, read through readdir from the root. */
 async function snapshotEntries(snap: CommitSnapshot): Promise<Map<string, SnapshotEntry>> {
   const out = new Map<string, SnapshotEntry>();
@@ -127,25 +110,6 @@ export async function assertSnapshot(snap: CommitSnapshot, tree: ContractFiles):
     assert.equal(e.kind, kind, `${p} kind`);
     assert.equal((await snap.read(e)).toString('utf8'), text, `${p} content (a symlink's target as written)`);
     assert.equal(e.size, Buffer.byteLength(text), `${p} size`);
-  }
-}
-
-/** Asserts that `dir` holds exactly `tree`: the same paths, contents, symlink targets and executable bits. */
-export function assertTree(dir: string, tree: ContractFiles): void {
-  assert.deepEqual(treePaths(dir), Object.keys(tree).filter((p) => tree[p] !== null && !(typeof tree[p] === 'object' && 'submodule' in (tree[p] as object))).sort(), 'exactly the committed paths');
-  for (const [p, f] of Object.entries(tree)) {
-    if (f === null || (typeof f === 'object' && 'submodule' in f)) continue;
-    const full = join(dir, p);
-    const st = lstatSync(full);
-    if (typeof f === 'object' && 'link' in f) {
-      assert.ok(st.isSymbolicLink(), `${p} is a symlink`);
-      assert.equal(readlinkSync(full), f.link, `${p} points where it was committed to`);
-    } else {
-      assert.ok(st.isFile(), `${p} is a file`);
-      const text = typeof f === 'string' ? f : f.exec;
-      assert.equal(readFileSync(full, 'utf8'), text, `${p} content`);
-      assert.equal((st.mode & 0o111) !== 0, typeof f === 'object', `${p} executable bit`);
-    }
   }
 }
 
@@ -206,63 +170,53 @@ export function sourceContract<S extends Source>(opts: SourceContractOptions<S>)
       assert.equal(opts.headAsks!(src) - before, 1);
     });
 
-    it('an unknown branch is GIT_REF_NOT_FOUND naming it, for head and artifact', todo('unknownBranch'), async () => {
+    it('an unknown branch is GIT_REF_NOT_FOUND naming it, for head and snapshot', todo('unknownBranch'), async () => {
       const { ref } = await make();
       const src = await opts.create({ headCacheMs: 0 });
       const sha = await src.head(ref);
       const nope = { ...ref, branch: 'nope' };
       await rejectsWith(src.head(nope), 'GIT_REF_NOT_FOUND', /'nope'/);
-      await rejectsWith(src.artifact(nope), 'GIT_REF_NOT_FOUND');
-      await rejectsWith(src.artifact(nope, sha), 'GIT_REF_NOT_FOUND');
+      await rejectsWith(src.snapshot(nope), 'GIT_REF_NOT_FOUND');
+      await rejectsWith(src.snapshot(nope, sha), 'GIT_REF_NOT_FOUND');
     });
 
-    it('an unknown repository is GIT_ERROR, for head and artifact', todo('unknownRepo'), async () => {
+    it('an unknown repository is GIT_ERROR, for head and snapshot', todo('unknownRepo'), async () => {
       const src = await opts.create({ headCacheMs: 0 });
       const ref = { repoURL: opts.missingRepoUrl(), branch: 'main' };
       await rejectsWith(src.head(ref), 'GIT_ERROR');
-      await rejectsWith(src.artifact(ref), 'GIT_ERROR');
-      await rejectsWith(src.artifact(ref, 'a'.repeat(40)), 'GIT_ERROR');
+      await rejectsWith(src.snapshot(ref), 'GIT_ERROR');
+      await rejectsWith(src.snapshot(ref, 'a'.repeat(40)), 'GIT_ERROR');
     });
 
-    it('an artifact holds exactly the commit: files, folders, symlinks as symlinks, executable bits', todo('exactTree'), async () => {
-      const { ref, tree } = await make();
-      const src = await opts.create({ headCacheMs: 0 });
-      const head = await src.head(ref);
-      const a = await src.artifact(ref);
-      assert.deepEqual({ ...a, dir: '' }, { repoURL: ref.repoURL, branch: 'main', revision: head, dir: '' } satisfies Artifact);
-      assertTree(a.dir, tree);
-    });
-
-    it('artifacts of older commits stay exact and intact beside newer ones', todo('olderCommit'), async () => {
+    it('snapshots of older commits stay exact and readable beside newer ones', todo('olderCommit'), async () => {
       const { repo, ref, tree: t1 } = await make();
       const src = await opts.create({ headCacheMs: 0 });
-      const one = await src.artifact(ref);
+      const one = await src.snapshot(ref);
       const c2: ContractFiles = { 'static/index.html': '<h1>v2</h1>\n', 'static/home.html': 'now a file\n', 'new/file.txt': 'x' };
       const sha2 = await repo.commit(c2);
       const t2 = apply(t1, c2);
       const c3: ContractFiles = { 'bin/run.sh': null, 'static/index.html': { link: 'home.html' }, 'empty.txt': { exec: '' } };
       const sha3 = await repo.commit(c3);
       const t3 = apply(t2, c3);
-      const three = await src.artifact(ref);
+      const three = await src.snapshot(ref);
       assert.equal(three.revision, sha3);
-      assert.notEqual(three.dir, one.dir);
-      assertTree(three.dir, t3);
-      const two = await src.artifact(ref, sha2);
+      await assertSnapshot(three, t3);
+      const two = await src.snapshot(ref, sha2);
       assert.equal(two.revision, sha2);
-      assertTree(two.dir, t2);
-      assertTree(one.dir, t1);
+      await assertSnapshot(two, t2);
+      await assertSnapshot(one, t1);
     });
 
-    it('asking for the same commit again (also concurrently, or in upper case) gives the same artifact', todo('sameCommit'), async () => {
+    it('asking for the same commit again (also concurrently, or in upper case) gives the same tree', todo('sameCommit'), async () => {
       const { ref, tree } = await make();
       const src = await opts.create({ headCacheMs: 0 });
       const sha = await src.head(ref);
-      const [a, b] = await Promise.all([src.artifact(ref, sha), src.artifact(ref, sha)]);
-      assert.equal(a.dir, b.dir);
-      const c = await src.artifact(ref, sha.toUpperCase());
+      const [a, b] = await Promise.all([src.snapshot(ref, sha), src.snapshot(ref, sha)]);
+      assert.equal((await a.lstat(''))?.id, (await b.lstat(''))?.id);
+      const c = await src.snapshot(ref, sha.toUpperCase());
       assert.equal(c.revision, sha);
-      assert.equal(c.dir, a.dir);
-      assertTree(a.dir, tree);
+      assert.equal((await c.lstat(''))?.id, (await a.lstat(''))?.id);
+      await assertSnapshot(a, tree);
     });
 
     it('a commit that is not on the branch (another branch\'s, or force-pushed away) gives its exact tree while the remote has it', todo('offBranch'), async () => {
@@ -271,23 +225,22 @@ export function sourceContract<S extends Source>(opts: SourceContractOptions<S>)
       const base = await src.head(ref);
       const devFiles: ContractFiles = { 'dev.txt': 'dev\n' };
       const dev = await repo.commit(devFiles, 'dev');
-      const onDev = await src.artifact(ref, dev);
+      const onDev = await src.snapshot(ref, dev);
       assert.equal(onDev.revision, dev);
-      assertTree(onDev.dir, apply(tree, devFiles));
+      await assertSnapshot(onDev, apply(tree, devFiles));
       const gone: ContractFiles = { 'static/index.html': '<h1>gone</h1>\n' };
       const goneSha = await repo.commit(gone);
       await repo.resetBranch('main', base);
       assert.equal(await src.head(ref), base);
-      const old = await src.artifact(ref, goneSha);
-      assertTree(old.dir, apply(tree, gone));
-      assert.equal((await src.artifact(ref)).revision, base, 'the branch itself is where it was moved to');
+      await assertSnapshot(await src.snapshot(ref, goneSha), apply(tree, gone));
+      assert.equal((await src.snapshot(ref)).revision, base, 'the branch itself is where it was moved to');
     });
 
     it('a commit the repository does not have is GIT_ERROR naming the commit and the branch', todo('missingCommit'), async () => {
       const { ref } = await make();
       const src = await opts.create({ headCacheMs: 0 });
       const missing = 'deadbeef'.repeat(5);
-      await rejectsWith(src.artifact(ref, missing), 'GIT_ERROR', new RegExp(`${missing}[^]*'main'`));
+      await rejectsWith(src.snapshot(ref, missing), 'GIT_ERROR', new RegExp(`${missing}[^]*'main'`));
     });
 
     it('a revision that is not a full commit SHA is GIT_ERROR', todo('notSha'), async () => {
@@ -295,36 +248,19 @@ export function sourceContract<S extends Source>(opts: SourceContractOptions<S>)
       const src = await opts.create({ headCacheMs: 0 });
       const sha = await src.head(ref);
       for (const rev of ['main', 'HEAD', sha.slice(0, 12), '--output=/tmp/x', `${sha}x`]) {
-        await rejectsWith(src.artifact(ref, rev), 'GIT_ERROR', /not a full commit SHA/);
+        await rejectsWith(src.snapshot(ref, rev), 'GIT_ERROR', /not a full commit SHA/);
       }
     });
 
-    it('artifacts are keyed by repository: another repository\'s commit is never handed out', todo('keyedByRepo'), async () => {
+    it('snapshots are keyed by repository: another repository\'s commit is never handed out', todo('keyedByRepo'), async () => {
       const a = await make();
       const b = await make({ ...SITE, 'other.txt': 'b' });
       const src = await opts.create({ headCacheMs: 0 });
-      const artA = await src.artifact(a.ref);
-      await rejectsWith(src.artifact(b.ref, artA.revision), 'GIT_ERROR');
-      const artB = await src.artifact(b.ref);
-      assert.notEqual(artB.dir, artA.dir);
-      assertTree(artB.dir, b.tree);
-    });
-
-    it('prune keeps the revisions asked for (any case) and drops the others; a dropped one can be made again', todo('prune'), async () => {
-      const { repo, ref, tree } = await make();
-      const src = await opts.create({ headCacheMs: 0 });
-      const one = await src.artifact(ref);
-      const change: ContractFiles = { 'b.txt': 'b' };
-      const two = await src.artifact(ref, await repo.commit(change));
-      const three = await src.artifact(ref, await repo.commit({ 'c.txt': 'c' }));
-      await src.prune(new Set([two.revision.toUpperCase(), three.revision]));
-      assert.ok(!existsSync(one.dir), 'dropped');
-      assertTree(two.dir, apply(tree, change));
-      assert.ok(existsSync(three.dir));
-      await src.prune(new Set());
-      assert.ok(!existsSync(two.dir) && !existsSync(three.dir));
-      const again = await src.artifact(ref, one.revision);
-      assertTree(again.dir, tree);
+      const snapA = await src.snapshot(a.ref);
+      await rejectsWith(src.snapshot(b.ref, snapA.revision), 'GIT_ERROR');
+      const snapB = await src.snapshot(b.ref);
+      assert.notEqual(snapB.revision, snapA.revision);
+      await assertSnapshot(snapB, b.tree);
     });
 
     it('a snapshot holds exactly the commit: files, executables, symlinks as stored, sizes; lstat agrees with readdir', todo('snapshotTree'), async () => {
@@ -397,7 +333,7 @@ export function sourceContract<S extends Source>(opts: SourceContractOptions<S>)
       assert.equal(await id(await src.snapshot(ref, equal), ''), await id(one, ''), 'the same tree again has the same id');
     });
 
-    it('snapshot(): an unknown branch, repository or commit, and a revision that is not a SHA, are refused like artifact()', todo('snapshotErrors'), async () => {
+    it('snapshot(): an unknown branch, repository or commit (naming the tip), and a revision that is not a SHA, are refused', todo('snapshotErrors'), async () => {
       const { ref } = await make();
       const src = await opts.create({ headCacheMs: 0 });
       const sha = await src.head(ref);

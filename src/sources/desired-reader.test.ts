@@ -39,8 +39,10 @@ async function readWith(source: (url: string) => string, registered: (repo: Test
   const dataDir = await mkdtemp(join(tmpdir(), 'zv-reader-'));
   cleanup.push(() => repo.remove(), () => rm(dataDir, { recursive: true, force: true }));
   const reg = registered(repo);
-  const artifact = await new GitSource({ dataDir, allowFileRepos: true }).artifact({ repoURL: repo.url, branch: 'main' });
-  const read = await new TreeDesiredReader().read(artifact.dir, { path: '', namespace: 'myuser', commit: artifact.revision, ...reg });
+  const src = new GitSource({ dataDir, allowFileRepos: true });
+  const snap = await src.snapshot({ repoURL: repo.url, branch: 'main' });
+  const read = await new TreeDesiredReader().read(snap, { path: '', namespace: 'myuser', commit: snap.revision, ...reg });
+  await src.close();
   assert.deepEqual(read.state.functions.map((f) => f.path), ['/hello'], 'the sync goes on: the registered source is read');
   return read.state.warnings;
 }

@@ -13,15 +13,6 @@ export interface RepoRef {
   namespace?: string;
 }
 
-export interface Artifact {
-  repoURL: string;
-  branch: string;
-  /** Full 40-hex commit SHA. */
-  revision: string;
-  /** Directory holding exactly the tree of `revision`; never modified after creation. */
-  dir: string;
-}
-
 /** What a commit says of itself, sanitised for display (no control characters) and bounded. */
 export interface CommitInfo {
   /** The message, its first 2 KiB (UTF-8), line breaks kept as \n. */
@@ -51,17 +42,15 @@ export interface Source {
    */
   head(ref: RepoRef, opts?: { maxAgeMs?: number }): Promise<string>;
   /**
-   * The tree of `revision` (default: the branch head) as an artifact. Fetches into the shared clone
-   * of the repository only when the commit is not already there.
-   */
-  artifact(ref: RepoRef, revision?: string): Promise<Artifact>;
-  /**
    * The tree of `revision` (default: the branch head) as a snapshot, read straight from the
    * source's store without writing anything out. Fetches only when the commit is missing; rejects
    * with GIT_ERROR naming the branch tip when the commit is not on the branch (nor fetchable).
    */
   snapshot(ref: RepoRef, revision?: string): Promise<CommitSnapshot>;
-  /** Drops artifacts not in `keep` (revisions). */
+  /**
+   * Drops what the source keeps on disk per commit for commits not in `keep` (revisions). The git
+   * source keeps nothing per commit any more: it drops the artifact folders earlier versions left.
+   */
   prune(keep: Set<string>): Promise<void>;
   /** Ends what the source keeps running (readers of its clones); it starts them again if used after. */
   close?(): Promise<void>;

@@ -1,10 +1,11 @@
 // The git source with credentials, against real file:// repositories (the transport ignores them):
-// clones, artifacts and head answers are kept apart per credential, the poll shares a check only
+// clones, readers and head answers are kept apart per credential, the poll shares a check only
 // between namespaces with the same credential, the run's credential files are gone afterwards; and
 // git's stderr is classified into GIT_AUTH_FAILED / HOST_KEY_CHANGED without losing other errors.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -37,7 +38,7 @@ describe('git source with credentials', () => {
     await rm(data, { recursive: true, force: true });
   });
 
-  it('keeps clones, artifacts and head answers apart per credential', async () => {
+  it('keeps clones, readers and head answers apart per credential', async () => {
     const src = new GitSource({ dataDir: join(data, 's1'), allowFileRepos: true, credentials: resolver, headCacheMs: 60_000 });
     const withCred = { repoURL: repo.url, branch: 'main', namespace: 'a' };
     const without = { repoURL: repo.url, branch: 'main', namespace: 'b' };
@@ -46,13 +47,14 @@ describe('git source with credentials', () => {
     assert.equal(src.stats.lsRemote, 2, 'the cached answer of one credential is not given to another');
     await src.head({ ...withCred, namespace: 'a2' });
     assert.equal(src.stats.lsRemote, 2, 'the same credential (a * one used by another namespace) shares the answer');
-    const a = await src.artifact(withCred, repo.head());
-    const b = await src.artifact(without, repo.head());
-    assert.notEqual(a.dir, b.dir);
+    const a = await src.snapshot(withCred, repo.head());
+    const b = await src.snapshot(without, repo.head());
+    assert.equal(a.revision, b.revision);
     assert.equal(src.stats.fetch, 2, 'each credential fetches into its own clone');
+    assert.ok(src.readers.peek(src.repoDir(repo.url, 'credential-1')) && src.readers.peek(src.repoDir(repo.url)), 'and reads it through its own reader');
     assert.ok(existsSync(join(src.repoDir(repo.url, 'credential-1'), 'HEAD')));
     assert.ok(existsSync(join(src.repoDir(repo.url), 'HEAD')));
-    assert.ok(basename(b.dir).startsWith(basename(src.repoDir(repo.url), '.git')), 'without a credential the clone keeps its old name');
+    assert.equal(basename(src.repoDir(repo.url)), `${createHash('sha256').update(repo.url).digest('hex').slice(0, 32)}.git`, 'without a credential the clone keeps its old name');
     assert.equal(await src.accessKey(withCred), 'credential-1');
     assert.equal(await src.accessKey(without), '');
     assert.equal(await src.accessKey({ repoURL: repo.url, branch: 'main' }), '', 'no namespace, no credential');

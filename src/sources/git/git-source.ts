@@ -8,16 +8,15 @@
 // Layout under <dataDir>/git/:
 //   repos/<sha256(url) prefix>.git   bare clone shared by every application using that URL (and
 //                                    credential: a private repository's clone is its own)
-//   artifacts/<repo hash>-<commit>/  artifact(): exactly the tree of <commit> checked out, for what
-//                                    still needs a folder; created atomically, never modified, and
-//                                    dropped by prune. Keyed by repository too, so a remote
-//                                    advertising someone else's SHA never gets their tree.
+//   artifacts/<repo hash>-<commit>/  left by earlier versions, which checked every commit out here;
+//                                    nothing makes them any more, and prune drops them once their
+//                                    commit is no longer kept.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { ZvError, isZvError } from '../../errors/registry.js';
 import { CHANNELS, publish } from '../../telemetry/events.js';
-import type { Artifact, CommitSnapshot, RepoRef, Source } from '../types.js';
+import type { CommitSnapshot, RepoRef, Source } from '../types.js';
 import { runGit, type GitResult, type GitRun } from '../../git-cli/exec.js';
 import { KeyedMutex, SingleFlight } from './lock.js';
 import { classifyRepoUrl, normaliseRevision, redactUrl, validateBranchName } from '../../git-cli/url.js';
@@ -57,7 +56,6 @@ export interface GitSourceOptions {
 export interface GitSourceStats {
   lsRemote: number;
   fetch: number;
-  artifactsCreated: number;
   /** `git gc --auto` runs (only when a clone has many packs, or every GC_EVERY_FETCHES fetches). */
   gc: number;
 }
@@ -86,7 +84,7 @@ function randomSuffix(): string {
 }
 
 export class GitSource implements Source {
-  readonly stats: GitSourceStats = { lsRemote: 0, fetch: 0, artifactsCreated: 0, gc: 0 };
+  readonly stats: GitSourceStats = { lsRemote: 0, fetch: 0, gc: 0 };
 
   private readonly dataDir: string;
   private readonly root: string;
@@ -103,10 +101,8 @@ export class GitSource implements Source {
 
   private readonly heads = new SingleFlight<string>();
   private readonly headCache = new Map<string, { sha: string; at: number }>();
-  private readonly artifacts = new SingleFlight<string>();
   private readonly repoLock = new KeyedMutex();
   private readonly checkedBranches = new Set<string>();
-  private readonly tempNames = new Set<string>();
   private dirsReady: Promise<void> | undefined;
   /** The long-lived `git cat-file` of each clone (objects.ts). */
   readonly readers: BatchReaders;
@@ -159,31 +155,6 @@ export class GitSource implements Source {
     });
   }
 
-  async artifact(ref: RepoRef, revision?: string): Promise<Artifact> {
-    await this.checkRef(ref);
-    let rev: string;
-    if (revision === undefined) {
-      rev = await this.head(ref, { maxAgeMs: 0 });
-    } else {
-      const normal = normaliseRevision(revision);
-      if (normal === undefined) {
-        throw new ZvError('GIT_ERROR', `revision '${String(revision).slice(0, 80)}' is not a full commit SHA (40 hex digits)`);
-      }
-      rev = normal;
-    }
-    const name = `${this.repoHash(ref.repoURL, (await this.auth(ref))?.id)}-${rev}`;
-    const dir = join(this.artifactsDir, name);
-    const out = { repoURL: ref.repoURL, branch: ref.branch, revision: rev, dir };
-    if (await exists(dir)) return out;
-    await this.artifacts.do(name, async () => {
-      if (await exists(dir)) return dir;
-      const repoDir = await this.ensureCommit(ref, rev, revision !== undefined);
-      await this.materialise(repoDir, rev, dir);
-      return dir;
-    });
-    return out;
-  }
-
   async snapshot(ref: RepoRef, revision?: string): Promise<CommitSnapshot> {
     await this.checkRef(ref);
     let rev: string;
@@ -216,7 +187,7 @@ export class GitSource implements Source {
       const path = join(this.artifactsDir, name);
       const m = ARTIFACT_NAME.exec(name);
       if (m) {
-        if (wanted.has(m[1] as string) || this.artifacts.has(name)) continue;
+        if (wanted.has(m[1] as string)) continue;
         // Rename first so that nobody sees a half-deleted artifact under its real name.
         const trash = join(this.artifactsDir, `.trash-${name}-${randomSuffix()}`);
         try {
@@ -225,10 +196,13 @@ export class GitSource implements Source {
           continue;
         }
         await rm(trash, { recursive: true, force: true });
-      } else if (name.startsWith('.trash-') || (name.startsWith('.tmp-') && !this.isOwnTemp(name))) {
+      } else if (name.startsWith('.trash-') || name.startsWith('.tmp-')) {
         await rm(path, { recursive: true, force: true });
       }
     }
+    // Nothing makes artifact folders any more: once the last one is gone, so is the folder (rmdir
+    // refuses a folder that is not empty).
+    await rmdir(this.artifactsDir).catch(() => undefined);
   }
 
   /** The policy's type and key fingerprints, for the status (see verify-policy.ts). */
@@ -277,11 +251,6 @@ export class GitSource implements Source {
     }
   }
 
-  private isOwnTemp(name: string): boolean {
-    for (const t of this.tempNames) if (name.startsWith(t)) return true;
-    return false;
-  }
-
   private async checkRef(ref: RepoRef): Promise<void> {
     classifyRepoUrl(ref.repoURL, { allowFileRepos: this.allowFileFor(ref.repoURL) });
     validateBranchName(ref.branch);
@@ -299,7 +268,6 @@ export class GitSource implements Source {
   private ensureDirs(): Promise<void> {
     this.dirsReady ??= (async () => {
       await mkdir(this.reposDir, { recursive: true });
-      await mkdir(this.artifactsDir, { recursive: true });
     })().catch((e: unknown) => {
       this.dirsReady = undefined;
       throw new ZvError('GIT_ERROR', `cannot create ${this.root}: ${e instanceof Error ? e.message : String(e)}`);
@@ -466,42 +434,5 @@ export class GitSource implements Source {
   private async removeStaleLocks(repoDir: string, branch: string): Promise<void> {
     const locks = [...STALE_LOCKS, join('refs', 'heads', `${branch}.lock`)];
     await Promise.all(locks.map((l) => rm(join(repoDir, l), { force: true }).catch(() => undefined)));
-  }
-
-  /** Checks out the tree of `rev` into a temp directory and renames it to `dir` atomically. */
-  private async materialise(repoDir: string, rev: string, dir: string): Promise<void> {
-    const name = `.tmp-${rev}-${randomSuffix()}`;
-    const tmp = join(this.artifactsDir, name);
-    const index = `${tmp}.index`;
-    const env = { GIT_INDEX_FILE: index };
-    this.tempNames.add(name);
-    try {
-      await mkdir(tmp);
-      // read-tree + checkout-index into a private index: git's own checkout code keeps symlinks as
-      // symlinks and the executable bit, and refuses tree entries that would write outside the tree.
-      await this.run({
-        args: [`--git-dir=${repoDir}`, `--work-tree=${tmp}`, 'read-tree', rev],
-        mode: 'local', env, cwd: tmp, timeoutMs: this.timeoutMs, what: `git read-tree ${rev}`,
-      });
-      await this.run({
-        args: [`--git-dir=${repoDir}`, `--work-tree=${tmp}`, 'checkout-index', '--all', '--force'],
-        mode: 'local', env, cwd: tmp, timeoutMs: this.timeoutMs, what: `git checkout-index ${rev}`,
-      });
-      await rm(index, { force: true });
-      try {
-        await rename(tmp, dir);
-        this.stats.artifactsCreated++;
-      } catch (e) {
-        if (!(await exists(dir))) throw e;
-        await rm(tmp, { recursive: true, force: true }); // another process created it first
-      }
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      await rm(index, { force: true });
-      if (isZvError(e)) throw e;
-      throw new ZvError('GIT_ERROR', `cannot write artifact ${basename(dir)}: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
-    } finally {
-      this.tempNames.delete(name);
-    }
   }
 }

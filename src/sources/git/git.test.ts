@@ -4,14 +4,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import diagnostics_channel from 'node:diagnostics_channel';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isZvError, type ErrorCode } from '../../errors/registry.js';
 import { CHANNELS } from '../../telemetry/events.js';
 import { GitSource, type GitSourceOptions } from './git-source.js';
-import { treePaths } from '../contract.js';
+import type { CommitSnapshot } from '../types.js';
+import type { SnapshotEntry } from '../snapshot.js';
 
 let base = '';
 let counter = 0;
@@ -75,27 +76,31 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode, message?: RegEx
   });
 }
 
-/** Asserts that `dir` holds exactly the tree of `sha` in repository `repo`: content, modes, symlinks. */
-function assertTreeEquals(dir: string, repo: string, sha: string): void {
-  const expected = new Set<string>();
+/** Asserts that `snap` holds exactly the tree of `sha` in repository `repo`: ids, kinds, contents, sizes. */
+async function assertSnapshotEquals(snap: CommitSnapshot, repo: string, sha: string): Promise<void> {
+  const expected = new Map<string, { mode: string; id: string }>();
   for (const line of git(repo, 'ls-tree', '-r', '--full-tree', sha).split('\n')) {
     const m = /^(\d+) blob ([0-9a-f]+)\t(.+)$/.exec(line);
     assert.ok(m, `unexpected ls-tree line ${line}`);
-    const [, mode, blob = '', path = ''] = m;
-    expected.add(path);
-    const full = join(dir, path);
-    const st = lstatSync(full);
-    const content = execFileSync('git', ['cat-file', 'blob', blob], { cwd: repo });
-    if (mode === '120000') {
-      assert.ok(st.isSymbolicLink(), `${path} should be a symlink`);
-      assert.equal(readlinkSync(full), content.toString('utf8'));
-    } else {
-      assert.ok(st.isFile(), `${path} should be a file`);
-      assert.deepEqual(readFileSync(full), content, `${path} content`);
-      assert.equal((st.mode & 0o111) !== 0, mode === '100755', `${path} executable bit`);
-    }
+    expected.set(m[3] as string, { mode: m[1] as string, id: m[2] as string });
   }
-  assert.deepEqual(treePaths(dir), [...expected].sort());
+  const actual = new Map<string, SnapshotEntry>();
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await snap.readdir(dir)) {
+      if (e.kind === 'dir') await walk(e.path);
+      else actual.set(e.path, e);
+    }
+  };
+  await walk('');
+  assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
+  for (const [path, { mode, id }] of expected) {
+    const e = actual.get(path) as SnapshotEntry;
+    assert.equal(e.id, id, `${path} id`);
+    assert.equal(e.kind, mode === '120000' ? 'symlink' : mode === '100755' ? 'exec' : 'file', `${path} kind`);
+    const content = execFileSync('git', ['cat-file', 'blob', id], { cwd: repo });
+    assert.deepEqual(await snap.read(e), content, `${path} content`);
+    assert.equal(e.size, content.length, `${path} size`);
+  }
 }
 
 const SITE: Files = {
@@ -117,16 +122,18 @@ test('head of a file:// repo and of a plain local path', async () => {
   assert.match(want, /^[0-9a-f]{40}$/);
 });
 
-test('an artifact holds exactly the commit: files, folders, symlinks, executable bit', async () => {
+test('a snapshot holds exactly the commit: files, folders, symlinks, executable bit; nothing is checked out', async () => {
   const repo = makeRepo(SITE);
   const src = source();
   const sha = git(repo, 'rev-parse', 'main');
-  const a = await src.artifact({ repoURL: `file://${repo}`, branch: 'main' });
-  assert.deepEqual({ ...a, dir: '' }, { repoURL: `file://${repo}`, branch: 'main', revision: sha, dir: '' });
-  assert.match(a.dir, new RegExp(`/git/artifacts/[0-9a-f]{32}-${sha}$`), 'artifacts are keyed by repository and commit');
-  assertTreeEquals(a.dir, repo, sha);
-  assert.equal(readlinkSync(join(a.dir, 'static/escape')), '../../../etc/passwd', 'an escaping symlink stays a symlink');
-  assert.ok(!readdirSync(dirname(a.dir)).some((n) => n.startsWith('.tmp-')), 'no temp dirs left');
+  const s = await src.snapshot({ repoURL: `file://${repo}`, branch: 'main' });
+  assert.deepEqual([s.repoURL, s.branch, s.revision, s.commit], [`file://${repo}`, 'main', sha, sha]);
+  await assertSnapshotEquals(s, repo, sha);
+  const escape = await s.lstat('static/escape');
+  assert.equal(escape?.kind, 'symlink');
+  assert.equal((await s.read(escape!)).toString(), '../../../etc/passwd', 'an escaping symlink stays a symlink, as stored');
+  assert.ok(!existsSync(join(src.repoDir(`file://${repo}`), '..', '..', 'artifacts')), 'no artifact folder');
+  await src.close();
 });
 
 test('fetches only when the commit is missing from the clone', async () => {
@@ -136,29 +143,24 @@ test('fetches only when the commit is missing from the clone', async () => {
   const ref = { repoURL: url, branch: 'main' };
   const fetches = (): Record<string, unknown>[] => pulls.filter((p) => p.repo === url);
 
-  const one = await src.artifact(ref);
+  const one = await src.snapshot(ref);
   assert.equal(fetches().length, 1);
   const ev = fetches()[0];
   assert.equal(ev?.branch, 'main');
   assert.equal(ev?.commit, one.revision);
   assert.equal(typeof ev?.duration, 'number');
 
-  await src.artifact(ref, one.revision);
-  await src.artifact(ref);
+  await src.snapshot(ref, one.revision);
+  await src.snapshot(ref);
   assert.equal(fetches().length, 1, 'same commit: no fetch');
 
-  await src.prune(new Set());
-  assert.ok(!existsSync(one.dir), 'pruned');
-  const again = await src.artifact(ref, one.revision);
-  assert.equal(fetches().length, 1, 'commit already in the clone: no fetch');
-  assertTreeEquals(again.dir, repo, one.revision);
-
   const sha2 = commit(repo, { 'static/index.html': '<h1>v2</h1>\n' });
-  const two = await src.artifact(ref, sha2);
+  const two = await src.snapshot(ref, sha2);
   assert.equal(fetches().length, 2);
   assert.equal(fetches()[1]?.commit, sha2);
-  assertTreeEquals(two.dir, repo, sha2);
+  await assertSnapshotEquals(two, repo, sha2);
   assert.equal(src.stats.fetch, 2);
+  await src.close();
 });
 
 test('concurrent calls share one ls-remote and one fetch', async () => {
@@ -171,10 +173,10 @@ test('concurrent calls share one ls-remote and one fetch', async () => {
   assert.equal(src.stats.lsRemote, 1);
 
   const sha = git(repo, 'rev-parse', 'main');
-  const [a, b] = await Promise.all([src.artifact(ref, sha), src.artifact(ref, sha)]);
-  assert.equal(a.dir, b.dir);
+  const [a, b] = await Promise.all([src.snapshot(ref, sha), src.snapshot(ref, sha)]);
+  assert.equal(a.revision, b.revision);
   assert.equal(src.stats.fetch, 1);
-  assert.equal(src.stats.artifactsCreated, 1);
+  await src.close();
 });
 
 test('two branches of one repository share one bare clone', async () => {
@@ -183,24 +185,25 @@ test('two branches of one repository share one bare clone', async () => {
   const devSha = commit(repo, { 'dev.txt': 'dev\n' });
   const src = source();
   const url = `file://${repo}`;
-  const main = await src.artifact({ repoURL: url, branch: 'main' });
-  const dev = await src.artifact({ repoURL: url, branch: 'dev' });
+  const main = await src.snapshot({ repoURL: url, branch: 'main' });
+  const dev = await src.snapshot({ repoURL: url, branch: 'dev' });
   assert.equal(dev.revision, devSha);
   assert.notEqual(main.revision, dev.revision);
-  assertTreeEquals(dev.dir, repo, devSha);
+  await assertSnapshotEquals(dev, repo, devSha);
   const repos = readdirSync(dirname(src.repoDir(url)));
   assert.deepEqual(repos, [src.repoDir(url).split('/').pop()]);
   assert.equal(src.stats.fetch, 2);
+  await src.close();
 });
 
 test('file repositories and dangerous URLs are refused before git runs', async () => {
   const repo = makeRepo(SITE);
   const src = source({ allowFileRepos: false });
   await rejectsWith(src.head({ repoURL: `file://${repo}`, branch: 'main' }), 'INVALID_REPO_URL', /--allow-file-repos/);
-  await rejectsWith(src.artifact({ repoURL: repo, branch: 'main' }), 'INVALID_REPO_URL', /--allow-file-repos/);
+  await rejectsWith(src.snapshot({ repoURL: repo, branch: 'main' }), 'INVALID_REPO_URL', /--allow-file-repos/);
   for (const url of ['-oProxyCommand=x', 'ext::sh -c touch% /tmp/pwned', 'http://x', 'fd::17', '/etc']) {
     await rejectsWith(src.head({ repoURL: url, branch: 'main' }), 'INVALID_REPO_URL');
-    await rejectsWith(src.artifact({ repoURL: url, branch: 'main' }), 'INVALID_REPO_URL');
+    await rejectsWith(src.snapshot({ repoURL: url, branch: 'main' }), 'INVALID_REPO_URL');
   }
   assert.equal(src.stats.lsRemote + src.stats.fetch, 0);
 });
@@ -211,29 +214,35 @@ test('invalid branch names and revisions are refused', async () => {
   for (const branch of ['-x', '--upload-pack=evil', 'a..b', 'HEAD', 'a b']) {
     await rejectsWith(src.head({ repoURL: repo, branch }), 'VALIDATION_FAILED');
   }
-  await rejectsWith(src.artifact({ repoURL: repo, branch: 'main' }, 'main'), 'GIT_ERROR', /not a full commit SHA/);
-  await rejectsWith(src.artifact({ repoURL: repo, branch: 'main' }, '--output=/tmp/x'), 'GIT_ERROR', /not a full commit SHA/);
+  await rejectsWith(src.snapshot({ repoURL: repo, branch: 'main' }, 'main'), 'GIT_ERROR', /not a full commit SHA/);
+  await rejectsWith(src.snapshot({ repoURL: repo, branch: 'main' }, '--output=/tmp/x'), 'GIT_ERROR', /not a full commit SHA/);
 });
 
 test('a repository path that does not exist is GIT_ERROR, not a crash', async () => {
   const src = source();
   const gone = join(base, 'does-not-exist');
   await rejectsWith(src.head({ repoURL: gone, branch: 'main' }), 'GIT_ERROR', /does not appear to be a git repository|not found|No such/i);
-  await rejectsWith(src.artifact({ repoURL: `file://${gone}`, branch: 'main' }, 'a'.repeat(40)), 'GIT_ERROR');
+  await rejectsWith(src.snapshot({ repoURL: `file://${gone}`, branch: 'main' }, 'a'.repeat(40)), 'GIT_ERROR');
 });
 
-test('prune drops artifacts not kept and stale temp dirs', async () => {
-  const repo = makeRepo(SITE);
-  const src = source();
-  const ref = { repoURL: repo, branch: 'main' };
-  const one = await src.artifact(ref);
-  const two = await src.artifact(ref, commit(repo, { 'b.txt': 'b' }));
-  const stale = join(dirname(one.dir), '.tmp-leftover-from-a-crash');
+test('prune drops the artifact folders earlier versions left (keeping the revisions asked for, any case), stale temp dirs, and then the folder', async () => {
+  const data = fresh('data');
+  const src = new GitSource({ dataDir: data, allowFileRepos: true, headCacheMs: 0 });
+  const dir = join(data, 'git', 'artifacts');
+  const [one, two] = ['a'.repeat(40), 'b'.repeat(40)].map((sha) => join(dir, `${'0'.repeat(32)}-${sha}`));
+  for (const d of [one, two]) {
+    mkdirSync(join(d as string, 'static'), { recursive: true });
+    writeFileSync(join(d as string, 'static', 'index.html'), 'old');
+  }
+  const stale = join(dir, '.tmp-leftover-from-a-crash');
   mkdirSync(stale);
-  await src.prune(new Set([two.revision.toUpperCase()]));
-  assert.ok(!existsSync(one.dir));
+  await src.prune(new Set(['B'.repeat(40)]));
+  assert.ok(!existsSync(one as string));
   assert.ok(!existsSync(stale));
-  assertTreeEquals(two.dir, repo, two.revision);
+  assert.ok(existsSync(join(two as string, 'static', 'index.html')), 'a kept revision stays');
+  await src.prune(new Set());
+  assert.ok(!existsSync(dir), 'the empty artifacts folder is removed');
+  await src.prune(new Set());
 });
 
 /** A TCP server that accepts connections and never says anything. */
@@ -260,7 +269,7 @@ for (const scheme of ['ssh', 'https'] as const) {
       const src = source({ timeoutMs: 2000, allowFileRepos: false });
       const url = scheme === 'ssh' ? `ssh://git@127.0.0.1:${silent.port}/repo.git` : `https://127.0.0.1:${silent.port}/repo.git`;
       await rejectsWith(src.head({ repoURL: url, branch: 'main' }), 'GIT_TIMEOUT', /2000 ms/);
-      await rejectsWith(src.artifact({ repoURL: url, branch: 'main' }, 'a'.repeat(40)), 'GIT_TIMEOUT');
+      await rejectsWith(src.snapshot({ repoURL: url, branch: 'main' }, 'a'.repeat(40)), 'GIT_TIMEOUT');
       assert.ok(silent.sockets.length >= 1, 'git did connect');
       // The whole process group was killed: the client side of every connection goes away.
       await Promise.race([
@@ -278,8 +287,9 @@ test('trusted URLs are accepted when file repositories are not', async () => {
   const repo = makeRepo(SITE);
   const url = `file://${repo}`;
   const strict = source({ allowFileRepos: false, trustedUrls: [url] });
-  const art = await strict.artifact({ repoURL: url, branch: 'main' });
-  assert.ok(art.revision);
+  const snap = await strict.snapshot({ repoURL: url, branch: 'main' });
+  assert.ok(snap.revision);
+  await strict.close();
   const other = makeRepo({ ...SITE, 'other.txt': 'c' });
   await assert.rejects(strict.head({ repoURL: `file://${other}`, branch: 'main' }), (e: unknown) => isZvError(e, 'INVALID_REPO_URL'));
 });
