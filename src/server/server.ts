@@ -22,6 +22,7 @@ import { FsBlobStore } from '../store/blobs/fs.js';
 import { ServingTable } from '../serving/table.js';
 import { createGateway } from '../gateway/http.js';
 import { clientErrorHandler } from '../gateway/client-error.js';
+import { closeIdleAfterPoll } from '../gateway/keep-alive.js';
 import { lingerLimits } from '../gateway/linger.js';
 import { httpMetricsListener } from '../gateway/http-metrics.js';
 import { managementApi } from '../api/index.js';
@@ -266,6 +267,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       s.on('request', httpMetricsListener(metrics));
       // 431/400 for what the parser refuses, in the error shape, closed without a reset
       s.on('clientError', clientErrorHandler(lingerLimits(config.maxBodyBytes)));
+      // a request sent on an idle kept-alive connection while the loop was blocked is not reset
+      closeIdleAfterPoll(s);
       s.once('error', (e) => reject(new ZvError('CONFIG_INVALID', `cannot listen on ${config.host}:${config.port}: ${e.message}`)));
       s.once('listening', () => resolveListen(s));
       s.listen(config.port, config.host);
