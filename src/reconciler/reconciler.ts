@@ -237,6 +237,7 @@ export class Reconciler {
         }
         const deployed = await this.deps.store.getDeployed(app.id);
         if (deployed) this.deployed.set(app.id, deployed);
+        if (deployed) await this.keepFirstRevision(app, deployed);
         // Services: their applied specs are on disk; routes are served at once, processes come back
         // in the background (reusing fetched and installed versions).
         let host: ServiceHost | null = null;
@@ -262,6 +263,25 @@ export class Reconciler {
     this.log.info({ apps: apps.length }, 'restored deployed state');
     // Containers of functions no longer deployed (e.g. removed while the server was down) go now.
     await this.deployer.collectGarbage();
+  }
+
+  /**
+   * An application deployed before revisions were kept (or whose revisions are gone) gets its
+   * deployed state as its first revision, with the commit info of the sync that deployed it.
+   */
+  private async keepFirstRevision(app: AppRecord, deployed: DeployedState): Promise<void> {
+    try {
+      if ((await this.deps.store.listRevisions(app.id)).length > 0) return;
+      const syncs = await this.deps.store.listSyncs(app.id);
+      const by = syncs.find((s) => s.result === 'success' && s.commit === deployed.commit);
+      const applied = await this.deps.store.getAppliedServices(app.id);
+      await this.deps.store.addRevision(app.id, {
+        state: deployed, services: applied ? applied.specs : null, commitInfo: by?.commitInfo ?? null,
+        deployedAt: by?.finishedAt ?? app.lastSync ?? this.now().toISOString(), cause: by ? { trigger: by.trigger, actor: by.actor } : { trigger: 'poll', actor: null },
+      }, this.deps.revisionsKept ?? DEFAULT_REVISIONS_KEPT);
+    } catch (e) {
+      this.log.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'the deployed revision could not be kept');
+    }
   }
 
   /** Starts the poll and, every `driftIntervalMs`, drift repair. */
@@ -496,8 +516,9 @@ export class Reconciler {
    */
   rollback(app: AppRecord, commit: string, actor: string | null): Promise<AppRecord> {
     if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
+    // No wait for a garbage collection under way: a rollback stores nothing, and the collector keeps
+    // every blob a kept revision uses.
     return this.runner.after(String(app.id), async () => {
-      while (this.gcRunning) await this.gcRunning;
       const fresh = await this.deps.store.getAppById(app.id);
       if (!fresh) throw new ZvError('APP_NOT_FOUND', `application '${app.name}' in namespace '${app.namespace}' no longer exists`);
       const rev = await this.deps.store.getRevision(app.id, commit);
@@ -512,7 +533,6 @@ export class Reconciler {
         if (!outcome.ok) throw outcome.error;
         this.retries.clear(app.id);
         this.failedHead.delete(app.id);
-        this.collectGarbage();
         this.notify(record, 'rolledBack', { commit: rev.commit, message: rollbackReason(rev) });
         return record;
       } finally {

@@ -8,12 +8,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
 import { SERVICE_PACKAGE as PACKAGE, SERVICE_SERVER_JS as SERVER_JS, serviceAppConfig as APP_CONFIG } from '../support/node-service.js';
 import { luaManifest } from './fixtures.js';
+import { sqlite } from '../../src/store/sqlite/driver.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = `import('./src/cli/main.ts').then((m) => m.main(process.argv.slice(1))).then((c) => process.exit(c))`;
@@ -174,6 +176,16 @@ describe('revisions and rollback', () => {
       const gone = await h.api<{ error: { code: string } }>('POST', '/many/rollback?namespace=many', { revision: shas[0] });
       assert.equal(gone.status, 404);
       assert.equal(gone.body.error.code, 'REVISION_NOT_FOUND');
+
+      // A rollback asked while a sync is queued or running waits for it in the application's queue.
+      const queued = await h.api('POST', '/many/sync?namespace=many&async=true');
+      assert.equal(queued.status, 202);
+      const rb = await h.api('POST', '/many/rollback?namespace=many', { revision: shas[10] });
+      assert.equal(rb.status, 200, JSON.stringify(rb.body));
+      assert.equal(await (await h.get('/many/hi')).text(), 'v10');
+      const [rollback, sync] = (await h.api<{ syncs: { trigger: string; startedAt: string; finishedAt: string | null }[] }>('GET', '/many/syncs?namespace=many&limit=2')).body.syncs;
+      assert.deepEqual([rollback?.trigger, sync?.trigger], ['rollback', 'api']);
+      assert.ok(sync?.finishedAt && Date.parse(sync.finishedAt) <= Date.parse(rollback?.startedAt ?? ''), 'the sync finished before the rollback started');
     } finally {
       await many.remove();
     }
@@ -209,6 +221,20 @@ describe('revisions and rollback', () => {
     } finally {
       await r.remove();
     }
+  });
+
+  it('a restart keeps the deployed state as the first revision of an application that has none', async () => {
+    const db = new (sqlite())(join(h.dataDir, 'state.db'));
+    try {
+      db.prepare("DELETE FROM revisions WHERE app_id = (SELECT id FROM applications WHERE namespace = 'rb' AND name = 'web')").run();
+    } finally {
+      db.close();
+    }
+    assert.deepEqual(await revisions('web', 'rb'), []);
+    await h.restart();
+    const revs = await revisions('web', 'rb');
+    assert.deepEqual(revs.map((r) => [r.revision, r.current, r.message, r.by]), [[commits[3], true, 'Fourth version', 'poll']]);
+    assert.equal(await (await h.get('/rb/hi')).text(), 'four');
   });
 });
 
