@@ -15,7 +15,8 @@
 //   BENCH_TARGETS        comma list to run a subset of lua,js,python,static (default all)
 //   BENCH_LOG_LEVEL      log level of the zerverless server, logs go to stderr (default warn)
 //
-// `--scale [--only <row>]` runs the scale table of issue 10 instead (bench/scale.mjs).
+// `--scale [--only <row>]` runs the scale table of issue 10 instead (bench/scale.mjs), `--updates`
+// the zero-failed-requests-during-updates measure (bench/updates.mjs).
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -358,7 +359,16 @@ async function main() {
   printReport(result);
 }
 
-if (process.argv.slice(2).includes('--scale')) {
+if (process.argv.slice(2).includes('--updates')) {
+  // `npm run bench -- --updates`: zero failed requests while every kind of target updates (bench/updates.mjs).
+  const { runUpdates } = await import('./updates.mjs');
+  try {
+    await runUpdates();
+  } catch (e) {
+    process.stderr.write(`\nupdates bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  }
+} else if (process.argv.slice(2).includes('--scale')) {
   // `npm run bench -- --scale [--only <row>]`: the issue-10 scale table (bench/scale.mjs).
   const { runScale } = await import('./scale.mjs');
   await runScale(process.argv.slice(2));
