@@ -9,6 +9,7 @@ import { allows, mayDeployServices, readableNamespaces, type Action } from '../c
 import { forbidden, principalOf, requireAccess } from './auth-context.js';
 import { ZvError } from '../errors/registry.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
+import { MAX_GLOB_LENGTH, MAX_PATH_GLOBS, checkPathGlobs } from '../core/globs.js';
 import type { AppRecord, CommitVerification, NotifyTarget, Store } from '../store/types.js';
 import { checkVerifyPolicy, verifySchema } from '../sources/git/verify-policy.js';
 import type { Reconciler } from '../reconciler/reconciler.js';
@@ -41,6 +42,17 @@ const suspendBody = {
   properties: { reason: { type: 'string', maxLength: 500 } },
 } as const;
 
+/** Monorepo globs (PRODUCT.md §11): repository paths whose changes sync the application; checked further by checkPaths. */
+const pathsSchema = { type: 'array', maxItems: MAX_PATH_GLOBS, items: { type: 'string', minLength: 1, maxLength: MAX_GLOB_LENGTH } } as const;
+
+/** A `paths` list as kept: checked, without duplicates; undefined when empty. */
+function checkPaths(paths: string[] | undefined): string[] | undefined {
+  if (!paths?.length) return undefined;
+  const problem = checkPathGlobs(paths);
+  if (problem) throw new ZvError('VALIDATION_FAILED', `source.${problem}`);
+  return [...new Set(paths)];
+}
+
 const createBody = {
   type: 'object',
   required: ['name', 'namespace', 'source'],
@@ -58,6 +70,7 @@ const createBody = {
         path: { type: 'string' },
         subdir: { type: 'string' },
         verify: verifySchema,
+        paths: pathsSchema,
       },
     },
     auth: inlineAuthSchema,
@@ -69,7 +82,7 @@ const createBody = {
 interface CreateBody {
   name: string;
   namespace: string;
-  source: { repoURL: string; branch?: string; path?: string; subdir?: string; verify?: CommitVerification };
+  source: { repoURL: string; branch?: string; path?: string; subdir?: string; verify?: CommitVerification; paths?: string[] };
   /** Credentials for the repository (stored as a credential named after the application). */
   auth?: InlineAuth;
   notify?: NotifyInput[];
@@ -93,12 +106,12 @@ const patchBody = {
       type: 'object',
       minProperties: 1,
       additionalProperties: false,
-      properties: { repoURL: { type: 'string', minLength: 1 }, branch: { type: 'string', minLength: 1 }, path: { type: 'string' } },
+      properties: { repoURL: { type: 'string', minLength: 1 }, branch: { type: 'string', minLength: 1 }, path: { type: 'string' }, paths: pathsSchema },
     },
   },
 } as const;
 
-interface PatchBody { source: { repoURL?: string; branch?: string; path?: string } }
+interface PatchBody { source: { repoURL?: string; branch?: string; path?: string; paths?: string[] } }
 
 const ajv = new Ajv({ allErrors: true });
 const validateRollback = ajv.compile<{ revision: string }>(rollbackBody);
@@ -198,12 +211,13 @@ export function applicationsApi(deps: ApiDeps): Hono {
     }
     const path = cleanSourcePath(body.source.path ?? body.source.subdir ?? '');
     const verify = body.source.verify ? await checkVerifyPolicy(body.source.verify) : undefined;
+    const paths = checkPaths(body.source.paths);
     const notify = body.notify?.length ? notifyTargets(body.notify, body, deps.sealSecret) : undefined;
     if (body.webhookSecret !== undefined && !deps.sealSecret) throw new ZvError('VALIDATION_FAILED', 'webhookSecret: this server cannot keep secrets');
     const webhookSecret = body.webhookSecret !== undefined && deps.sealSecret ? deps.sealSecret(body.webhookSecret, webhookSecretAad(body)) : undefined;
     const reg = { name: body.name, namespace: body.namespace, repoURL: body.source.repoURL, auth: body.auth, createdBy: principal.name };
     const app = await registerWithCredential({ store, credentials: deps.credentials }, reg, (repoURL) => reconciler.register(
-      { name: body.name, namespace: body.namespace, source: { repoURL, branch, path, ...(verify ? { verify } : {}) }, allowServices: mayDeployServices(principal), createdBy: principal.name, ...(notify ? { notify } : {}), ...(webhookSecret ? { webhookSecret } : {}) },
+      { name: body.name, namespace: body.namespace, source: { repoURL, branch, path, ...(verify ? { verify } : {}), ...(paths ? { paths } : {}) }, allowServices: mayDeployServices(principal), createdBy: principal.name, ...(notify ? { notify } : {}), ...(webhookSecret ? { webhookSecret } : {}) },
       { trigger: 'register', actor: principal.name },
     ));
     return c.json(await reconciler.status(app), 201);
@@ -345,7 +359,10 @@ export function applicationsApi(deps: ApiDeps): Hono {
     const branch = body.source.branch ?? app.source.branch;
     checkBranch(branch);
     const path = body.source.path !== undefined ? cleanSourcePath(body.source.path) : app.source.path;
-    const record = await reconciler.changeSource(app, { ...app.source, repoURL, branch, path }, { trigger: 'api', actor: principalOf(c).name });
+    // Monorepo globs: a new list replaces the old one, an empty list removes it.
+    const { paths: kept, ...rest } = app.source;
+    const paths = body.source.paths !== undefined ? checkPaths(body.source.paths) : kept;
+    const record = await reconciler.changeSource(app, { ...rest, repoURL, branch, path, ...(paths ? { paths } : {}) }, { trigger: 'api', actor: principalOf(c).name });
     return c.json(await reconciler.status(record));
   });
 

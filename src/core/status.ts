@@ -45,7 +45,12 @@ export interface VerifyStatus {
 export interface AppStatus {
   name: string;
   namespace: string;
-  source: { repoURL: string; branch: string; path: string; commit: string | null; verify?: VerifyStatus };
+  /**
+   * `commit`: what is served. `seenCommit` (monorepos, PRODUCT.md §11): a newer branch head a poll or
+   * webhook saw that changed nothing the application reads, so it was not synced; absent otherwise.
+   * `paths`: the application's monorepo globs, when it has some.
+   */
+  source: { repoURL: string; branch: string; path: string; commit: string | null; seenCommit?: string; paths?: string[]; verify?: VerifyStatus };
   lastSync: string | null;
   status: AppSyncStatus;
   message: string;

@@ -27,6 +27,7 @@ import { DEFAULT_RETRY, RetrySchedule, type RetryPolicy, type RetryState } from 
 import { SyncRun, appKey, identity, type SyncEnv, type SyncOutcome } from './sync.js';
 import { describeRepairs, repairDrift, type DriftRepair } from './drift.js';
 import { previewPlan, type PlanPreview } from './preview.js';
+import { appChanged } from './monorepo.js';
 import { transitionEvent, type NotifyEventName } from '../core/notify.js';
 import { rollbackReason, runRollback } from './rollback.js';
 
@@ -175,8 +176,8 @@ export class Reconciler {
 
   private wantsSync(app: AppRecord, head: string): boolean {
     if (head === this.failedHead.get(app.id)) return false;
-    // A moved branch always syncs at once.
-    if (head !== app.commit) return true;
+    // A moved branch syncs at once, unless this head was seen to change nothing of the application (monorepos).
+    if (head !== app.commit && head !== this.seenHead.get(app.id)) return true;
     // A passing failure is retried by its backoff schedule, not by every poll.
     if (this.retries.get(app.id)) return false;
     // The status says error (e.g. the head could not be read before); or a function that could not
@@ -210,6 +211,30 @@ export class Reconciler {
   }
 
   private readonly polledHead = new Map<number, string>();
+
+  /**
+   * Monorepos (PRODUCT.md §11): per app id, the newest branch head a poll or webhook saw that changed
+   * nothing the application reads (its folder, or its `paths` globs). It is not synced; the status
+   * shows it as `source.seenCommit`. Kept in memory: after a restart the first poll compares again.
+   */
+  private readonly seenHead = new Map<number, string>();
+
+  /**
+   * Whether a poll or webhook sync of `app` to `head` can be skipped: the application is synced and
+   * whole, and nothing it reads differs between the served commit and `head` (monorepo.ts). Any
+   * doubt (a commit that cannot be read) means a sync.
+   */
+  private async unchangedFor(app: AppRecord, head: string): Promise<boolean> {
+    if (!app.commit || head === app.commit || app.status !== 'synced' || this.retries.get(app.id) || this.wantsSync(app, app.commit)) return false;
+    try {
+      const ref = { ...app.source, namespace: app.namespace };
+      const [from, to] = await Promise.all([this.deps.source.snapshot(ref, app.commit), this.deps.source.snapshot(ref, head)]);
+      return !(await appChanged(from, to, app.source.path, app.source.paths));
+    } catch (e) {
+      this.log.debug({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'monorepo check failed; syncing');
+      return false;
+    }
+  }
 
   /**
    * The poll could not read the branch head (repository deleted, unreachable, credentials refused):
@@ -468,6 +493,18 @@ export class Reconciler {
       this.retries.clear(appId);
       return app;
     }
+    // Monorepos: a poll or webhook whose head changes nothing the application reads records it as
+    // seen and restarts nothing (no history entry); an explicit sync always runs.
+    if ((cause.trigger === 'poll' || cause.trigger === 'webhook') && app.commit) {
+      const head = revision ?? (await this.deps.source.head({ ...app.source, namespace: app.namespace }, { maxAgeMs: 0 }).catch(() => undefined));
+      if (head !== undefined && (await this.unchangedFor(app, head))) {
+        if (this.seenHead.get(appId) !== head) this.log.info({ namespace: app.namespace, app: app.name, commit: head }, 'the new head changes nothing of the application; recorded as seen');
+        this.seenHead.set(appId, head);
+        return app;
+      }
+      revision = head;
+    }
+    this.seenHead.delete(appId);
     this.activeSyncs++;
     this.running.set(appId, cause);
     try {
@@ -551,6 +588,7 @@ export class Reconciler {
     const record = await this.runner.after(String(app.id), async () => {
       const moved = await this.deps.store.setSource(app.id, source);
       this.failedHead.delete(app.id);
+      this.seenHead.delete(app.id);
       this.retries.clear(app.id);
       this.poller.forget(app.id);
       this.poller.add(moved);
@@ -594,6 +632,7 @@ export class Reconciler {
         await this.deps.store.deleteApp(app.id);
         this.deployed.delete(app.id);
         this.failedHead.delete(app.id);
+        this.seenHead.delete(app.id);
         this.outcomes.delete(app.id);
         this.retries.clear(app.id);
         this.deployer.remove(identity(app));
@@ -658,6 +697,9 @@ export class Reconciler {
       ...(retry ? { retry } : {}),
       ...(app.suspended ? { suspended: app.suspended } : {}),
     });
+    const seen = this.seenHead.get(app.id);
+    if (seen !== undefined && seen !== app.commit) s.source.seenCommit = seen;
+    if (app.source.paths?.length) s.source.paths = app.source.paths;
     // A background retry never hides the failure it retries (PRODUCT.md §11).
     const cause = this.running.get(app.id) ?? this.waitingSyncs.get(app.id)?.cause;
     if (!opts.settled && this.isSyncing(app.id) && !(cause && BACKGROUND.has(cause.trigger))) s.status = 'syncing';

@@ -577,6 +577,17 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       assert.deepEqual(await store.getDeployed(app.id), sampleDeployed());
       await assert.rejects(store.setSource(999_999, moved.source), (e) => isZvError(e, 'APP_NOT_FOUND'));
     }));
+
+    it('keeps the monorepo path globs of a source, and drops them when a source has none', () => withStore(async ({ store }) => {
+      const base = newApp('mono');
+      const app = await store.createApp({ ...base, source: { ...base.source, path: 'a', paths: ['a/**', 'lib/*.lua'] } });
+      assert.deepEqual(app.source.paths, ['a/**', 'lib/*.lua']);
+      assert.deepEqual((await store.getAppById(app.id))?.source.paths, ['a/**', 'lib/*.lua']);
+      const moved = await store.setSource(app.id, { ...app.source, paths: ['b/**'] });
+      assert.deepEqual(moved.source.paths, ['b/**']);
+      const none = await store.setSource(app.id, { repoURL: app.source.repoURL, branch: app.source.branch, path: 'a' });
+      assert.equal(none.source.paths, undefined);
+    }));
   });
 
   describe(`store contract: ${name}: credentials`, () => {

@@ -11,6 +11,11 @@ export interface AppSource {
   path: string;
   /** Signed-commit policy (PRODUCT.md §10): the head must be signed by one of `keys`. */
   verify?: CommitVerification;
+  /**
+   * Monorepos (PRODUCT.md §11): globs of repository paths (from the root) whose changes make a poll
+   * or webhook sync this application, instead of any change under `path` (schema 10). Absent when none.
+   */
+  paths?: string[];
 }
 
 import type { CommitVerification } from '../core/commit-policy.js';

@@ -189,6 +189,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE applications ADD COLUMN webhook_secret TEXT;
     `,
   },
+  {
+    version: 10,
+    name: 'monorepo path globs of each application',
+    // paths: JSON array of globs from the repository root (AppSource.paths), NULL when none.
+    sql: `
+      ALTER TABLE applications ADD COLUMN paths TEXT;
+    `,
+  },
 ];
 
 function ensureTable(db: Database): void {

@@ -24,6 +24,7 @@ export interface AppRow {
   suspended: string | null;
   notify: string | null;
   webhook_secret: string | null;
+  paths: string | null;
 }
 
 export interface TokenRow {
@@ -137,6 +138,7 @@ export interface StaticFileRow {
 export function appFromRow(r: AppRow): AppRecord {
   const source: AppRecord['source'] = { repoURL: r.repo_url, branch: r.branch, path: r.source_path };
   if (r.verify !== null) source.verify = JSON.parse(r.verify) as CommitVerification;
+  if (r.paths !== null) source.paths = JSON.parse(r.paths) as string[];
   const app: AppRecord = {
     id: r.id,
     name: r.name,

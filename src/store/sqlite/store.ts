@@ -27,7 +27,7 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by, suspended, notify, webhook_secret';
+const APP_COLUMNS = 'id, namespace, name, repo_url, branch, source_path, status, message, commit_sha, last_sync, warnings, created_at, verify, allow_services, created_by, suspended, notify, webhook_secret, paths';
 const SYNC_COLUMNS = 'id, app_id, commit_sha, started_at, finished_at, result, message, plan, trigger, actor, commit_info';
 const TOKEN_COLUMNS = 'id, name, role, namespaces, services, created_at, expires_at, created_by';
 
@@ -91,10 +91,10 @@ export class SqliteStore implements Store {
 
   async createApp(app: NewApp): Promise<AppRecord> {
     try {
-      const info = this.sql('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at, verify, allow_services, created_by, notify, webhook_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      const info = this.sql('INSERT INTO applications (namespace, name, repo_url, branch, source_path, created_at, verify, allow_services, created_by, notify, webhook_secret, paths) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(app.namespace, app.name, app.source.repoURL, app.source.branch, app.source.path ?? '', new Date().toISOString(),
           app.source.verify ? toJson(app.source.verify, 'source.verify') : null, app.allowServices === false ? 0 : 1, app.createdBy ?? null,
-          app.notify?.length ? toJson(app.notify, 'notify') : null, app.webhookSecret ?? null);
+          app.notify?.length ? toJson(app.notify, 'notify') : null, app.webhookSecret ?? null, app.source.paths?.length ? toJson(app.source.paths, 'source.paths') : null);
       return this.mustApp(Number(info.lastInsertRowid));
     } catch (e) {
       if (isUniqueViolation(e)) {
@@ -362,8 +362,9 @@ export class SqliteStore implements Store {
 
   async setSource(id: number, source: AppSource): Promise<AppRecord> {
     return this.db.transaction(() => {
-      const info = this.sql('UPDATE applications SET repo_url = ?, branch = ?, source_path = ?, verify = ? WHERE id = ?')
-        .run(source.repoURL, source.branch, source.path ?? '', source.verify ? toJson(source.verify, 'source.verify') : null, id);
+      const info = this.sql('UPDATE applications SET repo_url = ?, branch = ?, source_path = ?, verify = ?, paths = ? WHERE id = ?')
+        .run(source.repoURL, source.branch, source.path ?? '', source.verify ? toJson(source.verify, 'source.verify') : null,
+          source.paths?.length ? toJson(source.paths, 'source.paths') : null, id);
       if (info.changes === 0) throw appNotFound(id);
       return this.mustApp(id);
     }).immediate();
