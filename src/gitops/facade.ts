@@ -175,6 +175,8 @@ class AppsReader implements DesiredReader {
 /** The pieces, made on first use and again after stop(). */
 interface Parts {
   store: Store;
+  /** The git source: its cat-file readers are closed on stop. */
+  source: GitSource;
   reconciler: Reconciler;
   app: AppRecord;
   runtime: ServiceRuntime;
@@ -224,10 +226,11 @@ class GitOpsController implements GitOps {
     const logger = asLogger(this.log);
     const repo = redactUrl(this.opts.repoUrl);
     let reconciler: Reconciler | null = null;
+    const source = new GitSource({ dataDir: this.home, allowFileRepos: this.opts.allowFileRepos ?? false, headCacheMs: 0 });
     try {
       reconciler = new Reconciler({
         store,
-        source: new GitSource({ dataDir: this.home, allowFileRepos: this.opts.allowFileRepos ?? false, headCacheMs: 0 }),
+        source,
         reader: this.reader,
         runtimes: new Map(),
         serving: new ServingTable(),
@@ -255,9 +258,10 @@ class GitOpsController implements GitOps {
         async () => (await store.getAppliedServices(app.id)) !== null, this.log);
       // The applied specs come back: a runtime that lost them (e.g. the Node runtime after a restart) redeploys.
       await reconciler.restore();
-      return { store, reconciler, app, runtime };
+      return { store, source, reconciler, app, runtime };
     } catch (e) {
       await reconciler?.stop().catch(() => undefined);
+      await source.close();
       await store.close().catch(() => undefined);
       throw e;
     }
@@ -280,6 +284,7 @@ class GitOpsController implements GitOps {
     if (!parts) return;
     // Ends the poll, the retries and the work under way; closes the hosts (and so a runtime we made).
     await parts.reconciler.stop();
+    await parts.source.close();
     await parts.store.close();
   }
 
