@@ -33,11 +33,13 @@ export async function compileFunctions(functions: DesiredFunction[], onWarning: 
         continue;
       }
       try {
-        const loaded = await rt.load({
+        const source = {
           id: `validate${f.path}`, runtime: f.runtime, ...(f.language ? { language: f.language } : {}), code: f.code, filename: f.filename,
           ...(f.lineOffset !== undefined ? { lineOffset: f.lineOffset } : {}), timeoutMs: f.timeoutMs, memoryMb: f.memoryMb, env: {},
-        }, () => undefined);
-        await loaded.dispose();
+        };
+        // compile (python: a fork of one check process) when the runtime has it, else load and dispose
+        if (rt.compile) await rt.compile(source, () => undefined);
+        else await (await rt.load(source, () => undefined)).dispose();
       } catch (e) {
         if (isZvError(e, 'FUNCTION_COMPILE_ERROR')) problems.push(diagnostic(f, e.message));
         else onWarning({ file: f.filename, line: f.lineOffset ?? 1, col: 1, message: `${f.path}: not compiled here: ${toZvError(e).message}` });
