@@ -6,6 +6,7 @@ import { tokensApi, whoamiApi } from './tokens.js';
 import type { TokenService } from '../auth/tokens.js';
 import { ZvError } from '../errors/registry.js';
 import { errorResponse } from '../errors/respond.js';
+import { openApiDocument } from './openapi.js';
 
 export interface ManagementApiDeps extends ApiDeps {
   tokens: TokenService;
@@ -47,6 +48,8 @@ export function managementApi(deps: ManagementApiDeps): Hono {
   api.route('/gitops/applications', applicationsApi(deps));
   api.route('/tokens', tokensApi({ store: deps.store, tokens: deps.tokens }));
   api.route('/whoami', whoamiApi());
+  // The OpenAPI document of every route (openapi.ts); any valid token may read it.
+  api.get('/openapi.json', (c) => c.json(openApiDocument()));
   for (const [path, sub] of Object.entries(deps.extra ?? {})) api.route(path, sub);
   const allowedFor = methodNotAllowed(api, deps.mountPath ?? '/api');
   api.all('*', (c) => {

@@ -85,6 +85,8 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     { name: 'GET /api/gitops/applications?namespace=', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications?namespace=${ns}` }) },
     { name: 'GET /api/gitops/applications/{name}', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app?namespace=${ns}` }) },
     { name: 'GET …/{name}/syncs', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/syncs?namespace=${ns}` }) },
+    // A plan preview changes nothing: a reader may ask.
+    { name: 'GET …/{name}/plan', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/plan?namespace=${ns}` }) },
     // Authorised callers learn that the application has no such service (404); others get 403/401.
     { name: 'GET …/{name}/services/{svc}/logs', needs: 'read', ok: 404, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/services/none/logs?namespace=${ns}` }) },
     { name: 'POST …/{name}/sync', needs: 'write', ok: 202, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/sync?namespace=${ns}&async=true` }) },
@@ -128,6 +130,7 @@ describe('permission matrix (every API route × caller × namespace)', () => {
         return { method: 'DELETE', path: `/tokens/${t.id}` };
       } },
     { name: 'GET /api/whoami', needs: 'any', ok: 200, call: async () => ({ method: 'GET', path: '/whoami' }) },
+    { name: 'GET /api/openapi.json', needs: 'any', ok: 200, call: async () => ({ method: 'GET', path: '/openapi.json' }) },
     { name: 'GET /api/secrets/recipient', needs: 'any', ok: 200, call: async () => ({ method: 'GET', path: '/secrets/recipient' }) },
   ];
 
