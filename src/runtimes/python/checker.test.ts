@@ -73,6 +73,24 @@ describe('python check zygote', () => {
     await rt.compile(source('shared', SCAN_MEMORY), log);
   });
 
+  it('logs what a module prints while checked under that function only', async (t) => {
+    if (skip) return t.skip(skip);
+    const xs: string[] = [];
+    const ys: string[] = [];
+    await rt.compile(source('logs', py(
+      'import sys',
+      'for i in range(2000):',
+      '    print("from x %d" % i)',
+      '    print("err x %d" % i, file=sys.stderr)',
+      'def handle(req):',
+      '    return 1',
+    )), (_s, line) => xs.push(line));
+    await rt.compile(source('logs', py('print("from y")', 'def handle(req):', '    return 1')), (_s, line) => ys.push(line));
+    assert.equal(xs.length, 4000);
+    assert.ok(xs.includes('from x 1999') && xs.includes('err x 0'));
+    assert.deepEqual(ys, ['from y']);
+  });
+
   it('keeps a child from tracing or reading the zygote, and from starting processes', async (t) => {
     if (skip) return t.skip(skip);
     await rt.compile(source('trace', py(

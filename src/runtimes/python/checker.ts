@@ -4,7 +4,7 @@
 // instead of a fresh sandbox and interpreter (55–85 ms on an idle machine, far more under load).
 // What is shared and why that is safe: worker-source.ts (CHECKER_SOURCE) and docs/security.md.
 import { ZvError } from '../../errors/registry.js';
-import type { FunctionLogger, FunctionSource } from '../types.js';
+import type { FunctionLogger, FunctionSource, LogStream } from '../types.js';
 import { WorkerGone, WorkerProcess } from './worker-process.js';
 import type { WorkerCommand, WorkerReply } from './worker-process.js';
 import { CHECKER_SOURCE } from './worker-source.js';
@@ -15,7 +15,21 @@ export const CHECKER_IDLE_MS = 5_000;
 const STARTUP_GRACE_MS = 10_000;
 /** The host waits this much longer than the zygote's own deadline before giving up on it. */
 const HOST_MARGIN_MS = 5_000;
-const MAX_CHECK_REPLY = 2 * 1024 * 1024;
+const MAX_CHECK_REPLY = 8 * 1024 * 1024;
+const MAX_LOG_LINE = 16 * 1024;
+
+/** What a module printed while checked, line by line to its function's log. */
+function logCaptured(log: FunctionLogger, stream: LogStream, text: string | undefined): void {
+  if (!text) return;
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  for (const raw of lines) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    for (let o = 0; o < line.length || o === 0; o += MAX_LOG_LINE) {
+      try { log(stream, line.slice(o, o + MAX_LOG_LINE)); } catch { /* a failing logger must not fail the check */ }
+    }
+  }
+}
 
 const digits = (n: number, width: number): string => {
   const s = String(Math.max(0, Math.floor(n)));
@@ -26,7 +40,6 @@ const digits = (n: number, width: number): string => {
 export class Checker {
   private proc: WorkerProcess | undefined;
   private tail: Promise<unknown> = Promise.resolve();
-  private currentLog: FunctionLogger | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private pending = 0;
@@ -74,7 +87,8 @@ export class Checker {
   private async run(source: FunctionSource, log: FunctionLogger): Promise<void> {
     if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
     if (!this.proc?.alive) {
-      this.proc = new WorkerProcess(this.cmd, (stream, line) => this.currentLog?.(stream, line), MAX_CHECK_REPLY, CHECKER_SOURCE);
+      // The zygote itself prints nothing (a check's output comes back in its reply).
+      this.proc = new WorkerProcess(this.cmd, () => {}, MAX_CHECK_REPLY, CHECKER_SOURCE);
     }
     const proc = this.proc;
     const id = ++this.seq;
@@ -84,7 +98,6 @@ export class Checker {
     }), 'utf8');
     const allowMs = source.timeoutMs + STARTUP_GRACE_MS;
     const header = Buffer.from(digits(id, 12) + digits(payload.length, 12) + digits(allowMs, 8), 'ascii');
-    this.currentLog = log;
     let reply: WorkerReply;
     try {
       reply = await proc.requestRaw(Buffer.concat([header, payload]), allowMs + HOST_MARGIN_MS);
@@ -99,6 +112,8 @@ export class Checker {
       proc.kill();
       throw new ZvError('FUNCTION_UNAVAILABLE', `${source.filename}: the python check process sent an unexpected reply`);
     }
+    logCaptured(log, 'stdout', reply.stdout);
+    logCaptured(log, 'stderr', reply.stderr);
     switch (reply.t) {
       case 'ready':
         return;

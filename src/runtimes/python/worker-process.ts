@@ -15,6 +15,9 @@ export interface WorkerReply {
   /** Check zygote replies: the check's id, and the exit code of a child that ended without a reply. */
   id?: number;
   code?: number;
+  /** Check replies: what the module printed while imported. */
+  stdout?: string;
+  stderr?: string;
   message?: string;
   /** too_large: the size the worker measured. */
   size?: number;

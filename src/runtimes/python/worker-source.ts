@@ -412,15 +412,26 @@ except MemoryError:
  * child that sets up the worker sandbox (seccomp, memory limit, env), imports the module exactly as
  * a worker does and writes one reply line, then wipes the payload, the reply and /tmp before the
  * next fork: no code, env or output of one function is left in the zygote's memory or /tmp for the
- * next. One check at a time; the child's stdout/stderr are the zygote's (the host logs them to the
- * function being checked). PR_SET_DUMPABLE 0 and the child's seccomp filter (no ptrace, no
+ * next. One check at a time; what the child prints goes to memory files of its own and comes back
+ * in its reply (the host logs it to that function). PR_SET_DUMPABLE 0 and the child's seccomp filter (no ptrace, no
  * process_vm_*) keep a child from reading or changing the zygote.
  */
 export const CHECKER_SOURCE = LIB + String.raw`
 import select, signal, time
 import asyncio  # imported once here, not in every check's child
 
-_MAX_CHECK_REPLY = 1 << 20
+_MAX_CHECK_REPLY = 4 << 20
+# What a module printed while imported comes back in the reply (at most this much per stream).
+_MAX_CAPTURE = 256 * 1024
+
+
+def _captured(fd):
+    size = os.lseek(fd, 0, os.SEEK_END)
+    n = min(size, _MAX_CAPTURE)
+    text = os.pread(fd, n, 0).decode('utf-8', 'backslashreplace')
+    if size > n:
+        text += '\n...[%d more bytes not logged]' % (size - n)
+    return text
 
 
 def _read_exact(fd, view):
@@ -458,6 +469,11 @@ def _check_child(payload, res_w, libc):
         os.close(IN_FD)
         os.close(OUT_FD)
         libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL when the zygote dies
+        # stdout/stderr into memory files of this child alone, sent back in the reply: nothing of
+        # it can reach the zygote or be logged under the next check's function.
+        out_fd, err_fd = os.memfd_create('stdout'), os.memfd_create('stderr')
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
         msg = _decode(payload.decode('utf-8'))
         os.environ.clear()
         os.environ.update(msg.get('env') or {})
@@ -469,6 +485,9 @@ def _check_child(payload, res_w, libc):
                 _seccomp(libc)
             if msg.get('memoryMb'):
                 _limit_memory(int(msg['memoryMb']))
+                # a file (the captured output, one in /tmp) as big as the worker's /tmp at most
+                limit = max(1, int(msg['memoryMb'])) * 1024 * 1024
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         except Exception as e:
             reply = {'t': 'fatal', 'message': 'cannot set up the python sandbox: ' + _describe(e)}
         else:
@@ -485,6 +504,7 @@ def _check_child(payload, res_w, libc):
             except Exception:
                 pass
         reply['id'] = msg['id']
+        reply['stdout'], reply['stderr'] = _captured(out_fd), _captured(err_fd)
         view = memoryview((_encode(reply) + '\n').encode('utf-8'))
         while view:
             view = view[os.write(res_w, view):]
