@@ -250,6 +250,30 @@ end`)));
     }
   });
 
+  it('answers the calls batched with one that overruns, and stops only that one', async () => {
+    // two workers: one function holds at most one, so its queued calls go to it in batches
+    const rt = new LuaRuntime({ workers: 2, graceMs: 200 });
+    try {
+      const fn = await rt.load({ id: 'test/lua/batch', runtime: 'lua', filename: 'batch.lua', timeoutMs: 300, memoryMb: 64, env: {}, code: `
+function handle(req)
+  if req.query.kind == 'slow' then local t = os.clock() while os.clock() - t < 0.05 do end end
+  if req.query.kind == 'hang' then while true do pcall(function() while true do end end) end end
+  return 'call ' .. req.query.n
+end` }, () => {});
+      const kinds = ['slow', 'fast', 'fast', 'hang', 'fast', 'fast', 'fast', 'fast', 'hang', 'fast'];
+      const calls = kinds.map((kind, n) => fn.invoke({ ...REQ, query: { kind, n: String(n) } }).then((r) => text(r.body), (e: unknown) => e));
+      const got = await Promise.all(calls);
+      kinds.forEach((kind, n) => {
+        if (kind === 'hang') assert.ok(isZvError(got[n], 'FUNCTION_TIMEOUT'), `${n}: ${String(got[n])}`);
+        else assert.equal(got[n], `call ${n}`);
+      });
+      assert.equal(text((await fn.invoke({ ...REQ, query: { n: 'after' } })).body), 'call after');
+      await fn.dispose();
+    } finally {
+      await rt.close();
+    }
+  });
+
   it('refuses to load after close', async () => {
     const rt = new LuaRuntime();
     assert.deepEqual(await rt.available(), { ok: true });

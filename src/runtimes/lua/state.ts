@@ -106,6 +106,9 @@ export class LuaHost {
   /** Epoch ms after which the hook raises an error in whatever Lua code runs. */
   deadline = Infinity;
   timedOut = false;
+  /** Epoch ms after which the hook calls `onLate` once (the worker sends finished answers then). */
+  lateAt = Infinity;
+  onLate: () => void = () => {};
   onLog: (line: string) => void = () => {};
 
   static async create(): Promise<LuaHost> {
@@ -161,7 +164,16 @@ export class LuaHost {
     this.lenPtr = this.raw._malloc(8);
     this.scratchPtr = this.raw._malloc(SCRATCH_CHARS * 3);
     this.hookPtr = this.raw.addFunction((L: number) => {
-      if (Date.now() <= this.deadline) return;
+      const now = Date.now();
+      if (now >= this.lateAt) {
+        this.lateAt = Infinity;
+        try {
+          this.onLate();
+        } catch {
+          // must never break the Lua call
+        }
+      }
+      if (now <= this.deadline) return;
       this.timedOut = true;
       this.pushString(L, TIMEOUT_MESSAGE);
       this.lua.lua_error(L);
