@@ -90,7 +90,7 @@ export class ApiClient {
   get(name: string, namespace?: string): Promise<AppStatus> {
     return this.call('GET', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`) as Promise<AppStatus>;
   }
-  add(body: { name: string; namespace: string; source: { repoURL: string; branch?: string; path?: string }; notify?: { url: string; events?: string[]; format?: 'json' | 'slack' }[] }): Promise<AppStatus> {
+  add(body: { name: string; namespace: string; source: { repoURL: string; branch?: string; path?: string; paths?: string[] }; notify?: { url: string; events?: string[]; format?: 'json' | 'slack' }[] }): Promise<AppStatus> {
     return this.call('POST', '/', body) as Promise<AppStatus>;
   }
   sync(name: string, namespace?: string, async = false): Promise<AppStatus> {
@@ -117,7 +117,7 @@ export class ApiClient {
   rollback(name: string, revision: string, namespace?: string): Promise<AppStatus> {
     return this.call('POST', `/${encodeURIComponent(name)}/rollback${ApiClient.q({ namespace })}`, { revision }) as Promise<AppStatus>;
   }
-  setSource(name: string, source: { repoURL?: string; branch?: string; path?: string }, namespace?: string): Promise<AppStatus> {
+  setSource(name: string, source: { repoURL?: string; branch?: string; path?: string; paths?: string[] }, namespace?: string): Promise<AppStatus> {
     return this.call('PATCH', `/${encodeURIComponent(name)}${ApiClient.q({ namespace })}`, { source }) as Promise<AppStatus>;
   }
   async delete(name: string, namespace?: string): Promise<void> {

@@ -22,6 +22,8 @@ export function formatApp(a: AppStatus): string {
     `  commit:    ${a.source.commit ?? '-'}`,
     `  last sync: ${a.lastSync ?? '-'}`,
   ];
+  if (a.source.paths?.length) lines.splice(2, 0, `  paths:     ${a.source.paths.join(' ')}`);
+  if (a.source.seenCommit) lines.push(`  seen:      ${a.source.seenCommit} (changes nothing this application reads; not synced)`);
   if (a.suspended) {
     const why = a.suspended.reason ? `: ${a.suspended.reason}` : '';
     const until = a.suspended.untilSync ? `zerverless apps resume ${a.name}, or an explicit sync` : `zerverless apps resume ${a.name}`;

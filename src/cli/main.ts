@@ -136,9 +136,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--branch <branch>', 'branch to follow', 'main')
     .option('--path <path>', 'folder of the repository holding zerverless.yaml')
     .option('--notify <url>', 'POST its status changes (synced, error, degraded, recovered, rolledBack) to this URL as JSON; repeatable', (v: string, prev: string[] = []) => [...prev, v])
-    .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string; notify?: string[] }) => {
+    .option('--paths <glob>', 'monorepos: sync on a poll or webhook only when a changed file matches this glob (from the repository root; its zerverless.yaml and apps/ always count); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string; notify?: string[]; paths?: string[] }) => {
       const notify = o.notify?.map((url) => ({ url }));
-      const r = await (await client(o)).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path }, ...(notify ? { notify } : {}) });
+      const r = await (await client(o)).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path, ...(o.paths ? { paths: o.paths } : {}) }, ...(notify ? { notify } : {}) });
       show(o, r, () => `registered ${r.namespace}/${r.name} (${r.status}); the first sync runs in the background`);
     });
   clientOptions(apps.command('sync <name>').description('sync now and wait for the result'))
@@ -195,9 +196,12 @@ export async function main(argv: string[]): Promise<number> {
     .option('--repo <url>', 'repository URL')
     .option('--branch <branch>', 'branch to follow')
     .option('--path <path>', 'folder of the repository holding zerverless.yaml (\'\' for the root)')
-    .action(async (name: string, o: ClientOpts & { repo?: string; branch?: string; path?: string }) => {
-      const source = { ...(o.repo !== undefined ? { repoURL: o.repo } : {}), ...(o.branch !== undefined ? { branch: o.branch } : {}), ...(o.path !== undefined ? { path: o.path } : {}) };
-      if (Object.keys(source).length === 0) throw new ApiError(400, 'BAD_REQUEST', 'give at least one of --repo, --branch, --path');
+    .option('--paths <glob>', 'monorepo globs replacing the current ones (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--no-paths', 'remove the monorepo globs')
+    .action(async (name: string, o: ClientOpts & { repo?: string; branch?: string; path?: string; paths?: string[] | false }) => {
+      const source = { ...(o.repo !== undefined ? { repoURL: o.repo } : {}), ...(o.branch !== undefined ? { branch: o.branch } : {}), ...(o.path !== undefined ? { path: o.path } : {}),
+        ...(o.paths !== undefined ? { paths: o.paths === false ? [] : o.paths } : {}) };
+      if (Object.keys(source).length === 0) throw new ApiError(400, 'BAD_REQUEST', 'give at least one of --repo, --branch, --path, --paths, --no-paths');
       const r = await (await client(o)).setSource(name, source, o.namespace);
       show(o, r, () => `${r.namespace}/${r.name} now follows ${r.source.repoURL}#${r.source.branch}${r.source.path ? ` (${r.source.path})` : ''}; a sync runs in the background`);
     });

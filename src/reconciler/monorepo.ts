@@ -1,7 +1,8 @@
 // Monorepos (PRODUCT.md §11): an application syncs on a poll or webhook only when files it reads
 // changed between the commit it serves and the new head. Without `paths` that is its folder
-// (`source.path`; the whole repository when empty), compared by git tree id: equal ids mean equal
-// contents, so two lstat calls decide. With `paths` globs (from the repository root), the two trees
+// (`source.path`), compared by git tree id: equal ids mean equal contents, so two lstat calls decide
+// (an application of the whole repository, no path and no globs, syncs on every new commit: the
+// reconciler does not ask). With `paths` globs (from the repository root), the two trees
 // are walked together, descending only into folders whose ids differ, and the application syncs
 // when a changed file matches a glob, or is its zerverless.yaml or under its apps/ folder (always
 // included). The walk is bounded: past MAX_WALK entries it gives up and says "changed".

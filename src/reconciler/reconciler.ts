@@ -226,6 +226,8 @@ export class Reconciler {
    */
   private async unchangedFor(app: AppRecord, head: string): Promise<boolean> {
     if (!app.commit || head === app.commit || app.status !== 'synced' || this.retries.get(app.id) || this.wantsSync(app, app.commit)) return false;
+    // An application of the whole repository reads every commit (an empty one too): no comparison.
+    if (app.source.path === '' && !app.source.paths?.length) return false;
     try {
       const ref = { ...app.source, namespace: app.namespace };
       const [from, to] = await Promise.all([this.deps.source.snapshot(ref, app.commit), this.deps.source.snapshot(ref, head)]);

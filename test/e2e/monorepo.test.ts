@@ -7,6 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
+import { cliFromSource as cli } from '../support/cli-src.js';
 
 function manifest(name: string, path: string, body: string): string {
   return `apiVersion: zerverless.io/v1
@@ -71,6 +72,10 @@ describe('monorepos', () => {
     assert.equal(seen.source.commit, c1);
     assert.equal(seen.status, 'synced');
     assert.equal(await (await h.get('/ma/a')).text(), 'a1');
+    const shown = await cli('apps', 'get', 'a', '--namespace', 'ma', '--server', h.url, '--token', h.token);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.ok(shown.stdout.includes(`seen:      ${c2} (changes nothing`), shown.stdout);
+    assert.ok(shown.stdout.includes(`commit:    ${c1}`), shown.stdout);
     // Later polls keep it so, and write nothing in its history.
     await h.waitFor('b', (s) => s.status === 'synced', 120_000, 'mb');
     assert.deepEqual((await h.api<Syncs>('GET', '/a/syncs?namespace=ma')).body.syncs, aHistory);
@@ -114,10 +119,13 @@ describe('monorepos', () => {
     await h.waitFor('g', (s) => s.source.commit === c3 && s.status === 'synced', 120_000, 'mg');
     assert.equal(await (await h.get('/mg/g3')).text(), 'g2');
 
-    // PATCH replaces the list; an empty list removes it.
-    const patched = await h.api('PATCH', '/g?namespace=mg', { source: { paths: [] } });
-    assert.equal(patched.status, 200, JSON.stringify(patched.body));
-    assert.equal(patched.body.source.paths, undefined);
+    // PATCH replaces the list (here through the CLI); --no-paths removes it.
+    const set = await cli('apps', 'set', 'g', '--namespace', 'mg', '--paths', 'lib/*.txt', '--paths', 'g/**', '--json', '--server', h.url, '--token', h.token);
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual((JSON.parse(set.stdout) as { source: { paths?: string[] } }).source.paths, ['lib/*.txt', 'g/**']);
+    const cleared = await cli('apps', 'set', 'g', '--namespace', 'mg', '--no-paths', '--json', '--server', h.url, '--token', h.token);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.equal((JSON.parse(cleared.stdout) as { source: { paths?: string[] } }).source.paths, undefined);
   });
 
   it('refuses bad globs', async () => {
