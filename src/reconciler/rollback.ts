@@ -8,11 +8,11 @@
 // health-gated upgrade. The finish records the sync (trigger `rollback`) and suspends automatic
 // syncs until a resume or an explicit sync, in one write.
 import { ZvError, toZvError } from '../errors/registry.js';
-import { planApplication, type Plan } from '../core/plan/index.js';
+import type { Plan } from '../core/plan/index.js';
 import type { DesiredRead } from '../sources/types.js';
 import type { AppRecord, AppStatusPatch, BlobStore, Revision, SyncCause } from '../store/types.js';
 import type { Prepared } from '../apply/functions.js';
-import { checkOwnership, identity, type SyncEnv, type SyncResult } from './sync.js';
+import { checkOwnership, identity, planAgainstDeployed, readDesired, readSnapshot, type SyncEnv, type SyncResult } from './sync.js';
 
 /** The reason a rollback's suspension gives. */
 export function rollbackReason(rev: Revision): string {
@@ -40,9 +40,22 @@ export async function runRollback(env: SyncEnv, blobs: BlobStore, app: AppRecord
     const host = env.host(app, services.length > 0);
     const routes = services.filter((s) => s.route).map((s) => s.route as string);
     checkOwnership(env.serving, id, state, routes);
-    plan = planApplication({ state, services }, { state: before, services: host?.appliedSpecs() ?? [] });
     const read: DesiredRead = { state, staticFiles: [], docker: [], services };
-    const prepared: Prepared = await env.deployer.prepare(id, read, plan, host ? host.routes(services) : new Map(), { lazy: true });
+    // Functions that cannot take requests now (a stopped container) count as changed: they are reloaded.
+    plan = planAgainstDeployed(env, app, read, host);
+    const prepare = (r: DesiredRead): Promise<Prepared> => env.deployer.prepare(id, r, plan as Plan, host ? host.routes(services) : new Map(), { lazy: true });
+    let prepared: Prepared;
+    try {
+      prepared = await prepare(read);
+    } catch (e) {
+      // A docker function uses the image kept for it; one the engine no longer has is built again
+      // from the revision's commit, the one case a rollback reads git.
+      const docker = plan.functions.some((c) => c.runtime === 'docker' && c.action !== 'unchanged' && c.action !== 'delete');
+      if (!docker || toZvError(e).code !== 'RUNTIME_UNAVAILABLE') throw e;
+      env.log.info({ namespace: app.namespace, app: app.name, commit: rev.commit }, 'rollback: a docker image is gone; reading its build context from git');
+      const snap = await readSnapshot(env, app, { ...app.source, namespace: app.namespace }, rev.commit);
+      prepared = await prepare({ ...read, docker: (await readDesired(env, app, snap)).read.docker });
+    }
     await env.namespaceLock.after(app.namespace, async () => {
       try {
         checkOwnership(env.serving, id, state, routes);

@@ -16,6 +16,8 @@ import { startHarness, type Harness } from '../support/server.js';
 import { SERVICE_PACKAGE as PACKAGE, SERVICE_SERVER_JS as SERVER_JS, serviceAppConfig as APP_CONFIG } from '../support/node-service.js';
 import { luaManifest } from './fixtures.js';
 import { sqlite } from '../../src/store/sqlite/driver.js';
+import Dockerode from 'dockerode';
+import { BASE_IMAGE, dockerAvailable, ensureBaseImage, removeNetworksOf } from '../support/docker.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = `import('./src/cli/main.ts').then((m) => m.main(process.argv.slice(1))).then((c) => process.exit(c))`;
@@ -277,5 +279,85 @@ describe('rollback of services', () => {
     const hist = (await h.api<{ syncs: { trigger: string; plan: { services?: { name: string; action: string }[] } | null }[] }>('GET', '/svc/syncs?namespace=svc')).body.syncs;
     assert.equal(hist[0]?.trigger, 'rollback');
     assert.deepEqual(hist[0]?.plan?.services?.map((s) => [s.name, s.action]), [['web', 'upgrade']]);
+  });
+});
+
+const hasDocker = await dockerAvailable();
+
+const CGI = `#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+printf 'version=%s' "$VERSION"
+`;
+const dockerFiles = (v: string): Record<string, string> => ({
+  'zerverless.yaml': `apiVersion: zerverless.io/v1
+kind: Application
+metadata:
+  name: dk
+spec:
+  functions:
+    - path: /cgi-bin/echo
+      runtime: docker
+      dockerfile: ./svc/Dockerfile
+      context: ./svc
+      timeout: 10s
+      env:
+        VERSION: ${v}
+`,
+  // Each version is another image (its label differs).
+  'svc/Dockerfile': `FROM ${BASE_IMAGE}\nCOPY www /www\nRUN chmod +x /www/cgi-bin/echo\nLABEL zv.test.version=${v}\nCMD ["sh", "-c", "exec httpd -f -p $PORT -h /www"]\n`,
+  'svc/www/cgi-bin/echo': CGI,
+});
+
+describe('rollback of docker functions', { skip: !hasDocker && 'no Docker engine' }, () => {
+  let h: Harness;
+  let repo: TestRepo;
+  const docker = new Dockerode();
+  const images = new Set<string>();
+
+  before(async () => {
+    await ensureBaseImage(docker);
+    h = await startHarness();
+    repo = await TestRepo.create(dockerFiles('one'), 'main');
+  });
+  after(async () => {
+    await h.close();
+    await repo.remove();
+    for (const tag of images) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+    await removeNetworksOf(['dk']).catch(() => undefined);
+  });
+
+  const answer = async (): Promise<string> => (await h.get('/dk/cgi-bin/echo')).text();
+  const image = (st: { functions: { image?: string }[] }): string => {
+    const tag = st.functions[0]?.image ?? '';
+    images.add(tag);
+    return tag;
+  };
+
+  it('uses the image kept for the revision, and builds one the engine lost from the revision\'s commit', async () => {
+    const c1 = repo.head();
+    const first = await h.register('dk', 'dk', repo.url);
+    assert.equal(first.status, 'synced', first.message);
+    const one = image(first);
+    assert.equal(await answer(), 'version=one');
+    const c2 = await repo.commit(dockerFiles('two'), 'two');
+    const second = await h.sync('dk', 'dk');
+    assert.equal(second.status, 'synced', second.message);
+    const two = image(second);
+    assert.notEqual(one, two);
+    assert.equal(await answer(), 'version=two');
+
+    // The image of revision one is still in the engine: no git needed.
+    const back = await h.api('POST', '/dk/rollback?namespace=dk', { revision: c1 });
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    assert.equal(await answer(), 'version=one');
+
+    // The image of revision two is gone: it is built again from the commit.
+    await docker.getImage(two).remove({ force: true });
+    const forward = await h.api('POST', '/dk/rollback?namespace=dk', { revision: c2 });
+    assert.equal(forward.status, 200, JSON.stringify(forward.body));
+    assert.equal(await answer(), 'version=two');
+    assert.equal(image(forward.body), two);
+    // built again (not only a container of it adopted)
+    assert.ok(await docker.getImage(two).inspect().then(() => true, () => false), `image ${two} is in the engine again`);
   });
 });
