@@ -20,6 +20,7 @@ import type { SecretsKeyring } from '../core/secrets.js';
 import { ServiceHost, type HostedServiceRuntime } from '../apply/services/host.js';
 import type { ServiceReconcileResult } from '../apply/services/index.js';
 import type { ServiceSpec } from '../core/services/types.js';
+import { isNoop } from '../core/plan/index.js';
 import { SerialRunner } from './serial.js';
 import { Semaphore } from '../core/semaphore.js';
 import { Poller } from './poller.js';
@@ -607,7 +608,9 @@ export class Reconciler {
       this.failedHead.delete(app.id);
       if (outcome.problems) this.scheduleRetry(app, outcome.problems);
       else this.retries.clear(app.id);
-      this.collectGarbage();
+      // A sync that changed nothing served (e.g. an unmoved head) leaves no garbage: no pass over
+      // every blob of every application after it.
+      if (!isNoop(outcome.plan)) this.collectGarbage();
       return;
     }
     if (isCommitFault(outcome.error.code)) {
