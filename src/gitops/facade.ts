@@ -18,7 +18,6 @@ import { GitSource, classifyRepoUrl, redactUrl, validateBranchName } from '../so
 import { findServiceSpecs } from '../sources/tree/apps.js';
 import type { DesiredRead, DesiredReader } from '../sources/types.js';
 import type { Snapshot } from '../sources/snapshot.js';
-import { FsSnapshot } from '../sources/fs-snapshot.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import { FsBlobStore } from '../store/blobs/fs.js';
 import type { AppRecord, Store } from '../store/types.js';
@@ -159,8 +158,8 @@ class AppsReader implements DesiredReader {
 
   constructor(private readonly appsDir: string, private readonly repo: string, private readonly log: ServiceLogger) {}
 
-  async read(from: Snapshot | string, opts: { commit: string }): Promise<DesiredRead> {
-    const found = await findServiceSpecs(typeof from === 'string' ? new FsSnapshot(from, opts.commit) : from, this.appsDir);
+  async read(snapshot: Snapshot, opts: { commit: string }): Promise<DesiredRead> {
+    const found = await findServiceSpecs(snapshot, this.appsDir);
     if (!found.found) throw new ZvError('MANIFEST_NOT_FOUND', `${this.appsDir}/ does not exist in commit ${opts.commit.slice(0, 12)} of ${this.repo}`);
     for (const w of found.warnings) this.log.warn({ repo: this.repo, commit: opts.commit, warning: problemText(w) }, 'gitops: spec warning');
     if (found.errors.length) {

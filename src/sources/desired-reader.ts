@@ -7,13 +7,11 @@ import { findServiceSpecs, loadApp } from './tree/index.js';
 import type { DesiredRead, DesiredReader, DesiredReadOptions } from './types.js';
 import type { SecretsKeyring } from '../core/secrets.js';
 import type { Snapshot } from './snapshot.js';
-import { FsSnapshot } from './fs-snapshot.js';
 
 export class TreeDesiredReader implements DesiredReader {
   constructor(private readonly appsDir = 'apps', private readonly secrets?: SecretsKeyring) {}
 
-  async read(from: Snapshot | string, opts: Omit<DesiredReadOptions, 'repoURL' | 'branch'> & { repoURL?: string; branch?: string }): Promise<DesiredRead> {
-    const snap = typeof from === 'string' ? new FsSnapshot(from, opts.commit) : from;
+  async read(snap: Snapshot, opts: Omit<DesiredReadOptions, 'repoURL' | 'branch'> & { repoURL?: string; branch?: string }): Promise<DesiredRead> {
     const appsDir = opts.path ? `${opts.path}/${this.appsDir}` : this.appsDir;
     const apps = await findServiceSpecs(snap, appsDir);
     if (apps.errors.length) {

@@ -100,10 +100,7 @@ export interface DesiredReadOptions {
   deployed?: DeployedState | null;
 }
 
-/**
- * Reads one commit's snapshot into a desired state; rejects with a ZvError naming file:line. A folder
- * (an artifact's `dir`) is read as a snapshot of that folder, until every source gives snapshots.
- */
+/** Reads one commit's snapshot into a desired state; rejects with a ZvError naming file:line. */
 export interface DesiredReader {
-  read(snapshot: Snapshot | string, opts: DesiredReadOptions): Promise<DesiredRead>;
+  read(snapshot: Snapshot, opts: DesiredReadOptions): Promise<DesiredRead>;
 }
