@@ -222,6 +222,18 @@ function missingBlob(): Response {
 const noop = (): void => {};
 
 /**
+ * Read buffers of streamed files, reused: one goes back when the socket is done with it (its write
+ * callback). A new buffer per chunk grows external memory by the file's size per download, and
+ * the collections that triggers cost in proportion to the server's whole heap.
+ */
+const chunkPool: Buffer[] = [];
+const CHUNK_POOL_MAX = 64;
+const takeChunk = (): Buffer => chunkPool.pop() ?? Buffer.allocUnsafeSlow(STREAM_CHUNK);
+const giveChunk = (b: Buffer): void => {
+  if (chunkPool.length < CHUNK_POOL_MAX) chunkPool.push(b);
+};
+
+/**
  * Writes bytes pos..stop-1 of the open file `fd` into `out`, one chunk read at a time (the next read
  * starts when the socket took the last chunk), then ends it. The file is closed once, whatever ends
  * the answer: the last byte, a read error or a file shorter than recorded (the answer is cut: the
@@ -244,17 +256,18 @@ function pump(fd: number, out: ServerResponse, pos: number, stop: number): void 
       return;
     }
     const n = Math.min(STREAM_CHUNK, stop - pos);
-    // A new buffer per chunk: the socket may hold the last one until it is sent.
-    const buf = Buffer.allocUnsafeSlow(n);
+    // From the pool; back to it once written (a buffer whose write never completes is not reused).
+    const buf = takeChunk();
     read(fd, buf, 0, n, pos, (err, got) => {
-      if (done) return;
-      if (err || got === 0) {
+      if (done || err || got === 0) {
+        giveChunk(buf);
+        if (done) return;
         finish();
         out.destroy();
         return;
       }
       pos += got;
-      if (out.write(got === n ? buf : buf.subarray(0, got))) next();
+      if (out.write(got === buf.length ? buf : buf.subarray(0, got), () => giveChunk(buf))) next();
       else out.once('drain', next);
     });
   }
