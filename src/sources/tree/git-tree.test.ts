@@ -138,3 +138,24 @@ test('two commits: only the changed file is read, only the changed folders liste
   assert.deepEqual(changed.state.static?.files, full.state.static?.files);
   assert.deepEqual(changed.state.static?.dirs, full.state.static?.dirs);
 });
+
+test('a docker context whose folder and Dockerfile are unchanged is not read again', async () => {
+  const text = MANIFEST.replace(/ {4}- path: \/py[\s\S]*?codeFile: handlers\/hello\.py\n/, '').replace(/ {2}static:[\s\S]*$/, '');
+  const repo = await TestRepo.create({ 'zerverless.yaml': text, 'svc/Dockerfile': 'FROM base\n', 'svc/run.sh': 'run\n', 'svc/lib/x.js': 'x' });
+  cleanup.push(() => repo.remove());
+  const src = await source();
+  const ref = { repoURL: repo.url, branch: 'main' };
+  const { manifest } = parse(text);
+  const first = await readDesiredState(await src.snapshot(ref), '', manifest, { commit: 'c1' });
+  await repo.commit({ 'README.md': 'elsewhere' });
+  const again = counting(await src.snapshot(ref));
+  const second = await readDesiredState(again, '', manifest, { commit: 'c2' });
+  assert.deepEqual(second.state.functions, first.state.functions);
+  assert.deepEqual(second.docker.map((d) => d.contextFiles), [['Dockerfile', 'lib', 'lib/x.js', 'run.sh']]);
+  assert.deepEqual(again.reads, ['svc/Dockerfile']); // its text is the function's code; the context is not read
+  await repo.commit({ 'svc/lib/x.js': 'y' });
+  const changed = counting(await src.snapshot(ref));
+  const third = await readDesiredState(changed, '', manifest, { commit: 'c3' });
+  assert.notEqual(third.state.functions[0]?.build?.contextHash, first.state.functions[0]?.build?.contextHash);
+  assert.ok(changed.reads.includes('svc/lib/x.js'));
+});

@@ -106,6 +106,34 @@ export function throwProblems(problems: TreeProblem[]): never {
   throw new ZvError(first.code, diagnostics.map(formatDiagnostic).join('\n'), { diagnostics });
 }
 
+/** Contexts hashed lately, by their folder's tree id and the Dockerfile's path and id (see contextOf). */
+const contexts = new Map<string, { contextHash: string; contextFiles: string[] }>();
+const MAX_CONTEXTS = 256;
+
+/**
+ * A docker context's hash and entries (readContext), kept by the context folder's content id and the
+ * Dockerfile's path and content id: a sync of a commit whose context did not change reads none of
+ * its files. Not kept when the context's `.dockerignore` is a symlink (its rules may come from
+ * outside the folder), nor for a custom hash function; an FsSnapshot's folder ids never repeat.
+ */
+async function contextOf(snap: Snapshot, context: string, contextId: string, dockerfile: string, dockerfileId: string, hash: HashFn): Promise<{ contextHash: string; contextFiles: string[] }> {
+  const key = `${contextId}\0${context}\0${dockerfile}\0${dockerfileId}`;
+  const kept = hash === sha256 ? contexts.get(key) : undefined;
+  if (kept) {
+    contexts.delete(key);
+    contexts.set(key, kept); // most recently used last
+    return kept;
+  }
+  const { contextHash, entries } = await readContext(snap, context, hash, { dockerfile });
+  const out = { contextHash, contextFiles: entries.map((e) => e.path) };
+  const ignore = await snap.lstat(context === '' ? '.dockerignore' : `${context}/.dockerignore`);
+  if (hash === sha256 && ignore?.kind !== 'symlink') {
+    contexts.set(key, out);
+    if (contexts.size > MAX_CONTEXTS) contexts.delete(contexts.keys().next().value as string);
+  }
+  return out;
+}
+
 function dirOf(file: string): string {
   const i = file.lastIndexOf('/');
   return i < 0 ? '.' : file.slice(0, i);
@@ -172,11 +200,10 @@ export async function collectDesiredState(snap: Snapshot, base: string, manifest
       if (!df || !ctx) return undefined;
       code = (await snap.read(df.entry)).toString('utf8');
       filename = posixJoin(appPrefix, df.rel);
-      const { contextHash, entries } = await readContext(snap, ctx.real, hash, { dockerfile: df.real });
+      const { contextHash, contextFiles } = await contextOf(snap, ctx.real, ctx.entry.id, df.real, df.entry.id, hash);
       // Capabilities are a set: sorted, so reordering them in the manifest is not a change.
       const capabilities = [...new Set(decl.capabilities ?? [])].sort();
       build = { dockerfile: df.rel, context: ctx.rel, contextHash, capabilities };
-      const contextFiles = entries.map((e) => e.path);
       const [dfPath, ctxPath] = [df.real, ctx.real];
       docker.push({
         path: decl.path, dockerfile: dfPath, context: ctxPath, contextHash, contextFiles,
