@@ -1,6 +1,5 @@
 // BlobCache over a real FsBlobStore: hits answer synchronously, a miss is read once however many
-// ask at once, big files are not cached, the total stays under its bound (least recently used go);
-// large files enter their own tier once hot.
+// ask at once, big files are not cached, the total stays under its bound (least recently used go).
 // Also the Accept-Encoding parser of the static server.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,49 +49,6 @@ describe('BlobCache', () => {
     assert.ok(cache.peek(h1 as string));
     assert.equal(cache.peek(h2 as string), undefined);
     assert.ok(cache.peek(h3 as string));
-  });
-
-  it('keeps a large file in memory only once hot (the second request), within its own bound', async () => {
-    const cache = new BlobCache(blobs, 100, 1000, { maxEntryBytes: 3000, maxTotalBytes: 5000, hotAfter: 2 });
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((x) => blobs.put(Buffer.alloc(2000, x))));
-    const huge = await blobs.put(Buffer.alloc(3001, 'h'));
-    // Waits for a background load: until the file answers from memory (which marks it as used).
-    const loaded = async (hash: string) => {
-      const deadline = Date.now() + 60_000;
-      while (!cache.hotLarge(hash, 2000)) {
-        if (Date.now() > deadline) assert.fail(`the cache did not load ${hash}: ${JSON.stringify(cache.stats())}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    };
-    assert.equal(cache.hotLarge(a as string, 2000), undefined, 'the first request streams');
-    assert.equal(cache.stats().misses, 0);
-    assert.equal(cache.hotLarge(a as string, 2000), undefined, 'the second streams too, and loads the file');
-    await loaded(a as string);
-    assert.equal(cache.stats().entries, 1);
-    assert.equal(cache.hotLarge(a as string, 2000)?.toString(), 'a'.repeat(2000));
-    for (let i = 0; i < 3; i++) assert.equal(cache.hotLarge(huge as string, 3001), undefined, 'over the entry bound');
-    cache.hotLarge(b as string, 2000);
-    cache.hotLarge(b as string, 2000);
-    await loaded(b as string);
-    cache.hotLarge(a as string, 2000); // a is now more recently used than b
-    cache.hotLarge(c as string, 2000);
-    cache.hotLarge(c as string, 2000);
-    await loaded(c as string);
-    // c came in and the total passed 5000: b, the least recently used, went
-    assert.deepEqual(cache.stats(), { hits: 5, misses: 3, entries: 2, bytes: 4000 });
-    assert.ok(cache.hotLarge(a as string, 2000));
-    assert.equal(cache.hotLarge(b as string, 2000), undefined);
-    // the small tier is apart: its own bound, untouched
-    assert.equal(cache.peek(b as string), undefined);
-  });
-
-  it('a large blob that cannot be read is not cached, and the request is streamed (which answers the error)', async () => {
-    const cache = new BlobCache(blobs, 100, 1000, { hotAfter: 1 });
-    const missing = 'b'.repeat(64);
-    assert.equal(cache.hotLarge(missing, 5000), undefined);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(cache.hotLarge(missing, 5000), undefined);
-    assert.equal(cache.stats().entries, 0);
   });
 
   it('a failed read is not cached and fails every caller', async () => {

@@ -25,7 +25,7 @@ const PAGE = `<!doctype html><title>page</title>${'<p>some text that compresses 
 const INDEX = `<!doctype html><h1>home</h1>${'x'.repeat(2000)}`;
 const CSS = `body { color: red; }\n${'/* padding */\n'.repeat(200)}`;
 const BIG = 20 * 1024 * 1024;
-/** Over the 1 MiB small-file cache, under the 16 MiB of the cache of hot large files. */
+/** Over the 1 MiB small-file cache: streamed, through the pool of read buffers. */
 const MID = 4 * 1024 * 1024 + 5;
 
 interface Answer {
@@ -248,7 +248,7 @@ describe('static files: precompressed variants, streaming of large files', () =>
     assert.equal(part.sha256, sha256(big.subarray(start, end + 1)));
   });
 
-  it('a 4 MiB file asked for again and again (streamed at first, from memory once hot) has the same bytes and ranges each time', async () => {
+  it('a 4 MiB file asked for again and again (its read buffers reused) has the same bytes and ranges each time', async () => {
     const start = 1024 * 1024 - 3;
     const end = 3 * 1024 * 1024 + 11;
     for (let i = 0; i < 6; i++) {
