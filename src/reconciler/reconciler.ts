@@ -507,7 +507,8 @@ export class Reconciler {
       }
       revision = head;
     }
-    this.seenHead.delete(appId);
+    // A poll queued while another sync ran (and moved the application to this head) has nothing left to do.
+    if (cause.trigger === 'poll' && revision !== undefined && revision === app.commit && !this.retries.get(appId) && !this.wantsSync(app, revision)) return app;
     this.activeSyncs++;
     this.running.set(appId, cause);
     try {
@@ -525,6 +526,8 @@ export class Reconciler {
       if (event) this.notify(record, event, { commit: outcome.commit });
       return record;
     } finally {
+      // Kept while the sync ran, so that polls meanwhile do not queue another sync of the seen head.
+      this.seenHead.delete(appId);
       this.running.delete(appId);
       this.activeSyncs--;
     }
