@@ -61,6 +61,30 @@ async function rawBody(req: Request, max: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Deepest nesting of arrays and objects a webhook body may have (real push payloads have < 10). */
+export const MAX_HOOK_JSON_DEPTH = 64;
+
+/**
+ * Whether `text` nests arrays and objects deeper than `max`, by one linear scan (strings skipped).
+ * The body is parsed before its signature can be checked, and JSON.parse of a 1 MiB body nested
+ * 500,000 deep held the event loop for about 0.4 s: such a body is refused unparsed.
+ */
+function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 /**
  * JSON, or GitHub's (and Gitea's) form encoding (`payload=<json>`). A form content type without a
  * `payload` field is read as JSON: `curl -d '{…}'` sends JSON under that content type.
@@ -72,6 +96,7 @@ function parseBody(raw: Buffer, contentType: string | null, provider: Provider):
     if (payload !== null) text = payload;
   }
   if (text.trim() === '') throw new PayloadError('the body is empty; expected the JSON payload');
+  if (nestedDeeperThan(text, MAX_HOOK_JSON_DEPTH)) throw new PayloadError(`the body is nested deeper than ${MAX_HOOK_JSON_DEPTH} levels; not a push payload`);
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
