@@ -140,6 +140,16 @@ export function notifyTargets(input: NotifyInput[], app: { namespace: string; na
   });
 }
 
+/** A URL as shown to who may not change it: scheme and host only. */
+function urlHost(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 /** A target as the API shows it: never its secret. */
 const notifyView = (t: NotifyTarget): Omit<NotifyTarget, 'secret'> & { secret?: true } => ({ url: t.url, format: t.format, ...(t.events ? { events: t.events } : {}), ...(t.secret ? { secret: true as const } : {}) });
 
@@ -366,10 +376,15 @@ export function applicationsApi(deps: ApiDeps): Hono {
     return c.json(await reconciler.status(record));
   });
 
-  /** The application's notification targets (never their secrets). */
+  /**
+   * The application's notification targets (never their secrets). A token that may not change them
+   * (a reader) sees each URL's scheme and host only: a URL can be a credential (a Slack webhook's
+   * path is its secret), so it is shown whole only to who may change it, as the logs never show it.
+   */
   api.get('/:name/notify', async (c) => {
     const app = await findApp(c, 'read');
-    return c.json({ notify: (app.notify ?? []).map(notifyView) });
+    const whole = allows(principalOf(c), 'write', app.namespace);
+    return c.json({ notify: (app.notify ?? []).map((t) => ({ ...notifyView(t), ...(whole ? {} : { url: urlHost(t.url) }) })) });
   });
 
   api.delete('/:name', async (c) => {

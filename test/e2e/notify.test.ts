@@ -184,6 +184,20 @@ describe('notifications', () => {
     await rx.waitFor('/cli-b', 1);
   });
 
+  it("shows a reader a target's scheme and host only: a Slack webhook URL is a credential", async () => {
+    const slackUrl = `${rx.url}/services/T000/B000/XXXXsecretpath`;
+    const reg = await h.api('POST', '/', { name: 'shh', namespace: 'shh', source: { repoURL: repo.url }, notify: [{ url: slackUrl, format: 'slack' }] });
+    assert.equal(reg.status, 201, JSON.stringify(reg.body));
+    const reader = (await h.call<{ token: string }>('POST', '/tokens', { body: { name: 'notify-reader', role: 'reader', namespaces: ['shh'] } })).body.token;
+    const seen = await h.call<{ notify: { url: string; format: string }[] }>('GET', '/gitops/applications/shh/notify?namespace=shh', { token: reader });
+    assert.equal(seen.status, 200);
+    assert.ok(!JSON.stringify(seen.body).includes('XXXXsecretpath'), JSON.stringify(seen.body));
+    assert.equal(seen.body.notify[0]?.url, `${new URL(rx.url).protocol}//${new URL(rx.url).host}/…`);
+    assert.equal(seen.body.notify[0]?.format, 'slack');
+    const admin = await h.api<{ notify: { url: string }[] }>('GET', '/shh/notify?namespace=shh');
+    assert.equal(admin.body.notify[0]?.url, slackUrl, 'who may change the targets sees them whole');
+  });
+
   it('refuses targets that are not http(s) URLs, too many, or carry a password', async () => {
     const bad = async (notify: unknown) => {
       const res = await h.api<{ error: { code: string; message: string } }>('POST', '/', { name: 'bad', namespace: 'bad', source: { repoURL: repo.url }, notify });
