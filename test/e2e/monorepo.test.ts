@@ -136,3 +136,37 @@ describe('monorepos', () => {
     assert.match(escape.body.error.message, /paths\.0/);
   });
 });
+
+describe('monorepos through a webhook', () => {
+  const SECRET = 'monorepo-webhook-secret-0123456789';
+  let h: Harness;
+  let repo: TestRepo;
+
+  before(async () => {
+    // No poll during the test (1 h): only the webhook starts syncs.
+    h = await startHarness({ webhookSecret: SECRET });
+    repo = await TestRepo.create({ 'a/zerverless.yaml': manifest('a', '/a', 'a1'), 'b/zerverless.yaml': manifest('b', '/b', 'b1') });
+  });
+  after(async () => {
+    await h.close();
+    await repo.remove();
+  });
+
+  it('a push touching only b/ syncs b; a records the commit as seen', async () => {
+    const a = await h.register('a', 'wa', repo.url, { path: 'a' });
+    await h.register('b', 'wb', repo.url, { path: 'b' });
+    const aHistory = (await h.api<Syncs>('GET', '/a/syncs?namespace=wa')).body.syncs;
+    const c2 = await repo.commit({ 'b/zerverless.yaml': manifest('b', '/b', 'b2') }, 'b only');
+    const res = await fetch(`${h.url}/hooks/generic`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` }, body: JSON.stringify({ repoURL: repo.url, branch: 'main' }),
+    });
+    assert.equal(res.status, 202, await res.text());
+    await h.waitFor('b', (s) => s.source.commit === c2 && s.status === 'synced', 120_000, 'wb');
+    const seen = await h.waitFor('a', (s) => s.source.seenCommit === c2, 120_000, 'wa');
+    assert.equal(seen.source.commit, a.source.commit);
+    assert.equal(await (await h.get('/wa/a')).text(), 'a1');
+    assert.deepEqual((await h.api<Syncs>('GET', '/a/syncs?namespace=wa')).body.syncs, aHistory);
+    const bHistory = (await h.api<Syncs>('GET', '/b/syncs?namespace=wb')).body.syncs;
+    assert.equal(bHistory[0]?.trigger, 'webhook');
+  });
+});
