@@ -250,6 +250,38 @@ end`)));
     }
   });
 
+  it('answers a plain {status, headers, body} table exactly as the JSON path does', async () => {
+    // status=200 (an integer) takes the plain path; 200.0 (a float) the JSON one: same answers
+    const fn = await load(`
+local cases = {
+  function(s) return {status=s, body='hi'} end,
+  function(s) return {status=s, headers={['X-B']='2', ['x-a']='1', ['Content-Type']='text/html'}, body='<b>hi</b>'} end,
+  function(s) return {status=s, headers={['Content-Type']='text/html', ['content-type']='text/plain'}, body='dup'} end,
+  function(s) return {status=s, headers={}, body=''} end,
+  function(s) return {status=s, headers={['x-bin']='a\\0b'}, body='\\255\\0\\1'} end,
+  function(s) return {status=s, headers={['x-n']='1'}} end,
+  function(s) return {status=s} end,
+}
+function handle(req)
+  local s = req.query.float and 200.0 or 200
+  if req.query.empty then return {} end
+  return cases[tonumber(req.query.n)](s)
+end`);
+    const answer = async (query: Record<string, string>): Promise<unknown> => {
+      try {
+        const r = await fn.invoke({ ...REQ, query });
+        return { ...r, body: typeof r.body === 'string' ? r.body : Buffer.from(r.body).toString('base64') };
+      } catch (e) {
+        return String(e);
+      }
+    };
+    for (let n = 1; n <= 7; n++) {
+      assert.deepEqual(await answer({ n: String(n) }), await answer({ n: String(n), float: '1' }), `case ${n}`);
+    }
+    assert.equal((await answer({ n: '2' }) as { status: number }).status, 200);
+    assert.deepEqual(await answer({ empty: '1' }), await answer({ empty: '1', float: '1' }));
+  });
+
   it('answers the calls batched with one that overruns, and stops only that one', async () => {
     // two workers: one function holds at most one, so its queued calls go to it in batches
     const rt = new LuaRuntime({ workers: 2, graceMs: 200 });
