@@ -427,10 +427,13 @@ export class Reconciler {
           this.waitingSyncs.delete(appId);
         }
       }
+      // From the slot on, the cause is known to status(): a background retry never shows `syncing`.
+      this.running.set(appId, asked);
       try {
         if (this.stopping) throw new ZvError('NOT_READY', 'the server is shutting down');
         return await this.syncOnce(appId, opts.revision, asked);
       } finally {
+        this.running.delete(appId);
         release();
       }
     });
@@ -528,7 +531,6 @@ export class Reconciler {
     } finally {
       // Kept while the sync ran, so that polls meanwhile do not queue another sync of the seen head.
       this.seenHead.delete(appId);
-      this.running.delete(appId);
       this.activeSyncs--;
     }
   }
