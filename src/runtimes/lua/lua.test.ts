@@ -282,6 +282,24 @@ end`);
     assert.deepEqual(await answer({ empty: '1' }), await answer({ empty: '1', float: '1' }));
   });
 
+  it('lets a call in flight finish under its own timeout when its function is unloaded', async () => {
+    const rt = new LuaRuntime({ workers: 2, graceMs: 100 });
+    try {
+      const fn = await rt.load({ id: 'test/lua/unload', runtime: 'lua', filename: 'slow.lua', timeoutMs: 20000, memoryMb: 64, env: {}, code: `
+function handle(req)
+  local t = os.clock()
+  while os.clock() - t < 0.6 do end
+  return 'finished'
+end` }, () => {});
+      const call = fn.invoke(REQ);
+      await new Promise((r) => setTimeout(r, 50));
+      await fn.dispose();
+      assert.equal(text((await call).body), 'finished');
+    } finally {
+      await rt.close();
+    }
+  });
+
   it('answers the calls batched with one that overruns, and stops only that one', async () => {
     // two workers: one function holds at most one, so its queued calls go to it in batches
     const rt = new LuaRuntime({ workers: 2, graceMs: 200 });

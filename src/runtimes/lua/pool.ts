@@ -39,6 +39,8 @@ interface Job {
   key: string;
   kind: 'compile' | 'invoke';
   req?: FunctionRequest;
+  /** The definition it was sent with (its deadline holds even if the function is unloaded meanwhile). */
+  def?: LuaFunctionDef;
   resolve: (r: FunctionResponse | undefined) => void;
   reject: (e: ZvError) => void;
 }
@@ -247,6 +249,7 @@ export class LuaPool {
         slot.known.add(job.key);
         this.send(slot, { t: 'define', key: job.key, def: fn.def });
       }
+      job.def = fn.def;
       slot.jobs.push(job);
       jobs.push(job.kind === 'invoke'
         ? { kind: 'invoke', job: job.id, key: job.key, req: job.req as FunctionRequest }
@@ -264,7 +267,7 @@ export class LuaPool {
 
   /** The error a job gets when its worker is stopped for overrunning it. */
   private overrun(job: Job): ZvError {
-    const def = this.functions.get(job.key)?.def;
+    const def = job.def ?? this.functions.get(job.key)?.def;
     if (!def) return new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
     return job.kind === 'compile'
       ? new ZvError('FUNCTION_COMPILE_ERROR', `${def.filename}: the top-level code did not finish within ${def.timeoutMs} ms`)
@@ -272,7 +275,7 @@ export class LuaPool {
   }
 
   private timeoutOf(job: Job): number {
-    return this.functions.get(job.key)?.def.timeoutMs ?? 0;
+    return (job.def ?? this.functions.get(job.key)?.def)?.timeoutMs ?? 0;
   }
 
   /**
