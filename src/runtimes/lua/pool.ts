@@ -261,7 +261,8 @@ export class LuaPool {
     }
     slot.worker.ref();
     slot.sentAt = Date.now();
-    this.send(slot, { t: 'run', jobs });
+    // one string: cloned as one copy, where the request objects would be serialised field by field
+    this.send(slot, { t: 'run', jobs: JSON.stringify(jobs) });
     if (slot.ready) this.armTimer(slot);
   }
 

@@ -27,7 +27,8 @@ export type RunJob =
 export type ToWorker =
   | { t: 'define'; key: string; def: LuaFunctionDef }
   | { t: 'drop'; key: string }
-  | { t: 'run'; jobs: RunJob[] };
+  /** `jobs`: the JSON of a RunJob[] (every request field is a string). */
+  | { t: 'run'; jobs: string };
 
 export type JobOutcome =
   | { ok: true; response?: FunctionResponse }

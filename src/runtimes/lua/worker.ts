@@ -183,7 +183,7 @@ port.on('message', (msg: ToWorker) => {
       break;
     }
     case 'run':
-      runBatch(msg.jobs);
+      runBatch(JSON.parse(msg.jobs) as RunJob[]);
       break;
   }
 });
