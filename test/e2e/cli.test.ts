@@ -10,26 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
 import { luaManifest } from './fixtures.js';
+import { envWithoutServer, runNode, type ProcessResult } from '../support/cli-src.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/zerverless.js');
 
-// Asynchronous: the server under test runs in this process and must keep answering.
 // XDG_CONFIG_HOME is a temp dir so that `zerverless login` never touches the user's config.
-let cliEnv: NodeJS.ProcessEnv = { ...process.env };
-delete cliEnv.ZV_TOKEN;
-delete cliEnv.ZV_SERVER;
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, env: cliEnv });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+let cliEnv: NodeJS.ProcessEnv = envWithoutServer();
+const cli = (...args: string[]): Promise<ProcessResult> => runNode([BIN, ...args], { env: cliEnv, timeout: 60_000 });
 
 const MANIFEST = (body: string): string => luaManifest(body);
 

@@ -5,15 +5,15 @@
 // ever in the data dir or in an API answer; a restart serves the secret again without git.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { filesUnder } from '../support/files.js';
 import { startHarness, type Harness } from '../support/server.js';
+import { cliFromSource as run } from '../support/cli-src.js';
 import type { FunctionChange } from '../../src/core/plan/index.js';
 
 const MANIFEST = `apiVersion: zerverless.io/v1
@@ -43,25 +43,6 @@ const JS = `export default {
   fetch(request, env) { return Response.json({ db: env.DB_PASSWORD, mode: env.MODE ?? null, api: env.API_TOKEN ?? null }); },
 };
 `;
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Runs the CLI from the sources in a child process (asynchronous: the server under test keeps answering). */
-function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const script = `import { main } from ${JSON.stringify(join(ROOT, 'src/cli/main.ts'))}; process.exitCode = await main(process.argv.slice(1));`;
-  const env = { ...process.env };
-  delete env.ZV_TOKEN;
-  delete env.ZV_SERVER;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 /**
  * A SOPS dotenv file (the form `sops --encrypt` writes for .env files) encrypted to `recipient`:
