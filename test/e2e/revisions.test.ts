@@ -11,7 +11,7 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
-import { SERVICE_PACKAGE as PACKAGE, SERVICE_SERVER_JS as SERVER_JS, serviceAppConfig as APP_CONFIG } from '../support/node-service.js';
+import { serviceAppConfig as APP_CONFIG, serviceRepos } from '../support/node-service.js';
 import { luaManifest } from './fixtures.js';
 import { cliFromSource as cli } from '../support/cli-src.js';
 import { sqlite } from '../../src/store/sqlite/driver.js';
@@ -230,11 +230,7 @@ describe('rollback of services', () => {
 
   before(async () => {
     h = await startHarness();
-    svc = await TestRepo.create({ 'package.json': PACKAGE, 'server.js': SERVER_JS('1.0.0') });
-    svc.git('tag', 'v1');
-    await svc.commit({ 'server.js': SERVER_JS('2.0.0') });
-    svc.git('tag', 'v2');
-    app = await TestRepo.create({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v1', '1.0.0') });
+    ({ svc, app } = await serviceRepos());
   });
   after(async () => {
     await h.close();

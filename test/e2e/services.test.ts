@@ -3,9 +3,9 @@
 // reported in the status, removed with the application.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestRepo } from '../support/repo.js';
+import type { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
-import { SERVICE_PACKAGE as PACKAGE, SERVICE_SERVER_JS as SERVER_JS, serviceAppConfig as APP_CONFIG } from '../support/node-service.js';
+import { SERVICE_SERVER_JS as SERVER_JS, serviceAppConfig as APP_CONFIG, serviceRepos } from '../support/node-service.js';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -19,13 +19,7 @@ describe('services from apps/', () => {
 
   before(async () => {
     h = await startHarness();
-    svc = await TestRepo.create({ 'package.json': PACKAGE, 'server.js': SERVER_JS('1.0.0') });
-    svc.git('tag', 'v1');
-    await svc.commit({ 'server.js': SERVER_JS('2.0.0') });
-    svc.git('tag', 'v2');
-    await svc.commit({ 'server.js': 'process.exit(3);\n' });
-    svc.git('tag', 'v3-broken');
-    site = await TestRepo.create({ 'apps/web/app.config': APP_CONFIG(svc.url, 'v1', '1.0.0') });
+    ({ svc, app: site } = await serviceRepos({ v1: SERVER_JS('1.0.0'), v2: SERVER_JS('2.0.0'), 'v3-broken': 'process.exit(3);\n' }));
   });
   after(async () => {
     await h.close();
