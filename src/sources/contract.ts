@@ -113,7 +113,8 @@ export async function assertSnapshot(snap: CommitSnapshot, tree: ContractFiles):
   }
 }
 
-async function rejectsWith(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
+/** Asserts that `p` rejects with the error `code`, its message matching `message` if given (also for the git source's own tests). */
+export async function rejectsWith(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isZvError(e, code), `expected ${code}, got ${e instanceof Error ? `${(e as { code?: string }).code}: ${e.message}` : String(e)}`);
     if (message) assert.match(e.message, message);

@@ -8,7 +8,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sym
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { isZvError, type ErrorCode } from '../../errors/registry.js';
+import { isZvError } from '../../errors/registry.js';
+import { rejectsWith } from '../contract.js';
 import { CHANNELS } from '../../telemetry/events.js';
 import { GitSource, type GitSourceOptions } from './git-source.js';
 import type { CommitSnapshot } from '../types.js';
@@ -66,14 +67,6 @@ function commit(dir: string, files: Files, message = 'change'): string {
 
 function source(opts: Partial<GitSourceOptions> = {}): GitSource {
   return new GitSource({ dataDir: fresh('data'), allowFileRepos: true, headCacheMs: 0, ...opts });
-}
-
-async function rejectsWith(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isZvError(e, code), `expected ${code}, got ${e instanceof Error ? `${(e as { code?: string }).code}: ${e.message}` : String(e)}`);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
 }
 
 /** Asserts that `snap` holds exactly the tree of `sha` in repository `repo`: ids, kinds, contents, sizes. */

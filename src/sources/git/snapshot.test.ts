@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { isZvError, type ErrorCode } from '../../errors/registry.js';
+import { rejectsWith } from '../contract.js';
 import { GitSource, type GitSourceOptions } from './git-source.js';
 import { BatchReader } from './objects.js';
 import { badEntryName, parseCommit } from './snapshot.js';
@@ -70,14 +70,6 @@ exec '${real}' "$@"
 
 function source(opts: Partial<GitSourceOptions> = {}): GitSource {
   return new GitSource({ dataDir: fresh('data'), allowFileRepos: true, headCacheMs: 0, ...opts });
-}
-
-async function rejectsWith(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isZvError(e, code), `expected ${code}, got ${e instanceof Error ? `${(e as { code?: string }).code}: ${e.message}` : String(e)}`);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
 }
 
 test('a sync-shaped sequence runs ls-remote + fetch + one cat-file for a new commit, ls-remote alone when the head did not move', async () => {
