@@ -47,21 +47,20 @@ function counting(snap: Snapshot): Snapshot & { listed: string[]; reads: string[
   };
 }
 
-const MANIFEST = `apiVersion: zerverless.io/v1
+/** A Python function at /py whose code is `codeFile`. */
+const PY = (codeFile = 'handlers/hello.py'): string => `    - path: /py\n      runtime: python\n      codeFile: ${codeFile}\n`;
+const DOCKER = '    - path: /dock\n      runtime: docker\n      dockerfile: svc/Dockerfile\n';
+const STATIC = '  static:\n    dir: public\n';
+
+/** The manifest of application `app` with these functions (list items) and, if given, its static section. */
+const manifestOf = (functions: string[], staticSection = ''): string => `apiVersion: zerverless.io/v1
 kind: Application
 metadata:
   name: app
 spec:
-  functions:
-    - path: /py
-      runtime: python
-      codeFile: handlers/hello.py
-    - path: /dock
-      runtime: docker
-      dockerfile: svc/Dockerfile
-  static:
-    dir: public
-`;
+${functions.length ? `  functions:\n${functions.join('')}` : ''}${staticSection}`;
+
+const MANIFEST = manifestOf([PY(), DOCKER], STATIC);
 
 test('a git snapshot reads as the folder it was committed from: state, links, skips, context', async () => {
   const repo = await TestRepo.create();
@@ -93,7 +92,7 @@ test('a git snapshot reads as the folder it was committed from: state, links, sk
 });
 
 test('a git snapshot: escapes by absolute link, by .. and through a linked folder are PATH_ESCAPE', async () => {
-  const text = MANIFEST.replace('codeFile: handlers/hello.py', 'codeFile: lib/evil.py').replace(/ {4}- path: \/dock[\s\S]*?dockerfile: svc\/Dockerfile\n/, '');
+  const text = manifestOf([PY('lib/evil.py')], STATIC);
   const repo = await TestRepo.create();
   cleanup.push(() => repo.remove());
   await repo.commit({ 'zerverless.yaml': text, 'public/index.html': 'x' });
@@ -111,7 +110,7 @@ test('a git snapshot: escapes by absolute link, by .. and through a linked folde
 });
 
 test('two commits: only the changed file is read, only the changed folders listed; an unmoved head reads no static byte', async () => {
-  const files: Record<string, string> = { 'zerverless.yaml': MANIFEST.replace(/ {2}functions:[\s\S]*?(?= {2}static:)/, '') };
+  const files: Record<string, string> = { 'zerverless.yaml': manifestOf([], STATIC) };
   for (let d = 0; d < 5; d++) for (let f = 0; f < 20; f++) files[`public/d${d}/f${f}.html`] = `page ${d}/${f}\n`;
   const repo = await TestRepo.create(files);
   cleanup.push(() => repo.remove());
@@ -140,7 +139,7 @@ test('two commits: only the changed file is read, only the changed folders liste
 });
 
 test('a docker context whose folder and Dockerfile are unchanged is not read again', async () => {
-  const text = MANIFEST.replace(/ {4}- path: \/py[\s\S]*?codeFile: handlers\/hello\.py\n/, '').replace(/ {2}static:[\s\S]*$/, '');
+  const text = manifestOf([DOCKER]);
   const repo = await TestRepo.create({ 'zerverless.yaml': text, 'svc/Dockerfile': 'FROM base\n', 'svc/run.sh': 'run\n', 'svc/lib/x.js': 'x' });
   cleanup.push(() => repo.remove());
   const src = await source();
