@@ -7,6 +7,8 @@
 // (the target's secret, else the server's --notify-secret); `format: slack` sends Slack's
 // incoming-webhook `{text}`.
 import { createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { notifyAad, type NotifyEventName } from '../core/notify.js';
 
 export { notifyAad };
@@ -156,21 +158,47 @@ export class Notifier {
     this.deps.logger.warn({ url: redact(d.url), event: d.event, tries: this.policy.tries, err: last }, 'notification not delivered');
   }
 
-  /** One POST; '' when it was accepted (2xx), else why not. */
-  private async post(d: Delivery): Promise<string> {
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.policy.timeoutMs)]);
-    try {
-      const res = await fetch(d.url, { method: 'POST', headers: d.headers, body: d.body, redirect: 'manual', signal });
-      // The answer is not read: only its status counts.
-      await res.body?.cancel().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) return '';
-      if (res.status >= 300 && res.status < 400) return `answered ${res.status} (redirects are not followed)`;
-      return `answered ${res.status}`;
-    } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no answer within ${this.policy.timeoutMs} ms`;
-      return err.cause?.code ?? err.message;
-    }
+  /**
+   * One POST; '' when it was accepted (2xx), else why not. node:http with a timer of our own, not
+   * fetch: fetch follows its signal only through weak references (nodejs/undici#4068), so after a
+   * garbage collection a POST to a receiver that never answers was never aborted and its URL's
+   * queue stopped for good. No connection is kept or reused; the answer's body is never read.
+   */
+  private post(d: Delivery): Promise<string> {
+    return new Promise((resolve) => {
+      let url: URL;
+      try {
+        url = new URL(d.url);
+      } catch {
+        resolve('invalid URL');
+        return;
+      }
+      const signal = this.abort.signal;
+      let settled = false;
+      const done = (why: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onClose);
+        req.destroy();
+        resolve(why);
+      };
+      const onClose = (): void => done('the notifier was closed');
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = send(url, { method: 'POST', agent: false, headers: { ...d.headers, 'content-length': String(Buffer.byteLength(d.body)) } });
+      // Held by this closure and the timer list: nothing weak between the deadline and the socket.
+      const timer = setTimeout(() => done(`no answer within ${this.policy.timeoutMs} ms`), this.policy.timeoutMs);
+      timer.unref();
+      signal.addEventListener('abort', onClose, { once: true });
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) done('');
+        else if (status >= 300 && status < 400) done(`answered ${status} (redirects are not followed)`);
+        else done(`answered ${status}`);
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+      req.end(d.body);
+    });
   }
 
   private sleep(ms: number): Promise<void> {
