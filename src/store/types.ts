@@ -296,6 +296,11 @@ export interface BlobStore {
    * `replace` (drift repair of a corrupt blob): then the stored bytes are replaced atomically.
    */
   put(data: Uint8Array, opts?: { replace?: boolean }): Promise<string>;
+  /**
+   * Stores many blobs at once (a sync's new static files), each durable before it is visible under
+   * its hash; `read` gives the bytes, which must hash to `hash`. Returns how many were written.
+   */
+  putMany?(items: readonly { hash: string; read: () => Promise<Uint8Array>; label?: string }[]): Promise<number>;
   has(hash: string): Promise<boolean>;
   get(hash: string): Promise<Buffer>;
   /** A path a file server can stream from. */

@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, utimes, writeFile, mkdir } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isZvError } from '../../errors/registry.js';
@@ -48,6 +48,52 @@ describe('FsBlobStore', () => {
     assert.deepEqual(await blobs.get(sha(data)), data);
     const shard = await readdir(join(blobs.dir, sha(data).slice(0, 2)));
     assert.deepEqual(shard, [sha(data).slice(2)], 'no temp files left behind');
+  });
+
+  it('putMany stores every new blob in batches, leaves no temp files and skips what it has', async () => {
+    const blobs = fresh();
+    const datas: Buffer[] = Array.from({ length: 300 }, (_, i) => Buffer.from(`file ${i} `.repeat(1 + (i % 7))));
+    datas.push(datas[0] as Buffer); // the same content twice in one call is written once
+    const items = datas.map((d) => ({ hash: sha(d), read: () => Promise.resolve(new Uint8Array(d)) }));
+    const already = await blobs.put(datas[5] as Buffer);
+    const past = new Date(Date.now() - 120_000);
+    await utimes(blobs.path(already), past, past);
+    assert.equal(await blobs.putMany(items, { batchFiles: 64, concurrency: 5 }), 299);
+    for (const d of datas) assert.deepEqual(await blobs.get(sha(d)), d);
+    assert.ok(statSync(blobs.path(already)).mtimeMs > past.getTime() + 60_000, 'a blob it already had is marked as recently used');
+    for (const shard of await readdir(blobs.dir)) {
+      assert.deepEqual((await readdir(join(blobs.dir, shard))).filter((n) => n.startsWith('.tmp-')), [], `no temp files in ${shard}`);
+    }
+    assert.equal(await blobs.putMany(items), 0, 'nothing new the second time');
+    assert.equal(await blobs.putMany([]), 0);
+  });
+
+  it('putMany refuses bytes that do not hash to their name and removes its temp files', async () => {
+    const blobs = fresh();
+    const good = Array.from({ length: 20 }, (_, i) => Buffer.from(`good ${i}`));
+    const items = good.map((d) => ({ hash: sha(d), read: () => Promise.resolve(new Uint8Array(d)) }));
+    items.splice(10, 0, { hash: sha('what the tree said'), read: () => Promise.resolve(new TextEncoder().encode('what was read')), label: 'static file a.html' } as (typeof items)[number]);
+    await assert.rejects(blobs.putMany(items, { batchFiles: 1000 }), (e: unknown) => isZvError(e, 'INTERNAL') && /static file a\.html changed while it was read/.test((e as Error).message));
+    assert.equal(await blobs.has(sha('what the tree said')), false);
+    const left: string[] = [];
+    for (const shard of existsSync(blobs.dir) ? await readdir(blobs.dir) : []) left.push(...(await readdir(join(blobs.dir, shard))).filter((n) => n.startsWith('.tmp-')));
+    assert.deepEqual(left, [], 'no temp files left behind');
+    // A failed read is thrown the same way.
+    await assert.rejects(blobs.putMany([{ hash: sha('x'), read: () => Promise.reject(new Error('read failed')) }]), /read failed/);
+    await assert.rejects(blobs.putMany([{ hash: 'not a hash', read: () => Promise.resolve(new Uint8Array()) }]), /invalid blob hash/);
+  });
+
+  it('putMany fsyncs file by file when `sync -f` cannot run', async () => {
+    const blobs = fresh();
+    const path = process.env.PATH;
+    process.env.PATH = join(root, 'no-such-bin');
+    try {
+      const datas = Array.from({ length: 40 }, (_, i) => Buffer.from(`fallback ${i}`));
+      assert.equal(await blobs.putMany(datas.map((d) => ({ hash: sha(d), read: () => Promise.resolve(new Uint8Array(d)) })), { batchFiles: 16 }), 40);
+      for (const d of datas) assert.deepEqual(await blobs.get(sha(d)), d);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('reports missing blobs', async () => {
