@@ -75,6 +75,7 @@ export const LAYERS = {
     typesFrom: ['store/types', 'reconciler/reconciler'],
     why: 'the management API: the Store port and the reconciler’s public interface, never the gateway',
   },
+  ui: { may: ['core', 'errors'], why: 'the web console: serves the built browser client (web/console) at /ui; the client talks to /api' },
 };
 
 /** Composition roots: they wire the layers together and may import anything. */

@@ -30,6 +30,8 @@ export interface HttpDeps {
   /** The management API: mounted under /api, behind `guard` (CORS, tokens, JSON bodies). */
   api: Hono;
   guard: MiddlewareHandler;
+  /** The web console, mounted at /ui (src/ui/console.ts). */
+  console?: Hono;
   /** Whether /metrics answers without a token (--public-metrics). */
   publicMetrics: boolean;
   ready: () => boolean;
@@ -159,6 +161,10 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.use('/api/*', limit, deps.guard);
   app.route('/api', deps.api);
   app.all('/api/*', () => errorOf('NOT_FOUND'));
+
+  // The web console (src/ui): its own headers (CSP, no framing); the browser client calls /api.
+  if (deps.console) app.route('/ui', deps.console);
+  app.all('/ui/*', () => errorOf('NOT_FOUND'));
 
   if (deps.hooks) app.route('/hooks', deps.hooks);
   app.all('/hooks/*', () => errorOf('NOT_FOUND'));

@@ -49,6 +49,7 @@ import type { AppRecord, Store } from '../store/types.js';
 import { lockDataDir } from './lock.js';
 import { webhooksApp } from '../hooks/index.js';
 import { webhookSecretAad } from '../core/webhooks.js';
+import { consoleApp } from '../ui/console.js';
 
 export interface RunningServer {
   url: string;
@@ -249,7 +250,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   let closing = false;
   // Function requests are answered on the raw node path, ahead of the app (gateway/function-path.ts).
   const { app, listener } = createGateway({
-    hooks,
+    hooks, console: consoleApp(),
     serving, blobs, metrics, api, guard, publicMetrics: config.publicMetrics, ready: () => !closing, maxBodyBytes: config.maxBodyBytes,
     maxResponseBytes: config.maxResponseBytes,
   });
