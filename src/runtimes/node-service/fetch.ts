@@ -96,26 +96,49 @@ async function fetchRelease(url: string, sha256: string, work: string, o: FetchO
 /** Streams `url` into `file`; resolves with the hex sha256 of what was written. */
 async function download(url: string, file: string, o: FetchOptions): Promise<string> {
   const what = redactUrl(url);
+  // One time limit for the whole download, held by our own timer: fetch() follows its signal only
+  // through weak references (nodejs/undici#4068), so an AbortSignal.timeout() nothing else holds
+  // may be collected and never fire.
+  const limit = new AbortController();
+  const tooSlow = (): ZvError => serviceError('fetch', `cannot download ${what}: no complete answer within ${o.downloadTimeoutMs} ms`);
+  const timer = setTimeout(() => limit.abort(), o.downloadTimeoutMs);
+  try {
+    return await downloadWithin(url, file, o, what, limit.signal, tooSlow);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function downloadWithin(url: string, file: string, o: FetchOptions, what: string, signal: AbortSignal, tooSlow: () => ZvError): Promise<string> {
   let res: Response;
   try {
-    res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(o.downloadTimeoutMs) });
+    res = await fetch(url, { redirect: 'follow', signal });
   } catch (e) {
+    if (signal.aborted) throw tooSlow();
     throw serviceError('fetch', `cannot download ${what}: ${e instanceof Error ? e.message : String(e)}`, {}, e);
   }
   if (!res.ok || !res.body) throw serviceError('fetch', `cannot download ${what}: HTTP ${res.status}`, { status: res.status });
   const hash = createHash('sha256');
   const out = createWriteStream(file);
+  // A write still under way when the download fails errors on the destroyed stream: kept here,
+  // never an uncaught 'error' event (that would take the whole server down).
+  let writeError: Error | null = null;
+  out.on('error', (e) => {
+    writeError ??= e;
+  });
   let bytes = 0;
   try {
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       bytes += chunk.length;
       if (bytes > o.maxDownloadBytes) throw serviceError('fetch', `${what} is larger than ${o.maxDownloadBytes} bytes`);
       hash.update(chunk);
+      if (writeError) throw writeError;
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
   } catch (e) {
     out.destroy();
     if (e instanceof ZvError) throw e;
+    if (signal.aborted) throw tooSlow();
     throw serviceError('fetch', `cannot download ${what}: ${e instanceof Error ? e.message : String(e)}`, {}, e);
   }
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
