@@ -135,6 +135,7 @@ describe('web console in a browser', { skip: skipReason() }, () => {
     await page.locator(`li[data-revision="${first}"]`).waitFor();
     await page.locator('#preview').getByText('A sync of the head changes nothing.').waitFor();
     await page.locator('li.current .plan', { hasText: 'update /hi (code)' }).waitFor();
+    await page.locator(`li[data-revision="${first}"] .plan`, { hasText: 'create /hi' }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'application.png'), fullPage: true });
 
     // Sync now (a button, reached and pressed like any other).
@@ -147,6 +148,8 @@ describe('web console in a browser', { skip: skipReason() }, () => {
     assert.equal(await (await h.get('/shop/hi')).text(), 'one');
     await page.locator('#serving-commit', { hasText: first.slice(0, 7) }).waitFor();
     await page.locator('#do-resume').waitFor();
+    // A revision keeps the plan that first deployed it, not the rollback's.
+    await page.locator(`li.current[data-revision="${first}"] .plan`, { hasText: 'create /hi' }).waitFor();
     // The preview now shows what a sync of the head would change back.
     await page.locator('#preview pre.diff', { hasText: '~ function /hi (code)' }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'rolled-back.png'), fullPage: true });
@@ -191,10 +194,18 @@ describe('web console in a browser', { skip: skipReason() }, () => {
       t.todo('GET …/{name}/logs is not served yet: the console hides the log tail');
       return;
     }
+    // A function that prints: each call's line shows in the followed log without a reload.
+    const printing = luaManifest('three').replace('function handle(req) return "three" end', 'function handle(req) print("hello from " .. req.path) return "three" end');
+    assert.notEqual(printing, luaManifest('three'));
+    const third = await repo.commit({ 'zerverless.yaml': printing }, 'Print');
+    await h.waitFor('web', (s) => s.source.commit === third && s.status === 'synced', LONG, 'shop');
     await page.setViewportSize({ width: 1100, height: 900 });
     await page.goto(`${h.url}/ui#/apps/shop/web`);
     await page.locator('button[data-log="/hi"]').click();
     await page.locator('pre.log').waitFor();
+    assert.equal(await (await h.get('/shop/hi')).text(), 'three');
+    await page.locator('pre.log', { hasText: 'hello from /hi' }).waitFor();
     await page.screenshot({ path: join(SHOTS, 'logs.png'), fullPage: true });
+    await page.locator('#log-stop').click();
   });
 });

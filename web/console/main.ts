@@ -497,7 +497,8 @@ function appView(ns: string, name: string): { stop(): void; refresh(): Promise<v
             try {
               const o = JSON.parse(line) as Record<string, unknown>;
               const msg = o.line ?? o.message ?? o.text ?? o.msg;
-              text = `${typeof o.time === 'string' ? `${o.time} ` : typeof o.ts === 'string' ? `${o.ts} ` : ''}${o.stream ? `[${String(o.stream)}] ` : ''}${typeof msg === 'string' ? msg : line}`;
+              const at = o.at ?? o.time;
+              text = `${typeof at === 'string' ? `${at} ` : ''}${o.stream ? `[${String(o.stream)}] ` : ''}${typeof msg === 'string' ? msg : line}`;
             } catch {
               // not JSON: shown as it came
             }
@@ -576,8 +577,9 @@ function appView(ns: string, name: string): { stop(): void; refresh(): Promise<v
     );
     revs.replaceChildren(
       ...revisions.map((r) => {
-        // The sync that deployed this revision: the one of its commit that changed something.
-        const mine = syncs.filter((x) => x.commit === r.revision && x.plan && x.result === 'success');
+        // The sync that first deployed this revision (history is newest first): the oldest of its
+        // commit that changed something, not a later rollback to it.
+        const mine = syncs.filter((x) => x.commit === r.revision && x.plan && x.result === 'success' && x.trigger !== 'rollback').reverse();
         const plan = (mine.find((x) => x.plan && x.plan.summary.create + x.plan.summary.update + x.plan.summary.delete > 0) ?? mine[0])?.plan ?? null;
         return h(
           'li',
