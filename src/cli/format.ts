@@ -79,6 +79,8 @@ export function describeChanges(plan: SyncEntry['plan']): string {
 /** Who asked for the sync: the token's name for an API call, else what started it (poll, webhook, retry, drift, rollback by a token, register by a token). */
 export function describeTrigger(s: Pick<SyncEntry, 'trigger' | 'actor'>): string {
   if (s.trigger === 'api') return s.actor ? `token ${s.actor}` : 'api';
+  // A webhook's actor is the provider and its delivery id (github:<id>), not a token.
+  if (s.trigger === 'webhook') return s.actor ? `webhook (${s.actor})` : 'webhook';
   return s.actor ? `${s.trigger} (token ${s.actor})` : s.trigger;
 }
 

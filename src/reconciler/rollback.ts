@@ -17,7 +17,7 @@ import { checkOwnership, identity, planAgainstDeployed, readDesired, readSnapsho
 /** The reason a rollback's suspension gives. */
 export function rollbackReason(rev: Revision): string {
   const msg = rev.commitInfo?.message ? ` (${rev.commitInfo.message.slice(0, 120)})` : '';
-  return `rolled back to ${rev.commit.slice(0, 12)}${msg}; automatic syncs resume with resume or an explicit sync`;
+  return `rolled back to ${rev.commit.slice(0, 12)}${msg}`;
 }
 
 export async function runRollback(env: SyncEnv, blobs: BlobStore, app: AppRecord, rev: Revision, syncId: number, cause: SyncCause): Promise<SyncResult> {
