@@ -32,6 +32,7 @@ export const LAYERS = {
   },
   auth: { may: ['core', 'errors', 'secrets'], typesFrom: ['store/types'], why: 'API tokens over the Store port' },
   store: { may: ['core', 'errors', 'native'], why: 'the Store port and its implementations: persistence only' },
+  logs: { may: ['core', 'errors'], why: 'the kept output of functions: bounded segment files under <data-dir>/logs, read and followed by the API' },
   runtimes: {
     may: ['core', 'errors', 'telemetry', 'native', 'git-cli'],
     why: 'function runtimes and the Node service runtime run code; they never read sources or the Store',
@@ -72,7 +73,7 @@ export const LAYERS = {
   api: {
     may: ['core', 'errors', 'telemetry', 'auth', 'credentials'],
     mayUse: ['sources/git/verify-policy'],
-    typesFrom: ['store/types', 'reconciler/reconciler'],
+    typesFrom: ['store/types', 'reconciler/reconciler', 'logs/types'],
     why: 'the management API: the Store port and the reconciler’s public interface, never the gateway',
   },
   ui: { may: ['core', 'errors'], why: 'the web console: serves the built browser client (web/console) at /ui; the client talks to /api' },

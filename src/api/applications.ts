@@ -16,6 +16,7 @@ import type { Reconciler } from '../reconciler/reconciler.js';
 import { errorResponse } from '../errors/respond.js';
 import { inlineAuthSchema, publicRepoUrl, registerWithCredential, type InlineAuth } from '../credentials/registration.js';
 import type { CredentialService } from '../credentials/service.js';
+import type { AppLogs, LogEntry } from '../logs/types.js';
 
 /** Per-application notification targets (PRODUCT.md §11): at most 10, each an http(s) URL. */
 const notifySchema = {
@@ -173,6 +174,90 @@ export interface ApiDeps {
   credentials: CredentialService;
   /** Seals a notification target's secret (the master key); without it targets may not carry one. */
   sealSecret?: (plain: string, aad: string) => string;
+  /** The kept output of functions (src/logs/); without it GET …/logs serves services only. */
+  logs?: AppLogs;
+}
+
+/** Lines a follower may have waiting beyond the first answer before it is dropped as too slow. */
+const FOLLOW_MAX_QUEUED = 1000;
+const FOLLOW_HEARTBEAT_MS = 15_000;
+
+/** One line of the answer: a function's (`function`) or a service's (`service`). */
+interface OutLine {
+  at: string;
+  stream: string;
+  line: string;
+  function?: string;
+  service?: string;
+}
+
+interface LogQueryParams {
+  function?: string;
+  service?: string;
+  since?: number;
+  tail?: number;
+  follow: boolean;
+}
+
+/** `10s`, `10m`, `2h`, `1d` or an ISO time → ms since the epoch. */
+function parseSince(raw: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(raw);
+  if (m) return Date.now() - Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  const t = /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
+  if (Number.isNaN(t)) throw new ZvError('BAD_REQUEST', `since must be a duration (10s, 10m, 2h, 1d) or an ISO time, not '${raw}'`);
+  return t;
+}
+
+function parseLogQuery(fn?: string, service?: string, since?: string, tail?: string, follow?: string): LogQueryParams {
+  if (fn !== undefined && service !== undefined) throw new ZvError('BAD_REQUEST', 'pass function or service, not both');
+  if (fn !== undefined && !fn.startsWith('/')) throw new ZvError('BAD_REQUEST', `function must be a path starting with '/', not '${fn}'`);
+  if (service === '') throw new ZvError('BAD_REQUEST', 'service must not be empty');
+  const n = tail === undefined ? undefined : Number(tail);
+  if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw new ZvError('BAD_REQUEST', 'tail must be a non-negative integer');
+  if (follow !== undefined && follow !== 'true' && follow !== 'false') throw new ZvError('BAD_REQUEST', 'follow must be true or false');
+  return { function: fn, service, since: since === undefined ? undefined : parseSince(since), tail: n, follow: follow === 'true' };
+}
+
+/** A kept service line (`<ISO time> <stream> <text>`, node-service/log.ts) as a log entry. */
+function serviceEntry(l: string, service: string): OutLine {
+  const m = /^(\S+) (\S+) (.*)$/s.exec(l);
+  return m ? { at: m[1]!, stream: m[2]!, line: m[3]!, service } : { at: new Date(0).toISOString(), stream: 'system', line: l, service };
+}
+
+/**
+ * The answer of a followed log: the lines so far, then each new one, an empty line as a heartbeat;
+ * ends when the store ends it (shutdown), and drops a client that reads too slowly.
+ */
+function followStream(initial: OutLine[], subscribe: (push: (e: OutLine) => void, end: () => void) => () => void): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let stop = (): void => undefined;
+  return new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      for (const e of initial) ctrl.enqueue(encoder.encode(`${JSON.stringify(e)}\n`));
+      let ended = false;
+      const limit = FOLLOW_MAX_QUEUED + initial.length;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        clearInterval(heartbeat);
+        unsubscribe();
+        try { ctrl.close(); } catch { /* already cancelled */ }
+      };
+      const send = (text: string): void => {
+        if (ended) return;
+        // highWaterMark 0: desiredSize is minus the chunks the client has not taken yet.
+        if (-(ctrl.desiredSize ?? 0) > limit) return end();
+        ctrl.enqueue(encoder.encode(text));
+      };
+      const unsubscribe = subscribe((e) => send(`${JSON.stringify(e)}\n`), end);
+      const heartbeat = setInterval(() => send('\n'), FOLLOW_HEARTBEAT_MS);
+      heartbeat.unref();
+      stop = end;
+    },
+    cancel() {
+      stop();
+    },
+  }, { highWaterMark: 0 });
 }
 
 export function applicationsApi(deps: ApiDeps): Hono {
@@ -280,6 +365,47 @@ export function applicationsApi(deps: ApiDeps): Hono {
     const tail = raw === undefined ? lines.length : Number(raw);
     if (!Number.isInteger(tail) || tail < 0) throw new ZvError('BAD_REQUEST', 'tail must be a non-negative integer');
     return c.json({ service: c.req.param('service'), lines: tail === 0 ? [] : lines.slice(-tail) });
+  });
+
+  // Kept output (PRODUCT.md §12): of one function (?function=/path), one service (?service=name) or
+  // every function; newline-delimited JSON; ?follow=true keeps the answer open and streams new lines
+  // (an empty line every 15 s as a heartbeat). A reader may read it, like a service's logs
+  // (docs/security.md says why); values of secret env vars are never kept.
+  api.get('/:name/logs', async (c) => {
+    const app = await findApp(c, 'read');
+    const q = parseLogQuery(c.req.query('function'), c.req.query('service'), c.req.query('since'), c.req.query('tail'), c.req.query('follow'));
+    let initial: OutLine[];
+    let subscribe: ((push: (e: OutLine) => void, end: () => void) => () => void) | null = null;
+    if (q.service !== undefined) {
+      const service = q.service;
+      const since = q.since;
+      const toEntries = (lines: string[]): OutLine[] => lines.map((l) => serviceEntry(l, service)).filter((e) => since === undefined || Date.parse(e.at) >= since);
+      const all = toEntries(await reconciler.serviceLogs(app, service));
+      initial = q.tail === undefined ? all : q.tail === 0 ? [] : all.slice(-q.tail);
+      // Services keep their output in memory (node-service/log.ts): followed by looking once a second.
+      subscribe = (push, end) => {
+        let last = all.at(-1);
+        const timer = setInterval(() => {
+          reconciler.serviceLogs(app, service).then((lines) => {
+            const now = toEntries(lines);
+            const i = last ? now.findLastIndex((e) => e.at === last!.at && e.line === last!.line) : -1;
+            const fresh = i >= 0 ? now.slice(i + 1) : now.filter((e) => !last || e.at > last.at);
+            for (const e of fresh) push(e);
+            last = now.at(-1) ?? last;
+          }, () => end());
+        }, 1000);
+        return () => clearInterval(timer);
+      };
+    } else {
+      const logs = deps.logs;
+      if (!logs) throw new ZvError('BAD_REQUEST', 'this server keeps no function logs; pass ?service=');
+      const fn = q.function ?? null;
+      initial = (await logs.read(app.namespace, app.name, fn, { since: q.since, tail: q.tail })).map((e: LogEntry) => ({ ...e }));
+      subscribe = (push, end) => logs.follow(app.namespace, app.name, fn, (e) => push({ ...e }), end);
+    }
+    const headers = { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' };
+    if (!q.follow) return c.body(initial.map((e) => `${JSON.stringify(e)}\n`).join(''), 200, headers);
+    return c.body(followStream(initial, subscribe), 200, headers);
   });
 
   api.post('/:name/sync', async (c) => {

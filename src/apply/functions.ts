@@ -9,14 +9,14 @@ import type { DeployedState, DesiredFunction, StaticFileEntry } from '../core/de
 import type { FunctionOverlay } from '../core/status.js';
 import type { Plan } from '../core/plan/index.js';
 import { DrainingFunction } from '../serving/drain.js';
-import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction, RuntimeName } from '../runtimes/types.js';
+import type { FunctionLogger, LogStream, FunctionRuntime, FunctionSource, LoadedFunction, RuntimeName } from '../runtimes/types.js';
 import type { BlobStore } from '../store/types.js';
 import type { AppSlice, ServedFunction, ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import { traced } from '../telemetry/events.js';
 import type { DesiredRead } from '../sources/types.js';
 import type { RuntimeSet } from '../runtimes/types.js';
-import { mergeEnv, type SecretsKeyring } from '../core/secrets.js';
+import { mergeEnv, redactSecrets, type SecretsKeyring } from '../core/secrets.js';
 import type { DriftRepair } from './drift.js';
 import { DEFAULT_FUNCTION_IDLE_MS, LazyFunction } from './lazy.js';
 
@@ -98,6 +98,11 @@ export interface DeployerOptions {
    * the next one (lazy.ts); 0: never unloaded (default 5 minutes).
    */
   functionIdleMs?: number;
+  /**
+   * Also told every line a function prints (the kept logs, src/logs/), with the values of its
+   * secret env vars so they can be hidden. Must not throw or block.
+   */
+  functionOutput?: (fn: { namespace: string; app: string; path: string; secrets: readonly string[] }, stream: LogStream, line: string) => void;
 }
 
 export class Deployer {
@@ -106,6 +111,9 @@ export class Deployer {
   /** Every loaded function not yet disposed: serving, draining, or being prepared. */
   private readonly live = new Map<DrainingFunction, FunctionRuntime>();
   private readonly functionIdleMs: number;
+  private readonly functionOutput: DeployerOptions['functionOutput'];
+  /** Per `${app key}\0${path}`: values of the function's secret env vars, hidden in its output. */
+  private readonly secretValues = new Map<string, string[]>();
 
   constructor(
     private readonly runtimes: RuntimeSet,
@@ -117,6 +125,7 @@ export class Deployer {
     options: DeployerOptions = {},
   ) {
     this.functionIdleMs = Math.max(0, options.functionIdleMs ?? DEFAULT_FUNCTION_IDLE_MS);
+    this.functionOutput = options.functionOutput;
   }
 
   /**
@@ -133,7 +142,15 @@ export class Deployer {
 
   private functionLogger(app: AppIdentity, path: string): FunctionLogger {
     const log = this.logger.child({ component: 'function', namespace: app.namespace, app: app.name, function: path });
-    return (stream, line) => (stream === 'stderr' ? log.warn({ stream }, line) : log.info({ stream }, line));
+    const key = `${app.key}\0${path}`;
+    return (stream, raw) => {
+      // Secret values never reach the server log or the kept logs (set by sourceOf, read per line).
+      const secrets = this.secretValues.get(key) ?? [];
+      const line = redactSecrets(raw, secrets);
+      if (stream === 'stderr') log.warn({ stream }, line);
+      else log.info({ stream }, line);
+      this.functionOutput?.({ namespace: app.namespace, app: app.name, path, secrets }, stream, raw);
+    };
   }
 
   private overlay(app: AppIdentity): Map<string, FunctionOverlay> {
@@ -154,6 +171,11 @@ export class Deployer {
   }
 
   private async sourceOf(app: AppIdentity, f: DesiredFunction): Promise<FunctionSource> {
+    const env = await this.envOf(f);
+    // Values that came from envFrom files (an explicit env value is not a secret).
+    const secrets = Object.entries(env).filter(([k, v]) => f.env[k] !== v).map(([, v]) => v);
+    if (secrets.length > 0) this.secretValues.set(`${app.key}\0${f.path}`, secrets);
+    else this.secretValues.delete(`${app.key}\0${f.path}`);
     return {
       id: `${app.namespace}/${app.name}${f.path}@${f.hash.slice(0, 8)}`,
       runtime: f.runtime as RuntimeName,
@@ -163,7 +185,7 @@ export class Deployer {
       lineOffset: f.lineOffset,
       timeoutMs: f.timeoutMs,
       memoryMb: f.memoryMb,
-      env: await this.envOf(f),
+      env,
     };
   }
 
@@ -407,6 +429,7 @@ export class Deployer {
     const slice = this.serving.getApp(app.key);
     this.serving.removeApp(app.key);
     this.overlays.delete(app.key);
+    for (const k of [...this.secretValues.keys()]) if (k.startsWith(`${app.key}\0`)) this.secretValues.delete(k);
     for (const f of slice?.functions.values() ?? []) void this.retire(f);
   }
 

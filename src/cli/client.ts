@@ -77,6 +77,50 @@ export class ApiClient {
     return data;
   }
 
+  /**
+   * GETs `/api{path}` as newline-delimited JSON, calling `onLine` with each non-empty line as it
+   * arrives (an empty line is a heartbeat); resolves when the server ends the answer or `signal`
+   * aborts. Rejects with ApiError when the answer is not 200.
+   */
+  async stream(path: string, onLine: (line: string) => void, signal?: AbortSignal): Promise<void> {
+    const url = `${this.server.replace(/\/+$/, '')}/api${path}`;
+    const headers: Record<string, string> = { accept: 'application/x-ndjson' };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers, signal });
+    } catch (e) {
+      if (signal?.aborted) return;
+      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      throw new ZvError('SERVER_UNREACHABLE', `cannot reach ${this.server}${cause ? ` (${cause})` : ''}: is the server running? (--server URL)`);
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let err: { code?: string; message?: string } | undefined;
+      try {
+        err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+      } catch { /* not JSON */ }
+      throw new ApiError(res.status, err?.code ?? 'HTTP_' + res.status, err?.message ?? `GET ${url} answered ${res.status}`);
+    }
+    const decoder = new TextDecoder();
+    let rest = '';
+    try {
+      for await (const chunk of res.body) {
+        rest += decoder.decode(chunk as Uint8Array, { stream: true });
+        let i: number;
+        while ((i = rest.indexOf('\n')) >= 0) {
+          const line = rest.slice(0, i);
+          rest = rest.slice(i + 1);
+          if (line !== '') onLine(line);
+        }
+      }
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw e;
+    }
+    if (rest !== '') onLine(rest);
+  }
+
   private static q(params: Record<string, string | number | boolean | undefined>): string {
     const sp = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined) sp.set(k, String(v));

@@ -9,6 +9,7 @@ import { DEFAULT_SERVER, resolveEndpoint, saveLogin } from './login.js';
 import { addTokenCommands } from './tokens.js';
 import type { ClientOpts as BaseClientOpts } from './context.js';
 import { addSecretsCommands } from './secrets.js';
+import { addLogsCommand } from './logs.js';
 import { formatApp, formatHistory, formatList, formatRevisions } from './format.js';
 import { runValidate } from './validate.js';
 import { formatPreview } from './diff.js';
@@ -228,13 +229,7 @@ export async function main(argv: string[]): Promise<number> {
   addTokenCommands(program, { clientOptions, client, show, out });
   addSecretsCommands(program, { clientOptions, client, show, out });
 
-  clientOptions(program.command('logs <app> <service>').description("a service's kept output: install, build and process lines"))
-    .option('--namespace <ns>', 'namespace, when the application name exists in several')
-    .option('--tail <n>', 'only the last n lines', (v) => Number(v))
-    .action(async (app: string, service: string, o: ClientOpts & { tail?: number }) => {
-      const r = await (await client(o)).logs(app, service, o.namespace, o.tail);
-      show(o, r, () => r.lines.join('\n'));
-    });
+  addLogsCommand(program, { clientOptions, client, show, out });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -67,3 +67,19 @@ export function envChanges(before: Pick<DesiredFunction, 'env' | 'secrets'>, aft
   }
   return out;
 }
+
+/** Secret values shorter than this are not redacted from output (they would hide common words and digits). */
+export const MIN_REDACTED_SECRET = 4;
+
+/**
+ * `line` with every occurrence of a secret value replaced by `[redacted]` (longest values first, so
+ * a value that contains another is hidden whole). Used for functions' output (kept logs, server log).
+ */
+export function redactSecrets(line: string, secrets: readonly string[]): string {
+  if (secrets.length === 0) return line;
+  let out = line;
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (s.length >= MIN_REDACTED_SECRET && out.includes(s)) out = out.split(s).join('[redacted]');
+  }
+  return out;
+}

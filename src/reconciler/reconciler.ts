@@ -14,7 +14,7 @@ import type { ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { traced, type EventMeta } from '../telemetry/events.js';
-import { Deployer } from '../apply/functions.js';
+import { Deployer, type DeployerOptions } from '../apply/functions.js';
 import type { RuntimeSet } from '../runtimes/types.js';
 import type { SecretsKeyring } from '../core/secrets.js';
 import { ServiceHost, type HostedServiceRuntime } from '../apply/services/host.js';
@@ -70,6 +70,10 @@ export interface ReconcilerDeps {
   onNotify?: (app: AppRecord, event: NotifyEvent) => void;
   /** Deployed revisions kept per application for rollback (PRODUCT.md §11; default 20). */
   revisionsKept?: number;
+  /** Told every line a function prints (the kept logs); see DeployerOptions.functionOutput. */
+  functionOutput?: DeployerOptions['functionOutput'];
+  /** Removes the kept logs of an application being removed. */
+  removeLogs?: (app: { namespace: string; name: string }) => Promise<void>;
 }
 
 /** Revisions kept per application when nothing else is configured. */
@@ -124,7 +128,7 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.logger.child({ component: 'reconciler' });
-    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger, deps.secrets, { functionIdleMs: deps.functionIdleMs });
+    this.deployer = new Deployer(deps.runtimes, deps.blobs, deps.serving, deps.logger, deps.secrets, { functionIdleMs: deps.functionIdleMs, functionOutput: deps.functionOutput });
     this.now = deps.now ?? (() => new Date());
     this.syncSlots = new Semaphore(deps.maxSyncs ?? DEFAULT_MAX_SYNCS);
     deps.metrics?.countApplications(async () => (await deps.store.listApps({ limit: Number.MAX_SAFE_INTEGER })).apps.map((a) => a.status));
@@ -649,6 +653,8 @@ export class Reconciler {
         const host = this.hosts.get(app.id);
         this.hosts.delete(app.id);
         await host?.removeAll();
+        await this.deps.removeLogs?.({ namespace: app.namespace, name: app.name }).catch((e: unknown) =>
+          this.log.warn({ namespace: app.namespace, app: app.name, err: toZvError(e).message }, 'could not remove the kept logs'));
       }),
     );
     this.collectGarbage();

@@ -47,6 +47,7 @@ import type { BootstrapRepo, ServeConfig } from './config.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
 import type { AppRecord, Store } from '../store/types.js';
 import { lockDataDir } from './lock.js';
+import { LogStore, type LogStoreOptions } from '../logs/store.js';
 import { webhooksApp } from '../hooks/index.js';
 import { webhookSecretAad } from '../core/webhooks.js';
 import { consoleApp } from '../ui/console.js';
@@ -70,6 +71,8 @@ export interface StartOptions {
   trustedRepoUrls?: string[];
   /** Replace the Node service runtime (tests, embedding). */
   serviceRuntime?: (dir: string, namespace: string) => HostedServiceRuntime;
+  /** Bounds of the kept function logs (default: src/logs/store.ts). */
+  logs?: Omit<LogStoreOptions, 'dir'>;
 }
 
 /** The API's repository URL policy: the git policy, and never a path inside the data dir. */
@@ -188,6 +191,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     throw e;
   }
   const blobs = new FsBlobStore(join(dataDir, 'blobs'), { gcGraceMs: 10 * 60_000 });
+  // What functions print, kept per function and bounded (<data-dir>/logs; PRODUCT.md §12).
+  const logs = await LogStore.open({ ...opts.logs, dir: join(dataDir, 'logs') });
   const credentials = new CredentialService({ store, key: masterKey, tmpDir: join(dataDir, 'git', 'tmp') });
   // Process-wide: every git process (the git source, the Node service runtime's fetches) takes a slot.
   setMaxGitProcesses(config.maxGitProcesses);
@@ -224,6 +229,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     driftIntervalMs: config.driftIntervalMs,
     functionIdleMs: config.functionIdleMs,
     revisionsKept: config.revisions,
+    functionOutput: (fn, stream, line) => logs.write(fn, stream, line),
+    removeLogs: (a) => logs.removeApp(a.namespace, a.name),
     onNotify: (a, n) => notifier.emit(a, n),
     ...(config.retry ? { retry: config.retry } : {}),
     dataDir,
@@ -236,7 +243,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     })),
   });
   const checkRepoUrl = repoUrlChecker(config.allowFileRepos, dataDir);
-  const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, sealSecret: (plain, aad) => masterKey.seal(plain, aad), extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
+  const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, logs, sealSecret: (plain, aad) => masterKey.seal(plain, aad), extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
   const guard = apiGuard({ tokens: tokenService, metrics, logger, corsOrigins: config.corsOrigins });
   // Webhooks are signed, not token-authenticated: mounted beside the API, outside its guard.
   const hooks = webhooksApp({
@@ -279,6 +286,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     closing = true;
     await reconciler.stop();
     await notifier.close();
+    await logs.close();
     await Promise.all([...runtimes.values()].map((rt) => rt.close().catch(() => undefined)));
     await source.close();
     await store.close();
@@ -303,6 +311,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       if (closed) return;
       closed = true;
       closing = true;
+      // Ends the log followers first: their open responses would hold server.close.
+      await logs.close();
       await reconciler.stop();
       await notifier.close();
       await new Promise<void>((r) => {

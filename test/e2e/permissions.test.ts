@@ -89,6 +89,8 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     { name: 'GET …/{name}/plan', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/plan?namespace=${ns}` }) },
     // Authorised callers learn that the application has no such service (404); others get 403/401.
     { name: 'GET …/{name}/services/{svc}/logs', needs: 'read', ok: 404, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/services/none/logs?namespace=${ns}` }) },
+    // Kept function output: a reader may read it, like a service's (docs/security.md).
+    { name: 'GET …/{name}/logs', needs: 'read', ok: 200, call: async (ns) => ({ method: 'GET', path: `/gitops/applications/app/logs?namespace=${ns}&tail=5` }) },
     { name: 'POST …/{name}/sync', needs: 'write', ok: 202, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/sync?namespace=${ns}&async=true` }) },
     { name: 'POST …/{name}/suspend', needs: 'write', ok: 200, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/suspend?namespace=${ns}`, body: { reason: 'matrix' } }) },
     { name: 'POST …/{name}/resume', needs: 'write', ok: 200, call: async (ns) => ({ method: 'POST', path: `/gitops/applications/app/resume?namespace=${ns}` }) },
