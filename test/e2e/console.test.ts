@@ -131,6 +131,8 @@ describe('web console in a browser', { skip: skipReason() }, () => {
     // One application: functions with links, revisions with plans, the head preview.
     await card.getByRole('link', { name: 'web' }).click();
     await page.getByRole('heading', { name: /^web/ }).first().waitFor();
+    // The focus moves to the new screen's content.
+    await page.waitForFunction(`document.activeElement?.id === 'main'`);
     await page.getByRole('link', { name: '/shop/hi' }).waitFor();
     await page.locator(`li[data-revision="${first}"]`).waitFor();
     await page.locator('#preview').getByText('A sync of the head changes nothing.').waitFor();

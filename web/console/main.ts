@@ -303,7 +303,10 @@ async function route(): Promise<void> {
   view = m ? appView(decodeURIComponent(m[1] as string), decodeURIComponent(m[2] as string)) : listView();
   await view.refresh();
 }
-window.addEventListener('hashchange', () => void route().catch(() => undefined));
+// A new screen: the focus moves to its content, so keyboard and screen reader users start there.
+window.addEventListener('hashchange', () => {
+  void route().then(() => $('main').focus(), () => undefined);
+});
 
 function noteStatus(s: AppStatus): void {
   const key = `${s.namespace}/${s.name}`;
