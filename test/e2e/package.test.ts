@@ -23,7 +23,7 @@ describe('the packed npm package', () => {
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     assert.ok(info);
     const paths = new Set(info.files.map((f) => f.path));
-    for (const need of ['bin/zerverless.js', 'dist/cli/main.js', 'examples/hello/zerverless.yaml', 'schema/zerverless.schema.json', 'README.md']) {
+    for (const need of ['bin/zerverless.js', 'dist/cli/main.js', 'examples/hello/zerverless.yaml', 'schema/zerverless.schema.json', 'README.md', 'dist/console/index.html']) {
       assert.ok(paths.has(need), `${need} is missing from the tarball`);
     }
     const untar = spawnSync('tar', ['-xzf', join(dir, info.filename), '-C', dir], { encoding: 'utf8' });
@@ -64,6 +64,9 @@ describe('the packed npm package', () => {
         await new Promise((r2) => setTimeout(r2, 100));
       }
       assert.equal(body, 'Hello from GitOps!');
+      // The web console is served from the installed package's dist/console.
+      const ui = await fetch(`${url}/ui`);
+      assert.equal(ui.status, 200, await ui.text());
     } finally {
       child.kill('SIGTERM');
     }
