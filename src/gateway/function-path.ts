@@ -16,6 +16,7 @@ import { ZvError, toZvError } from '../errors/registry.js';
 import { errorResponse, payloadTooLarge } from '../errors/respond.js';
 import type { ServedFunction } from '../serving/table.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { requestSpans } from '../telemetry/tracing.js';
 import { checkResponse, DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
 import { lingerClose, lingerLimits } from './linger.js';
 import type { HttpDeps } from './http.js';
@@ -48,6 +49,27 @@ export async function callFunction(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Counts an answered function request in the per-function metrics (bounded labels,
+ * telemetry/function-metrics.ts) and, when tracing is on, makes its server span: called after the
+ * answer is written (`started`: performance.now() when the request was taken), out of its way.
+ */
+export function observeFunctionRequest(
+  metrics: Metrics, fn: ServedFunction, method: string, status: number, started: number,
+  traceparent: string | undefined | null, tracestate: string | string[] | undefined | null,
+): void {
+  const end = performance.now();
+  metrics.functions.observe(fn, status, (end - started) / 1000);
+  const record = requestSpans.record;
+  if (record === null) return;
+  const slash = fn.appKey.indexOf('/');
+  const namespace = fn.appKey.slice(0, slash);
+  record({
+    method, route: `/${namespace}${fn.path}`, status, runtime: fn.runtime, namespace, app: fn.appKey.slice(slash + 1), start: started, end,
+    traceparent: traceparent ?? undefined, tracestate: typeof tracestate === 'string' ? tracestate : undefined,
+  });
 }
 
 /** The first value of each query parameter (as URLSearchParams decodes them). */
@@ -193,25 +215,34 @@ export function functionFirst(deps: HttpDeps, fallback: RequestListener): Reques
   const maxResponse = deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const linger = deps.linger ?? lingerLimits(deps.maxBodyBytes);
 
-  const fail = (req: IncomingMessage, res: ServerResponse, e: unknown, extra?: Record<string, string>): void => {
+  const fail = (req: IncomingMessage, res: ServerResponse, e: unknown, extra?: Record<string, string>): number => {
     const web = errorResponse(e, extra);
     // An answer given before the whole body arrived: read and discard the rest within bounds.
     if (!req.complete) lingerClose(req, linger);
     writeWeb(res, web).catch(() => res.destroy());
+    return web.status;
+  };
+
+  const observe = (req: IncomingMessage, fn: ServedFunction, method: string, status: number, started: number): void => {
+    const tp = req.headers.traceparent;
+    observeFunctionRequest(deps.metrics, fn, method, status, started, typeof tp === 'string' ? tp : undefined, req.headers.tracestate);
   };
 
   const answer = (req: IncomingMessage, res: ServerResponse, fn: ServedFunction, freq: FunctionRequest): void => {
+    const started = performance.now();
     callFunction(fn, freq, deps.metrics, maxResponse).then(
       (r) => {
+        let status = r.status;
         try {
           writeFunctionResponse(res, freq.method, r);
         } catch (e) {
           // e.g. a status node refuses
-          if (!res.headersSent) fail(req, res, toZvError(e, 'FUNCTION_BAD_RESPONSE'));
+          if (!res.headersSent) status = fail(req, res, toZvError(e, 'FUNCTION_BAD_RESPONSE'));
           else res.destroy();
         }
+        observe(req, fn, freq.method, status, started);
       },
-      (e: unknown) => fail(req, res, e),
+      (e: unknown) => observe(req, fn, freq.method, fail(req, res, e), started),
     );
   };
 

@@ -21,7 +21,7 @@ import { DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
 import { lingerClose, lingerLimits, type LingerLimits } from './linger.js';
 import type { IncomingMessage, RequestListener } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { callFunction, firstValues, functionFirst } from './function-path.js';
+import { callFunction, firstValues, functionFirst, observeFunctionRequest } from './function-path.js';
 
 export interface HttpDeps {
   serving: ServingTable;
@@ -90,6 +90,7 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
     const fn = first.value;
     const upstream = upstreamOf();
     if (!upstream) return errorResponse(new ZvError('FUNCTION_UNAVAILABLE', `the container of ${fn.path} is not running`));
+    const started = performance.now();
     const done = fn.handle.begin();
     let clientAddress: string | undefined;
     try {
@@ -106,6 +107,8 @@ async function invokeFunction(c: Context, deps: HttpDeps): Promise<Response> {
       },
     });
     deps.metrics.invocations.inc({ runtime: fn.runtime, result: error?.code ?? 'ok' });
+    // timed to the response head: the body streams on
+    observeFunctionRequest(deps.metrics, fn, c.req.method, res.status, started, c.req.header('traceparent'), c.req.header('tracestate'));
     return res;
   }
   const headers: Record<string, string> = {};

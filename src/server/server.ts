@@ -42,6 +42,8 @@ import { NodeServiceRuntime, PortPool } from '../runtimes/node-service/index.js'
 import type { HostedServiceRuntime } from '../apply/services/host.js';
 import { importAppliedFiles } from '../apply/services/state-file.js';
 import { Metrics } from '../telemetry/metrics.js';
+import { observeEvents } from '../telemetry/observe.js';
+import { startTracing } from '../telemetry/tracing.js';
 import { createLogger, type Logger } from '../telemetry/log.js';
 import type { BootstrapRepo, ServeConfig } from './config.js';
 import { validateAppName, validateNamespace } from '../core/names.js';
@@ -297,6 +299,9 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
 
+  // Sync, git and build metrics from the telemetry events; traces when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
+  const stopObserving = observeEvents(metrics, { functionsOf: (ns, name) => [...(serving.getApp(`${ns}/${name}`)?.functions.values() ?? [])].map((f) => f.path) });
+  const tracing = await startTracing({ onError: (message) => logger.warn({ component: 'telemetry' }, `trace export: ${message}`) });
   await reconciler.startPolling();
   if (config.repo) await registerBootstrap(config.repo, reconciler, store, logger, (u) => (opts.trustedRepoUrls?.includes(u) ? undefined : checkRepoUrl(u)), credentials);
 
@@ -314,6 +319,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       // Ends the log followers first: their open responses would hold server.close.
       await logs.close();
       await reconciler.stop();
+      stopObserving();
+      await tracing?.close();
       await notifier.close();
       await new Promise<void>((r) => {
         server.close(() => r());

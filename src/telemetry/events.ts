@@ -13,6 +13,8 @@ export const CHANNELS = {
   removeStart: 'zerverless:remove:start',
   removeStop: 'zerverless:remove:stop',
   gitPull: 'zerverless:git:pull',
+  /** Each `git ls-remote` of a branch head: `repo`, `branch`, `duration`, `result`. */
+  gitLsRemote: 'zerverless:git:ls-remote',
   buildStart: 'zerverless:build:start',
   buildStop: 'zerverless:build:stop',
   healthCheck: 'zerverless:health:check',

@@ -1,5 +1,8 @@
 // Prometheus metrics (prom-client) on a registry of our own, served at /metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEFAULT_MAX_FUNCTION_SERIES, FunctionMetrics } from './function-metrics.js';
+
+const SLOW_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -51,11 +54,36 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly syncDuration = new Histogram({
+    name: 'zerverless_sync_duration_seconds',
+    help: 'Duration of one sync of one application, by namespace, application and result (success or error)',
+    labelNames: ['namespace', 'app', 'result'] as const,
+    buckets: SLOW_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly gitDuration = new Histogram({
+    name: 'zerverless_git_duration_seconds',
+    help: 'Duration of git work against a remote, by operation (ls-remote, fetch) and result',
+    labelNames: ['op', 'result'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly buildDuration = new Histogram({
+    name: 'zerverless_build_duration_seconds',
+    help: 'Duration of builds, by kind (docker: a docker function image; service: fetching, installing and building a service version) and result',
+    labelNames: ['kind', 'result'] as const,
+    buckets: SLOW_BUCKETS,
+    registers: [this.registry],
+  });
+  /** The bounded per-function series (function-metrics.ts). */
+  readonly functions: FunctionMetrics;
   /** Where the applications gauge reads the statuses from when it is scraped. */
   private appStatuses: (() => Promise<string[]>) | null = null;
   readonly applications: Gauge<'status'>;
 
-  constructor() {
+  constructor(opts: { maxFunctionSeries?: number } = {}) {
+    // zerverless_function_requests_total and zerverless_function_request_duration_seconds
+    this.functions = new FunctionMetrics(this.registry, opts.maxFunctionSeries ?? DEFAULT_MAX_FUNCTION_SERIES);
     collectDefaultMetrics({ register: this.registry, prefix: 'zerverless_' });
     const statuses = () => this.appStatuses?.() ?? Promise.resolve([]);
     this.applications = new Gauge({

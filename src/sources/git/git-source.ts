@@ -288,10 +288,18 @@ export class GitSource implements Source {
     const url = ref.repoURL;
     const wanted = `refs/heads/${ref.branch}`;
     this.stats.lsRemote++;
-    const r = await this.runRemote(auth, {
-      args: ['ls-remote', '--exit-code', '--', url, wanted], mode: 'remote', okCodes: [0, 2], url,
-      timeoutMs: this.lsRemoteTimeoutMs, what: `git ls-remote ${url}`,
-    });
+    const started = performance.now();
+    let r: GitResult;
+    try {
+      r = await this.runRemote(auth, {
+        args: ['ls-remote', '--exit-code', '--', url, wanted], mode: 'remote', okCodes: [0, 2], url,
+        timeoutMs: this.lsRemoteTimeoutMs, what: `git ls-remote ${url}`,
+      });
+    } catch (e) {
+      publish(CHANNELS.gitLsRemote, { repo: url, branch: ref.branch, duration: performance.now() - started, result: 'error', error: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+    publish(CHANNELS.gitLsRemote, { repo: url, branch: ref.branch, duration: performance.now() - started, result: 'ok' });
     for (const line of r.stdout.split('\n')) {
       const [sha, name] = line.split('\t');
       if (name !== wanted || sha === undefined) continue;
