@@ -376,11 +376,21 @@ export function applicationsApi(deps: ApiDeps): Hono {
     const q = parseLogQuery(c.req.query('function'), c.req.query('service'), c.req.query('since'), c.req.query('tail'), c.req.query('follow'));
     let initial: OutLine[];
     let subscribe: ((push: (e: OutLine) => void, end: () => void) => () => void) | null = null;
-    if (q.service !== undefined) {
+    // An unknown service is 404 APP_NOT_FOUND.
+    const memory = q.service !== undefined ? await reconciler.serviceLogs(app, q.service) : [];
+    const kept = q.service !== undefined && deps.logs ? await deps.logs.read(app.namespace, app.name, q.service, { since: q.since, tail: q.tail }) : [];
+    if (q.service !== undefined && deps.logs && (kept.length > 0 || memory.length === 0)) {
+      // A service's lines kept on disk by the server (src/logs/).
+      const logs = deps.logs;
+      const service = q.service;
+      initial = kept.map((e) => ({ ...e }));
+      subscribe = (push, end) => logs.follow(app.namespace, app.name, service, (e) => push({ ...e }), end);
+    } else if (q.service !== undefined) {
+      // Without kept lines (a runtime that does not report them): the service's in-memory log.
       const service = q.service;
       const since = q.since;
       const toEntries = (lines: string[]): OutLine[] => lines.map((l) => serviceEntry(l, service)).filter((e) => since === undefined || Date.parse(e.at) >= since);
-      const all = toEntries(await reconciler.serviceLogs(app, service));
+      const all = toEntries(memory);
       initial = q.tail === undefined ? all : q.tail === 0 ? [] : all.slice(-q.tail);
       // Services keep their output in memory (node-service/log.ts): followed by looking once a second.
       subscribe = (push, end) => {

@@ -1,5 +1,6 @@
-// The kept output of functions (PRODUCT.md §12): every line a function prints, with its time and
-// stream, in a ring of segment files per function under <data-dir>/logs/<namespace>/<app>/<path>/.
+// The kept output of functions and services (PRODUCT.md §12): every line a function (or a service)
+// prints, with its time and stream, in a ring of segment files per function under
+// <data-dir>/logs/<namespace>/<app>/<path or service name>/. Below, "function" means either.
 //
 // Bounds: a line is cut at maxLineBytes; each function keeps at most perFunctionBytes on disk (the
 // oldest segment goes first) and all functions together at most totalBytes (the oldest segment of
@@ -35,6 +36,7 @@ export interface LogStoreOptions {
 export interface LogTarget {
   namespace: string;
   app: string;
+  /** A function's path (`/api/hello`) or a service's name (`web`). */
   path: string;
   /** Values of the function's secret env vars (replaced when they appear in a line). */
   secrets: readonly string[];
@@ -175,7 +177,7 @@ export class LogStore implements AppLogs {
   }
 
   private entryOf(fn: FunctionLog, stream: LogStreamName, line: string, t: number): { entry: LogEntry; json: string; bytes: number } {
-    const entry: LogEntry = { at: new Date(t).toISOString(), stream, line, function: fn.path };
+    const entry: LogEntry = { at: new Date(t).toISOString(), stream, line, ...(fn.path.startsWith('/') ? { function: fn.path } : { service: fn.path }) };
     const json = `${JSON.stringify(entry)}\n`;
     return { entry, json, bytes: Buffer.byteLength(json) };
   }
@@ -186,7 +188,7 @@ export class LogStore implements AppLogs {
     fn.pendingBytes += bytes;
     const appKey = appKeyOf(fn.namespace, fn.app);
     for (const s of this.subscribers) {
-      if (s.appKey === appKey && (s.path === null || s.path === fn.path)) s.onEntry(entry);
+      if (s.appKey === appKey && (s.path === null ? fn.path.startsWith('/') : s.path === fn.path)) s.onEntry(entry);
     }
     if (!fn.timer) {
       fn.timer = setTimeout(() => {
@@ -245,9 +247,10 @@ export class LogStore implements AppLogs {
     return true;
   }
 
+  /** The logs of one source, or (null) of every function (not the services). */
   private functionsOf(namespace: string, app: string, fn: string | null): FunctionLog[] {
     const prefix = `${appKeyOf(namespace, app)}\0`;
-    return [...this.fns.values()].filter((f) => f.key.startsWith(prefix) && !f.removed && (fn === null || f.path === fn));
+    return [...this.fns.values()].filter((f) => f.key.startsWith(prefix) && !f.removed && (fn === null ? f.path.startsWith('/') : f.path === fn));
   }
 
   async read(namespace: string, app: string, fn: string | null, q: LogQuery = {}): Promise<LogEntry[]> {
@@ -298,7 +301,8 @@ export class LogStore implements AppLogs {
 
   /** Forgets the kept output of an application (it was removed). */
   async removeApp(namespace: string, app: string): Promise<void> {
-    const fns = this.functionsOf(namespace, app, null);
+    const prefix = `${appKeyOf(namespace, app)}\0`;
+    const fns = [...this.fns.values()].filter((f) => f.key.startsWith(prefix));
     for (const f of fns) {
       f.removed = true;
       f.pending = [];

@@ -50,7 +50,7 @@ export interface ReconcilerDeps {
   /** Where services keep their folders. */
   dataDir: string;
   /** Makes the service runtime of one application (default: none, and apps/ folders are refused). */
-  serviceRuntime?: (dir: string, namespace: string) => HostedServiceRuntime;
+  serviceRuntime?: (dir: string, namespace: string, app: string) => HostedServiceRuntime;
   /** Decrypts functions' envFrom files when they are loaded (the reader gets it too). */
   secrets?: SecretsKeyring;
   /** Backoff of background retries (default 10 s doubling to 10 min). */
@@ -170,7 +170,7 @@ export class Reconciler {
     if (!h) {
       const make = this.deps.serviceRuntime;
       if (!make) throw new ZvError('RUNTIME_UNAVAILABLE', 'this server does not run services from apps/ folders');
-      h = new ServiceHost({ dataDir: this.deps.dataDir, appId: app.id, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace), store: this.deps.store,
+      h = new ServiceHost({ dataDir: this.deps.dataDir, appId: app.id, namespace: app.namespace, app: app.name, logger: this.deps.logger, createRuntime: (dir) => make(dir, app.namespace, app.name), store: this.deps.store,
         ...(this.deps.eventMeta ? { meta: this.deps.eventMeta(app) } : {}),
         ...(this.deps.healthTimeoutMs !== undefined ? { healthTimeoutMs: this.deps.healthTimeoutMs } : {}),
       });

@@ -3,7 +3,8 @@
 // `zerverless logs APP /path` shows them with times; `follow=true` (and `logs -f`) receive a line
 // printed after they started; a function printing 10 MB keeps at most its budget on disk; a secret
 // env value printed by a function is neither in the log files nor in the API answer; another
-// namespace's token gets 403/404; deleting the application removes its logs.
+// namespace's token gets 403/404; deleting the application removes its logs. A Node service's
+// output is kept, followed and printed the same way.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
 import { cliFromSource as run, envWithoutServer } from '../support/cli-src.js';
+import { serviceRepos } from '../support/node-service.js';
 
 const MANIFEST = `apiVersion: zerverless.io/v1
 kind: Application
@@ -240,5 +242,81 @@ describe('kept function logs (GET …/logs, zerverless logs)', () => {
     assert.ok(existsSync(dir));
     assert.equal((await h.api('DELETE', '/app?namespace=team')).status, 204);
     assert.ok(!existsSync(dir), 'the logs folder of the application is gone');
+  });
+});
+
+/** A Node service that prints a line per request (not for /health). */
+const LOGGING_SERVICE_JS = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  if (req.url === '/health') { res.writeHead(200); return res.end('ok'); }
+  console.log('web says ' + req.url);
+  res.end('ok');
+}).listen(Number(process.env.PORT), '127.0.0.1');
+`;
+
+describe('kept service logs (GET …/logs?service=, zerverless logs APP SERVICE)', () => {
+  let h: Harness;
+  let svc: TestRepo;
+  let site: TestRepo;
+
+  async function logs(query: string): Promise<{ status: number; lines: Line[] }> {
+    const res = await fetch(`${h.url}/api/gitops/applications/svc/logs?${query}`, { headers: { authorization: `Bearer ${h.token}` } });
+    const text = await res.text();
+    return { status: res.status, lines: res.status === 200 ? text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Line) : [] };
+  }
+
+  before(async () => {
+    h = await startHarness();
+    ({ svc, app: site } = await serviceRepos({ v1: LOGGING_SERVICE_JS }));
+    const st = await h.register('svc', 'team', site.url);
+    assert.equal(st.status, 'synced', st.message);
+    await h.waitFor('svc', (s) => s.services[0]?.health === 'healthy', 120_000);
+  });
+  after(async () => {
+    await h.close();
+    await svc.remove();
+    await site.remove();
+  });
+
+  it("keeps a service's output on disk with times; follows it; the CLI prints it; delete removes it", async () => {
+    assert.equal((await h.get('/team/web/x?m=one')).status, 200);
+    const deadline = Date.now() + 60_000;
+    let lines: Line[] = [];
+    while (!lines.some((e) => e.line === 'web says /web/x?m=one')) {
+      assert.ok(Date.now() < deadline, `no line: ${JSON.stringify(lines.slice(-5))}`);
+      await new Promise((r) => setTimeout(r, 100));
+      lines = (await logs('service=web')).lines;
+    }
+    const line = lines.find((e) => e.line === 'web says /web/x?m=one')!;
+    assert.equal(line.service, 'web');
+    assert.equal(line.stream, 'stdout');
+    assert.match(line.at, ISO);
+    // The runtime's own notes (fetch, install, start) are kept too.
+    assert.ok(lines.some((e) => e.stream === 'system'));
+    assert.equal((await logs('service=nope')).status, 404);
+    assert.ok(existsSync(join(h.dataDir, 'logs', 'team', 'svc', 'web')));
+
+    // Followed: a line printed after the follow started arrives.
+    const abort = new AbortController();
+    const res = await fetch(`${h.url}/api/gitops/applications/svc/logs?service=web&follow=true&tail=0`, { headers: { authorization: `Bearer ${h.token}` }, signal: abort.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    assert.equal((await h.get('/team/web/x?m=followed')).status, 200);
+    let text = '';
+    while (!text.includes('web says /web/x?m=followed')) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, 'the followed answer ended early');
+      text += new TextDecoder().decode(value);
+    }
+    abort.abort();
+
+    // Today's `zerverless logs APP SERVICE` keeps working, with the service's name on each line.
+    const cli = await run('logs', 'svc', 'web', '--tail', '1', '--server', h.url, '--token', h.token);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z web stdout web says \/web\/x\?m=followed\n$/);
+
+    assert.equal((await h.api('DELETE', '/svc')).status, 204);
+    assert.ok(!existsSync(join(h.dataDir, 'logs', 'team', 'svc')));
   });
 });

@@ -16,11 +16,13 @@ export class LogBuffer {
   private head = 0;
   private bytes = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  /** `onLine` is also told each line (the server keeps them on disk: src/logs/). */
+  constructor(private readonly maxBytes: number, private readonly onLine?: (l: LogLine) => void) {}
 
   add(stream: LogStreamName, text: string): void {
     const line = text.length > MAX_LINE ? text.slice(0, MAX_LINE) + '…' : text;
     const entry = { time: Date.now(), stream, text: line };
+    this.onLine?.(entry);
     this.lines.push(entry);
     this.bytes += cost(entry);
     while (this.bytes > this.maxBytes && this.head < this.lines.length) {

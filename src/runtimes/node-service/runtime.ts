@@ -41,6 +41,8 @@ export interface NodeServiceRuntimeOptions {
   gracePeriodMs?: number;
   /** Log kept per service (default 1 MiB). */
   maxLogBytes?: number;
+  /** Also told every line of every service's log (the server keeps them on disk: src/logs/). Must not throw or block. */
+  onLog?: (service: string, stream: 'stdout' | 'stderr' | 'system', text: string) => void;
   backoff?: Partial<Backoff>;
   /** How long a new process may take to become healthy (default max(60 s, 3 × health interval)). */
   readyTimeoutMs?: number;
@@ -217,7 +219,8 @@ export class NodeServiceRuntime implements ServiceRuntime {
       let svc = this.services.get(spec.name);
       if (!svc) {
         svc = { name: spec.name, dir: join(this.root, spec.name), spec, active: null, next: null,
-          log: new LogBuffer(this.o.maxLogBytes ?? 1024 * 1024), message: undefined, preparing: false };
+          log: new LogBuffer(this.o.maxLogBytes ?? 1024 * 1024, this.o.onLog ? (l) => this.o.onLog?.(spec.name, l.stream, l.text) : undefined),
+          message: undefined, preparing: false };
         this.services.set(spec.name, svc);
       }
       svc.spec = spec;
