@@ -7,6 +7,7 @@ import { bearerToken, type AuthFailure, type TokenService } from '../auth/tokens
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from '../telemetry/log.js';
 import { errorResponse } from '../errors/respond.js';
+import type { Principal } from '../core/access.js';
 
 export interface GuardDeps {
   tokens: TokenService;
@@ -14,6 +15,11 @@ export interface GuardDeps {
   logger: Logger;
   /** Origins (scheme://host[:port]) allowed to call the API from a browser (--cors-origin). */
   corsOrigins: string[];
+  /**
+   * Redeems a ticket of `POST /api/events/ticket` (single use, short-lived): accepted instead of a
+   * bearer token only as `?ticket=` of `GET /api/events`, for browsers' EventSource.
+   */
+  redeemTicket?: (ticket: string) => Principal | null;
 }
 
 const AUTH_MESSAGES: Record<AuthFailure, string> = {
@@ -87,6 +93,16 @@ export function apiGuard(deps: GuardDeps): MiddlewareHandler {
 
   async function authenticate(c: Context, next: () => Promise<void>): Promise<Response | undefined> {
     const bearer = bearerToken(c.req.header('authorization'));
+    const ticket = c.req.method === 'GET' && deps.redeemTicket && bearer.failure === 'missing' && /^\/api\/events\/?$/.test(new URL(c.req.url).pathname)
+      ? c.req.query('ticket') : undefined;
+    if (ticket !== undefined && deps.redeemTicket) {
+      // Never logged: refused like an unknown token.
+      const principal = deps.redeemTicket(ticket);
+      if (!principal) return refuse(c, 'unknown', new ZvError('UNAUTHENTICATED', 'the event ticket is not valid (unknown, used or expired): POST /api/events/ticket makes a new one'));
+      c.set('principal', principal);
+      await next();
+      return undefined;
+    }
     if (bearer.failure || bearer.token === undefined) {
       const failure = bearer.failure ?? 'missing';
       return refuse(c, failure, new ZvError('UNAUTHENTICATED', AUTH_MESSAGES[failure]));

@@ -8,6 +8,7 @@ import type { Hono } from 'hono';
 import { managementApi } from './index.js';
 import { credentialsApi } from './credentials.js';
 import { secretsApi } from './secrets.js';
+import { eventsApi } from './events.js';
 import { webhooksApp } from '../hooks/index.js';
 import { ROUTES, openApiDocument } from './openapi.js';
 import { ERRORS } from '../errors/registry.js';
@@ -24,7 +25,7 @@ function registered(app: Hono, mount: string): string[] {
 describe('OpenAPI document', () => {
   const api = managementApi({
     store: none, reconciler: none, checkRepoUrl: () => undefined, tokens: none, credentials: none,
-    extra: { '/credentials': credentialsApi({ store: none, credentials: none }), '/secrets': secretsApi({ keyring: { recipient: 'age1x' } }) },
+    extra: { '/credentials': credentialsApi({ store: none, credentials: none }), '/secrets': secretsApi({ keyring: { recipient: 'age1x' } }), '/events': eventsApi({ hub: none, tickets: none }) },
   });
   const actual = new Set([...registered(api, '/api'), ...registered(webhooksApp(none), '/hooks')]);
   const documented = new Set(ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`));

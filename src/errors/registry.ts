@@ -22,6 +22,7 @@ export const ERRORS = {
   CREDENTIAL_NOT_FOUND: { status: 404, message: 'No such credential' },
   WEBHOOK_UNAUTHORIZED: { status: 401, message: 'The webhook delivery is not signed with a configured webhook secret' },
   REVISION_NOT_FOUND: { status: 404, message: 'The application keeps no such revision' },
+  TOO_MANY_STREAMS: { status: 429, message: 'Too many event streams are open' },
 
   // Gateway
   NOT_FOUND: { status: 404, message: 'Not found' },

@@ -13,7 +13,7 @@ import type { CommitVerification } from '../core/commit-policy.js';
 import type { ServingTable } from '../serving/table.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { traced, type EventMeta } from '../telemetry/events.js';
+import { CHANNELS, publish, traced, type EventMeta } from '../telemetry/events.js';
 import { Deployer, type DeployerOptions } from '../apply/functions.js';
 import type { RuntimeSet } from '../runtimes/types.js';
 import type { SecretsKeyring } from '../core/secrets.js';
@@ -455,6 +455,7 @@ export class Reconciler {
     const record = await this.deps.store.updateApp(app.id, { suspended: { at, by: s.by, reason: s.reason, ...(s.untilSync ? { untilSync: true } : {}) } });
     this.retries.clear(app.id);
     this.log.info({ namespace: app.namespace, app: app.name, by: s.by, reason: s.reason }, 'automatic syncs suspended');
+    publish(CHANNELS.appSuspend, { app: app.name, namespace: app.namespace, by: s.by, reason: s.reason, untilSync: s.untilSync === true });
     return record;
   }
 
@@ -462,6 +463,7 @@ export class Reconciler {
   async resume(app: AppRecord, by: string | null): Promise<AppRecord> {
     const record = await this.deps.store.updateApp(app.id, { suspended: null });
     if (app.suspended) this.log.info({ namespace: app.namespace, app: app.name, by }, 'automatic syncs resumed');
+    publish(CHANNELS.appResume, { app: app.name, namespace: app.namespace, by });
     if (!this.stopping) this.poller.add(record, 0);
     return record;
   }
@@ -583,6 +585,7 @@ export class Reconciler {
         this.retries.clear(app.id);
         this.failedHead.delete(app.id);
         this.notify(record, 'rolledBack', { commit: rev.commit, message: rollbackReason(rev) });
+        publish(CHANNELS.appRollback, { app: app.name, namespace: app.namespace, commit: rev.commit, by: actor, from: fresh.commit });
         return record;
       } finally {
         this.running.delete(app.id);

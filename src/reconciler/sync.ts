@@ -16,7 +16,7 @@ import type { Deployer, AppIdentity, Prepared } from '../apply/functions.js';
 import type { ServiceHost } from '../apply/services/host.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { traced, type EventMeta } from '../telemetry/events.js';
+import { CHANNELS, publish, traced, type EventMeta } from '../telemetry/events.js';
 import type { SerialRunner } from './serial.js';
 
 /** What a sync needs of the reconciler that runs it. */
@@ -146,14 +146,14 @@ export class SyncRun {
     let outcome: SyncOutcome;
     try {
       outcome = await traced('reconcile', this.meta, async (more) => {
-        more.commit = await this.headStep();
-        await this.snapshotStep();
-        await this.readStep();
-        this.ownershipStep();
-        more.plan = this.planStep().summary;
-        await this.prepareStep();
-        await this.commitStep();
-        const problems = await this.applyServicesStep();
+        more.commit = await this.step('head', () => this.headStep());
+        await this.step('snapshot', () => this.snapshotStep());
+        await this.step('read', () => this.readStep());
+        await this.step('ownership', async () => this.ownershipStep());
+        more.plan = (await this.step('plan', async () => this.planStep())).summary;
+        await this.step('prepare', () => this.prepareStep());
+        await this.step('commit', () => this.commitStep());
+        const problems = await this.step('services', () => this.applyServicesStep());
         const services = this.host?.lastResult();
         if (services) Object.assign(more, { applied: services.applied.length, failed: services.failed.length, blocked: services.blocked.length });
         return { ok: true, commit: this.commit as string, plan: this.plan as Plan, problems } satisfies SyncOutcome;
@@ -161,7 +161,22 @@ export class SyncRun {
     } catch (e) {
       outcome = { ok: false, error: toZvError(e, 'INTERNAL'), commit: this.commit, plan: this.plan };
     }
-    return { record: await this.finish(outcome), outcome };
+    return { record: await this.step('finish', () => this.finish(outcome)), outcome };
+  }
+
+  /** Runs one named step between `zerverless:sync:step` events (start; end with duration and result). */
+  private async step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const base = { ...this.meta, syncId: this.syncId, trigger: this.opts.cause.trigger, step: name };
+    publish(CHANNELS.syncStep, { ...base, commit: this.commit, phase: 'start' });
+    try {
+      const out = await fn();
+      publish(CHANNELS.syncStep, { ...base, commit: this.commit, phase: 'end', result: 'ok', duration: performance.now() - started });
+      return out;
+    } catch (e) {
+      publish(CHANNELS.syncStep, { ...base, commit: this.commit, phase: 'end', result: 'error', error: e instanceof Error ? e.message : String(e), duration: performance.now() - started });
+      throw e;
+    }
   }
 
   /** head: the commit to sync (asked of the remote unless the poll just read it). */

@@ -51,6 +51,7 @@ import type { AppRecord, Store } from '../store/types.js';
 import { lockDataDir } from './lock.js';
 import { LogStore, type LogStoreOptions } from '../logs/store.js';
 import { webhooksApp } from '../hooks/index.js';
+import { EventHub, EventTickets, eventsApi } from '../api/events.js';
 import { webhookSecretAad } from '../core/webhooks.js';
 import { consoleApp } from '../ui/console.js';
 
@@ -245,9 +246,17 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       onLog: (service, stream, line) => logs.write({ namespace, app: appName, path: service, secrets: [] }, stream, line),
     })),
   });
+  // Live events (GET /api/events): the telemetry channels and status changes, per token's namespaces.
+  const events = new EventHub({
+    statusOf: async (namespace, name, settled) => {
+      const a = await store.getApp(namespace, name);
+      return a ? reconciler.status(a, { settled }) : null;
+    },
+  });
+  const eventTickets = new EventTickets();
   const checkRepoUrl = repoUrlChecker(config.allowFileRepos, dataDir);
-  const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, logs, sealSecret: (plain, aad) => masterKey.seal(plain, aad), extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }) } });
-  const guard = apiGuard({ tokens: tokenService, metrics, logger, corsOrigins: config.corsOrigins });
+  const api = managementApi({ store, reconciler, checkRepoUrl, tokens: tokenService, credentials, logs, sealSecret: (plain, aad) => masterKey.seal(plain, aad), extra: { '/credentials': credentialsApi({ store, credentials }), '/secrets': secretsApi({ keyring }), '/events': eventsApi({ hub: events, tickets: eventTickets }) } });
+  const guard = apiGuard({ tokens: tokenService, metrics, logger, corsOrigins: config.corsOrigins, redeemTicket: (t) => eventTickets.redeem(t) });
   // Webhooks are signed, not token-authenticated: mounted beside the API, outside its guard.
   const hooks = webhooksApp({
     apps: async () => (await store.listApps({})).apps,
@@ -287,6 +296,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   } catch (e) {
     // Nothing may keep the process (or state.db, or the lock) alive after a failed start.
     closing = true;
+    events.close();
     await reconciler.stop();
     await notifier.close();
     await logs.close();
@@ -317,6 +327,8 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
       if (closed) return;
       closed = true;
       closing = true;
+      // Event streams end now: the drain below does not wait for them.
+      events.close();
       // Ends the log followers first: their open responses would hold server.close.
       await logs.close();
       await reconciler.stop();

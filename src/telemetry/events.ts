@@ -20,6 +20,12 @@ export const CHANNELS = {
   healthCheck: 'zerverless:health:check',
   /** One drift repair (PRODUCT.md §11): a container, service process or static blob put back, or not. */
   driftRepair: 'zerverless:drift:repair',
+  /** One step of a sync (head, snapshot, read, …, finish): `phase` start, then end with `duration` and `result`. */
+  syncStep: 'zerverless:sync:step',
+  /** An application's automatic syncs suspended, resumed, or its deployment rolled back (GET /api/events). */
+  appSuspend: 'zerverless:app:suspend',
+  appResume: 'zerverless:app:resume',
+  appRollback: 'zerverless:app:rollback',
 } as const;
 
 export type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];
