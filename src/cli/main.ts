@@ -10,6 +10,7 @@ import { addTokenCommands } from './tokens.js';
 import type { ClientOpts as BaseClientOpts } from './context.js';
 import { addSecretsCommands } from './secrets.js';
 import { addLogsCommand } from './logs.js';
+import { withProgress } from './progress.js';
 import { formatApp, formatHistory, formatList, formatRevisions } from './format.js';
 import { runValidate } from './validate.js';
 import { formatPreview } from './diff.js';
@@ -138,16 +139,37 @@ export async function main(argv: string[]): Promise<number> {
     .option('--path <path>', 'folder of the repository holding zerverless.yaml')
     .option('--notify <url>', 'POST its status changes (synced, error, degraded, recovered, rolledBack) to this URL as JSON; repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--paths <glob>', 'monorepos: sync on a poll or webhook only when a changed file matches this glob (from the repository root; its zerverless.yaml and apps/ always count); repeatable', (v: string, prev: string[] = []) => [...prev, v])
-    .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string; notify?: string[]; paths?: string[] }) => {
+    .option('--wait', 'wait for the first sync to finish, showing its steps (exit 1 when it fails)')
+    .option('--quiet', 'with --wait: do not show the steps')
+    .action(async (name: string, repoURL: string, o: ClientOpts & { branch: string; path?: string; notify?: string[]; paths?: string[]; wait?: boolean; quiet?: boolean }) => {
       const notify = o.notify?.map((url) => ({ url }));
-      const r = await (await client(o)).add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path, ...(o.paths ? { paths: o.paths } : {}) }, ...(notify ? { notify } : {}) });
+      const c = await client(o);
+      const add = () => c.add({ name, namespace: o.namespace as string, source: { repoURL, branch: o.branch, path: o.path, ...(o.paths ? { paths: o.paths } : {}) }, ...(notify ? { notify } : {}) });
+      if (o.wait) {
+        const settle = async () => {
+          let s = await add();
+          while (s.status === 'pending' || s.status === 'syncing') {
+            await new Promise((r) => setTimeout(r, 300));
+            s = await c.get(name, s.namespace);
+          }
+          return s;
+        };
+        const r = o.quiet || o.json ? await settle() : await withProgress({ ...(await resolveEndpoint(o)), app: name, namespace: o.namespace as string }, settle);
+        show(o, r, () => formatApp(r));
+        if (r.status === 'error') exitCode = 1;
+        return;
+      }
+      const r = await add();
       show(o, r, () => `registered ${r.namespace}/${r.name} (${r.status}); the first sync runs in the background`);
     });
   clientOptions(apps.command('sync <name>').description('sync now and wait for the result'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')
     .option('--async', 'do not wait for the sync to finish')
-    .action(async (name: string, o: ClientOpts & { async?: boolean }) => {
-      const r = await (await client(o)).sync(name, o.namespace, o.async);
+    .option('--quiet', 'do not show the steps as they happen')
+    .action(async (name: string, o: ClientOpts & { async?: boolean; quiet?: boolean }) => {
+      const c = await client(o);
+      const r = o.async || o.quiet || o.json ? await c.sync(name, o.namespace, o.async)
+        : await withProgress({ ...(await resolveEndpoint(o)), app: name, namespace: o.namespace }, () => c.sync(name, o.namespace));
       show(o, r, () => formatApp(r));
       if (r.status === 'error') exitCode = 1;
     });
@@ -187,8 +209,11 @@ export async function main(argv: string[]): Promise<number> {
     });
   clientOptions(apps.command('rollback <name> <revision>').description('switch back to a kept revision without git (a unique commit prefix will do) and suspend automatic syncs until resume or an explicit sync'))
     .option('--namespace <ns>', 'namespace, when the name exists in several')
-    .action(async (name: string, revision: string, o: ClientOpts) => {
-      const r = await (await client(o)).rollback(name, revision, o.namespace);
+    .option('--quiet', 'do not show the steps as they happen')
+    .action(async (name: string, revision: string, o: ClientOpts & { quiet?: boolean }) => {
+      const c = await client(o);
+      const r = o.quiet || o.json ? await c.rollback(name, revision, o.namespace)
+        : await withProgress({ ...(await resolveEndpoint(o)), app: name, namespace: o.namespace }, () => c.rollback(name, revision, o.namespace));
       show(o, r, () => formatApp(r));
       if (r.status === 'error') exitCode = 1;
     });
