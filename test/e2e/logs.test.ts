@@ -237,6 +237,28 @@ describe('kept function logs (GET …/logs, zerverless logs)', () => {
     assert.match(cli.stderr, /APP_NOT_FOUND|not found/);
   });
 
+  it('a follower ends when the server stops; the kept lines are there after a restart', async () => {
+    const before = (await logs('function=/py')).lines;
+    assert.ok(before.length > 0);
+    const res = await fetch(`${h.url}/api/gitops/applications/app/logs?function=/py&follow=true`, { headers: { authorization: `Bearer ${h.token}` } });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    // The kept lines come first.
+    let text = '';
+    while (text.split('\n').filter((l) => l !== '').length < before.length) {
+      const { value, done } = await reader.read();
+      assert.ok(!done);
+      text += new TextDecoder().decode(value);
+    }
+    const stopping = h.restart();
+    for (;;) {
+      const { done } = await reader.read().catch(() => ({ done: true }));
+      if (done) break;
+    }
+    await stopping;
+    assert.deepEqual((await logs('function=/py')).lines, before);
+  });
+
   it('deleting the application removes its logs', async () => {
     const dir = join(h.dataDir, 'logs', 'team', 'app');
     assert.ok(existsSync(dir));
