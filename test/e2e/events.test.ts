@@ -171,4 +171,13 @@ describe('GET /api/events', () => {
     assert.equal(q.code, 0, q.stderr);
     assert.equal(q.stderr, '');
   });
+
+  it('zerverless apps add --wait waits for the first sync, showing its steps', async () => {
+    const r = await cli('apps', 'add', 'charlie', repoB.url, '--namespace', 'c', '--wait', '--server', h.url, '--token', h.token);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /snapshot [\d.]+s · .*commit [\d.]+s/);
+    assert.match(r.stdout, /synced/);
+    const s = await h.api('GET', '/charlie?namespace=c');
+    assert.equal(s.body.status, 'synced');
+  });
 });

@@ -28,6 +28,8 @@ interface Route {
   ok: number;
   /** What the route needs: read or write access to the namespace, or admin; 'any' = any valid token. */
   needs: 'read' | 'write' | 'admin' | 'any';
+  /** An event stream: only its status (and the error of a refusal) is read, then it is closed. */
+  stream?: boolean;
 }
 
 describe('permission matrix (every API route × caller × namespace)', () => {
@@ -134,7 +136,21 @@ describe('permission matrix (every API route × caller × namespace)', () => {
     { name: 'GET /api/whoami', needs: 'any', ok: 200, call: async () => ({ method: 'GET', path: '/whoami' }) },
     { name: 'GET /api/openapi.json', needs: 'any', ok: 200, call: async () => ({ method: 'GET', path: '/openapi.json' }) },
     { name: 'GET /api/secrets/recipient', needs: 'any', ok: 200, call: async () => ({ method: 'GET', path: '/secrets/recipient' }) },
+    // Live events of one namespace (every namespace the token covers without ?namespace=).
+    { name: 'GET /api/events?namespace=', needs: 'read', ok: 200, stream: true, call: async (ns) => ({ method: 'GET', path: `/events?namespace=${ns}` }) },
+    { name: 'POST /api/events/ticket', needs: 'any', ok: 201, call: async () => ({ method: 'POST', path: '/events/ticket' }) },
   ];
+
+  /** The status of a GET of an event stream (closed at once) and, when refused, its error. */
+  const streamStatus = async (path: string, token: string | null): Promise<{ status: number; body: { error?: { code?: string } } | null }> => {
+    const abort = new AbortController();
+    const res = await fetch(`${h.url}/api${path}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` }, signal: abort.signal });
+    if (res.status === 200) {
+      abort.abort();
+      return { status: 200, body: null };
+    }
+    return { status: res.status, body: (await res.json()) as { error?: { code?: string } } };
+  };
 
   const expected = (route: Route, caller: Caller, ns: Ns): number => {
     if (['no token', 'wrong token', 'expired', 'revoked'].includes(caller.name)) return 401;
@@ -156,7 +172,7 @@ describe('permission matrix (every API route × caller × namespace)', () => {
         const got: string[] = [];
         for (const ns of NS) {
           const { method, path, body } = await route.call(ns);
-          const r = await h.call<{ error?: { code?: string } }>(method, path, { body, token: caller.token });
+          const r = route.stream ? await streamStatus(path, caller.token) : await h.call<{ error?: { code?: string } }>(method, path, { body, token: caller.token });
           cells++;
           const want = expected(route, caller, ns);
           if (r.status !== want) wrong.push(`${route.name} as ${caller.name} in ${ns}: ${r.status} ${JSON.stringify(r.body)} (expected ${want})`);
