@@ -41,7 +41,7 @@ export interface EventHubOptions {
 }
 
 /** Fields of the telemetry metadata never sent to clients (the repository is in the status already). */
-const DROPPED = new Set(['repo', 'branch', 'app', 'namespace']);
+const DROPPED = new Set(['repo', 'branch', 'app', 'namespace', 'application']);
 
 /** Telemetry channel → event type; `status` after it: the application's status is read again. */
 const SOURCES: { channel: string; type: string; phase?: string; status?: boolean }[] = [
@@ -89,11 +89,14 @@ export class EventHub {
 
   private fromChannel(s: (typeof SOURCES)[number], meta: EventMeta): void {
     const namespace = meta.namespace;
-    const app = meta.app;
+    // A service's events name the service as `app` and its application as `application`.
+    const service = typeof meta.application === 'string' && meta.application !== meta.app ? meta.app : undefined;
+    const app = typeof meta.application === 'string' ? meta.application : meta.app;
     // An event that names no namespace cannot be filtered by the token's namespaces: never sent.
     if (typeof namespace !== 'string' || typeof app !== 'string') return;
     const data: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(meta)) if (!DROPPED.has(k)) data[k] = typeof v === 'number' && k === 'duration' ? Math.round(v) : v;
+    if (service !== undefined) data.service = service;
     if (s.phase) data.phase = s.phase;
     this.emit(s.type, namespace, app, data);
     // A sync's first and last steps, and the other changes, move the status.

@@ -59,16 +59,16 @@ export function progressItem(type: string, d: Record<string, unknown>): string |
       if (d.step === 'services' && typeof d.duration === 'number' && d.duration < 1) return null;
       return `${String(d.step)} ${secs(d.duration)}${result}`;
     case 'build':
-      return d.phase === 'start' ? `build ${String(d.path ?? d.version ?? '')} …` : `${secs(d.duration)}${result}`;
+      return d.phase === 'start' ? `build ${d.service !== undefined ? `service ${String(d.service)} ${String(d.version ?? '')}` : String(d.path ?? '')} …` : `${secs(d.duration)}${result}`;
     case 'deploy':
     case 'upgrade':
       // A service (a function deploy is the prepare step, already shown).
       if (d.action === undefined) return null;
-      return d.phase === 'start' ? `${type} service ${String(d.app)} …` : `${secs(d.duration)}${result}`;
+      return d.phase === 'start' ? `${type} service ${String(d.service ?? d.app)} …` : `${secs(d.duration)}${result}`;
     case 'rollback':
       return `rolled back to ${String(d.commit ?? '').slice(0, 7)}`;
     case 'health':
-      return d.result === 'healthy' ? null : `health ${String(d.app)}: ${String(d.result)}`;
+      return d.result === 'healthy' ? null : `health ${String(d.service ?? d.app)}: ${String(d.result)}`;
     default:
       return null;
   }

@@ -240,7 +240,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
     secrets: keyring,
     // One port pool for the service runtimes of every application, so two never pick one port.
     serviceRuntime: opts.serviceRuntime ?? ((dir, namespace, appName) => new NodeServiceRuntime({
-      dataDir: dir, namespace, logger: logger.child({ component: 'node-services', namespace }), allowFileRepos: config.allowFileRepos, ports: servicePorts,
+      dataDir: dir, namespace, application: appName, logger: logger.child({ component: 'node-services', namespace }), allowFileRepos: config.allowFileRepos, ports: servicePorts,
       // After a takeover the old process keeps answering requests already sent to it for a while.
       drainMs: 15_000,
       onLog: (service, stream, line) => logs.write({ namespace, app: appName, path: service, secrets: [] }, stream, line),

@@ -10,6 +10,7 @@ import { startHarness, type Harness } from '../support/server.js';
 import { luaManifest } from './fixtures.js';
 import { cliFromSource as cli } from '../support/cli-src.js';
 import { SseParser, type SseEvent } from '../../src/cli/progress.js';
+import { serviceRepos } from '../support/node-service.js';
 
 interface Stream {
   status: number;
@@ -170,6 +171,24 @@ describe('GET /api/events', () => {
     const q = await cli('apps', 'sync', 'alpha', '--namespace', 'a', '--server', h.url, '--token', h.token, '--quiet');
     assert.equal(q.code, 0, q.stderr);
     assert.equal(q.stderr, '');
+  });
+
+  it("groups a service's install, deploy and health events under its application", async () => {
+    const { svc, app } = await serviceRepos();
+    try {
+      const s = await open(`${h.url}/api/events?app=svcapp`, { authorization: `Bearer ${h.token}` });
+      const r = await h.api('POST', '/', { name: 'svcapp', namespace: 's', source: { repoURL: app.url, branch: 'main' } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const events = await s.until(finished('svcapp'), 'the sync of the service');
+      s.close();
+      const of = (type: string) => events.filter((e) => e.event === type).map((e) => data(e));
+      assert.ok(of('build').some((d) => d.service === 'web' && d.phase === 'end' && d.result === 'ok'), 'the install of web');
+      assert.ok(of('deploy').some((d) => d.service === 'web' && d.phase === 'end' && d.result === 'ok'), 'the deploy of web');
+      assert.ok(events.every((e) => data(e).app === 'svcapp' && data(e).namespace === 's'));
+    } finally {
+      await svc.remove();
+      await app.remove();
+    }
   });
 
   it('zerverless apps add --wait waits for the first sync, showing its steps', async () => {

@@ -51,7 +51,8 @@ export class ServiceHost {
     this.reconciler = new ServiceReconciler({
       runtime: this.runtime,
       state: { load: () => o.store.getAppliedServices(o.appId), save: (applied) => o.store.saveAppliedServices(o.appId, applied) },
-      meta: o.meta ?? { namespace: o.namespace, app: o.app },
+      // `application`: the service actions' events name the service as `app` (GET /api/events groups them by application).
+      meta: { ...(o.meta ?? { namespace: o.namespace, app: o.app }), application: o.app },
       logger: log,
       ...(o.healthTimeoutMs !== undefined ? { healthTimeoutMs: o.healthTimeoutMs } : {}),
     });

@@ -17,6 +17,8 @@ import type { InstallOptions } from './install.js';
 
 export interface PrepareOptions {
   namespace: string | undefined;
+  /** The application of the service, added to the build events. */
+  application?: string | undefined;
   fetch: FetchOptions;
   install: InstallOptions;
 }
@@ -40,7 +42,7 @@ export async function prepareVersion(serviceDir: string, spec: ServiceSpec, o: P
   await rm(dir, { recursive: true, force: true });
   const work = join(serviceDir, `.tmp-${name}-${randomBytes(4).toString('hex')}`);
   await mkdir(work);
-  const meta = { app: spec.name, namespace: o.namespace, version: spec.version, source: spec.source.type };
+  const meta = { app: spec.name, namespace: o.namespace, ...(o.application ? { application: o.application } : {}), version: spec.version, source: spec.source.type };
   try {
     await traced('build', meta, async () => {
       const root = await fetchSource(spec, work, o.fetch);

@@ -35,6 +35,8 @@ export interface HealthTiming {
 export interface InstanceOptions {
   spec: ServiceSpec;
   namespace: string | undefined;
+  /** The application of the service, added to the health check events. */
+  application?: string | undefined;
   dir: string;
   /** PORT of the process (assigned or pinned). */
   port: number;
@@ -184,7 +186,7 @@ export class Instance {
       ok = r.ok;
       detail = r.detail;
       publish(CHANNELS.healthCheck, {
-        app: this.spec.name, namespace: this.o.namespace, version: this.spec.version, type: h.type,
+        app: this.spec.name, namespace: this.o.namespace, ...(this.o.application ? { application: this.o.application } : {}), version: this.spec.version, type: h.type,
         result: ok ? 'healthy' : 'unhealthy', duration: performance.now() - started, ...(ok ? {} : { error: detail }),
       });
     } else {

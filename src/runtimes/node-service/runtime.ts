@@ -29,6 +29,8 @@ export interface NodeServiceRuntimeOptions {
   dataDir: string;
   /** Given: folders go under `<dataDir>/services/<namespace>/`, and events carry it. */
   namespace?: string;
+  /** The application the services belong to: events carry it as `application` (GET /api/events). */
+  application?: string;
   logger?: Logger;
   /** Registry for `npm` sources (default: whatever the host's npm uses). */
   npmRegistry?: string;
@@ -234,7 +236,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
       try {
         svc.preparing = true;
         const { dir } = await prepareVersion(svc.dir, spec, {
-          namespace: this.o.namespace,
+          namespace: this.o.namespace, application: this.o.application,
           fetch: {
             allowFileRepos: this.o.allowFileRepos ?? false, npmRegistry: this.o.npmRegistry, log: svc.log, env: toolEnv(spec.env),
             gitTimeoutMs: this.o.gitTimeoutMs ?? 5 * 60_000, downloadTimeoutMs: this.o.downloadTimeoutMs ?? 5 * 60_000,
@@ -272,7 +274,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
       if (!this.ports.hold(port)) throw serviceError('start', `${spec.name}: port ${port} is already used by another service of this server`);
     } else port = await this.ports.take();
     const inst = new Instance({
-      spec, namespace: this.o.namespace, dir, port, log: svc.log, logger: this.logger, gracePeriodMs: this.grace,
+      spec, namespace: this.o.namespace, application: this.o.application, dir, port, log: svc.log, logger: this.logger, gracePeriodMs: this.grace,
       backoff: this.backoff, timing: this.timing, onPid: () => this.savePids(svc),
     });
     this.live.add(inst);
