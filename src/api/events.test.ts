@@ -16,7 +16,7 @@ import { errorResponse } from '../errors/respond.js';
 
 const reader: Principal = { tokenId: 't1', name: 'reader', role: 'reader', namespaces: ['a'], services: false };
 
-async function serve(hub: EventHub, o: { maxStreamsPerToken?: number; maxBufferedBytes?: number } = {}): Promise<{ url: string; server: Server }> {
+async function serve(hub: EventHub, o: { maxStreamsPerToken?: number; maxBufferedBytes?: number; heartbeatMs?: number } = {}): Promise<{ url: string; server: Server }> {
   const app = new Hono();
   app.onError((e) => errorResponse(toZvError(e)));
   app.use('*', async (c, next) => {
@@ -113,6 +113,40 @@ describe('event stream bounds', () => {
     // Closing the hub (server shutdown) ends the open stream.
     hub.close();
     await first;
+  });
+
+  it('sends a heartbeat comment while nothing happens', async () => {
+    const hub = new EventHub({ statusOf: async () => null });
+    const { url, server } = await serve(hub, { heartbeatMs: 50 });
+    closers.push(() => server.close(), () => hub.close());
+    const raw = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const req = get(`${url}/api/events`, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          if (text.includes(': keep-alive\n\n')) {
+            req.destroy();
+            resolve(text);
+          }
+        });
+      });
+      req.on('error', reject);
+    });
+    assert.match(raw, /^retry: \d+\n/);
+  });
+
+  it('a ticket opens once, as its token, and not after it expires', () => {
+    let now = 1_000_000;
+    const tickets = new EventTickets({ ttlMs: 60_000, now: () => now });
+    const a = tickets.issue(reader);
+    assert.match(a.ticket, /^zvt_[A-Za-z0-9_-]{32}$/);
+    assert.deepEqual(tickets.redeem(a.ticket), reader);
+    assert.equal(tickets.redeem(a.ticket), null, 'used once');
+    const b = tickets.issue(reader);
+    now += 60_000;
+    assert.equal(tickets.redeem(b.ticket), null, 'expired');
+    assert.equal(tickets.redeem('zvt_unknown'), null);
   });
 
   it('replays exactly the events after Last-Event-ID, only of covered namespaces', async () => {
