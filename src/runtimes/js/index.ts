@@ -43,6 +43,16 @@ export class JsRuntime implements FunctionRuntime {
     return fn;
   }
 
+  /**
+   * Compiles and starts `source` exactly as `load` does (same errors: syntax, top-level code that
+   * throws, loops or runs out of memory), then lets the isolate go: a synced function keeps no
+   * isolate until its first call (issue 10: idle functions cost nothing).
+   */
+  async compile(source: FunctionSource, log: FunctionLogger): Promise<void> {
+    const fn = await this.load(source, log);
+    await fn.dispose();
+  }
+
   /** Functions loaded and not yet disposed (each keeps an isolate). */
   get liveCount(): number {
     return this.loaded.size;
