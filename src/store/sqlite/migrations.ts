@@ -165,12 +165,14 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 7,
     name: 'content ids of deployed static files and folders',
-    // oid: the file's content id in its commit (git blob id), NULL for files deployed before; a later
+    // git_oid: the file's content id in its commit (git blob id), NULL for files deployed before; a later
     // sync reuses hash and size of a file whose id is unchanged. static_dirs: JSON {folder path: tree
     // id} of the static site (StaticSite.dirs), NULL when the site has symlinks or was deployed before.
     // Files of a list sorted by path are stored with position -1 (read back in path order).
+    // Not named `oid`: that is an alias of rowid, and newer SQLite (better-sqlite3 on Node 22+)
+    // refuses a column of that name.
     sql: `
-      ALTER TABLE deployed_static_files ADD COLUMN oid TEXT;
+      ALTER TABLE deployed_static_files ADD COLUMN git_oid TEXT;
       ALTER TABLE deployed ADD COLUMN static_dirs TEXT;
     `,
   },

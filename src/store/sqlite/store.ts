@@ -232,7 +232,7 @@ export class SqliteStore implements Store {
     const fns = this.sql('SELECT * FROM deployed_functions WHERE app_id = ? ORDER BY position').all(appId) as FunctionRow[];
     let site: DeployedState['static'] = null;
     if (d.static_dir !== null) {
-      const rows = this.sql('SELECT path, hash, size, oid, position FROM deployed_static_files WHERE app_id = ? ORDER BY position').all(appId) as StaticFileRow[];
+      const rows = this.sql('SELECT path, hash, size, git_oid AS oid, position FROM deployed_static_files WHERE app_id = ? ORDER BY position').all(appId) as StaticFileRow[];
       site = { dir: d.static_dir, files: staticFilesFromRows(rows) };
       if (d.static_dirs !== null) site.dirs = JSON.parse(d.static_dirs) as Record<string, string>;
       this.staticWritten.set(appId, site.files);
@@ -281,9 +281,9 @@ export class SqliteStore implements Store {
     if (this.staticWritten.get(appId) === files) return;
     const sorted = files.every((f, i) => i === 0 || (files[i - 1] as StaticFileEntry).path < f.path);
     const rows = new Map<string, StaticFileRow>();
-    for (const r of this.sql('SELECT path, hash, size, oid, position FROM deployed_static_files WHERE app_id = ?').all(appId) as StaticFileRow[]) rows.set(r.path, r);
-    const insert = this.sql('INSERT INTO deployed_static_files (app_id, position, path, hash, size, oid) VALUES (?, ?, ?, ?, ?, ?)');
-    const update = this.sql('UPDATE deployed_static_files SET position = ?, hash = ?, size = ?, oid = ? WHERE app_id = ? AND path = ?');
+    for (const r of this.sql('SELECT path, hash, size, git_oid AS oid, position FROM deployed_static_files WHERE app_id = ?').all(appId) as StaticFileRow[]) rows.set(r.path, r);
+    const insert = this.sql('INSERT INTO deployed_static_files (app_id, position, path, hash, size, git_oid) VALUES (?, ?, ?, ?, ?, ?)');
+    const update = this.sql('UPDATE deployed_static_files SET position = ?, hash = ?, size = ?, git_oid = ? WHERE app_id = ? AND path = ?');
     files.forEach((f, i) => {
       const position = sorted ? -1 : i;
       const oid = f.oid ?? null;
