@@ -31,6 +31,30 @@ export const CHANNELS = {
 export type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];
 export type EventMeta = Record<string, unknown>;
 
+/**
+ * Subscriptions of one observer (metrics, traces): each handler is kept from throwing into the work
+ * that published the event; `close()` unsubscribes them all.
+ */
+export function observer(): { on(name: string, fn: (m: EventMeta) => void): void; close(): void } {
+  const subs: [string, (m: unknown) => void][] = [];
+  return {
+    on(name, fn) {
+      const h = (m: unknown): void => {
+        try {
+          fn(m as EventMeta);
+        } catch {
+          // telemetry never breaks the work it observes
+        }
+      };
+      diagnostics_channel.subscribe(name, h);
+      subs.push([name, h]);
+    },
+    close() {
+      for (const [name, h] of subs.splice(0)) diagnostics_channel.unsubscribe(name, h);
+    },
+  };
+}
+
 export function publish(name: ChannelName, meta: EventMeta): void {
   const ch = diagnostics_channel.channel(name);
   if (ch.hasSubscribers) ch.publish(meta);

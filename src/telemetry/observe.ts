@@ -1,8 +1,7 @@
 // Metrics from the telemetry events (events.ts), rather than threaded through the code: sync
 // durations from the sync's steps, git and build durations, and the removal of the per-function
 // series of deleted applications and functions.
-import diagnostics_channel from 'node:diagnostics_channel';
-import { CHANNELS, type EventMeta } from './events.js';
+import { CHANNELS, observer, type EventMeta } from './events.js';
 
 /** The sync's step events (CHANNELS.syncStep: `phase` start / end, `syncId`, `step`, `result`). */
 const SYNC_STEP = 'zerverless:sync:step';
@@ -24,18 +23,8 @@ const MAX_RUNNING = 10_000;
 /** Subscribes `metrics` to the events; returns the unsubscribe. */
 export function observeEvents(metrics: Metrics, opts: ObserveOptions): () => void {
   const running = new Map<unknown, Running>();
-  const subs: [string, (m: unknown) => void][] = [];
-  const on = (name: string, fn: (m: EventMeta) => void): void => {
-    const h = (m: unknown): void => {
-      try {
-        fn(m as EventMeta);
-      } catch {
-        // telemetry never breaks the work it observes
-      }
-    };
-    diagnostics_channel.subscribe(name, h);
-    subs.push([name, h]);
-  };
+  const subs = observer();
+  const on = subs.on;
   const str = (v: unknown): string => (typeof v === 'string' ? v : '');
   const seconds = (m: EventMeta): number => (typeof m.duration === 'number' ? m.duration / 1000 : 0);
 
@@ -76,7 +65,5 @@ export function observeEvents(metrics: Metrics, opts: ObserveOptions): () => voi
     // its sync duration series go too
     for (const result of ['success', 'error']) metrics.syncDuration.remove({ namespace, app, result });
   });
-  return () => {
-    for (const [name, h] of subs) diagnostics_channel.unsubscribe(name, h);
-  };
+  return () => subs.close();
 }

@@ -11,7 +11,6 @@
 // ownership, plan, prepare, commit, services, finish) and a `build` child of the step a docker
 // function's image or a service version is built in. Request spans are made when the answer is
 // written, with the times it started and ended, as children of the request's W3C `traceparent`.
-import diagnostics_channel from 'node:diagnostics_channel';
 import {
   DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, defaultTextMapGetter, diag, trace,
   type Attributes, type Context, type Span, type Tracer,
@@ -23,7 +22,7 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import {
   ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION,
 } from '@opentelemetry/semantic-conventions';
-import { CHANNELS, type EventMeta } from './events.js';
+import { CHANNELS, observer, type EventMeta } from './events.js';
 
 /** The sync's step events (CHANNELS.syncStep: `phase` start / end, `syncId`, `step`, `result`). */
 const SYNC_STEP = 'zerverless:sync:step';
@@ -60,18 +59,8 @@ export function startOtel(opts: { version: string; onError: (message: string) =>
 
   const syncs = new Map<unknown, RunningSync>();
   const builds = new Map<string, Span>();
-  const subs: [string, (m: unknown) => void][] = [];
-  const on = (name: string, fn: (m: EventMeta) => void): void => {
-    const h = (m: unknown): void => {
-      try {
-        fn(m as EventMeta);
-      } catch {
-        // tracing never breaks the work it observes
-      }
-    };
-    diagnostics_channel.subscribe(name, h);
-    subs.push([name, h]);
-  };
+  const subs = observer();
+  const on = subs.on;
   const endStep = (s: RunningSync, failed: boolean): void => {
     if (!s.step) return;
     if (failed) s.step.span.setStatus({ code: SpanStatusCode.ERROR });
@@ -162,7 +151,7 @@ export function startOtel(opts: { version: string; onError: (message: string) =>
   return {
     async close() {
       requestSpans.record = null;
-      for (const [name, h] of subs) diagnostics_channel.unsubscribe(name, h);
+      subs.close();
       for (const s of syncs.values()) {
         endStep(s, false);
         s.root.end();
