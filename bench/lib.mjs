@@ -2,6 +2,7 @@
 // environment, git repositories written by the bench, child processes that print their URL when
 // ready, and small HTTP helpers.
 import { spawn, execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { arch, cpus, platform, release } from 'node:os';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -94,7 +95,11 @@ export const children = new Set();
  */
 export function startChild(name, script, args = [], { env = process.env, timeoutMs = 60_000, quiet = false } = {}) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--no-node-snapshot', join(HERE, script), ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  // BENCH_PROFILE_DIR=DIR: the zerverless server and the baseline write a V8 CPU profile there
+  // when they stop (node --cpu-prof, file names carry the pid), to see where a target's time goes;
+  // figures of a profiled run are lower.
+  const profile = process.env.BENCH_PROFILE_DIR && (script === 'server.mjs' || script === 'baseline.mjs') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, ['--no-node-snapshot', ...profile, join(HERE, script), ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const tail = [];
@@ -194,4 +199,56 @@ export async function api(base, method, path, body) {
     parsed = text;
   }
   return { status: res.status, body: parsed };
+}
+
+// --- process trees (Linux /proc) ---------------------------------------------------------
+
+/** Every pid under root (root included), from the ppid field of /proc/<pid>/stat. */
+export function processTree(root) {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  const out = [];
+  const todo = [root];
+  while (todo.length) {
+    const p = todo.pop();
+    out.push(p);
+    todo.push(...(kids.get(p) ?? []));
+  }
+  return out;
+}
+
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+/**
+ * CPU seconds (user + system) used so far by every live process under root, root included: the
+ * server, its worker threads and its sandboxed children (Python workers…). null off Linux.
+ */
+export function treeCpuSeconds(root) {
+  if (!root) return null;
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      if (pid === root) return null;
+    }
+  }
+  return ticks / CLK_TCK;
 }

@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import {
-  HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, readToken, runMeta, startChild, stopChild, waitForBody,
+  HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, readToken, runMeta, startChild, stopChild, treeCpuSeconds, waitForBody,
 } from './lib.mjs';
 
 const RESULTS = join(HERE, 'results', 'latest.json');
@@ -133,11 +133,12 @@ function cannon(url, durationSec, expectBody, onLatency) {
 }
 
 /** Warm-up, then a measured run: req/s over the measured window, p50/p99 in ms (sub-ms precision). */
-async function load(label, url, expectBody) {
+async function load(label, url, expectBody, serverPid) {
   process.stderr.write(`  load ${label} (${CONFIG.warmupSec ? `${CONFIG.warmupSec} s warm-up + ` : ''}${CONFIG.durationSec} s, ${CONFIG.connections} connections)…\n`);
   if (CONFIG.warmupSec > 0) await cannon(url, CONFIG.warmupSec, expectBody, null);
   let lat = new Float64Array(1 << 16);
   let n = 0;
+  const cpu0 = treeCpuSeconds(serverPid);
   const res = await cannon(url, CONFIG.durationSec, expectBody, (ms) => {
     if (n === lat.length) {
       const bigger = new Float64Array(lat.length * 2);
@@ -146,6 +147,7 @@ async function load(label, url, expectBody) {
     }
     lat[n++] = ms;
   });
+  const cpu1 = treeCpuSeconds(serverPid);
   const sorted = lat.subarray(0, n).sort();
   const ok = res['2xx'] - (res.mismatches ?? 0);
   const out = {
@@ -153,6 +155,9 @@ async function load(label, url, expectBody) {
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
     requests: res.requests.total,
+    // CPU (user + system, every thread and child process of the server) per answered request: the
+    // server's cost, which the load generator on the same cores does not blur as much as req/s.
+    cpuUs: cpu0 !== null && cpu1 !== null && res.requests.total > 0 ? ((cpu1 - cpu0) * 1e6) / res.requests.total : null,
     ok,
     non2xx: res.non2xx,
     mismatches: res.mismatches ?? 0,
@@ -221,14 +226,20 @@ function printReport(result) {
   out.push(`zerverless bench — ${meta.date}  node ${meta.node}, ${meta.platform}, ${meta.cpus} CPUs (${meta.cpuModel})`);
   out.push(`${meta.connections} connections, ${meta.durationSec} s per target after ${meta.warmupSec} s warm-up; server and baseline in their own processes`);
   out.push('');
-  const rows = [['target', 'req/s', '', 'p50', '', 'p99', '']];
-  rows.push(['node:http', int(baseline.rps), '(baseline)', ms(baseline.p50), '', ms(baseline.p99), '']);
+  const us = (n) => (n === null ? '–' : `${n.toFixed(1)} µs`);
+  const rows = [['target', 'req/s', '', 'p50', '', 'p99', '', 'CPU/req', '']];
+  rows.push(['node:http', int(baseline.rps), '(baseline)', ms(baseline.p50), '', ms(baseline.p99), '', us(baseline.cpuUs), '']);
   for (const [name, t] of Object.entries(targets)) {
-    if (t.skipped) rows.push([name, `skipped: ${t.skipped}`, '', '', '', '', '']);
-    else rows.push([name, int(t.rps), `(${ratio(t.ratio.rps)} baseline)`, ms(t.p50), `(${ratio(t.ratio.p50)})`, ms(t.p99), `(${ratio(t.ratio.p99)})`]);
+    if (t.skipped) rows.push([name, `skipped: ${t.skipped}`, '', '', '', '', '', '', '']);
+    else {
+      rows.push([
+        name, int(t.rps), `(${ratio(t.ratio.rps)} baseline)`, ms(t.p50), `(${ratio(t.ratio.p50)})`, ms(t.p99), `(${ratio(t.ratio.p99)})`,
+        us(t.cpuUs), t.ratio.cpuUs === null ? '' : `(${ratio(t.ratio.cpuUs)})`,
+      ]);
+    }
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.filter((r) => !String(r[1]).startsWith('skipped')).map((r) => String(r[c]).length)));
-  const right = new Set([1, 3, 5]);
+  const right = new Set([1, 3, 5, 7]);
   for (const r of rows) {
     if (String(r[1]).startsWith('skipped')) out.push(`  ${r[0].padEnd(widths[0])}  ${r[1]}`);
     else out.push(`  ${r.map((cell, c) => (right.has(c) ? String(cell).padStart(widths[c]) : String(cell).padEnd(widths[c]))).join('  ').trimEnd()}`);
@@ -236,6 +247,7 @@ function printReport(result) {
   const b = baseline.runs.map((r) => r.rps);
   out.push(`  ratios: against the mean of the baseline runs just before and after each target; the ${b.length} baseline runs`);
   out.push(`  ranged ${int(Math.min(...b))}–${int(Math.max(...b))} req/s (±${((Math.max(...b) - Math.min(...b)) / 2 / baseline.rps * 100).toFixed(0)}% of their mean: that is this machine's noise)`);
+  if (baseline.cpuUs !== null) out.push('  CPU/req: user + system CPU of the server\'s whole process tree (threads, sandboxed workers) per request');
   out.push('');
   out.push(`commit → new response served (${meta.rounds} round${meta.rounds === 1 ? '' : 's'})`.padEnd(49) + 'median' + 'max'.padStart(9));
   const line = (label, x) => out.push(`  ${label.padEnd(44)}${ms(x.medianMs).padStart(9)}${ms(x.maxMs).padStart(9)}`);
@@ -308,23 +320,26 @@ async function main() {
   // target's ratios are against the mean of the two baseline runs around it, so slow drift of a noisy
   // machine cancels out. The baseline figure printed is the mean of all baseline runs.
   const BASE_BODY = 'Hello from node:http';
-  const baselineRuns = [await load('baseline', baseSrv.url, BASE_BODY)];
+  const baselineRuns = [await load('baseline', baseSrv.url, BASE_BODY, baseSrv.pid)];
   const targets = {};
   for (const t of CONFIG.targets) {
     if (skipped[t]) {
       targets[t] = { skipped: skipped[t] };
       continue;
     }
-    const r = await load(t, `${zv.url}${TARGETS[t].path}`, TARGETS[t].body);
+    const r = await load(t, `${zv.url}${TARGETS[t].path}`, TARGETS[t].body, zv.pid);
     const before = baselineRuns[baselineRuns.length - 1];
-    const after = await load('baseline', baseSrv.url, BASE_BODY);
+    const after = await load('baseline', baseSrv.url, BASE_BODY, baseSrv.pid);
     baselineRuns.push(after);
     const ref = (k) => (before[k] + after[k]) / 2;
-    targets[t] = { ...r, ratio: { rps: r.rps / ref('rps'), p50: r.p50 / ref('p50'), p99: r.p99 / ref('p99') } };
+    targets[t] = {
+      ...r,
+      ratio: { rps: r.rps / ref('rps'), p50: r.p50 / ref('p50'), p99: r.p99 / ref('p99'), cpuUs: r.cpuUs !== null && before.cpuUs !== null ? r.cpuUs / ref('cpuUs') : null },
+    };
   }
   await stopChild(baseSrv.child);
   const mean = (k) => baselineRuns.reduce((a, r) => a + r[k], 0) / baselineRuns.length;
-  const baseline = { rps: mean('rps'), p50: mean('p50'), p99: mean('p99'), runs: baselineRuns };
+  const baseline = { rps: mean('rps'), p50: mean('p50'), p99: mean('p99'), cpuUs: baselineRuns[0].cpuUs === null ? null : mean('cpuUs'), runs: baselineRuns };
 
   // Commit → served, manual sync, on the same server (its poll is 1 h, so only our sync applies it).
   process.stderr.write(`bench: commit → sync → served, ${CONFIG.rounds} rounds…\n`);

@@ -25,7 +25,7 @@
 // (900, seconds one row may take before it is reported as not measured), BENCH_DURATION (5) and
 // BENCH_WARMUP (1) for the static loads, BENCH_CONNECTIONS (32), BENCH_LOG_LEVEL (warn).
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import {
-  HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, readToken, runMeta, startChild, stopChild, waitForBody,
+  CLK_TCK, HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, processTree, readToken, runMeta, startChild, stopChild, waitForBody,
 } from './lib.mjs';
 import { rowWebhooks, webhooksTableRow } from './webhooks.mjs';
 
@@ -111,30 +111,6 @@ async function startZv(name, dataDir, gitLog, pollInterval = '1h') {
   return zv;
 }
 
-/** Every pid under root (root included), from the ppid field of /proc/<pid>/stat. */
-function processTree(root) {
-  const kids = new Map();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!kids.has(ppid)) kids.set(ppid, []);
-      kids.get(ppid).push(Number(d));
-    } catch {
-      // gone
-    }
-  }
-  const out = [];
-  const todo = [root];
-  while (todo.length) {
-    const p = todo.pop();
-    out.push(p);
-    todo.push(...(kids.get(p) ?? []));
-  }
-  return out;
-}
-
 /** RSS and PSS (bytes) of a process tree, summed over /proc/<pid>/smaps_rollup. */
 function treeMemory(root) {
   let rss = 0;
@@ -154,13 +130,6 @@ function treeMemory(root) {
   return { processes, rssBytes: rss, pssBytes: pss };
 }
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
 /** CPU seconds of a process: its own (user+system) and its reaped children's (git processes…). */
 function cpuTimes(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
