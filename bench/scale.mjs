@@ -12,6 +12,7 @@
 //   git     a one-function repository: git processes per sync, sync time, commit → served
 //   js      1,000 JS functions in one repository: idle memory, restart to /healthz and to a function
 //   python  200 Python functions: idle memory and processes
+//   cold    20 JS, 20 Lua and 20 Python functions: cold start (first request − warm) after a restart and after idle eviction
 //   apps    1,000 applications on 100 repositories: registration, poll period, CPU
 //   reqs    req/s vs node:http of JS / Lua / Python, read from `npm run bench` (bench/results/latest.json)
 //   static  a 100 KB, a 25 B, a 2 MiB and a 10 MiB file vs sirv (and nginx when it is on PATH)
@@ -19,7 +20,7 @@
 //   webhooks  1,000 applications on one repository: a push hook's answer time, syncs within the cap (bench/webhooks.mjs)
 //
 // Settings (environment): BENCH_SCALE_FILES (20000), BENCH_SCALE_JS (1000), BENCH_SCALE_PY (200),
-// BENCH_SCALE_APPS (1000), BENCH_SCALE_REPOS (100), BENCH_SCALE_BATCH (50, registrations in flight),
+// BENCH_SCALE_APPS (1000), BENCH_SCALE_REPOS (100), BENCH_SCALE_COLD (20, functions per runtime of the cold row), BENCH_SCALE_BATCH (50, registrations in flight),
 // BENCH_SCALE_ROUNDS (3), BENCH_SCALE_POLL (10s, poll interval of the apps row),
 // BENCH_SCALE_POLL_WINDOW (60, seconds the apps row watches the poll), BENCH_SCALE_ROW_TIMEOUT
 // (900, seconds one row may take before it is reported as not measured), BENCH_DURATION (5) and
@@ -45,6 +46,7 @@ const CONFIG = {
   files: envNumber('BENCH_SCALE_FILES', 20_000, { min: 1, integer: true }),
   js: envNumber('BENCH_SCALE_JS', 1000, { min: 1, integer: true }),
   py: envNumber('BENCH_SCALE_PY', 200, { min: 1, integer: true }),
+  cold: envNumber('BENCH_SCALE_COLD', 20, { min: 1, integer: true }),
   apps: envNumber('BENCH_SCALE_APPS', 1000, { min: 1, integer: true }),
   repos: envNumber('BENCH_SCALE_REPOS', 100, { min: 1, integer: true }),
   batch: envNumber('BENCH_SCALE_BATCH', 50, { min: 1, integer: true }),
@@ -58,7 +60,7 @@ const CONFIG = {
   logLevel: process.env.BENCH_LOG_LEVEL || 'warn',
 };
 
-const ROWS = ['site', 'git', 'js', 'python', 'apps', 'reqs', 'static', 'docker', 'webhooks'];
+const ROWS = ['site', 'git', 'js', 'python', 'cold', 'apps', 'reqs', 'static', 'docker', 'webhooks'];
 
 // --- small helpers ----------------------------------------------------------------------------
 
@@ -103,8 +105,8 @@ function gitLines(logFile) {
 // --- processes --------------------------------------------------------------------------------
 
 /** A zerverless server (bench/server.mjs) on dataDir with the git shim logging to gitLog. */
-async function startZv(name, dataDir, gitLog, pollInterval = '1h') {
-  const env = { ...process.env, PATH: `${shimDir}:${process.env.PATH ?? ''}`, ZV_BENCH_GIT_LOG: gitLog };
+async function startZv(name, dataDir, gitLog, pollInterval = '1h', extraEnv = {}) {
+  const env = { ...process.env, PATH: `${shimDir}:${process.env.PATH ?? ''}`, ZV_BENCH_GIT_LOG: gitLog, ...extraEnv };
   const zv = await startChild(name, 'server.mjs', ['--data-dir', dataDir, '--poll-interval', pollInterval, '--log-level', CONFIG.logLevel], { env, timeoutMs: 300_000, quiet: Boolean(process.env.BENCH_SCALE_QUIET) });
   // The API needs a token: the admin token a new data dir gets is written to <data dir>/admin-token.
   await readToken(zv.url, dataDir);
@@ -478,6 +480,93 @@ async function rowPython() {
   }
 }
 
+// Cold starts: N functions per runtime (JS, Lua, Python) in one application. After a restart
+// (functions restore lazily) each is requested once, one at a time, then at once again (warm): cold
+// start = first − warm, per function. Then a server with --function-idle 1s: each is called, left
+// to be evicted, and measured the same way (the load after an idle eviction).
+const COLD_IDLE = '1s';
+async function rowCold() {
+  const NS = 'cold';
+  const n = CONFIG.cold;
+  const pad = (i) => String(i).padStart(3, '0');
+  const runtimes = {
+    js: { ext: 'js', code: (i) => `export function handle(req) {\n  return ${JSON.stringify(`js ${i}`)};\n}\n` },
+    lua: { ext: 'lua', code: (i) => `function handle(req)\n  return ${JSON.stringify(`lua ${i}`)}\nend\n` },
+    python: { ext: 'py', code: (i) => `def handle(req):\n    return ${JSON.stringify(`python ${i}`)}\n` },
+  };
+  const fns = [];
+  for (let i = 0; i < n; i++) for (const rt of Object.keys(runtimes)) fns.push({ rt, path: `/${rt}${pad(i)}`, body: `${rt} ${i}` });
+  const files = { 'zerverless.yaml': [...manifestHead('cold', NS), '  functions:', ...fns.map((f) => [`    - path: ${f.path}`, `      runtime: ${f.rt}`, `      codeFile: fns${f.path}.${runtimes[f.rt].ext}`]).flat(), ''].join('\n') };
+  for (const f of fns) files[`fns${f.path}.${runtimes[f.rt].ext}`] = runtimes[f.rt].code(f.body.split(' ')[1]);
+  const repoDir = join(tmpRoot, 'cold-repo');
+  await newRepo(repoDir, files);
+  const timed = async (base, f) => {
+    const t = performance.now();
+    const r = await getText(`${base}/${NS}${f.path}`);
+    const ms = performance.now() - t;
+    if (r.status !== 200 || r.body !== f.body) throw new Error(`${f.path} answered ${r.status} ${JSON.stringify(r.body.slice(0, 200))}`);
+    return ms;
+  };
+  // CPU (ms) used so far by the server's tree: its live processes, and the children it reaped.
+  const cpuMs = (root) => {
+    let ticks = 0;
+    for (const pid of processTree(root)) {
+      try {
+        const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ');
+        ticks += Number(rest[11]) + Number(rest[12]) + (pid === root ? Number(rest[13]) + Number(rest[14]) : 0);
+      } catch {
+        // gone
+      }
+    }
+    return (ticks * 1000) / CLK_TCK;
+  };
+  // Functions one at a time, the runtimes taking turns (so the machine's load spreads evenly over
+  // them): the first request, then at once the second (warm). CPU: the server tree's CPU over the
+  // first requests minus over the warm ones, per function (ticks of 10 ms: only the mean is meant).
+  const measure = async (zvs) => {
+    const out = Object.fromEntries(Object.keys(runtimes).map((rt) => [rt, { first: [], warm: [], cold: [], cpuMs: 0 }]));
+    for (const f of fns) {
+      const c0 = cpuMs(zvs.pid);
+      const first = await timed(zvs.url, f);
+      const c1 = cpuMs(zvs.pid);
+      const warm = await timed(zvs.url, f);
+      const c2 = cpuMs(zvs.pid);
+      out[f.rt].first.push(first);
+      out[f.rt].warm.push(warm);
+      out[f.rt].cold.push(first - warm);
+      out[f.rt].cpuMs += (c1 - c0 - (c2 - c1)) / n;
+    }
+    for (const rt of Object.keys(out)) for (const k of ['first', 'warm', 'cold']) out[rt][k] = spread(out[rt][k]);
+    return out;
+  };
+  const s = await rowServer('cold');
+  let zv = s.zv;
+  try {
+    log(`cold: first sync of ${n} functions per runtime…`);
+    await registerApp(zv.url, { name: 'cold', namespace: NS, repoDir });
+    const st = await waitSettled(zv.url, 'cold', NS, CONFIG.rowTimeoutSec * 1000);
+    if (st.status !== 'synced') {
+      if (/RUNTIME_UNAVAILABLE|bwrap/i.test(st.message ?? '')) return { skipped: `a runtime is unavailable: ${String(st.message).split('\n')[0]}` };
+      throw new Error(`first sync ended '${st.status}': ${st.message}`);
+    }
+    log('cold: restart, then each function once and again…');
+    await stopChild(zv.child);
+    zv = await startZv('cold', s.dataDir, s.gitLog);
+    await waitForBody(`${zv.url}/healthz`, undefined, 60_000); // and the HTTP connection is open
+    const restart = await measure(zv);
+    log(`cold: a server with --function-idle ${COLD_IDLE}: each function once, evicted, then once and again…`);
+    await stopChild(zv.child);
+    zv = await startZv('cold', s.dataDir, s.gitLog, '1h', { ZV_FUNCTION_IDLE: COLD_IDLE });
+    await waitForBody(`${zv.url}/healthz`, undefined, 60_000);
+    for (const f of fns) await timed(zv.url, f);
+    await sleep(parseDurationMs(COLD_IDLE) + 2000); // the last one called is evicted by now
+    const idle = await measure(zv);
+    return { functions: n, restart, idle, functionIdle: COLD_IDLE };
+  } finally {
+    await stopChild(zv.child);
+  }
+}
+
 // 1,000 applications on 100 repositories (10 each, one folder each): registration, poll, CPU.
 async function rowApps() {
   const pollMs = parseDurationMs(CONFIG.pollInterval);
@@ -707,7 +796,7 @@ async function rowDocker() {
   }
 }
 
-const RUNNERS = { site: rowSite, git: rowGit, js: rowJs, python: rowPython, apps: rowApps, reqs: rowReqs, static: rowStatic, docker: rowDocker,
+const RUNNERS = { site: rowSite, git: rowGit, js: rowJs, python: rowPython, cold: rowCold, apps: rowApps, reqs: rowReqs, static: rowStatic, docker: rowDocker,
   webhooks: () => rowWebhooks({ rowServer, tmpRoot, newRepo, manifestHead, luaFn, log, config: CONFIG }),
 };
 
@@ -765,6 +854,15 @@ function tableRows(results) {
   if (results.python && failed('python', `${CONFIG.py} Python functions: idle memory`, '5.1 GB RSS (3.5 GB PSS) in 601 processes') === null) {
     const r = results.python;
     rows.push([`${r.functions} Python functions: idle memory`, `after the sync ${mem(r.idleAfterSync)}; after one request to each ${mem(r.idleAfterAll)}; first sync ${sec(r.syncMs)}`, '5.1 GB RSS (3.5 GB PSS) in 601 processes']);
+  }
+  if (results.cold && failed('cold', `cold start (first request − warm), ${CONFIG.cold} functions per runtime: JS / Lua / Python`, 'JS ≤ 5 ms, Lua ≤ 5 ms, Python ≤ 100 ms') === null) {
+    const r = results.cold;
+    const ms1 = (x) => (x < 10 ? `${x.toFixed(1)} ms` : sec(x));
+    const part = (m) => ['js', 'lua', 'python'].map((rt) => `${ms1(m[rt].cold.median)} (max ${ms1(m[rt].cold.max)}, CPU ${ms1(m[rt].cpuMs)})`).join(' / ');
+    const firsts = (m) => ['js', 'lua', 'python'].map((rt) => ms1(m[rt].first.median)).join(' / ');
+    rows.push([`cold start (first request − warm), ${r.functions} functions per runtime: JS / Lua / Python`,
+      `after a restart ${part(r.restart)}, first request ${firsts(r.restart)}; after an idle eviction (--function-idle ${r.functionIdle}) ${part(r.idle)}, first request ${firsts(r.idle)} (medians)`,
+      'JS ≤ 5 ms, Lua ≤ 5 ms, Python ≤ 100 ms']);
   }
   if (results.apps && failed('apps', `${CONFIG.apps.toLocaleString('en-US')} apps on ${CONFIG.repos} repos: registration / polling`, '459 s to register; poll period ~3× the interval') === null) {
     const r = results.apps;

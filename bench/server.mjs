@@ -37,8 +37,12 @@ const config = resolveServeConfig(
     'allow-file-repos': true,
     'log-level': values['log-level'],
   },
-  // The webhooks row (bench/webhooks.mjs) passes its secret in the environment, never in argv.
-  process.env.ZV_WEBHOOK_SECRET ? { 'webhook-secret': process.env.ZV_WEBHOOK_SECRET } : {},
+  // The webhooks row (bench/webhooks.mjs) passes its secret in the environment, never in argv;
+  // the cold row (bench/scale.mjs) its short --function-idle.
+  {
+    ...(process.env.ZV_WEBHOOK_SECRET ? { 'webhook-secret': process.env.ZV_WEBHOOK_SECRET } : {}),
+    ...(process.env.ZV_FUNCTION_IDLE ? { 'function-idle': process.env.ZV_FUNCTION_IDLE } : {}),
+  },
   {},
 );
 const logger = createLogger({ level: config.logLevel, destination: process.stderr });
