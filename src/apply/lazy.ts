@@ -68,17 +68,33 @@ export class LazyFunction implements LoadedFunction {
     return { loads: this.loadCount, evictions: this.evictCount };
   }
 
-  async invoke(req: FunctionRequest): Promise<FunctionResponse> {
-    if (this.disposed) throw new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
+  invoke(req: FunctionRequest): Promise<FunctionResponse> {
+    if (this.disposed) return Promise.reject(new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded'));
     this.inflight++;
+    // .then rather than async/await: this sits on every request's path, and each async layer costs
+    let running: Promise<FunctionResponse>;
     try {
-      const fn = this.loaded ?? (await this.load());
-      return await fn.invoke(req);
-    } finally {
-      this.inflight--;
-      this.lastUsed = performance.now();
-      if (this.inflight === 0) this.arm();
+      const fn = this.loaded;
+      running = fn ? fn.invoke(req) : this.load().then((loaded) => loaded.invoke(req));
+    } catch (e) {
+      running = Promise.reject(e);
     }
+    return running.then(
+      (r) => {
+        this.ended();
+        return r;
+      },
+      (e: unknown) => {
+        this.ended();
+        throw e;
+      },
+    );
+  }
+
+  private ended(): void {
+    this.inflight--;
+    this.lastUsed = performance.now();
+    if (this.inflight === 0) this.arm();
   }
 
   async dispose(): Promise<void> {

@@ -12,14 +12,29 @@ function kindOf(url: string): string {
   return 'function';
 }
 
-/** A `request` listener for the node server that records every answered request. */
+/** Set on a request whose answer its handler counts itself (countRequest), so the listener skips it. */
+const COUNTED = Symbol('zerverless.httpCounted');
+
+/** Marks `req` as counted by its handler: the listener below leaves it alone. */
+export function countedByHandler(req: IncomingMessage): void {
+  (req as IncomingMessage & { [COUNTED]?: true })[COUNTED] = true;
+}
+
+/** Counts one answered request (`started`: performance.now() when it was taken). */
+export function countRequest(metrics: Metrics, kind: string, status: number, started: number): void {
+  metrics.httpRequests.inc({ kind, status: String(status) });
+  metrics.httpDuration.observe({ kind }, (performance.now() - started) / 1000);
+}
+
+/**
+ * A `request` listener for the node server that records every answered request when it finishes,
+ * but those a handler that ran before it marked countedByHandler (the function path counts its
+ * own answers as it writes them, without a `finish` listener per request).
+ */
 export function httpMetricsListener(metrics: Metrics): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    if ((req as IncomingMessage & { [COUNTED]?: true })[COUNTED]) return;
     const started = performance.now();
-    res.once('finish', () => {
-      const kind = kindOf(req.url ?? '/');
-      metrics.httpRequests.inc({ kind, status: String(res.statusCode) });
-      metrics.httpDuration.observe({ kind }, (performance.now() - started) / 1000);
-    });
+    res.once('finish', () => countRequest(metrics, kindOf(req.url ?? '/'), res.statusCode, started));
   };
 }

@@ -9,6 +9,7 @@
 // labelled children hash their labels on every call, about 2 µs); the registry reads the numbers
 // when /metrics is scraped, through two collectors in prom-client's metric format.
 import type { Metric, Registry } from 'prom-client';
+import { histogramPoints, type MetricPoint } from './request-metrics.js';
 
 export const DEFAULT_MAX_FUNCTION_SERIES = 2000;
 /** The label value of every series beyond the cap. */
@@ -131,14 +132,8 @@ export class FunctionMetrics {
   }
 }
 
-interface Value {
-  metricName?: string;
-  labels: Record<string, string | number>;
-  value: number;
-}
-
-function counterValues(series: Map<string, FunctionSeriesHandle>): Value[] {
-  const out: Value[] = [];
+function counterValues(series: Map<string, FunctionSeriesHandle>): MetricPoint[] {
+  const out: MetricPoint[] = [];
   for (const h of series.values()) {
     for (let i = 0; i < CLASSES.length; i++) {
       if (h.counts[i] === 0) continue;
@@ -148,19 +143,12 @@ function counterValues(series: Map<string, FunctionSeriesHandle>): Value[] {
   return out;
 }
 
-function histogramValues(series: Map<string, FunctionSeriesHandle>): Value[] {
-  const out: Value[] = [];
+function histogramValues(series: Map<string, FunctionSeriesHandle>): MetricPoint[] {
+  const out: MetricPoint[] = [];
   for (const h of series.values()) {
     for (let i = 0; i < CLASSES.length; i++) {
       if (h.counts[i] === 0) continue;
-      const labels = { ...h.labels, status_class: CLASSES[i] as string };
-      let cumulative = 0;
-      for (let b = 0; b < B; b++) {
-        cumulative += h.buckets[i * B + b] as number;
-        out.push({ metricName: `${DURATION}_bucket`, labels: { ...labels, le: b < DURATION_BUCKETS.length ? (DURATION_BUCKETS[b] as number) : '+Inf' }, value: cumulative });
-      }
-      out.push({ metricName: `${DURATION}_sum`, labels, value: h.sums[i] as number });
-      out.push({ metricName: `${DURATION}_count`, labels, value: h.counts[i] as number });
+      histogramPoints(out, DURATION, { ...h.labels, status_class: CLASSES[i] as string }, DURATION_BUCKETS, h.buckets, i * B, h.sums[i] as number, h.counts[i] as number);
     }
   }
   return out;

@@ -1,29 +1,28 @@
 // Prometheus metrics (prom-client) on a registry of our own, served at /metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DEFAULT_MAX_FUNCTION_SERIES, FunctionMetrics } from './function-metrics.js';
+import { RequestCounter, RequestHistogram } from './request-metrics.js';
 
 const SLOW_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly httpRequests = new Counter({
+  // The three metrics of the request path add to plain numbers (request-metrics.ts).
+  readonly httpRequests = new RequestCounter(this.registry, {
     name: 'zerverless_http_requests_total',
     help: 'HTTP requests answered, by kind (function, static, api, system) and status code',
     labelNames: ['kind', 'status'] as const,
-    registers: [this.registry],
   });
-  readonly httpDuration = new Histogram({
+  readonly httpDuration = new RequestHistogram(this.registry, {
     name: 'zerverless_http_request_duration_seconds',
     help: 'Time to answer an HTTP request, by kind',
     labelNames: ['kind'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [this.registry],
   });
-  readonly invocations = new Counter({
+  readonly invocations = new RequestCounter(this.registry, {
     name: 'zerverless_function_invocations_total',
     help: 'Function invocations by runtime and result (ok or an error code)',
     labelNames: ['runtime', 'result'] as const,
-    registers: [this.registry],
   });
   readonly syncs = new Counter({
     name: 'zerverless_syncs_total',
