@@ -84,7 +84,17 @@ export class JsFunction implements LoadedFunction {
     private readonly onDispose: (fn: JsFunction) => void = () => {},
   ) {}
 
-  async invoke(req: FunctionRequest): Promise<FunctionResponse> {
+  invoke(req: FunctionRequest): Promise<FunctionResponse> {
+    // The synchronous path takes no await: its answer is ready when this returns.
+    const inst = this.current;
+    if (this.sync && !this.disposed && inst !== null && inst.canRunSync) {
+      const started = performance.now();
+      if (syncAllowed(started)) return this.invokeSync(inst, req, started);
+    }
+    return this.invokeAsync(req);
+  }
+
+  private async invokeAsync(req: FunctionRequest): Promise<FunctionResponse> {
     if (this.disposed) throw new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
     let inst = this.current && !this.current.dead ? this.current : await this.instance();
     if (this.sync && !inst.canRunSync) {
@@ -94,50 +104,84 @@ export class JsFunction implements LoadedFunction {
       inst = this.current && !this.current.dead ? this.current : await this.instance();
     }
     const started = performance.now();
-    const sync = this.sync && inst.canRunSync && syncAllowed(started);
-    let packed: Packed;
-    if (sync) {
-      const limit = Math.min(SYNC_LIMIT_MS, this.source.timeoutMs);
-      const reqJson = JSON.stringify(req);
-      try {
-        packed = await inst.invokeSync(reqJson, limit);
-        this.syncMs += (inst.lastSyncMs - this.syncMs) * SYNC_AVERAGE_WEIGHT;
-        if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
-      } catch (e) {
-        // a call stopped on the event loop's thread: that function never runs there again
-        if (!(e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT')) throw e;
-        this.toAsync(Infinity);
-        const now = performance.now();
-        recordTrip(now);
-        const left = this.source.timeoutMs - (now - started);
-        if (limit >= this.source.timeoutMs || left < 1) throw e;
-        this.log('stderr', `[zerverless] a call ran past ${limit} ms on the server's event loop; it is run again on the function's own thread (${Math.round(left)} ms left)`);
-        inst = await this.instance();
-        packed = await inst.invoke(reqJson, left);
-      }
-    } else {
-      if (!this.sync && started >= this.asyncUntil && this.probe.inst !== inst) this.probe = { inst, calls: 0, cpuNs: inst.cpuNs() };
-      packed = await inst.invoke(JSON.stringify(req));
-      if (!this.sync && this.probe.inst === inst && ++this.probe.calls >= PROBE_CALLS) {
-        const perCallMs = (inst.cpuNs() - this.probe.cpuNs) / this.probe.calls / 1e6;
-        this.probe = { inst: null, calls: 0, cpuNs: 0 };
-        if (perCallMs >= 0 && perCallMs < SYNC_BUDGET_MS && performance.now() >= this.asyncUntil) {
-          this.sync = true;
-          this.syncMs = perCallMs;
-        }
+    if (this.sync && inst.canRunSync && syncAllowed(started)) return this.invokeSync(inst, req, started);
+    if (!this.sync && started >= this.asyncUntil && this.probe.inst !== inst) this.probe = { inst, calls: 0, cpuNs: inst.cpuNs() };
+    const packed = await inst.invoke(JSON.stringify(req));
+    if (!this.sync && this.probe.inst === inst && ++this.probe.calls >= PROBE_CALLS) {
+      const perCallMs = (inst.cpuNs() - this.probe.cpuNs) / this.probe.calls / 1e6;
+      this.probe = { inst: null, calls: 0, cpuNs: 0 };
+      if (perCallMs >= 0 && perCallMs < SYNC_BUDGET_MS && performance.now() >= this.asyncUntil) {
+        this.sync = true;
+        this.syncMs = perCallMs;
       }
     }
     // Measuring the heap costs ~40 µs. A call that ends within CHECK_AFTER_MS cannot have written
     // enough to go far past the limit (memory is written at some GB/s), so only longer calls pay it.
-    if (performance.now() - started >= CHECK_AFTER_MS && (sync && inst.canRunSync ? inst.overLimitSync() : await inst.overLimit())) {
-      if (this.current === inst) inst.kill('memory');
-      throw new ZvError('FUNCTION_MEMORY_LIMIT', `The function went over its memory limit of ${this.source.memoryMb} MiB`);
+    if (performance.now() - started >= CHECK_AFTER_MS && await inst.overLimit()) throw this.overMemory(inst);
+    return this.answer(inst, packed);
+  }
+
+  /** One call on the event loop's thread (see SYNC_LIMIT_MS), started at `started`. */
+  private invokeSync(inst: Instance, req: FunctionRequest, started: number): Promise<FunctionResponse> {
+    const limit = Math.min(SYNC_LIMIT_MS, this.source.timeoutMs);
+    const reqJson = JSON.stringify(req);
+    let out: Packed | Promise<Packed>;
+    try {
+      out = inst.callSync(reqJson, limit);
+    } catch (e) {
+      return this.afterSyncFailure(e, reqJson, started, limit);
     }
+    this.syncMs += (inst.lastSyncMs - this.syncMs) * SYNC_AVERAGE_WEIGHT;
+    if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
+    if (out instanceof Promise) {
+      // the handler's promise waits on a timer: the rest runs asynchronously
+      return out.then(
+        async (packed) => {
+          if (performance.now() - started >= CHECK_AFTER_MS && (inst.canRunSync ? inst.overLimitSync() : await inst.overLimit())) throw this.overMemory(inst);
+          return this.answer(inst, packed);
+        },
+        (e: unknown) => this.afterSyncFailure(e, reqJson, started, limit),
+      );
+    }
+    try {
+      // Measuring the heap costs ~40 µs: only calls that took CHECK_AFTER_MS pay it (see invokeAsync).
+      if (performance.now() - started >= CHECK_AFTER_MS && inst.overLimitSync()) throw this.overMemory(inst);
+      return Promise.resolve(this.answer(inst, out));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * A synchronous call failed. One stopped on the event loop's thread makes the function never run
+   * there again, and is run again from the start on its own thread with the rest of its timeout.
+   */
+  private async afterSyncFailure(e: unknown, reqJson: string, started: number, limit: number): Promise<FunctionResponse> {
+    if (!(e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT')) throw e;
+    this.toAsync(Infinity);
+    const now = performance.now();
+    recordTrip(now);
+    const left = this.source.timeoutMs - (now - started);
+    if (limit >= this.source.timeoutMs || left < 1) throw e;
+    this.log('stderr', `[zerverless] a call ran past ${limit} ms on the server's event loop; it is run again on the function's own thread (${Math.round(left)} ms left)`);
+    const inst = await this.instance();
+    const packed = await inst.invoke(reqJson, left);
+    if (await inst.overLimit()) throw this.overMemory(inst);
+    return this.answer(inst, packed);
+  }
+
+  /** The isolate went over its memory limit: it is killed (when current), the call fails. */
+  private overMemory(inst: Instance): ZvError {
+    if (this.current === inst) inst.kill('memory');
+    return new ZvError('FUNCTION_MEMORY_LIMIT', `The function went over its memory limit of ${this.source.memoryMb} MiB`);
+  }
+
+  /** The FunctionResponse of a packed answer (throws the ZvError it stands for). */
+  private answer(inst: Instance, packed: Packed): FunctionResponse {
     if (packed.kind === 'error' && ALLOCATION_FAILED.test(packed.message)) {
       // an array buffer over the isolate's memory limit: the same as running out of heap
       this.log('stderr', `[zerverless] ${clipMessage(packed.message)}`);
-      if (this.current === inst) inst.kill('memory');
-      throw new ZvError('FUNCTION_MEMORY_LIMIT', `The function went over its memory limit of ${this.source.memoryMb} MiB`);
+      throw this.overMemory(inst);
     }
     // the isolate refused anything over the cap before the copy; this is the exact count
     return checkResponse(this.toResponse(packed), this.maxResponseBytes);

@@ -21,8 +21,17 @@ export type Packed =
   /** The response was over --max-response (`size`: bytes counted when the check stopped). */
   | { kind: 'toolarge'; size: number };
 
-/** What the isolate's invokeSync()/take() hand back besides a Packed (see shims-glue.ts). */
-type SyncPacked = Packed | { kind: 'pending'; id: number } | { kind: 'wait' };
+/** What take() hands back besides a Packed: the answer is still pending (see shims-glue.ts). */
+type Taken = Packed | { kind: 'wait' };
+
+/**
+ * A Packed from what the isolate handed back through wire() (shims-glue.ts): a string not starting
+ * with NUL is a returned string, NUL + JSON is any other packed answer, an object is one as is.
+ */
+function unwire(x: unknown): Packed {
+  if (typeof x === 'string') return x.charCodeAt(0) === 0 ? JSON.parse(x.slice(1)) as Packed : { kind: 'value', value: x };
+  return x as Packed;
+}
 
 export type DeathReason = 'timeout' | 'memory' | 'disposed';
 
@@ -188,44 +197,51 @@ export class Instance {
   }
 
   /**
-   * Runs one invocation synchronously on this thread, under the function's timeout. A handler whose
-   * promise is still pending after its microtasks ran (it waits on a timer) is awaited
-   * asynchronously for the rest of the timeout. Rejects like `invoke`.
+   * Runs one invocation synchronously on this thread within `budgetMs` (the caller checked
+   * canRunSync). Returns the packed answer, or, for a handler whose promise is still pending after
+   * its microtasks ran (it waits on a timer), a promise of it, awaited asynchronously for the rest of
+   * the function's timeout. Throws (or the promise rejects) like `invoke`.
    */
-  invokeSync(reqJson: string, budgetMs = this.source.timeoutMs): Promise<Packed> {
+  callSync(reqJson: string, budgetMs: number): Packed | Promise<Packed> {
     const { timeoutMs } = this.source;
-    if (!this.canRunSync || !this.takeRef || !this.settleRef) return this.invoke(reqJson);
+    const invokeSyncRef = this.invokeSyncRef as ivm.Reference;
     // The synchronous part runs within `budgetMs` (it blocks the event loop); a promise it leaves
     // pending gets the rest of the function's timeout asynchronously.
     const syncLimit = Math.max(1, Math.min(budgetMs, timeoutMs));
     const started = performance.now();
-    const cpu = this.cpuNs();
-    let out: SyncPacked;
+    const cpu = this.cpuNow();
+    let out: unknown;
     try {
-      out = (this.invokeSyncRef as ivm.Reference).applySync(undefined, [reqJson], {
-        timeout: syncLimit, arguments: { copy: true }, result: { copy: true },
-      }) as SyncPacked;
-      if (out.kind === 'pending') {
+      out = invokeSyncRef.applySync(undefined, [reqJson], { timeout: syncLimit, result: { copy: true } });
+      if (typeof out === 'number') {
         const left = Math.max(1, Math.ceil(syncLimit - (performance.now() - started)));
-        const took = this.takeRef.applySync(undefined, [out.id], { timeout: left, result: { copy: true } }) as SyncPacked;
-        if (took.kind !== 'wait') out = took;
+        const took = (this.takeRef as ivm.Reference).applySync(undefined, [out], { timeout: left, result: { copy: true } }) as unknown;
+        if ((took as Taken).kind !== 'wait') out = took;
       }
     } catch (e) {
-      this.lastSyncMs = (this.cpuNs() - cpu) / 1e6;
+      this.lastSyncMs = (this.cpuNow() - cpu) / 1e6;
       const reason = this.death ?? this.classify(e);
       if (reason) {
         this.kill(reason);
-        return Promise.reject(deathError(reason, timeoutMs));
+        throw deathError(reason, timeoutMs);
       }
-      return Promise.reject(new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(e)}`));
+      throw new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(e)}`);
     }
-    this.lastSyncMs = (this.cpuNs() - cpu) / 1e6;
-    if (out.kind === 'pending') {
+    this.lastSyncMs = (this.cpuNow() - cpu) / 1e6;
+    if (typeof out === 'number') {
       const left = Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
-      return this.runAsync(this.settleRef, out.id, left);
+      return this.runAsync(this.settleRef as ivm.Reference, out, left);
     }
-    if (out.kind === 'wait') return Promise.reject(new ZvError('FUNCTION_BAD_RESPONSE', 'The function\'s result could not be read'));
-    return Promise.resolve(out);
+    return unwire(out);
+  }
+
+  /** CPU time of the isolate (ns), 0 once it is gone (cpuNs without the check whether it is). */
+  private cpuNow(): number {
+    try {
+      return Number(this.isolate.cpuTime);
+    } catch {
+      return 0;
+    }
   }
 
   private get limitMb(): number {
@@ -270,7 +286,11 @@ export class Instance {
           (packed: unknown) => {
             if (settled) return;
             finish();
-            resolve(packed as Packed);
+            try {
+              resolve(unwire(packed));
+            } catch (e) {
+              reject(new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(e)}`));
+            }
           },
           (e: unknown) => {
             if (settled) return;

@@ -22,6 +22,10 @@ const setDelete = Set.prototype.delete;
 const isView = ArrayBuffer.isView;
 const strSlice = String.prototype.slice;
 const u8Set = Uint8Array.prototype.set;
+const strCharCodeAt = String.prototype.charCodeAt;
+const numberIsFinite = Number.isFinite;
+const getPrototypeOf = Object.getPrototypeOf;
+const promiseThen = Promise.prototype.then;
 const getter = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get;
 const abByteLength = getter(ArrayBuffer.prototype, 'byteLength');
 const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
@@ -299,6 +303,45 @@ function packChecked(v) {
   return { kind: 'value', value: o };
 }
 
+// What the entries hand to the host, made cheap to copy: isolated-vm copies an object through V8's
+// serializer (a few µs), a string at once. A string answer (the commonest) goes as itself; any other
+// packed answer as '\0' + its JSON when that JSON is exact, written by hand from pack()'s own
+// strings, finite numbers and prototype-less objects (so no toJSON user code put on a prototype
+// runs); anything else (byte arrays, a parsed JSON body, NaN) as the packed object. The host's
+// unwire() (instance.ts) reverses it.
+function wire(p) {
+  if (p.kind === 'value' && typeof p.value === 'string' && apply(strCharCodeAt, p.value, [0]) !== 0) return p.value;
+  const ks = objectKeys(p);
+  let s = '\0{', sep = '';
+  for (let i = 0; i < ks.length; i++) {
+    const v = p[ks[i]];
+    if (v === undefined) continue;
+    const e = exactJson(v);
+    if (e === undefined) return p;
+    s += sep + jsonStringify(ks[i]) + ':' + e;
+    sep = ',';
+  }
+  return s + '}';
+}
+function exactJson(x) {
+  if (typeof x === 'string') return jsonStringify(x);
+  if (typeof x === 'number') return numberIsFinite(x) ? '' + x : undefined;
+  if (typeof x === 'boolean') return x ? 'true' : 'false';
+  if (x === null) return 'null';
+  if (typeof x !== 'object' || getPrototypeOf(x) !== null) return undefined;
+  const ks = objectKeys(x);
+  let s = '{', sep = '';
+  for (let i = 0; i < ks.length; i++) {
+    const v = x[ks[i]];
+    if (v === undefined) continue;
+    const e = exactJson(v);
+    if (e === undefined) return undefined;
+    s += sep + jsonStringify(ks[i]) + ':' + e;
+    sep = ',';
+  }
+  return s + '}';
+}
+
 // The synchronous entry (the host calls it with applySync): runs handle/fetch now. A value is packed
 // at once; a promise gets an id, and once it settles its packed result is kept for take(id) (the
 // host's next synchronous call, after the microtasks ran) or settle(id) (async, for one that waits
@@ -329,28 +372,29 @@ function invokeSync(reqJson) {
     if (isThenable(out)) {
       const id = nextPending++;
       const slot = { done: false, value: undefined, promise: undefined };
-      slot.promise = Promise.resolve(out).then(
-        (v) => { slot.done = true; slot.value = packOut(v); return slot.value; },
-        (e) => { slot.done = true; slot.value = { kind: 'error', message: errText(e), stack: errStack(e) }; return slot.value; },
-      );
+      slot.promise = apply(promiseThen, Promise.resolve(out), [
+        (v) => { slot.done = true; slot.value = wire(packOut(v)); return slot.value; },
+        (e) => { slot.done = true; slot.value = wire({ kind: 'error', message: errText(e), stack: errStack(e) }); return slot.value; },
+      ]);
       pendings.set(id, slot);
-      return { kind: 'pending', id };
+      // a number: the answer is pending (the host takes or settles it by this id)
+      return id;
     }
   } catch (e) {
-    return { kind: 'error', message: errText(e), stack: errStack(e) };
+    return wire({ kind: 'error', message: errText(e), stack: errStack(e) });
   }
-  return packOut(out);
+  return wire(packOut(out));
 }
 function take(id) {
   const slot = pendings.get(id);
-  if (!slot) return { kind: 'bad', reason: 'the invocation was lost' };
+  if (!slot) return wire({ kind: 'bad', reason: 'the invocation was lost' });
   if (!slot.done) return { kind: 'wait' };
   pendings.delete(id);
   return slot.value;
 }
 function settle(id) {
   const slot = pendings.get(id);
-  if (!slot) return { kind: 'bad', reason: 'the invocation was lost' };
+  if (!slot) return wire({ kind: 'bad', reason: 'the invocation was lost' });
   pendings.delete(id);
   return slot.promise;
 }
@@ -360,9 +404,9 @@ async function invoke(reqJson) {
   try {
     out = await start(reqJson);
   } catch (e) {
-    return { kind: 'error', message: errText(e), stack: errStack(e) };
+    return wire({ kind: 'error', message: errText(e), stack: errStack(e) });
   }
-  return packOut(out);
+  return wire(packOut(out));
 }
 `;
 

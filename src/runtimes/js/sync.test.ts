@@ -68,6 +68,47 @@ describe('js runtime: synchronous calls', () => {
     assert.match(text((await fn.invoke(req())).body), /^calls=\d+$/);
   });
 
+  it('answers every kind of result the same on the isolate\'s thread and on the event loop\'s thread', async () => {
+    // what each form gives, as the runtime answers it or the error it fails with
+    const FORMS = `const bytes = (s) => new TextEncoder().encode(s);
+const forms = {
+  text: () => 'plain text', empty: () => '', nul: () => '\\0starts with NUL', unicode: () => 'é ☃ \\u{1F600} \\u2028',
+  none: () => undefined, nil: () => null, num: () => 42, nan: () => NaN, bool: () => false,
+  bytes: () => bytes('raw'), array: () => [1, 'two', { three: 3 }], data: () => ({ ok: true, n: 1.5 }),
+  response: () => ({ status: 201, headers: { 'X-A': 'b', 'x-n': 7 }, body: 'made' }),
+  jsonBody: () => ({ status: 202, body: { nested: [1, 2] } }), bytesBody: () => ({ body: bytes('raw body') }),
+  nanStatus: () => ({ status: NaN, body: 'x' }), strStatus: () => ({ status: '200', body: 'x' }),
+  extra: () => ({ status: 200, body: 'x', statusCode: 200 }), headersArray: () => ({ headers: [], body: 'x' }),
+  web: () => new Response('web', { status: 203, headers: { 'x-w': '1' } }), webBytes: () => new Response(bytes('web bytes')),
+  webJson: () => Response.json({ a: [1] }), later: () => Promise.resolve('resolved'), throws: () => { throw new TypeError('nope'); },
+  rejects: () => Promise.reject(new Error('rejected')), symbol: () => Symbol('s'),
+};
+Object.prototype.toJSON = () => 'patched'; String.prototype.toJSON = () => 'patched';
+export function handle(req) { return forms[req.query.form](); }
+export const names = Object.keys(forms);`;
+    const names = ['text', 'empty', 'nul', 'unicode', 'none', 'nil', 'num', 'nan', 'bool', 'bytes', 'array', 'data', 'response', 'jsonBody',
+      'bytesBody', 'nanStatus', 'strStatus', 'extra', 'headersArray', 'web', 'webBytes', 'webJson', 'later', 'throws', 'rejects', 'symbol'];
+    const fn = await load({ code: FORMS });
+    const answer = async (form: string): Promise<unknown> => {
+      const out = await settle(fn.invoke(req({ form })));
+      if (out instanceof Error) return { error: isZvError(out) ? out.code : 'not a ZvError', message: out.message };
+      const r = out as { status: number; headers: Record<string, string>; body: string | Uint8Array };
+      return { status: r.status, headers: r.headers, body: typeof r.body === 'string' ? r.body : { bytes: text(r.body) } };
+    };
+    // the first calls run on the isolate's thread (the probe), calls past it on the event loop's
+    const before: unknown[] = [];
+    for (const form of names) before.push(await answer(form));
+    for (let i = 0; i < 100; i++) await fn.invoke(req({ form: 'text' }));
+    const afterProbe: unknown[] = [];
+    for (const form of names) afterProbe.push(await answer(form));
+    assert.deepEqual(afterProbe, before);
+    const byName = Object.fromEntries(names.map((n, i) => [n, before[i]]));
+    assert.deepEqual(byName.nul, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: '\0starts with NUL' });
+    assert.deepEqual(byName.response, { status: 201, headers: { 'x-a': 'b', 'x-n': '7', 'content-type': 'text/plain; charset=utf-8' }, body: 'made' });
+    assert.deepEqual(byName.bytesBody, { status: 200, headers: {}, body: { bytes: 'raw body' } });
+    assert.equal((byName.extra as { error: string }).error, 'FUNCTION_BAD_RESPONSE');
+  });
+
   it('a synchronous call that runs long is stopped within the synchronous limit and answered from the function\'s thread', async () => {
     const fn = await load();
     for (let i = 1; i <= 100; i++) await fn.invoke(req());
