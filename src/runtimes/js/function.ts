@@ -17,9 +17,10 @@ const CHECK_AFTER_MS = 1;
  * timeout) are for functions that have shown they answer fast. Every function starts with its
  * calls on the isolate's own thread (a loop never blocks the event loop there); after
  * PROBE_CALLS such calls that used under SYNC_BUDGET_MS of CPU each on average, its calls run
- * synchronously. When the synchronous calls' CPU time (a moving average, so one garbage collection
- * does not count) goes over SYNC_BUDGET_MS, the function goes back to its thread for
- * SYNC_BACKOFF_MS (doubling on each slow try, up to SYNC_BACKOFF_MAX_MS).
+ * synchronously. When the synchronous calls' CPU time (a moving average of each call's time cut
+ * at SYNC_SAMPLE_MAX_MS, so one garbage collection does not count) goes over SYNC_BUDGET_MS, the
+ * function goes back to its thread for SYNC_BACKOFF_MS (doubling on each slow try, up to
+ * SYNC_BACKOFF_MAX_MS).
  *
  * A synchronous call blocks every other request, so it runs within SYNC_LIMIT_MS, not the
  * function's timeout. A call that runs past it is stopped, its isolate replaced (as after a
@@ -35,6 +36,15 @@ const SYNC_BUDGET_MS = 2;
 const PROBE_CALLS = 32;
 /** Weight of the latest synchronous call in the moving average of their CPU time. */
 const SYNC_AVERAGE_WEIGHT = 1 / 8;
+/**
+ * A call counts at most this much in that average. The isolate's CPU time of one call now and then
+ * takes a few to ~100 ms that are not the function's (a garbage collection of the server's heap
+ * while the answer is copied in, code being compiled, a profiler): uncut, one such call pushed a
+ * 0.01 ms function over the budget (84 ms × 1/8) and its calls off the event loop for 10 s. Cut,
+ * one call adds at most 0.5 ms, and a function goes back only after ~6 slow calls in a row (or
+ * about as many slow as fast ones); each still runs within SYNC_LIMIT_MS.
+ */
+const SYNC_SAMPLE_MAX_MS = 2 * SYNC_BUDGET_MS;
 const SYNC_BACKOFF_MS = 10_000;
 const SYNC_BACKOFF_MAX_MS = 600_000;
 /** How long one synchronous call may block the event loop. */
@@ -131,7 +141,7 @@ export class JsFunction implements LoadedFunction {
     } catch (e) {
       return this.afterSyncFailure(e, reqJson, started, limit);
     }
-    this.syncMs += (inst.lastSyncMs - this.syncMs) * SYNC_AVERAGE_WEIGHT;
+    this.syncMs += (Math.min(inst.lastSyncMs, SYNC_SAMPLE_MAX_MS) - this.syncMs) * SYNC_AVERAGE_WEIGHT;
     if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
     if (out instanceof Promise) {
       // the handler's promise waits on a timer: the rest runs asynchronously
