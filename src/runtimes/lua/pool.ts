@@ -1,9 +1,10 @@
 // Main-thread side of the Lua runtime: a small elastic pool of worker threads shared by all Lua
 // functions, so Lua never blocks the Node event loop.
 // - A worker runs one batch of jobs at a time, one job after another; workers start lazily, up to
-//   `maxWorkers`. When calls queue, a worker that frees up takes several of them in one message
-//   (its share of the queue, at most MAX_BATCH), and answers them in one message (or one per
-//   FLUSH_MS of a long batch): a postMessage and its structured clone per batch instead of per call.
+//   `maxWorkers`. When calls queue, a worker that frees up takes several of them at once (its share
+//   of the queue, at most MAX_BATCH). Jobs and answers travel as bytes through the worker's shared
+//   rings (channel.ts): per batch, at most one Atomics.notify to wake the worker and one
+//   Atomics.waitAsync wake-up of the pool when the answers are in, no structured clone.
 // - Any idle worker can serve any function: it gets the definition once (`define`) and caches the
 //   compiled state; idle workers that already know the function are preferred.
 // - One function never holds more than `maxWorkers - 1` workers, so one misbehaving function cannot
@@ -13,12 +14,19 @@
 //   code catching the hook's timeout error, or a long C call) is terminated and replaced; the jobs of
 //   its batch that had not started go back to the front of the queue.
 // - A worker whose WASM memory grew past `recycleMb` is retired when it becomes idle.
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import type { FunctionLogger } from '../types.js';
+import {
+  A_FAIL, A_LOG, A_OK, ANS_BESIDE, HEAP_KIB, MAIN_WAIT, R_COMPILE, R_INVOKE, REQ_BESIDE, RecordReader, RecordWriter, SEQ, WORKER_SLEEP, answerRing,
+  channelBuffer, requestBound, requestRing, writeRequest,
+} from './channel.js';
+import type { PortMessage, Ring } from './channel.js';
 import { PROGRESS_BYTES, PROGRESS_IDLE, progressId, progressViews } from './protocol.js';
-import type { FromWorker, JobResult, LuaFunctionDef, RunJob, ToWorker, WorkerData } from './protocol.js';
+import type { ErrorCode } from '../../errors/registry.js';
+import type { FromWorker, JobResult, LuaFunctionDef, ToWorker, WorkerData, WorkerStatus } from './protocol.js';
 
 /** Most jobs sent to a worker in one message. */
 const MAX_BATCH = 16;
@@ -32,6 +40,8 @@ export interface PoolOptions {
 interface PoolFunction {
   def: LuaFunctionDef;
   log: FunctionLogger;
+  /** Its number in the workers. */
+  id: number;
 }
 
 interface Job {
@@ -60,25 +70,43 @@ interface Slot {
   heapBytes: number;
   started: Promise<void>;
   progress: { job: Int32Array; since: Float64Array };
+  /** The channel (channel.ts): its control words, rings and port. */
+  ctrl: Int32Array;
+  requests: Ring;
+  answers: Ring;
+  port: MessagePort;
+  /** The next message beside the answer ring, held until the ring reaches its position. */
+  held: PortMessage<FromWorker> | undefined;
+  besideSeen: number;
+}
+
+/** Atomics.waitAsync (ES2024; in every Node this runs on). */
+interface AtomicsWaitAsync {
+  waitAsync(array: Int32Array, index: number, value: number): { async: false; value: string } | { async: true; value: Promise<string> };
 }
 
 /** Starts a worker running worker.ts (under tsx) or the compiled worker.js next to this file. */
 function spawnWorker(workerData: WorkerData): Worker {
+  const transferList = [workerData.port];
   if (import.meta.url.endsWith('.ts')) {
     const entry = new URL('./worker.ts', import.meta.url).href;
     const tsx = import.meta.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
     const code = `import(${JSON.stringify(tsx)}).then((m) => m.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`;
-    return new Worker(code, { eval: true, execArgv: [], workerData });
+    return new Worker(code, { eval: true, execArgv: [], workerData, transferList });
   }
-  return new Worker(new URL('./worker.js', import.meta.url), { execArgv: [], workerData });
+  return new Worker(new URL('./worker.js', import.meta.url), { execArgv: [], workerData, transferList });
 }
 
 export class LuaPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private readonly functions = new Map<string, PoolFunction>();
+  private readonly byId = new Map<number, PoolFunction>();
   private readonly running = new Map<string, number>();
   private nextJob = 1;
+  private nextFunction = 1;
+  private readonly writer = new RecordWriter();
+  private readonly reader = new RecordReader();
   private closed = false;
   private broken: string | null = null;
 
@@ -94,12 +122,18 @@ export class LuaPool {
   }
 
   register(key: string, def: LuaFunctionDef, log: FunctionLogger): void {
-    this.functions.set(key, { def, log });
+    const old = this.functions.get(key);
+    if (old) this.byId.delete(old.id);
+    const fn = { def, log, id: this.nextFunction++ };
+    this.functions.set(key, fn);
+    this.byId.set(fn.id, fn);
   }
 
   /** Forgets a function: queued calls are refused and every worker frees its state. */
   unregister(key: string): void {
+    const fn = this.functions.get(key);
     this.functions.delete(key);
+    if (fn) this.byId.delete(fn.id);
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const job = this.queue[i];
       if (job?.key !== key) continue;
@@ -107,7 +141,7 @@ export class LuaPool {
       job.reject(new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded'));
     }
     for (const slot of this.slots) {
-      if (slot.known.delete(key)) this.send(slot, { t: 'drop', key });
+      if (slot.known.delete(key) && fn) this.post(slot, { t: 'drop', fn: fn.id });
     }
   }
 
@@ -116,7 +150,10 @@ export class LuaPool {
     if (this.broken) return Promise.reject(new ZvError('FUNCTION_UNAVAILABLE', `The Lua runtime cannot start: ${this.broken}`));
     if (!this.functions.has(key)) return Promise.reject(new ZvError('FUNCTION_UNAVAILABLE', 'The function is not loaded'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextJob++, key, kind, req, resolve, reject });
+      const id = this.nextJob;
+      // ids stay within 31 bits: the progress buffer's and the rings' job numbers are the same
+      this.nextJob = (id % 0x7ffffffe) + 1;
+      this.queue.push({ id, key, kind, req, resolve, reject });
       this.schedule();
     });
   }
@@ -178,7 +215,10 @@ export class LuaPool {
     const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     const views = progressViews(progress);
     Atomics.store(views.job, 0, PROGRESS_IDLE);
-    const worker = spawnWorker({ progress });
+    const channel = channelBuffer();
+    const { port1, port2 } = new MessageChannel();
+    port1.unref();
+    const worker = spawnWorker({ progress, channel, port: port2 });
     worker.unref();
     let onStarted: () => void = () => {};
     let onFailed: (e: Error) => void = () => {};
@@ -187,11 +227,13 @@ export class LuaPool {
       onFailed = rej;
     });
     started.catch(() => {});
+    const requests = requestRing(channel);
     const slot: Slot = {
       worker, ready: false, gone: false, jobs: [], keys: new Map(), sentAt: 0, timer: null, known: new Set(), heapBytes: 0, started, progress: views,
+      ctrl: requests.ctrl, requests, answers: answerRing(channel), port: port1, held: undefined, besideSeen: 0,
     };
     this.slots.push(slot);
-    worker.on('message', (msg: FromWorker) => {
+    worker.on('message', (msg: WorkerStatus) => {
       switch (msg.t) {
         case 'ready':
           slot.ready = true;
@@ -205,18 +247,6 @@ export class LuaPool {
           for (const job of this.queue.splice(0)) job.reject(new ZvError('FUNCTION_UNAVAILABLE', `The Lua runtime cannot start: ${msg.message}`));
           void this.retire(slot, new ZvError('FUNCTION_UNAVAILABLE', `The Lua runtime cannot start: ${msg.message}`));
           break;
-        case 'log': {
-          const fn = this.functions.get(msg.key);
-          try {
-            fn?.log(msg.stream, msg.line);
-          } catch {
-            // a failing logger must not break the pool
-          }
-          break;
-        }
-        case 'done':
-          this.finish(slot, msg.results, msg.heapBytes);
-          break;
       }
     });
     worker.on('error', (e) => {
@@ -227,18 +257,62 @@ export class LuaPool {
       onFailed(new Error('the Lua worker exited'));
       void this.retire(slot, new ZvError('FUNCTION_UNAVAILABLE', 'The Lua worker exited'));
     });
+    this.listen(slot);
     return slot;
   }
 
-  private send(slot: Slot, msg: ToWorker): void {
-    if (!slot.gone) slot.worker.postMessage(msg);
+  /** Wakes the worker if it sleeps (after records or messages were sent to it). */
+  private wake(slot: Slot): void {
+    Atomics.add(slot.ctrl, SEQ, 1);
+    if (Atomics.load(slot.ctrl, WORKER_SLEEP) === 1) Atomics.notify(slot.ctrl, SEQ, 1);
+  }
+
+  /** Sends `msg` beside the request ring, in order with its records (the caller wakes the worker). */
+  private postBeside(slot: Slot, msg: ToWorker): void {
+    slot.port.postMessage({ pos: slot.requests.written, msg } satisfies PortMessage<ToWorker>);
+    Atomics.add(slot.ctrl, REQ_BESIDE, 1);
+  }
+
+  private post(slot: Slot, msg: ToWorker): void {
+    if (slot.gone) return;
+    this.postBeside(slot, msg);
+    this.wake(slot);
+  }
+
+  /** Writes a job into the request ring (or, when it does not fit, beside it). */
+  private sendJob(slot: Slot, job: Job, fn: number): void {
+    const w = this.writer;
+    const ring = slot.requests;
+    if (job.kind === 'compile') {
+      const at = ring.reserve(8);
+      if (at >= 0) {
+        w.begin(ring.buf, at);
+        w.u32(job.id);
+        w.u32(fn);
+        ring.commit(R_COMPILE, w.length);
+        return;
+      }
+      this.postBeside(slot, { t: 'run', jobs: [{ kind: 'compile', job: job.id, fn }] });
+      return;
+    }
+    const req = job.req as FunctionRequest;
+    const at = ring.reserve(8 + requestBound(req));
+    if (at >= 0) {
+      w.begin(ring.buf, at);
+      w.u32(job.id);
+      w.u32(fn);
+      writeRequest(w, req);
+      ring.commit(R_INVOKE, w.length);
+      return;
+    }
+    this.postBeside(slot, { t: 'run', jobs: [{ kind: 'invoke', job: job.id, fn, req }] });
   }
 
   private start(slot: Slot, batch: Job[]): void {
-    const jobs: RunJob[] = [];
+    let sent = 0;
     for (const job of batch) {
       const fn = this.functions.get(job.key);
-      if (!fn) {
+      if (!fn || slot.gone) {
         job.reject(new ZvError('FUNCTION_UNAVAILABLE', 'The function is not loaded'));
         continue;
       }
@@ -247,23 +321,107 @@ export class LuaPool {
       slot.keys.set(job.key, n + 1);
       if (!slot.known.has(job.key)) {
         slot.known.add(job.key);
-        this.send(slot, { t: 'define', key: job.key, def: fn.def });
+        this.postBeside(slot, { t: 'define', fn: fn.id, def: fn.def });
       }
       job.def = fn.def;
       slot.jobs.push(job);
-      jobs.push(job.kind === 'invoke'
-        ? { kind: 'invoke', job: job.id, key: job.key, req: job.req as FunctionRequest }
-        : { kind: 'compile', job: job.id, key: job.key });
+      this.sendJob(slot, job, fn.id);
+      sent++;
     }
-    if (jobs.length === 0) {
+    if (sent === 0) {
       this.schedule();
       return;
     }
     slot.worker.ref();
     slot.sentAt = Date.now();
-    // one string: cloned as one copy, where the request objects would be serialised field by field
-    this.send(slot, { t: 'run', jobs: JSON.stringify(jobs) });
+    this.wake(slot);
     if (slot.ready) this.armTimer(slot);
+  }
+
+  /**
+   * Waits for the worker to ring (Atomics.waitAsync on MAIN_WAIT), then takes its answers; again
+   * until the slot is retired. Answers already there are taken first.
+   */
+  private listen(slot: Slot): void {
+    for (;;) {
+      if (slot.gone) return;
+      Atomics.store(slot.ctrl, MAIN_WAIT, 1);
+      if (!slot.answers.hasRecord() && Atomics.load(slot.ctrl, ANS_BESIDE) === slot.besideSeen && !slot.held) break;
+      Atomics.store(slot.ctrl, MAIN_WAIT, 0);
+      this.drain(slot, true);
+    }
+    const wait = (Atomics as unknown as AtomicsWaitAsync).waitAsync(slot.ctrl, MAIN_WAIT, 1);
+    const rung = (): void => {
+      if (slot.gone) return;
+      this.drain(slot, true);
+      this.listen(slot);
+    };
+    if (wait.async) void wait.value.then(rung);
+    else queueMicrotask(rung);
+  }
+
+  /** The next message beside the answer ring (held until the ring reaches its position). */
+  private beside(slot: Slot): PortMessage<FromWorker> | undefined {
+    if (slot.held || Atomics.load(slot.ctrl, ANS_BESIDE) === slot.besideSeen) return slot.held;
+    const got = receiveMessageOnPort(slot.port);
+    if (!got) return undefined;
+    slot.besideSeen++;
+    slot.held = got.message as PortMessage<FromWorker>;
+    return slot.held;
+  }
+
+  /**
+   * Takes every answer and log line the worker has sent, in order, and settles their jobs; with
+   * `next`, frees the slot when its batch is done and schedules more work.
+   */
+  private drain(slot: Slot, next: boolean): void {
+    const results: JobResult[] = [];
+    const ring = slot.answers;
+    const r = this.reader;
+    for (;;) {
+      const msg = this.beside(slot);
+      if (msg && ((msg.pos - ring.consumed) | 0) <= 0) {
+        slot.held = undefined;
+        if (msg.msg.t === 'log') this.log(msg.msg.fn, msg.msg.line);
+        else results.push(...msg.msg.results);
+        continue;
+      }
+      if (!ring.read()) break;
+      r.begin(ring.buf, ring.pos);
+      if (ring.type === A_OK) {
+        const job = r.u32();
+        const status = r.u32();
+        if (status === 0) results.push({ job, ok: true });
+        else {
+          const headers: Record<string, string> = {};
+          for (let n = r.u32(); n > 0; n--) {
+            const name = r.str();
+            headers[name] = r.str();
+          }
+          const body = r.u32() === 0 ? r.str() : r.bytes();
+          results.push({ job, ok: true, response: { status, headers, body } });
+        }
+      } else if (ring.type === A_FAIL) {
+        const job = r.u32();
+        const code = r.str() as ErrorCode;
+        results.push({ job, ok: false, code, message: r.str() });
+      } else if (ring.type === A_LOG) {
+        const fn = r.u32();
+        this.log(fn, r.str());
+      }
+      ring.release();
+    }
+    if (results.length === 0) return;
+    this.settle(slot, results);
+    if (next) this.finish(slot, Atomics.load(slot.ctrl, HEAP_KIB) * 1024);
+  }
+
+  private log(fn: number, line: string): void {
+    try {
+      this.byId.get(fn)?.log('stdout', line);
+    } catch {
+      // a failing logger must not break the pool
+    }
   }
 
   /** The error a job gets when its worker is stopped for overrunning it. */
@@ -311,9 +469,8 @@ export class LuaPool {
     slot.timer.unref();
   }
 
-  /** Ends the jobs of `results` (in the order they ran), frees the slot once its batch is done. */
-  private finish(slot: Slot, results: JobResult[], heapBytes: number): void {
-    slot.heapBytes = heapBytes;
+  /** Ends the jobs of `results` (in the order they ran). */
+  private settle(slot: Slot, results: JobResult[]): void {
     for (const outcome of results) {
       const at = slot.jobs.findIndex((j) => j.id === outcome.job);
       if (at < 0) continue;
@@ -326,6 +483,11 @@ export class LuaPool {
         job.reject(new ZvError(outcome.code, outcome.message));
       }
     }
+  }
+
+  /** Frees the slot once its batch is done (retiring a worker that grew too much), schedules more. */
+  private finish(slot: Slot, heapBytes: number): void {
+    slot.heapBytes = heapBytes;
     if (slot.jobs.length > 0 || slot.gone) return;
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
@@ -358,7 +520,10 @@ export class LuaPool {
    */
   private async retire(slot: Slot, err: ZvError | null, culprit?: Job): Promise<void> {
     if (slot.gone) return;
+    // answers the worker sent before it stopped still count
+    this.drain(slot, false);
     slot.gone = true;
+    Atomics.notify(slot.ctrl, MAIN_WAIT);
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots.splice(i, 1);
     if (slot.timer) clearTimeout(slot.timer);

@@ -1,10 +1,14 @@
 // Messages between the Lua runtime (main thread, pool.ts) and its worker threads (worker.ts).
-// A worker runs the jobs of a `run` message one after another (a batch: several calls per message
-// when requests queue); `define`/`drop` only update its cache of function definitions. Each worker
-// shares a small progress buffer with the pool (see PROGRESS_*): which job it runs and since when,
-// so the pool's backstop can tell a job that overran from the ones that wait behind it.
+// The hot path (calls and their answers, printed lines) goes through the shared rings of channel.ts;
+// what does not fit there (a definition, a drop, a request or answer too large for a ring) goes as
+// a message on the channel's MessagePort, in order with the ring's records. A worker runs the jobs
+// it is sent one after another (a batch: several calls at once when requests queue); `define`/`drop`
+// only update its cache of function definitions. Each worker shares a small progress buffer with the
+// pool (see PROGRESS_*): which job it runs and since when, so the pool's backstop can tell a job
+// that overran from the ones that wait behind it. `ready`/`fatal` come on the worker's parentPort.
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import type { ErrorCode } from '../../errors/registry.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { LogStream } from '../types.js';
 
 /** Everything a worker needs to build a function's Lua state. */
@@ -21,14 +25,14 @@ export interface LuaFunctionDef {
 
 /** One job of a batch: `compile` builds the function's state now (runs the top-level code). */
 export type RunJob =
-  | { kind: 'compile'; job: number; key: string }
-  | { kind: 'invoke'; job: number; key: string; req: FunctionRequest };
+  | { kind: 'compile'; job: number; fn: number }
+  | { kind: 'invoke'; job: number; fn: number; req: FunctionRequest };
 
+/** Messages on the channel's port to the worker (`fn`: the function's number in the pool). */
 export type ToWorker =
-  | { t: 'define'; key: string; def: LuaFunctionDef }
-  | { t: 'drop'; key: string }
-  /** `jobs`: the JSON of a RunJob[] (every request field is a string). */
-  | { t: 'run'; jobs: string };
+  | { t: 'define'; fn: number; def: LuaFunctionDef }
+  | { t: 'drop'; fn: number }
+  | { t: 'run'; jobs: RunJob[] };
 
 export type JobOutcome =
   | { ok: true; response?: FunctionResponse }
@@ -36,17 +40,24 @@ export type JobOutcome =
 
 export type JobResult = { job: number } & JobOutcome;
 
+/** Messages on the channel's port to the pool. */
 export type FromWorker =
+  | { t: 'log'; fn: number; stream: LogStream; line: string }
+  | { t: 'done'; results: JobResult[] };
+
+/** Messages on the worker's parentPort. */
+export type WorkerStatus =
   | { t: 'ready' }
-  | { t: 'fatal'; message: string }
-  | { t: 'log'; key: string; stream: LogStream; line: string }
-  /** Results of a batch's jobs in order; a long batch sends several. */
-  | { t: 'done'; heapBytes: number; results: JobResult[] };
+  | { t: 'fatal'; message: string };
 
 /** The worker's `workerData`. */
 export interface WorkerData {
   /** PROGRESS_BYTES shared bytes, read through progressViews. */
   progress: SharedArrayBuffer;
+  /** The channel's rings and control words (channel.ts). */
+  channel: SharedArrayBuffer;
+  /** The channel's port (the pool holds the other end). */
+  port: MessagePort;
 }
 export const PROGRESS_BYTES = 16;
 /** `job`: the id (progressId) of the job the worker runs, or PROGRESS_IDLE between batches. */

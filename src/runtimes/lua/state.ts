@@ -103,6 +103,11 @@ export class LuaHost {
   private readonly lenPtr: number;
   /** WASM memory for encoding short strings into (3 bytes per UTF-16 unit at most). */
   private readonly scratchPtr: number;
+  /** The request table's field names (REQUEST_NAMES) in WASM memory. */
+  private readonly namesPtr: number;
+  /** WASM memory an encoded request is copied into (grown when a larger one comes). */
+  private blobPtr = 0;
+  private blobBytes = 0;
   /** Epoch ms after which the hook raises an error in whatever Lua code runs. */
   deadline = Infinity;
   timedOut = false;
@@ -163,6 +168,8 @@ export class LuaHost {
     }, 'iiiii');
     this.lenPtr = this.raw._malloc(8);
     this.scratchPtr = this.raw._malloc(SCRATCH_CHARS * 3);
+    this.namesPtr = this.raw._malloc(REQUEST_NAMES.length);
+    if (this.namesPtr) this.raw.HEAPU8.set(encoder.encode(REQUEST_NAMES), this.namesPtr);
     this.hookPtr = this.raw.addFunction((L: number) => {
       const now = Date.now();
       if (now >= this.lateAt) {
@@ -235,6 +242,27 @@ export class LuaHost {
     } finally {
       this.api.free(ptr);
     }
+  }
+
+  /** Pushes the field name REQUEST_NAMES[at, at + len) (see REQUEST_FIELDS). */
+  pushName(L: number, at: number, len: number): void {
+    if (this.namesPtr) this.api.lua_pushlstring(L, this.namesPtr + at, len);
+    else this.pushString(L, REQUEST_NAMES.slice(at, at + len));
+  }
+
+  /** Copies `bytes` into WASM memory that stays valid until the next copyIn; its address. */
+  copyIn(bytes: Uint8Array): number {
+    if (bytes.length > this.blobBytes || !this.blobPtr) {
+      if (this.blobPtr) this.api.free(this.blobPtr);
+      this.blobBytes = Math.max(4096, bytes.length);
+      this.blobPtr = this.api.malloc(this.blobBytes);
+      if (!this.blobPtr) {
+        this.blobBytes = 0;
+        throw new Error('the Lua worker is out of memory');
+      }
+    }
+    this.raw.HEAPU8.set(bytes, this.blobPtr);
+    return this.blobPtr;
   }
 
   pushMap(L: number, map: Record<string, string>): void {
@@ -387,6 +415,53 @@ export class LuaFunctionState {
     }
   }
 
+  /**
+   * Runs handle(req) for a request encoded by channel.ts's writeRequest: `bytes` (a view of the
+   * shared ring, read only here, before anything runs) is copied into WASM memory and every string
+   * is pushed straight from there. Throws LuaFailure. Uses the host's deadline.
+   */
+  callEncoded(bytes: Uint8Array): FunctionResponse {
+    if (this.closed) throw new Error('the Lua state is closed');
+    const { host } = this;
+    const { api } = host;
+    const L = this.L;
+    const base = host.copyIn(bytes);
+    let p = 0;
+    const u32 = (): number => {
+      const v = ((bytes[p] as number) | ((bytes[p + 1] as number) << 8) | ((bytes[p + 2] as number) << 16) | ((bytes[p + 3] as number) << 24)) >>> 0;
+      p += 4;
+      return v;
+    };
+    const pushNext = (): void => {
+      const n = u32();
+      api.lua_pushlstring(L, base + p, n);
+      p += n;
+    };
+    api.lua_settop(L, 0);
+    api.lua_rawgeti(L, LUA_REGISTRYINDEX, this.callRefBig);
+    api.lua_createtable(L, 0, 5);
+    for (const [at, len] of REQUEST_FIELDS) {
+      host.pushName(L, at, len);
+      if (at < MAP_FIELDS_AT) pushNext();
+      else {
+        const count = u32();
+        api.lua_createtable(L, 0, count);
+        for (let i = 0; i < count; i++) {
+          pushNext();
+          pushNext();
+          api.lua_rawset(L, -3);
+        }
+      }
+      api.lua_rawset(L, -3);
+    }
+    this.protectedCall(1, 5);
+    try {
+      return this.response();
+    } finally {
+      api.lua_settop(L, 0);
+    }
+  }
+
   private response(): FunctionResponse {
     const L = this.L;
     const { api } = this.host;
@@ -465,6 +540,10 @@ export class LuaFunctionState {
 
 const REQUEST_STRINGS = ['method', 'path', 'body'] as const;
 const REQUEST_MAPS = ['query', 'headers'] as const;
+/** The request's field names, kept in WASM memory; REQUEST_FIELDS: [offset, length] in the encoded order. */
+const REQUEST_NAMES = 'methodpathbodyqueryheaders';
+const MAP_FIELDS_AT = 14;
+const REQUEST_FIELDS: readonly (readonly [number, number])[] = [[0, 6], [6, 4], [10, 4], [14, 5], [19, 7]];
 
 /** Decodes valid UTF-8 as a string and keeps anything else as bytes. */
 function textOrBytes(bytes: Uint8Array): string | Uint8Array {
