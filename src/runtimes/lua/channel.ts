@@ -208,7 +208,22 @@ export class RecordWriter {
 
   /** The caller reserved 3 bytes per UTF-16 unit (+ 4): enough for any string. */
   str(s: string): void {
-    const n = s.length === 0 ? 0 : this.buf.write(s, this.p + 4, 'utf8');
+    const len = s.length;
+    const b = this.buf;
+    const at = this.p + 4;
+    let n = len;
+    // short ASCII strings (most names and values) by hand: Buffer#write costs ~3x more for them
+    if (len <= 64) {
+      for (let i = 0; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) {
+          n = -1;
+          break;
+        }
+        b[at + i] = c;
+      }
+    } else n = -1;
+    if (n < 0) n = b.write(s, at, 'utf8');
     this.u32(n);
     this.p += n;
   }

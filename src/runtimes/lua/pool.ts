@@ -189,17 +189,20 @@ export class LuaPool {
       if (!slot) return;
       const share = Math.min(MAX_BATCH, Math.ceil((this.queue.length - i) / free));
       free--;
-      this.queue.splice(i, 1);
+      // the batch: this job and the next ones that may run too, up to its share; the queue keeps
+      // the others in order (compacted in place)
       const batch = [job];
       const keys = new Set([job.key]);
-      for (let k = i; k < this.queue.length && batch.length < share;) {
-        const next = this.queue[k];
-        if (next && (keys.has(next.key) || (this.running.get(next.key) ?? 0) < this.perFunction)) {
-          this.queue.splice(k, 1);
+      const queue = this.queue;
+      let kept = i;
+      for (let k = i + 1; k < queue.length; k++) {
+        const next = queue[k] as Job;
+        if (batch.length < share && (keys.has(next.key) || (this.running.get(next.key) ?? 0) < this.perFunction)) {
           batch.push(next);
           keys.add(next.key);
-        } else k++;
+        } else queue[kept++] = next;
       }
+      queue.length = kept;
       this.start(slot, batch);
     }
   }
