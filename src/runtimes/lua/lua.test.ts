@@ -250,6 +250,40 @@ end`)));
     }
   });
 
+  it('carries requests, answers and log lines of every size in order, in the rings and beside them', async () => {
+    const lines: string[] = [];
+    const fn = await runtime.load({
+      id: 'test/lua/sizes', runtime: 'lua', filename: 'handler.lua', timeoutMs: 5000, memoryMb: 64, env: {}, code: `
+function handle(req)
+  print("start " .. req.query.n)
+  if req.query.log == "big" then print(string.rep("l", 12000)) end
+  return {status=200, headers={["x-n"]=req.query.n, ["x-h"]=req.headers["x-h"]}, body=req.body .. string.rep("r", tonumber(req.query.extra))}
+end`,
+    }, (_stream, line) => lines.push(line));
+    loaded.push(fn);
+    const sizes = [0, 5, 100, 3000, 12000, 40000, 150000];
+    const calls = [];
+    for (let k = 0; k < 60; k++) {
+      const size = sizes[k % sizes.length] as number;
+      const req: FunctionRequest = {
+        ...REQ,
+        method: 'POST',
+        query: { n: String(k), extra: String(sizes[(k * 3) % sizes.length]), log: k % 5 === 0 ? 'big' : '' },
+        headers: { 'x-h': `é€${k}`.repeat(1 + (k % 4) * 20) },
+        body: (k % 2 === 0 ? 'ascii' : 'ü😀\u0000').repeat(size).slice(0, size),
+      };
+      calls.push({ k, req, p: fn.invoke(req).then((res) => ({ res, logged: lines.includes(`start ${k}`) })) });
+    }
+    for (const c of calls) {
+      const { res, logged } = await c.p;
+      assert.equal(logged, true, `call ${c.k}: its log line came before its answer`);
+      assert.equal(res.headers['x-n'], String(c.k));
+      assert.equal(res.headers['x-h'], c.req.headers['x-h']);
+      assert.equal(text(res.body), c.req.body + 'r'.repeat(Number(c.req.query.extra)));
+    }
+    assert.equal(lines.filter((l) => l === 'l'.repeat(12000)).length, 12);
+  });
+
   it('answers a plain {status, headers, body} table exactly as the JSON path does', async () => {
     // status=200 (an integer) takes the plain path; 200.0 (a float) the JSON one: same answers
     const fn = await load(`
