@@ -5,7 +5,8 @@ import { normalizeResult } from '../../core/function-contract.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import type { FunctionLogger, FunctionSource, LoadedFunction } from '../types.js';
 import { Instance } from './instance.js';
-import type { Packed } from './instance.js';
+import { MAX_BATCH } from './instance.js';
+import type { BatchItem, Packed } from './instance.js';
 import type { CompiledCode } from './compile.js';
 import { checkResponse, clipMessage, responseTooLarge } from '../response-cap.js';
 
@@ -47,7 +48,9 @@ const SYNC_AVERAGE_WEIGHT = 1 / 8;
 const SYNC_SAMPLE_MAX_MS = 2 * SYNC_BUDGET_MS;
 const SYNC_BACKOFF_MS = 10_000;
 const SYNC_BACKOFF_MAX_MS = 600_000;
-/** How long one synchronous call may block the event loop. */
+/** About how long one batch of synchronous calls should take (its size follows from their average). */
+const BATCH_TARGET_MS = 5;
+/** How long one synchronous call (or batch of them) may block the event loop. */
 export const SYNC_LIMIT_MS = 50;
 const SYNC_TRIPS_MAX = 10;
 const SYNC_TRIP_WINDOW_MS = 60_000;
@@ -69,6 +72,13 @@ function recordTrip(now: number): void {
   }
 }
 
+/** A synchronous call waiting for its batch. */
+interface Queued {
+  reqJson: string;
+  resolve: (r: FunctionResponse) => void;
+  reject: (e: unknown) => void;
+}
+
 /** Errors that mean the isolate could not get memory outside its heap (array buffers). */
 const ALLOCATION_FAILED = /^RangeError: (Array buffer allocation failed|.*could not allocate memory)/;
 
@@ -77,6 +87,10 @@ export class JsFunction implements LoadedFunction {
   private creating: Promise<Instance> | null = null;
   /** Whether calls run synchronously now (see SYNC_BUDGET_MS). */
   private sync = false;
+  /** Synchronous calls waiting for the end of this turn of the event loop (see enqueue). */
+  private queue: Queued[] = [];
+  /** A synchronous call ran in this turn of the event loop (see invoke). */
+  private inTurn = false;
   /** performance.now() before which calls are not made synchronously (Infinity: never again). */
   private asyncUntil = 0;
   private backoffMs = SYNC_BACKOFF_MS;
@@ -94,14 +108,105 @@ export class JsFunction implements LoadedFunction {
     private readonly onDispose: (fn: JsFunction) => void = () => {},
   ) {}
 
+  /**
+   * The first synchronous call of a turn of the event loop runs at once. The ones after it in the
+   * same turn wait for its end (setImmediate: after the poll phase, so every request read in this
+   * turn is in) and run together, BATCH_TARGET_MS worth at a time, in one applySync: one entry into
+   * the isolate and one timer for the lot. A server under load reads many requests per turn.
+   */
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
-    // The synchronous path takes no await: its answer is ready when this returns.
     const inst = this.current;
-    if (this.sync && !this.disposed && inst !== null && inst.canRunSync) {
-      const started = performance.now();
-      if (syncAllowed(started)) return this.invokeSync(inst, req, started);
+    if (this.sync && !this.disposed && inst !== null && inst.canRunSync && syncAllowed(performance.now())) {
+      if (this.inTurn) return new Promise((resolve, reject) => this.queue.push({ reqJson: JSON.stringify(req), resolve, reject }));
+      this.inTurn = true;
+      setImmediate(this.endTurn);
+      return new Promise((resolve, reject) => this.runBatch(inst, [{ reqJson: JSON.stringify(req), resolve, reject }]));
     }
     return this.invokeAsync(req);
+  }
+
+  private readonly endTurn = (): void => {
+    this.inTurn = false;
+    let queue = this.queue;
+    this.queue = [];
+    while (queue.length > 0) {
+      const inst = this.current;
+      if (!(this.sync && !this.disposed && inst !== null && inst.canRunSync && syncAllowed(performance.now()))) {
+        // things changed since these calls came (the function went back to its thread, was disposed…)
+        for (const q of queue) this.invokeAsync(JSON.parse(q.reqJson) as FunctionRequest).then(q.resolve, q.reject);
+        return;
+      }
+      const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(BATCH_TARGET_MS / Math.max(this.syncMs, 0.001))));
+      this.runBatch(inst, queue.length <= size ? queue : queue.slice(0, size));
+      queue = queue.length <= size ? [] : queue.slice(size);
+    }
+  };
+
+  private runBatch(inst: Instance, batch: Queued[]): void {
+    const limit = Math.min(SYNC_LIMIT_MS, this.source.timeoutMs);
+    const run = inst.callBatch(batch.map((q) => q.reqJson), limit);
+    if (run.stopped === 'timeout') {
+      // the batch ran past the bound on the event loop's thread: this function never runs there again
+      this.toAsync(Infinity);
+      recordTrip(performance.now());
+    } else if (run.stopped === null) {
+      this.syncMs += (Math.min(run.cpuMs / batch.length, SYNC_SAMPLE_MAX_MS) - this.syncMs) * SYNC_AVERAGE_WEIGHT;
+      if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
+    }
+    // Measuring the heap costs a few µs. A call that ends within CHECK_AFTER_MS cannot have written
+    // enough to go far past the limit (memory is written at some GB/s), so only longer batches pay
+    // it; over the limit, the call that ran longest fails (and the instance is replaced).
+    let overIndex = -1;
+    if (run.stopped === null && run.tookMs >= CHECK_AFTER_MS && inst.canRunSync && inst.overLimitSync()) overIndex = run.slowest;
+    // Calls run again go to the new instance's thread in this order, the one that was running when
+    // the batch stopped last: should it loop or run out of memory again, the others are done by then.
+    const culprits: number[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const item = run.items[i] as BatchItem;
+      if (item.kind === 'again' && item.culprit) culprits.push(i);
+      else this.settle(inst, batch[i] as Queued, item, i === overIndex, limit);
+    }
+    for (const i of culprits) this.settle(inst, batch[i] as Queued, run.items[i] as BatchItem, false, limit);
+  }
+
+  /** Answers a call of a batch from what became of it. */
+  private settle(inst: Instance, q: Queued, item: BatchItem, overMemory: boolean, limit: number): void {
+    if (overMemory) {
+      q.reject(this.overMemory(inst));
+      return;
+    }
+    switch (item.kind) {
+      case 'done':
+        try {
+          q.resolve(this.answer(inst, item.packed));
+        } catch (e) {
+          q.reject(e);
+        }
+        return;
+      case 'later':
+        // the handler's promise waits on a timer: the rest runs asynchronously
+        item.answer.then(async (packed) => {
+          if (await inst.overLimit()) throw this.overMemory(inst);
+          return this.answer(inst, packed);
+        }).then(q.resolve, q.reject);
+        return;
+      case 'again':
+        if (item.culprit) {
+          this.log('stderr', `[zerverless] a call ran past ${limit} ms on the server's event loop; it is run again on the function's own thread (${Math.round(item.leftMs)} ms left)`);
+        }
+        this.runAgain(q.reqJson, item.leftMs).then(q.resolve, q.reject);
+        return;
+      case 'failed':
+        q.reject(item.error);
+    }
+  }
+
+  /** A call a stopped batch did not answer, run from the start on a (new) instance's thread. */
+  private async runAgain(reqJson: string, leftMs: number): Promise<FunctionResponse> {
+    const inst = await this.instance();
+    const packed = await inst.invoke(reqJson, leftMs);
+    if (await inst.overLimit()) throw this.overMemory(inst);
+    return this.answer(inst, packed);
   }
 
   private async invokeAsync(req: FunctionRequest): Promise<FunctionResponse> {
@@ -114,7 +219,7 @@ export class JsFunction implements LoadedFunction {
       inst = this.current && !this.current.dead ? this.current : await this.instance();
     }
     const started = performance.now();
-    if (this.sync && inst.canRunSync && syncAllowed(started)) return this.invokeSync(inst, req, started);
+    if (this.sync && inst.canRunSync && syncAllowed(started)) return this.invoke(req);
     if (!this.sync && started >= this.asyncUntil && this.probe.inst !== inst) this.probe = { inst, calls: 0, cpuNs: inst.cpuNs() };
     const packed = await inst.invoke(JSON.stringify(req));
     if (!this.sync && this.probe.inst === inst && ++this.probe.calls >= PROBE_CALLS) {
@@ -128,55 +233,6 @@ export class JsFunction implements LoadedFunction {
     // Measuring the heap costs ~40 µs. A call that ends within CHECK_AFTER_MS cannot have written
     // enough to go far past the limit (memory is written at some GB/s), so only longer calls pay it.
     if (performance.now() - started >= CHECK_AFTER_MS && await inst.overLimit()) throw this.overMemory(inst);
-    return this.answer(inst, packed);
-  }
-
-  /** One call on the event loop's thread (see SYNC_LIMIT_MS), started at `started`. */
-  private invokeSync(inst: Instance, req: FunctionRequest, started: number): Promise<FunctionResponse> {
-    const limit = Math.min(SYNC_LIMIT_MS, this.source.timeoutMs);
-    const reqJson = JSON.stringify(req);
-    let out: Packed | Promise<Packed>;
-    try {
-      out = inst.callSync(reqJson, limit);
-    } catch (e) {
-      return this.afterSyncFailure(e, reqJson, started, limit);
-    }
-    this.syncMs += (Math.min(inst.lastSyncMs, SYNC_SAMPLE_MAX_MS) - this.syncMs) * SYNC_AVERAGE_WEIGHT;
-    if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
-    if (out instanceof Promise) {
-      // the handler's promise waits on a timer: the rest runs asynchronously
-      return out.then(
-        async (packed) => {
-          if (performance.now() - started >= CHECK_AFTER_MS && (inst.canRunSync ? inst.overLimitSync() : await inst.overLimit())) throw this.overMemory(inst);
-          return this.answer(inst, packed);
-        },
-        (e: unknown) => this.afterSyncFailure(e, reqJson, started, limit),
-      );
-    }
-    try {
-      // Measuring the heap costs ~40 µs: only calls that took CHECK_AFTER_MS pay it (see invokeAsync).
-      if (performance.now() - started >= CHECK_AFTER_MS && inst.overLimitSync()) throw this.overMemory(inst);
-      return Promise.resolve(this.answer(inst, out));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
-  /**
-   * A synchronous call failed. One stopped on the event loop's thread makes the function never run
-   * there again, and is run again from the start on its own thread with the rest of its timeout.
-   */
-  private async afterSyncFailure(e: unknown, reqJson: string, started: number, limit: number): Promise<FunctionResponse> {
-    if (!(e instanceof ZvError && e.code === 'FUNCTION_TIMEOUT')) throw e;
-    this.toAsync(Infinity);
-    const now = performance.now();
-    recordTrip(now);
-    const left = this.source.timeoutMs - (now - started);
-    if (limit >= this.source.timeoutMs || left < 1) throw e;
-    this.log('stderr', `[zerverless] a call ran past ${limit} ms on the server's event loop; it is run again on the function's own thread (${Math.round(left)} ms left)`);
-    const inst = await this.instance();
-    const packed = await inst.invoke(reqJson, left);
-    if (await inst.overLimit()) throw this.overMemory(inst);
     return this.answer(inst, packed);
   }
 

@@ -21,8 +21,33 @@ export type Packed =
   /** The response was over --max-response (`size`: bytes counted when the check stopped). */
   | { kind: 'toolarge'; size: number };
 
-/** What take() hands back besides a Packed: the answer is still pending (see shims-glue.ts). */
-type Taken = Packed | { kind: 'wait' };
+/** The most requests one batch runs (callBatch). */
+export const MAX_BATCH = 64;
+
+/** What became of one request of a batch (callBatch). */
+export type BatchItem =
+  /** It answered. */
+  | { kind: 'done'; packed: Packed }
+  /** Its promise waits on a timer: the answer, settled asynchronously within its timeout. */
+  | { kind: 'later'; answer: Promise<Packed> }
+  /**
+   * The batch was stopped before this request answered: it is to be run (again, when `ran`) from the
+   * start on a new instance's thread within `leftMs` of its timeout.
+   */
+  | { kind: 'again'; leftMs: number; ran: boolean; culprit: boolean }
+  | { kind: 'failed'; error: ZvError };
+
+export interface Batch {
+  items: BatchItem[];
+  /** Why the batch was stopped (the instance is then dead), or null when it ran to the end. */
+  stopped: DeathReason | null;
+  /** CPU time the batch used in the isolate (ms). */
+  cpuMs: number;
+  /** Wall time the batch took (ms). */
+  tookMs: number;
+  /** The request that ran longest (by the isolate's clock, ms resolution). */
+  slowest: number;
+}
 
 /**
  * A Packed from what the isolate handed back through wire() (shims-glue.ts): a string not starting
@@ -52,12 +77,13 @@ export class Instance {
   private readonly pending = new Set<(e: ZvError) => void>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private invokeRef: ivm.Reference | null = null;
-  private invokeSyncRef: ivm.Reference | null = null;
-  private takeRef: ivm.Reference | null = null;
+  private batchRef: ivm.Reference | null = null;
+  private takeManyRef: ivm.Reference | null = null;
+  private boxRef: ivm.Reference | null = null;
+  /** Written by the isolate during a batch (see invokeBatch in shims-glue.ts). */
+  private readonly progress = new Float64Array(new SharedArrayBuffer(8 * (2 + 2 * MAX_BATCH)));
   private settleRef: ivm.Reference | null = null;
   private fireRef: ivm.Reference | null = null;
-  /** CPU time the synchronous part of the last invokeSync used in the isolate (ms). */
-  lastSyncMs = 0;
   /** Async calls into the isolate in flight (invocations, timer callbacks, heap measurements). */
   private busy = 0;
   private idleWaiters: (() => void)[] = [];
@@ -99,14 +125,17 @@ export class Instance {
     const context = await isolate.createContext();
     await context.global.set('__zv_log', new (isolatedVm().Callback)((stream: unknown, text: unknown) => this.onLog(stream, text), { ignored: true }));
     await context.global.set('__zv_timer', new (isolatedVm().Callback)((id: unknown, ms: unknown) => this.onTimer(id, ms), { ignored: true }));
+    // the same memory on both sides: the isolate writes a batch's progress, the host reads it
+    await context.global.set('__zv_progress', new (isolatedVm().ExternalCopy)(this.progress.buffer).copyInto({ release: true }));
     const setup = await isolate.compileScript(SETUP_SCRIPT, { filename: 'zerverless:setup' });
     const api = (await setup.run(context, { reference: true, timeout: 5000 })) as ivm.Reference;
     setup.release();
     const define = (await api.get('define', { reference: true })) as ivm.Reference;
     this.invokeRef = (await api.get('invoke', { reference: true })) as ivm.Reference;
     this.fireRef = (await api.get('fire', { reference: true })) as ivm.Reference;
-    this.invokeSyncRef = (await api.get('invokeSync', { reference: true })) as ivm.Reference;
-    this.takeRef = (await api.get('take', { reference: true })) as ivm.Reference;
+    this.batchRef = (await api.get('invokeBatch', { reference: true })) as ivm.Reference;
+    this.takeManyRef = (await api.get('takeMany', { reference: true })) as ivm.Reference;
+    this.boxRef = (await api.get('box', { reference: true })) as ivm.Reference;
     this.settleRef = (await api.get('settle', { reference: true })) as ivm.Reference;
     api.release();
 
@@ -193,46 +222,112 @@ export class Instance {
    * (an applySync would otherwise block the event loop until the isolate is free).
    */
   get canRunSync(): boolean {
-    return !this.dead && this.busy === 0 && this.pending.size === 0 && this.invokeSyncRef !== null;
+    return !this.dead && this.busy === 0 && this.pending.size === 0 && this.batchRef !== null;
   }
 
   /**
-   * Runs one invocation synchronously on this thread within `budgetMs` (the caller checked
-   * canRunSync). Returns the packed answer, or, for a handler whose promise is still pending after
-   * its microtasks ran (it waits on a timer), a promise of it, awaited asynchronously for the rest of
-   * the function's timeout. Throws (or the promise rejects) like `invoke`.
+   * Runs the requests (JSON) one after another synchronously on this thread, all within `budgetMs`
+   * (the caller checked canRunSync). What each became: see BatchItem. When the batch runs out of
+   * time or memory the instance is killed; the requests that had answered keep their answers (read
+   * from the isolate, which a timeout leaves readable), the one that was running is run again or
+   * fails (FUNCTION_TIMEOUT when its own time is up, FUNCTION_MEMORY_LIMIT), the others are run
+   * again (after an out-of-memory kill that includes those that had answered: their answers died
+   * with the isolate).
    */
-  callSync(reqJson: string, budgetMs: number): Packed | Promise<Packed> {
+  callBatch(reqs: string[], budgetMs: number): Batch {
     const { timeoutMs } = this.source;
-    const invokeSyncRef = this.invokeSyncRef as ivm.Reference;
+    const n = reqs.length;
+    if (n > MAX_BATCH) throw new RangeError(`a batch runs at most ${MAX_BATCH} requests`);
     // The synchronous part runs within `budgetMs` (it blocks the event loop); a promise it leaves
     // pending gets the rest of the function's timeout asynchronously.
     const syncLimit = Math.max(1, Math.min(budgetMs, timeoutMs));
     const started = performance.now();
     const cpu = this.cpuNow();
-    let out: unknown;
+    let raw: Record<number, unknown> | null = null;
+    let failure: unknown = null;
+    let failed = false;
     try {
-      out = invokeSyncRef.applySync(undefined, [reqJson], { timeout: syncLimit, result: { copy: true } });
-      if (typeof out === 'number') {
+      const got = (this.batchRef as ivm.Reference).applySync(undefined, [`[${reqs.join(',')}]`], { timeout: syncLimit, result: { copy: true } }) as unknown;
+      raw = n === 1 ? { 0: got } : got as Record<number, unknown>;
+      let ids: number[] | null = null;
+      for (let i = 0; i < n; i++) if (typeof raw[i] === 'number') (ids ??= []).push(raw[i] as number);
+      if (ids !== null) {
+        // the microtasks ran when the batch returned: most promises have settled by now
         const left = Math.max(1, Math.ceil(syncLimit - (performance.now() - started)));
-        const took = (this.takeRef as ivm.Reference).applySync(undefined, [out], { timeout: left, result: { copy: true } }) as unknown;
-        if ((took as Taken).kind !== 'wait') out = took;
+        const took = (this.takeManyRef as ivm.Reference).applySync(undefined, [JSON.stringify(ids)], { timeout: left, result: { copy: true } }) as Record<number, unknown>;
+        for (let i = 0, j = 0; i < n; i++) {
+          if (typeof raw[i] !== 'number') continue;
+          if (took[j] !== 0) raw[i] = took[j];
+          j++;
+        }
       }
     } catch (e) {
-      this.lastSyncMs = (this.cpuNow() - cpu) / 1e6;
-      const reason = this.death ?? this.classify(e);
-      if (reason) {
-        this.kill(reason);
-        throw deathError(reason, timeoutMs);
+      failure = e;
+      failed = true;
+    }
+    const cpuMs = (this.cpuNow() - cpu) / 1e6;
+    const tookMs = performance.now() - started;
+    const p = this.progress;
+    let slowest = 0;
+    for (let i = 0, most = -1; i < n; i++) {
+      const own = (p[1 + 2 * (i + 1)] as number) - (p[1 + 2 * i] as number);
+      if (own > most) [slowest, most] = [i, own];
+    }
+    const items: BatchItem[] = new Array<BatchItem>(n);
+    if (!failed && raw !== null) {
+      for (let i = 0; i < n; i++) {
+        const x = raw[i];
+        if (typeof x === 'number') {
+          const left = Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
+          items[i] = { kind: 'later', answer: this.runAsync(this.settleRef as ivm.Reference, x, left) };
+        } else {
+          items[i] = this.doneItem(x);
+        }
       }
-      throw new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(e)}`);
+      return { items, stopped: null, cpuMs, tookMs, slowest };
     }
-    this.lastSyncMs = (this.cpuNow() - cpu) / 1e6;
-    if (typeof out === 'number') {
-      const left = Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
-      return this.runAsync(this.settleRef as ivm.Reference, out, left);
+
+    const reason = this.death ?? this.classify(failure);
+    // A timeout leaves the isolate readable: what had answered is in the box (see shims-glue.ts).
+    if (raw === null && !this.isolate.isDisposed) {
+      try {
+        const box = (this.boxRef as ivm.Reference).copySync() as { items: Record<number, unknown>; count: number };
+        raw = box.items;
+      } catch {
+        raw = null;
+      }
     }
-    return unwire(out);
+    const running = Math.min(Math.max(0, Math.floor(p[0] as number)), n);
+    const now = Date.now();
+    for (let i = 0; i < n; i++) {
+      const x = raw?.[i];
+      if (x !== undefined && typeof x !== 'number') {
+        items[i] = this.doneItem(x);
+        continue;
+      }
+      const ran = i <= running;
+      // its own time so far, by the isolate's clock (a start in the future counts as none)
+      const own = ran ? Math.min(Math.max(0, now - (p[1 + 2 * i] as number)), tookMs + 1) : 0;
+      const culprit = i === running || (running === n && p[2 + 2 * i] === 1);
+      if (reason === 'timeout' || (reason === 'memory' && !culprit)) {
+        const leftMs = timeoutMs - own;
+        items[i] = leftMs < 1 ? { kind: 'failed', error: deathError('timeout', timeoutMs) } : { kind: 'again', leftMs, ran, culprit };
+      } else if (reason !== null) {
+        items[i] = { kind: 'failed', error: deathError(reason, timeoutMs) };
+      } else {
+        items[i] = { kind: 'failed', error: new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(failure)}`) };
+      }
+    }
+    if (reason !== null) this.kill(reason);
+    return { items, stopped: reason, cpuMs, tookMs, slowest };
+  }
+
+  private doneItem(x: unknown): BatchItem {
+    try {
+      return { kind: 'done', packed: unwire(x) };
+    } catch (e) {
+      return { kind: 'failed', error: new ZvError('FUNCTION_BAD_RESPONSE', `The function's result could not be read: ${messageOf(e)}`) };
+    }
   }
 
   /** CPU time of the isolate (ns), 0 once it is gone (cpuNs without the check whether it is). */

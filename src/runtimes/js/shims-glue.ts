@@ -26,6 +26,7 @@ const strCharCodeAt = String.prototype.charCodeAt;
 const numberIsFinite = Number.isFinite;
 const getPrototypeOf = Object.getPrototypeOf;
 const promiseThen = Promise.prototype.then;
+const dateNow = Date.now;
 const getter = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get;
 const abByteLength = getter(ArrayBuffer.prototype, 'byteLength');
 const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
@@ -342,17 +343,16 @@ function exactJson(x) {
   return s + '}';
 }
 
-// The synchronous entry (the host calls it with applySync): runs handle/fetch now. A value is packed
-// at once; a promise gets an id, and once it settles its packed result is kept for take(id) (the
-// host's next synchronous call, after the microtasks ran) or settle(id) (async, for one that waits
-// on a timer).
+// The synchronous calls (invokeOne, run by invokeBatch below): handle/fetch runs now. A value is
+// packed at once; a promise gets an id, and once it settles its packed result is kept for take(id)
+// (takeMany: the host's next synchronous call, after the microtasks ran) or settle(id) (async, for
+// one that waits on a timer).
 const pendings = new Map();
 let nextPending = 1;
 function isThenable(x) {
   return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof x.then === 'function';
 }
-function start(reqJson) {
-  const req = JSON.parse(reqJson);
+function start(req) {
   if (entry.kind === 'fetch') {
     const qs = new URLSearchParams(req.query).toString();
     const method = String(req.method).toUpperCase();
@@ -365,10 +365,11 @@ function start(reqJson) {
 function packOut(out) {
   try { return pack(out); } catch (e) { return { kind: 'bad', reason: errText(e) }; }
 }
-function invokeSync(reqJson) {
+const WAIT = { kind: 'wait' };
+function invokeOne(req) {
   let out;
   try {
-    out = start(reqJson);
+    out = start(req);
     if (isThenable(out)) {
       const id = nextPending++;
       const slot = { done: false, value: undefined, promise: undefined };
@@ -388,7 +389,7 @@ function invokeSync(reqJson) {
 function take(id) {
   const slot = pendings.get(id);
   if (!slot) return wire({ kind: 'bad', reason: 'the invocation was lost' });
-  if (!slot.done) return { kind: 'wait' };
+  if (!slot.done) return WAIT;
   pendings.delete(id);
   return slot.value;
 }
@@ -399,10 +400,52 @@ function settle(id) {
   return slot.promise;
 }
 
+// Batches (callBatch in instance.ts): the requests that reach a function in one turn of the server's
+// event loop run one after another in one applySync. Each answer is kept in box as soon as it is
+// made, and progress (memory shared with the host: [0] the request running, then per request its
+// start time and 1 when it left a promise pending) tells the host, when a batch is stopped (its time
+// ran out, or the isolate ran out of memory), which requests finished, which one was running and
+// which never started. Containers have no prototype and typed-array writes cannot be intercepted,
+// so no setter user code adds to a prototype sees or changes an answer.
+const box = objectCreate(null);
+box.items = objectCreate(null);
+box.count = 0;
+const progress = new Float64Array(hostProgress);
+function invokeBatch(reqsJson) {
+  const reqs = jsonParse(reqsJson);
+  const n = reqs.length;
+  const items = objectCreate(null);
+  box.items = items;
+  box.count = 0;
+  for (let i = 0; i < n; i++) {
+    progress[0] = i;
+    progress[1 + 2 * i] = dateNow();
+    progress[2 + 2 * i] = 0;
+    const w = invokeOne(reqs[i]);
+    if (typeof w === 'number') progress[2 + 2 * i] = 1;
+    items[i] = w;
+    box.count = i + 1;
+  }
+  progress[0] = n;
+  progress[1 + 2 * n] = dateNow();
+  // one request's answer as itself: a string is cheaper to copy than an object holding it
+  return n === 1 ? items[0] : items;
+}
+/** take() for each id (a JSON array): the answers, 0 for one still pending. */
+function takeMany(idsJson) {
+  const ids = jsonParse(idsJson);
+  const out = objectCreate(null);
+  for (let i = 0; i < ids.length; i++) {
+    const t = take(ids[i]);
+    out[i] = t === WAIT ? 0 : t;
+  }
+  return out;
+}
+
 async function invoke(reqJson) {
   let out;
   try {
-    out = await start(reqJson);
+    out = await start(jsonParse(reqJson));
   } catch (e) {
     return wire({ kind: 'error', message: errText(e), stack: errStack(e) });
   }
@@ -416,12 +459,14 @@ const hostLog = g.__zv_log;
 const hostTimer = g.__zv_timer;
 delete g.__zv_log;
 delete g.__zv_timer;
+const hostProgress = g.__zv_progress;
+delete g.__zv_progress;
 // WebAssembly memory is allocated outside the V8 heap, where the isolate's memoryLimit does not
 // count it: a function could hold gigabytes under memory: 128. So functions get no WebAssembly.
 delete g.WebAssembly;
 ${WEB_SHIMS}
 ${GLUE}
-return { define, invoke, invokeSync, take, settle, fire };
+return { define, invoke, settle, fire, invokeBatch, takeMany, box };
 })(globalThis)`;
 
 /**
