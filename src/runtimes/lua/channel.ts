@@ -228,6 +228,16 @@ export class RecordWriter {
     this.p += n;
   }
 
+  /** `len` bytes of `from` at `at`, length-prefixed. */
+  copy(from: Uint8Array, at: number, len: number): void {
+    this.u32(len);
+    const b = this.buf;
+    const p = this.p;
+    if (len <= 64) for (let i = 0; i < len; i++) b[p + i] = from[at + i] as number;
+    else b.set(from.subarray(at, at + len), p);
+    this.p = p + len;
+  }
+
   bytes(b: Uint8Array): void {
     this.u32(b.length);
     this.buf.set(b, this.p);

@@ -295,6 +295,12 @@ local cases = {
   function(s) return {status=s, headers={['x-bin']='a\\0b'}, body='\\255\\0\\1'} end,
   function(s) return {status=s, headers={['x-n']='1'}} end,
   function(s) return {status=s} end,
+  function(s) return {status=s, headers={['content-type']='text/html', ['x-z']='é'}, body='ok'} end,
+  function(s) return {status=s, headers={['x-bad']='\\255'}, body='x'} end,
+  function(s) return {status=s, headers={['x-é']='1'}, body='x'} end,
+  function(s) return {status=s, headers={['x-a']='1'}, body='\\255'} end,
+  function(s) return {status=s + 400, body='x'} end,
+  function(s) return {status=s, headers={['x-a']='1', ['x-b']=''}, body='\\239\\187\\191bom'} end,
 }
 function handle(req)
   local s = req.query.float and 200.0 or 200
@@ -309,7 +315,7 @@ end`);
         return String(e);
       }
     };
-    for (let n = 1; n <= 7; n++) {
+    for (let n = 1; n <= 13; n++) {
       assert.deepEqual(await answer({ n: String(n) }), await answer({ n: String(n), float: '1' }), `case ${n}`);
     }
     assert.equal((await answer({ n: '2' }) as { status: number }).status, 200);

@@ -480,7 +480,10 @@ export class LuaPool {
       const job = slot.jobs[at] as Job;
       slot.jobs.splice(at, 1);
       this.releaseIn(slot, job.key);
-      if (outcome.ok) job.resolve(outcome.response);
+      if (outcome.ok) {
+        if (job.kind === 'invoke' && !outcome.response) job.reject(new ZvError('FUNCTION_BAD_RESPONSE'));
+        else job.resolve(outcome.response);
+      }
       else {
         if (job.kind === 'compile') slot.known.delete(job.key);
         job.reject(new ZvError(outcome.code, outcome.message));

@@ -78,11 +78,10 @@ class LuaFunction implements LoadedFunction {
 
   constructor(private readonly pool: LuaPool, private readonly key: string) {}
 
-  async invoke(req: FunctionRequest): Promise<FunctionResponse> {
-    if (this.disposed) throw new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded');
-    const res = await this.pool.run(this.key, 'invoke', req);
-    if (!res) throw new ZvError('FUNCTION_BAD_RESPONSE');
-    return res;
+  invoke(req: FunctionRequest): Promise<FunctionResponse> {
+    if (this.disposed) return Promise.reject(new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded'));
+    // the pool answers an invoke job with a response or rejects it (FUNCTION_BAD_RESPONSE without one)
+    return this.pool.run(this.key, 'invoke', req) as Promise<FunctionResponse>;
   }
 
   async dispose(): Promise<void> {

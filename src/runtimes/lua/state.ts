@@ -3,6 +3,7 @@
 // C API as byte strings; the response is JSON-encoded by the prelude inside the protected call.
 // All states of a worker share one WASM module (`LuaHost`), one instruction-count hook that enforces
 // the current job's deadline, and one `print` sink.
+import { isUtf8 } from 'node:buffer';
 import { LuaFactory, LUA_REGISTRYINDEX } from 'wasmoon';
 import type { LuaWasm } from 'wasmoon';
 import { normalizeResult } from '../../core/function-contract.js';
@@ -13,6 +14,7 @@ import { PRELUDE } from './prelude.js';
 const LUA_OK = 0;
 const LUA_ERRSYNTAX = 3;
 const LUA_ERRMEM = 4;
+const LUA_TNIL = 0;
 const LUA_TNUMBER = 3;
 const LUA_TSTRING = 4;
 const LUA_TTABLE = 5;
@@ -65,6 +67,28 @@ interface MemoryStats {
   used: number;
   max: number;
 }
+
+/**
+ * A plain answer (`{status=integer, headers={lower-case name=string}?, body=string}`) still in WASM
+ * memory, exactly as normalizeResult would make it: what a RawSink copies out before the state runs
+ * again. `headers`: address and length of each name and value in turn; `contentType`: the default
+ * content-type (DEFAULT_TEXT_TYPE) goes after them; `text`: the body is valid UTF-8 (else bytes).
+ */
+export interface RawAnswer {
+  status: number;
+  heap: Uint8Array;
+  headers: number[];
+  contentType: boolean;
+  bodyPtr: number;
+  bodyLen: number;
+  text: boolean;
+}
+
+/** Takes a RawAnswer (true), or leaves it to be read as a FunctionResponse (false). */
+export type RawSink = (answer: RawAnswer) => boolean;
+
+/** The content-type normalizeResult gives a text body without one. */
+export const DEFAULT_TEXT_TYPE = 'text/plain; charset=utf-8';
 
 export type FailureKind = 'syntax' | 'error' | 'timeout' | 'memory' | 'nohandle' | 'bad' | 'toolarge';
 
@@ -294,8 +318,13 @@ export class LuaHost {
     return this.lenAt();
   }
 
+  /** The address of the string at `idx` (its length by lenAt), 0 if it is not one. */
+  stringAt(L: number, idx: number): number {
+    return this.api.lua_type(L, idx) === LUA_TSTRING ? this.api.lua_tolstring(L, idx, this.lenPtr) : 0;
+  }
+
   /** The size_t that lua_tolstring wrote at lenPtr (little-endian, 32-bit WASM). */
-  private lenAt(): number {
+  lenAt(): number {
     const h = this.raw.HEAPU8;
     const p = this.lenPtr;
     return (h[p]! | (h[p + 1]! << 8) | (h[p + 2]! << 16) | (h[p + 3]! << 24)) >>> 0;
@@ -420,7 +449,7 @@ export class LuaFunctionState {
    * shared ring, read only here, before anything runs) is copied into WASM memory and every string
    * is pushed straight from there. Throws LuaFailure. Uses the host's deadline.
    */
-  callEncoded(bytes: Uint8Array): FunctionResponse {
+  callEncoded(bytes: Uint8Array, sink?: RawSink): FunctionResponse | null {
     if (this.closed) throw new Error('the Lua state is closed');
     const { host } = this;
     const { api } = host;
@@ -456,10 +485,64 @@ export class LuaFunctionState {
     }
     this.protectedCall(1, 5);
     try {
+      if (sink) {
+        const raw = this.rawPlain();
+        if (raw && sink(raw)) return null;
+      }
       return this.response();
     } finally {
       api.lua_settop(L, 0);
     }
+  }
+
+  /**
+   * The answer on the stack as a RawAnswer when it is a plain one normalizeResult would pass
+   * through as it is (status 100-599, a string body, lower-case ASCII header names, UTF-8 header
+   * values); else null (response() reads it). Throws LuaFailure when it is over the response cap.
+   */
+  private rawPlain(): RawAnswer | null {
+    const L = this.L;
+    const { api } = this.host;
+    const host = this.host;
+    const tag = host.stringAt(L, 1);
+    if (!tag || host.lenAt() !== 5 || api.lua_type(L, 2) !== LUA_TNUMBER) return null;
+    const bodyPtr = host.stringAt(L, 3);
+    if (!bodyPtr) return null;
+    const bodyLen = host.lenAt();
+    let heap = host.raw.HEAPU8;
+    // 'plain'
+    if (heap[tag] !== 0x70 || heap[tag + 1] !== 0x6c || heap[tag + 2] !== 0x61 || heap[tag + 3] !== 0x69 || heap[tag + 4] !== 0x6e) return null;
+    const size = bodyLen + api.lua_tonumberx(L, 5, 0);
+    if (size > this.maxResponse) throw new LuaFailure('toolarge', 'the response is over the limit', size);
+    const status = api.lua_tonumberx(L, 2, 0);
+    if (!Number.isInteger(status) || status < 100 || status > 599) return null;
+    const headers: number[] = [];
+    let contentType = true;
+    const type = api.lua_type(L, 4);
+    if (type === LUA_TTABLE) {
+      for (let i = 1; api.lua_rawgeti(L, 4, BigInt(i)) === LUA_TSTRING; i += 2) {
+        const name = host.stringAt(L, -1);
+        const nameLen = host.lenAt();
+        api.lua_rawgeti(L, 4, BigInt(i + 1));
+        const value = host.stringAt(L, -1);
+        const valueLen = host.lenAt();
+        api.lua_settop(L, -3);
+        if (!value) return null;
+        heap = host.raw.HEAPU8;
+        for (let k = name; k < name + nameLen; k++) {
+          const c = heap[k] as number;
+          if (c > 0x7f || (c >= 0x41 && c <= 0x5a)) return null;
+        }
+        if (!isUtf8(heap.subarray(value, value + valueLen))) return null;
+        if (nameLen === 12 && isContentType(heap, name)) contentType = false;
+        headers.push(name, nameLen, value, valueLen);
+      }
+      api.lua_settop(L, -2);
+    } else if (type !== LUA_TNIL) return null;
+    heap = host.raw.HEAPU8;
+    const text = isUtf8(heap.subarray(bodyPtr, bodyPtr + bodyLen));
+    // normalizeResult adds the default content-type to a text body only
+    return { status, heap, headers, contentType: contentType && text, bodyPtr, bodyLen, text };
   }
 
   private response(): FunctionResponse {
@@ -536,6 +619,12 @@ export class LuaFunctionState {
     this.closed = true;
     this.host.closeState(this.L, this.memoryKey);
   }
+}
+
+const CONTENT_TYPE = [...'content-type'].map((c) => c.charCodeAt(0));
+function isContentType(heap: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 12; i++) if (heap[at + i] !== CONTENT_TYPE[i]) return false;
+  return true;
 }
 
 const REQUEST_STRINGS = ['method', 'path', 'body'] as const;

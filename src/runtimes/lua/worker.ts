@@ -18,7 +18,8 @@ import {
 import type { PortMessage } from './channel.js';
 import { PROGRESS_IDLE, progressId, progressViews } from './protocol.js';
 import type { FromWorker, JobOutcome, LuaFunctionDef, RunJob, ToWorker, WorkerData, WorkerStatus } from './protocol.js';
-import { LuaFailure, LuaFunctionState, LuaHost } from './state.js';
+import { DEFAULT_TEXT_TYPE, LuaFailure, LuaFunctionState, LuaHost } from './state.js';
+import type { RawAnswer } from './state.js';
 
 const MAX_LOG_LINES = 1000;
 const MAX_LOG_LINE = 16 * 1024;
@@ -118,6 +119,34 @@ function answer(job: number, outcome: JobOutcome): void {
   postBeside({ t: 'done', results: [{ job, ...outcome }] });
 }
 
+/** The job whose plain answer writeRaw copies into the answer ring. */
+let rawJob = 0;
+/** A plain answer straight from WASM memory into the answer ring (false when it does not fit). */
+function writeRaw(a: RawAnswer): boolean {
+  const { heap, headers } = a;
+  let bound = 24 + a.bodyLen + (a.contentType ? 48 : 0);
+  for (let i = 0; i < headers.length; i += 4) bound += (headers[i + 1] as number) + (headers[i + 3] as number) + 8;
+  const at = answers.reserve(bound);
+  if (at < 0) return false;
+  writer.begin(answers.buf, at);
+  writer.u32(rawJob);
+  writer.u32(a.status);
+  writer.u32(headers.length / 4 + (a.contentType ? 1 : 0));
+  for (let i = 0; i < headers.length; i += 4) {
+    writer.copy(heap, headers[i] as number, headers[i + 1] as number);
+    writer.copy(heap, headers[i + 2] as number, headers[i + 3] as number);
+  }
+  if (a.contentType) {
+    writer.str('content-type');
+    writer.str(DEFAULT_TEXT_TYPE);
+  }
+  writer.u32(a.text ? 0 : 1);
+  writer.copy(heap, a.bodyPtr, a.bodyLen);
+  answers.commit(A_OK, writer.length);
+  unrung = true;
+  return true;
+}
+
 function writeResponse(job: number, res: FunctionResponse | undefined): boolean {
   let bound = 24;
   if (res) {
@@ -201,7 +230,7 @@ function runJob(job: number, fn: number, kind: 'compile' | 'invoke', req: Uint8A
   setProgress(progressId(job));
   if (unrung) host.lateAt = rungAt + FLUSH_MS;
   const entry = entries.get(fn);
-  let outcome: JobOutcome;
+  let outcome: JobOutcome | null;
   let broken = false;
   if (!entry) {
     outcome = { ok: false, code: 'FUNCTION_UNAVAILABLE', message: 'The function is not loaded' };
@@ -213,7 +242,12 @@ function runJob(job: number, fn: number, kind: 'compile' | 'invoke', req: Uint8A
     try {
       entry.state ??= LuaFunctionState.create(host, entry.def);
       if (kind === 'compile') outcome = { ok: true };
-      else if (req instanceof Uint8Array) outcome = { ok: true, response: entry.state.callEncoded(req) };
+      else if (req instanceof Uint8Array) {
+        rawJob = job;
+        // null: the answer went straight into the ring
+        const response = entry.state.callEncoded(req, writeRaw);
+        outcome = response ? { ok: true, response } : null;
+      }
       else outcome = { ok: true, response: entry.state.call((req as RunJob & { kind: 'invoke' }).req) };
     } catch (e) {
       if (e instanceof LuaFailure) {
@@ -230,9 +264,9 @@ function runJob(job: number, fn: number, kind: 'compile' | 'invoke', req: Uint8A
       host.timedOut = false;
       host.lateAt = Infinity;
     }
-    if (kind === 'compile' && !outcome.ok) entries.delete(fn);
+    if (kind === 'compile' && !outcome?.ok) entries.delete(fn);
   }
-  answer(job, outcome);
+  if (outcome) answer(job, outcome);
   if (broken) {
     ring();
     process.exit(1);
