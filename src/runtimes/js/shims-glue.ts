@@ -28,6 +28,7 @@ const getPrototypeOf = Object.getPrototypeOf;
 const promiseThen = Promise.prototype.then;
 const dateNow = Date.now;
 const getter = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get;
+const abProto = ArrayBuffer.prototype;
 const abByteLength = getter(ArrayBuffer.prototype, 'byteLength');
 const TypedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
 const taBuffer = getter(TypedArrayProto, 'buffer');
@@ -183,16 +184,24 @@ function countedString(x) {
 function bytesOf(b) {
   if (b === null || typeof b !== 'object') return undefined;
   let buffer, offset, length;
-  try {
-    length = apply(abByteLength, b, []);
-    buffer = b; offset = 0;
-  } catch {
-    if (!isView(b)) return undefined;
+  if (isView(b)) {
     try {
       buffer = apply(taBuffer, b, []); offset = apply(taByteOffset, b, []); length = apply(taByteLength, b, []);
     } catch {
       buffer = apply(dvBuffer, b, []); offset = apply(dvByteOffset, b, []); length = apply(dvByteLength, b, []);
     }
+  } else {
+    // The byteLength getter is the check that b is an ArrayBuffer, and it throws for anything else:
+    // an exception costs microseconds, so only what has ArrayBuffer.prototype on its chain is tried.
+    let p = getPrototypeOf(b);
+    while (p !== null && p !== abProto) p = getPrototypeOf(p);
+    if (p === null) return undefined;
+    try {
+      length = apply(abByteLength, b, []);
+    } catch {
+      return undefined;
+    }
+    buffer = b; offset = 0;
   }
   count(length);
   const out = new U8(length);

@@ -74,7 +74,9 @@ describe('js runtime: synchronous calls', () => {
 const forms = {
   text: () => 'plain text', empty: () => '', nul: () => '\\0starts with NUL', unicode: () => 'é ☃ \\u{1F600} \\u2028',
   none: () => undefined, nil: () => null, num: () => 42, nan: () => NaN, bool: () => false,
-  bytes: () => bytes('raw'), array: () => [1, 'two', { three: 3 }], data: () => ({ ok: true, n: 1.5 }),
+  bytes: () => bytes('raw'), ab: () => bytes('ab').buffer, dv: () => new DataView(bytes('dv').buffer),
+  subAb: () => { class B extends ArrayBuffer {} const b = new B(2); new Uint8Array(b).set([104, 105]); return b; },
+  fakeAb: () => Object.create(ArrayBuffer.prototype), array: () => [1, 'two', { three: 3 }], data: () => ({ ok: true, n: 1.5 }),
   response: () => ({ status: 201, headers: { 'X-A': 'b', 'x-n': 7 }, body: 'made' }),
   jsonBody: () => ({ status: 202, body: { nested: [1, 2] } }), bytesBody: () => ({ body: bytes('raw body') }),
   nanStatus: () => ({ status: NaN, body: 'x' }), strStatus: () => ({ status: '200', body: 'x' }),
@@ -86,7 +88,7 @@ const forms = {
 Object.prototype.toJSON = () => 'patched'; String.prototype.toJSON = () => 'patched';
 export function handle(req) { return forms[req.query.form](); }
 export const names = Object.keys(forms);`;
-    const names = ['text', 'empty', 'nul', 'unicode', 'none', 'nil', 'num', 'nan', 'bool', 'bytes', 'array', 'data', 'response', 'jsonBody',
+    const names = ['text', 'empty', 'nul', 'unicode', 'none', 'nil', 'num', 'nan', 'bool', 'bytes', 'ab', 'dv', 'subAb', 'fakeAb', 'array', 'data', 'response', 'jsonBody',
       'bytesBody', 'nanStatus', 'strStatus', 'extra', 'headersArray', 'web', 'webBytes', 'webJson', 'later', 'throws', 'rejects', 'symbol'];
     const fn = await load({ code: FORMS });
     const answer = async (form: string): Promise<unknown> => {
@@ -107,6 +109,10 @@ export const names = Object.keys(forms);`;
     assert.deepEqual(byName.response, { status: 201, headers: { 'x-a': 'b', 'x-n': '7', 'content-type': 'text/plain; charset=utf-8' }, body: 'made' });
     assert.deepEqual(byName.bytesBody, { status: 200, headers: {}, body: { bytes: 'raw body' } });
     assert.equal((byName.extra as { error: string }).error, 'FUNCTION_BAD_RESPONSE');
+    const octets = (s: string): unknown => ({ status: 200, headers: { 'content-type': 'application/octet-stream' }, body: { bytes: s } });
+    assert.deepEqual([byName.ab, byName.dv, byName.subAb], [octets('ab'), octets('dv'), octets('hi')]);
+    // not an ArrayBuffer: data, sent as its JSON (which the patched toJSON makes)
+    assert.deepEqual(byName.fakeAb, { status: 200, headers: { 'content-type': 'application/json' }, body: '"patched"' });
   });
 
   describe('calls that come in the same turn of the event loop run as one batch', () => {
