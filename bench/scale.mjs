@@ -20,7 +20,7 @@
 //   webhooks  1,000 applications on one repository: a push hook's answer time, syncs within the cap (bench/webhooks.mjs)
 //
 // Settings (environment): BENCH_SCALE_FILES (20000), BENCH_SCALE_JS (1000), BENCH_SCALE_PY (200),
-// BENCH_SCALE_APPS (1000), BENCH_SCALE_REPOS (100), BENCH_SCALE_COLD (20, functions per runtime of the cold row), BENCH_SCALE_BATCH (50, registrations in flight),
+// BENCH_SCALE_APPS (1000), BENCH_SCALE_REPOS (100), BENCH_SCALE_COLD (20, functions per runtime of the cold row), BENCH_SCALE_COLD_GAP (0, ms between its functions), BENCH_SCALE_BATCH (50, registrations in flight),
 // BENCH_SCALE_ROUNDS (3), BENCH_SCALE_POLL (10s, poll interval of the apps row),
 // BENCH_SCALE_POLL_WINDOW (60, seconds the apps row watches the poll), BENCH_SCALE_ROW_TIMEOUT
 // (900, seconds one row may take before it is reported as not measured), BENCH_DURATION (5) and
@@ -47,6 +47,7 @@ const CONFIG = {
   js: envNumber('BENCH_SCALE_JS', 1000, { min: 1, integer: true }),
   py: envNumber('BENCH_SCALE_PY', 200, { min: 1, integer: true }),
   cold: envNumber('BENCH_SCALE_COLD', 20, { min: 1, integer: true }),
+  coldGapMs: envNumber('BENCH_SCALE_COLD_GAP', 0, { min: 0 }),
   apps: envNumber('BENCH_SCALE_APPS', 1000, { min: 1, integer: true }),
   repos: envNumber('BENCH_SCALE_REPOS', 100, { min: 1, integer: true }),
   batch: envNumber('BENCH_SCALE_BATCH', 50, { min: 1, integer: true }),
@@ -521,11 +522,13 @@ async function rowCold() {
     return (ticks * 1000) / CLK_TCK;
   };
   // Functions one at a time, the runtimes taking turns (so the machine's load spreads evenly over
-  // them): the first request, then at once the second (warm). CPU: the server tree's CPU over the
+  // them), back to back (BENCH_SCALE_COLD_GAP: a pause before each): the first request, then at
+  // once the second (warm). CPU: the server tree's CPU over the
   // first requests minus over the warm ones, per function (ticks of 10 ms: only the mean is meant).
   const measure = async (zvs) => {
     const out = Object.fromEntries(Object.keys(runtimes).map((rt) => [rt, { first: [], warm: [], cold: [], cpuMs: 0 }]));
     for (const f of fns) {
+      if (CONFIG.coldGapMs) await sleep(CONFIG.coldGapMs);
       const c0 = cpuMs(zvs.pid);
       const first = await timed(zvs.url, f);
       const c1 = cpuMs(zvs.pid);

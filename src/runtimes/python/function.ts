@@ -8,9 +8,10 @@ import { normalizeResult } from '../../core/function-contract.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionSource, LoadedFunction } from '../types.js';
-import { WorkerGone, WorkerProcess, maxReplyBytes } from './worker-process.js';
+import { WorkerGone } from './worker-process.js';
+import type { WorkerProcess } from './worker-process.js';
 import { checkResponse, clipMessage, responseTooLarge } from '../response-cap.js';
-import type { WorkerCommand, WorkerReply } from './worker-process.js';
+import type { WorkerReply } from './worker-process.js';
 
 /** Extra time a worker gets to start and import the module, on top of the function's timeout. */
 const STARTUP_GRACE_MS = 10000;
@@ -50,11 +51,19 @@ export interface PoolOptions {
   budget: WorkerBudget;
 }
 
+/** Where a function's worker processes come from (runtime.ts: spares.ts, for its sandbox command). */
+export interface WorkerFactory {
+  /** A worker process that has loaded nothing yet (a spare when one is up). */
+  take(log: FunctionLogger): WorkerProcess;
+  /** The process `take` gave has answered its load, or failed: a spare may be started now. */
+  settled(): void;
+}
+
 /** Starts a worker and loads the code; resolves once `handle` is ready. */
 export async function startWorker(
-  source: FunctionSource, cmd: WorkerCommand, seccomp: boolean, log: FunctionLogger, maxResponseBytes: number,
+  source: FunctionSource, workers: WorkerFactory, seccomp: boolean, log: FunctionLogger, maxResponseBytes: number,
 ): Promise<WorkerProcess> {
-  const w = new WorkerProcess(cmd, log, maxReplyBytes(maxResponseBytes));
+  const w = workers.take(log);
   const msg = {
     t: 'load', code: source.code, filename: source.filename, lineOffset: source.lineOffset ?? 1,
     memoryMb: source.memoryMb, env: source.env, seccomp, maxResponse: maxResponseBytes,
@@ -63,6 +72,7 @@ export async function startWorker(
   try {
     reply = await w.request(msg, source.timeoutMs + STARTUP_GRACE_MS);
   } catch (e) {
+    workers.settled();
     w.kill();
     if (e instanceof WorkerGone && e.reason === 'timeout') {
       throw new ZvError('FUNCTION_COMPILE_ERROR', `${source.filename}: the module did not finish loading within ${source.timeoutMs} ms`);
@@ -72,6 +82,7 @@ export async function startWorker(
     }
     throw new ZvError('FUNCTION_UNAVAILABLE', `${source.filename}: ${e instanceof Error ? e.message : String(e)}`);
   }
+  workers.settled();
   if (reply.t === 'ready') return w;
   w.kill();
   if (reply.t === 'compile_error') throw new ZvError('FUNCTION_COMPILE_ERROR', reply.message ?? `${source.filename}: cannot load`);
@@ -109,7 +120,7 @@ export class PythonFunction implements LoadedFunction {
 
   constructor(
     private readonly source: FunctionSource,
-    private readonly cmd: WorkerCommand,
+    private readonly factory: WorkerFactory,
     private readonly seccomp: boolean,
     private readonly log: FunctionLogger,
     private readonly maxResponseBytes: number,
@@ -195,7 +206,7 @@ export class PythonFunction implements LoadedFunction {
     const has = this.workers.length + this.starting.size;
     if (!force && has >= this.pool.maxWorkers) return false;
     if (!this.pool.budget.take(has)) return false;
-    const p = startWorker(this.source, this.cmd, this.seccomp, this.log, this.maxResponseBytes);
+    const p = startWorker(this.source, this.factory, this.seccomp, this.log, this.maxResponseBytes);
     this.starting.add(p);
     p.then(
       (w) => {

@@ -1,16 +1,21 @@
 // The Python runtime: real CPython 3, sandboxed worker processes — one per loaded function to
 // start with, more while calls to it wait (function.ts: the pool and its budgets). `compile` (a sync)
 // imports the module in a child forked from the namespace's check zygote (checker.ts), so a synced
-// function keeps no process until it is called. See sandbox.ts for what the sandbox protects against and worker-source.ts
-// for the protocol.
+// function keeps no process until it is called. A worker is taken from the spares (spares.ts:
+// sandboxed interpreters started ahead of calls) when one is up. See sandbox.ts for what the
+// sandbox protects against and worker-source.ts for the protocol.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
 import { PythonFunction, WorkerBudget, startWorker } from './function.js';
+import type { WorkerFactory } from './function.js';
+import { SparePool } from './spares.js';
+import type { SpareOptions } from './spares.js';
 import { Checker } from './checker.js';
 import { bwrapArgs, checkSandbox, probeInterpreter } from './sandbox.js';
 import type { InterpreterInfo } from './sandbox.js';
+import { maxReplyBytes } from './worker-process.js';
 import type { WorkerCommand } from './worker-process.js';
 import { responseCap } from '../response-cap.js';
 import type { ResponseCapOptions } from '../response-cap.js';
@@ -31,6 +36,8 @@ export interface PythonRuntimeOptions extends ResponseCapOptions {
   maxWorkers?: number;
   /** An extra worker (not a function's last) idle this long is stopped (default 10 s). */
   workerIdleMs?: number;
+  /** Spare workers started ahead of calls (spares.ts); `{ perCommand: 0 }` keeps none. */
+  spares?: SpareOptions;
 }
 
 export const DEFAULT_PYTHON_WORKERS = 4;
@@ -61,6 +68,8 @@ export class PythonRuntime implements FunctionRuntime {
   private readonly budget: WorkerBudget;
   private readonly workersPerFunction: number;
   private readonly workerIdleMs: number;
+  /** Sandboxed interpreters started ahead of time, each taken by one function for good. */
+  private readonly spares: SparePool;
   /** The check zygotes, by namespace (each stops itself when idle). */
   private readonly checkers = new Map<string, Checker>();
   private closed = false;
@@ -73,6 +82,7 @@ export class PythonRuntime implements FunctionRuntime {
     this.workersPerFunction = Math.max(1, Math.floor(opts.workersPerFunction ?? DEFAULT_PYTHON_WORKERS));
     this.budget = new WorkerBudget(Math.max(1, Math.floor(opts.maxWorkers ?? defaultPythonMaxWorkers())));
     this.workerIdleMs = opts.workerIdleMs ?? DEFAULT_WORKER_IDLE_MS;
+    this.spares = new SparePool(maxReplyBytes(this.maxResponseBytes), opts.spares);
   }
 
   async available(): Promise<{ ok: true } | { ok: false; reason: string }> {
@@ -82,10 +92,11 @@ export class PythonRuntime implements FunctionRuntime {
 
   async load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction> {
     const cmd = await this.command(source);
+    const workers: WorkerFactory = { take: (l) => this.spares.take(cmd, l), settled: () => this.spares.refill(cmd) };
     this.budget.take(0);
     let first;
     try {
-      first = await startWorker(source, cmd, this.sandbox, log, this.maxResponseBytes);
+      first = await startWorker(source, workers, this.sandbox, log, this.maxResponseBytes);
     } catch (e) {
       this.budget.give();
       throw e;
@@ -96,7 +107,7 @@ export class PythonRuntime implements FunctionRuntime {
       throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
     }
     const pool = { maxWorkers: this.workersPerFunction, workerIdleMs: this.workerIdleMs, budget: this.budget };
-    const fn: PythonFunction = new PythonFunction(source, cmd, this.sandbox, log, this.maxResponseBytes, first, () => this.loaded.delete(fn), pool);
+    const fn: PythonFunction = new PythonFunction(source, workers, this.sandbox, log, this.maxResponseBytes, first, () => this.loaded.delete(fn), pool);
     this.loaded.add(fn);
     return fn;
   }
@@ -141,9 +152,15 @@ export class PythonRuntime implements FunctionRuntime {
     return this.budget.total;
   }
 
+  /** Host pids of the spare workers alive (not counted in workerCount), for tests. */
+  get sparePids(): number[] {
+    return this.spares.pids;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.loaded].map((f) => f.dispose()));
+    await this.spares.close();
     await Promise.all([...this.checkers.values()].map((c) => c.close()));
   }
 

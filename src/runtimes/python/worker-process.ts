@@ -101,8 +101,11 @@ export class WorkerProcess {
   readonly exited: Promise<void>;
   /** Called once when the process is gone, whatever the reason. */
   onExit: (gone: WorkerGone) => void = () => {};
+  /** Where the user's stdout/stderr lines go (a spare gets its function's log when it is taken). */
+  log: FunctionLogger;
 
   constructor(cmd: WorkerCommand, log: FunctionLogger, private readonly maxReply = maxReplyBytes(10 * 1024 * 1024), source = WORKER_SOURCE) {
+    this.log = log;
     this.child = spawn(cmd.file, [...cmd.prefix, ...PYTHON_FLAGS, '-c', source], {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: { MALLOC_ARENA_MAX: '1' }, // nothing of the host's env; see sandbox.ts for why this one
@@ -112,7 +115,7 @@ export class WorkerProcess {
     this.toWorker = toWorker;
     for (const s of [out, err, toWorker, fromWorker]) s.on('error', () => {});
     const logLines = (stream: LogStream) => new LineSplitter((line) => {
-      try { log(stream, line); } catch { /* a failing logger must not break the worker */ }
+      try { this.log(stream, line); } catch { /* a failing logger must not break the worker */ }
     });
     const so = logLines('stdout');
     const se = logLines('stderr');
@@ -177,6 +180,16 @@ export class WorkerProcess {
       this.waiter = { resolve, reject, timer };
       this.toWorker.write(data);
     });
+  }
+
+  /**
+   * Ends the worker's input: one that has not had its first message yet (a spare) exits by itself.
+   * A spare is stopped this way, not killed: a SIGKILL while bwrap is still setting the sandbox up
+   * can leave its inner process (a new session, so not in the process group) running on its own.
+   */
+  end(): void {
+    this.setRef(true); // as kill(): the host waits for it to be gone
+    this.toWorker.end();
   }
 
   /** Kills the whole sandbox (bwrap's pid namespace dies with it). */
