@@ -86,6 +86,20 @@ async function handle(req) {
     assert.equal(text(res.body), "I'm a teapot");
   });
 
+  it('gives fetch the URL that WHATWG URL makes of the path and query', async () => {
+    const fn = await load(`export default { fetch(r) { return r.url + ' ' + (new URL(r.url).href === r.url); } };`);
+    const cases: [string, Record<string, string>][] = [
+      ['/', {}], ['/a/b', {}], ["/a/!$&'()*+,;=:@~_-.x", {}], ['/a//b/', {}], ['/a/./b', {}], ['/a/../b', {}], ['/.hidden', {}],
+      ['/a b', {}], ['/%41', {}], ['/x', { a: '1', 'b c': "d'e", é: '&=?#' }],
+    ];
+    for (const [path, query] of cases) {
+      const qs = new URLSearchParams(query).toString();
+      const want = new URL(`http://localhost${path}${qs ? `?${qs}` : ''}`).href;
+      const res = await fn.invoke({ method: 'GET', path, query, headers: {}, body: '' });
+      assert.equal(text(res.body), `${want} true`, path);
+    }
+  });
+
   it('sends a binary Response body as bytes', async () => {
     const fn = await load(`export default { fetch() { return new Response(new Uint8Array([0, 1, 255])); } };`);
     const res = await fn.invoke(REQ);

@@ -361,12 +361,19 @@ let nextPending = 1;
 function isThenable(x) {
   return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof x.then === 'function';
 }
+// A path made only of characters URL keeps as they are, with no dot segment (the gateway's
+// PLAIN_PATH), followed by a query URLSearchParams wrote, is its own href: no URL parse.
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+const regexTest = RegExp.prototype.test;
+const strIncludes = String.prototype.includes;
 function start(req) {
   if (entry.kind === 'fetch') {
-    const qs = new URLSearchParams(req.query).toString();
+    const qs = objectKeys(req.query).length === 0 ? '' : new URLSearchParams(req.query).toString();
     const method = String(req.method).toUpperCase();
     const noBody = method === 'GET' || method === 'HEAD' || req.body === '';
-    const request = new Request('http://localhost' + req.path + (qs ? '?' + qs : ''), { method, headers: req.headers, body: noBody ? null : req.body, [RAW]: true });
+    const path = req.path;
+    const plain = apply(regexTest, PLAIN_PATH, [path]) && !apply(strIncludes, path, ['/.']);
+    const request = new Request('http://localhost' + path + (qs ? '?' + qs : ''), { method, headers: req.headers, body: noBody ? null : req.body, [RAW]: true, [HREF]: plain });
     return entry.target.fetch(request, env, execCtx);
   }
   return entry.fn.call(entry.self, req, env);

@@ -9,6 +9,8 @@ const BODY = Symbol('body');
 const USED = Symbol('used');
 const LINK = Symbol('link');
 const RAW = Symbol('raw');
+// Request init from the glue: the url is already its own href (see start() in shims-glue.ts).
+const HREF = Symbol('href');
 
 function utf8Encode(str) {
   str = String(str);
@@ -308,7 +310,7 @@ class Request extends Body {
   constructor(input, init = {}) {
     super();
     const from = input instanceof Request ? input : null;
-    this.#url = from ? from.url : new URL(String(input)).href;
+    this.#url = from ? from.url : init[HREF] === true ? String(input) : new URL(String(input)).href;
     this.#method = String(init.method ?? (from ? from.method : 'GET')).toUpperCase();
     this.#headers = new Headers(init.headers ?? (from ? from.headers : undefined));
     this[BODY] = init.body !== undefined ? extractBody(init.body, this.#headers, init[RAW] === true) : from ? from[BODY] : null;
