@@ -150,7 +150,8 @@ export class JsFunction implements LoadedFunction {
       this.toAsync(Infinity);
       recordTrip(performance.now());
     } else if (run.stopped === null) {
-      this.syncMs += (Math.min(run.cpuMs / batch.length, SYNC_SAMPLE_MAX_MS) - this.syncMs) * SYNC_AVERAGE_WEIGHT;
+      const ran = run.items.reduce((k, item) => (item.kind === 'skipped' ? k : k + 1), 0);
+      this.syncMs += (Math.min(run.cpuMs / Math.max(1, ran), SYNC_SAMPLE_MAX_MS) - this.syncMs) * SYNC_AVERAGE_WEIGHT;
       if (this.syncMs > SYNC_BUDGET_MS) this.toAsync(this.backoffMs);
     }
     // Measuring the heap costs a few µs. A call that ends within CHECK_AFTER_MS cannot have written
@@ -161,12 +162,19 @@ export class JsFunction implements LoadedFunction {
     // Calls run again go to the new instance's thread in this order, the one that was running when
     // the batch stopped last: should it loop or run out of memory again, the others are done by then.
     const culprits: number[] = [];
+    const skipped: Queued[] = [];
     for (let i = 0; i < batch.length; i++) {
       const item = run.items[i] as BatchItem;
       if (item.kind === 'again' && item.culprit) culprits.push(i);
+      else if (item.kind === 'skipped') skipped.push(batch[i] as Queued);
       else this.settle(inst, batch[i] as Queued, item, i === overIndex, limit);
     }
     for (const i of culprits) this.settle(inst, batch[i] as Queued, run.items[i] as BatchItem, false, limit);
+    // the calls after one that left a promise pending (its microtasks have run now): a batch of their own
+    if (skipped.length > 0) {
+      if (this.sync && !this.disposed && inst === this.current && inst.canRunSync && syncAllowed(performance.now())) this.runBatch(inst, skipped);
+      else for (const q of skipped) this.invokeAsync(JSON.parse(q.reqJson) as FunctionRequest).then(q.resolve, q.reject);
+    }
   }
 
   /** Answers a call of a batch from what became of it. */

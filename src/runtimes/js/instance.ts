@@ -35,6 +35,11 @@ export type BatchItem =
    * start on a new instance's thread within `leftMs` of its timeout.
    */
   | { kind: 'again'; leftMs: number; ran: boolean; culprit: boolean }
+  /**
+   * Not run: a request before it left a promise pending, whose microtasks run when the batch returns
+   * and before any later request starts (as when each request ran alone). The caller runs it next.
+   */
+  | { kind: 'skipped' }
   | { kind: 'failed'; error: ZvError };
 
 export interface Batch {
@@ -292,6 +297,8 @@ export class Instance {
         if (typeof x === 'number') {
           const left = Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
           items[i] = { kind: 'later', answer: this.runAsync(this.settleRef as ivm.Reference, x, left) };
+        } else if (x === undefined) {
+          items[i] = { kind: 'skipped' };
         } else {
           items[i] = this.doneItem(x);
         }

@@ -441,9 +441,18 @@ function invokeBatch(reqsJson) {
     if (typeof w === 'number') progress[2 + 2 * i] = 1;
     items[i] = w;
     box.count = i + 1;
+    // A promise left pending: its microtasks run when this returns, before any later request
+    // starts (as when each request ran alone, so state a handler keeps across an await stays its
+    // own). The host runs the requests after it (none in items) in its next batch.
+    if (typeof w === 'number') break;
+  }
+  const end = dateNow();
+  for (let j = box.count; j < n; j++) {
+    progress[1 + 2 * j] = end;
+    progress[2 + 2 * j] = 0;
   }
   progress[0] = n;
-  progress[1 + 2 * n] = dateNow();
+  progress[1 + 2 * n] = end;
   // one request's answer as itself: a string is cheaper to copy than an object holding it
   return n === 1 ? items[0] : items;
 }
