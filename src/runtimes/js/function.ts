@@ -23,15 +23,19 @@ const CHECK_AFTER_MS = 1;
  * function goes back to its thread for SYNC_BACKOFF_MS (doubling on each slow try, up to
  * SYNC_BACKOFF_MAX_MS).
  *
- * A synchronous call blocks every other request, so it runs within SYNC_LIMIT_MS, not the
- * function's timeout. A call that runs past it is stopped, its isolate replaced (as after a
- * timeout), and the request is run again from the start on the new isolate's thread with the rest
- * of its timeout; that function never runs synchronously again. Isolates have no I/O but their
- * logs, so running a handler again is invisible apart from its log lines (and module state, which a
- * replaced isolate loses anyway). And when the runtime sees SYNC_TRIPS_MAX such stops within
- * SYNC_TRIP_WINDOW_MS (many functions turning slow: an attack or an overloaded machine), no call
- * of any function runs synchronously for SYNC_TRIP_WINDOW_MS. So the event loop is blocked at
- * most SYNC_LIMIT_MS per function, and at most SYNC_TRIPS_MAX × SYNC_LIMIT_MS per window in all.
+ * A synchronous call (or batch of them, see invoke) blocks every other request, so it runs within
+ * SYNC_LIMIT_MS, not the function's timeout. A call that runs past it is stopped, its isolate
+ * replaced (as after a timeout), and the request is run again from the start on the new isolate's
+ * thread with the rest of its timeout; that function never runs synchronously again, unless the
+ * call run again takes under half the bound in CPU there (then the stop was not its doing: a busy
+ * machine preempted the thread, a garbage collection of the server's heap ran meanwhile) and the
+ * function only backs off as above. Isolates have no I/O but their logs, so running a handler
+ * again is invisible apart from its log lines (and module state, which a replaced isolate loses
+ * anyway). And when the runtime sees SYNC_TRIPS_MAX such stops within SYNC_TRIP_WINDOW_MS (many
+ * functions turning slow: an attack or an overloaded machine), no call of any function runs
+ * synchronously for SYNC_TRIP_WINDOW_MS. So the event loop is blocked at most SYNC_LIMIT_MS per
+ * function (per backoff, for stops that were not the function's doing), and at most
+ * SYNC_TRIPS_MAX × SYNC_LIMIT_MS per window in all.
  */
 const SYNC_BUDGET_MS = 2;
 const PROBE_CALLS = 32;
@@ -169,7 +173,7 @@ export class JsFunction implements LoadedFunction {
       else if (item.kind === 'skipped') skipped.push(batch[i] as Queued);
       else this.settle(inst, batch[i] as Queued, item, i === overIndex, limit);
     }
-    for (const i of culprits) this.settle(inst, batch[i] as Queued, run.items[i] as BatchItem, false, limit);
+    for (const i of culprits) this.settle(inst, batch[i] as Queued, run.items[i] as BatchItem, false, limit, culprits.length === 1);
     // the calls after one that left a promise pending (its microtasks have run now): a batch of their own
     if (skipped.length > 0) {
       if (this.sync && !this.disposed && inst === this.current && inst.canRunSync && syncAllowed(performance.now())) this.runBatch(inst, skipped);
@@ -178,7 +182,7 @@ export class JsFunction implements LoadedFunction {
   }
 
   /** Answers a call of a batch from what became of it. */
-  private settle(inst: Instance, q: Queued, item: BatchItem, overMemory: boolean, limit: number): void {
+  private settle(inst: Instance, q: Queued, item: BatchItem, overMemory: boolean, limit: number, judge = false): void {
     if (overMemory) {
       q.reject(this.overMemory(inst));
       return;
@@ -202,7 +206,7 @@ export class JsFunction implements LoadedFunction {
         if (item.culprit) {
           this.log('stderr', `[zerverless] a call ran past ${limit} ms on the server's event loop; it is run again on the function's own thread (${Math.round(item.leftMs)} ms left)`);
         }
-        this.runAgain(q.reqJson, item.leftMs).then(q.resolve, q.reject);
+        this.runAgain(q.reqJson, item.leftMs, judge ? limit : 0).then(q.resolve, q.reject);
         return;
       case 'failed':
         q.reject(item.error);
@@ -210,9 +214,23 @@ export class JsFunction implements LoadedFunction {
   }
 
   /** A call a stopped batch did not answer, run from the start on a (new) instance's thread. */
-  private async runAgain(reqJson: string, leftMs: number): Promise<FunctionResponse> {
+  /**
+   * A call a stopped batch did not answer, run from the start on a (new) instance's thread. With
+   * `limit` (the one call that ran past that bound), its CPU time there says whose doing the stop
+   * was: under half the bound, not the call's, and the function backs off instead of never running
+   * synchronously again.
+   */
+  private async runAgain(reqJson: string, leftMs: number, limit = 0): Promise<FunctionResponse> {
     const inst = await this.instance();
+    const cpu = inst.cpuNs();
     const packed = await inst.invoke(reqJson, leftMs);
+    // (the CPU time may include calls that ran beside it: that errs towards never)
+    const ms = (inst.cpuNs() - cpu) / 1e6;
+    if (limit > 0 && ms >= 0 && ms < limit / 2 && this.asyncUntil === Infinity) {
+      this.asyncUntil = 0;
+      this.toAsync(this.backoffMs);
+      this.log('stderr', `[zerverless] run again, the call took ${ms.toFixed(1)} ms: the stop was not its doing, calls return to the event loop's thread after a backoff`);
+    }
     if (await inst.overLimit()) throw this.overMemory(inst);
     return this.answer(inst, packed);
   }
