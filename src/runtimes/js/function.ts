@@ -175,9 +175,15 @@ export class JsFunction implements LoadedFunction {
     }
     for (const i of culprits) this.settle(inst, batch[i] as Queued, run.items[i] as BatchItem, false, limit, culprits.length === 1);
     // the calls after one that left a promise pending (its microtasks have run now): a batch of their own
-    if (skipped.length > 0) {
-      if (this.sync && !this.disposed && inst === this.current && inst.canRunSync && syncAllowed(performance.now())) this.runBatch(inst, skipped);
-      else for (const q of skipped) this.invokeAsync(JSON.parse(q.reqJson) as FunctionRequest).then(q.resolve, q.reject);
+    // (one at a time: a handler that left a promise pending likely does it again, and each batch
+    // would stop after its first call and send all the others again)
+    for (let k = 0; k < skipped.length; k++) {
+      if (this.sync && !this.disposed && inst === this.current && inst.canRunSync && syncAllowed(performance.now())) {
+        this.runBatch(inst, [skipped[k] as Queued]);
+        continue;
+      }
+      for (const q of skipped.slice(k)) this.invokeAsync(JSON.parse(q.reqJson) as FunctionRequest).then(q.resolve, q.reject);
+      break;
     }
   }
 
