@@ -141,12 +141,18 @@ export class JsFunction implements LoadedFunction {
         return;
       }
       const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(BATCH_TARGET_MS / Math.max(this.syncMs, 0.001))));
-      this.runBatch(inst, queue.length <= size ? queue : queue.slice(0, size));
+      const sliced = this.runBatch(inst, queue.length <= size ? queue : queue.slice(0, size));
       queue = queue.length <= size ? [] : queue.slice(size);
+      if (sliced) {
+        // the rest of this turn's calls wait behind the ones the slice left
+        this.queue = this.queue.concat(queue);
+        return;
+      }
     }
   };
 
-  private runBatch(inst: Instance, batch: Queued[]): void {
+  /** Runs a batch and answers its calls; true when the batch's slice of time was up and the rest wait for the next turn. */
+  private runBatch(inst: Instance, batch: Queued[]): boolean {
     const limit = Math.min(SYNC_LIMIT_MS, this.source.timeoutMs);
     const run = inst.callBatch(batch.map((q) => q.reqJson), limit);
     if (run.stopped === 'timeout') {
@@ -174,9 +180,21 @@ export class JsFunction implements LoadedFunction {
       else this.settle(inst, batch[i] as Queued, item, i === overIndex, limit);
     }
     for (const i of culprits) this.settle(inst, batch[i] as Queued, run.items[i] as BatchItem, false, limit, culprits.length === 1);
-    // the calls after one that left a promise pending (its microtasks have run now): a batch of their own
-    // (one at a time: a handler that left a promise pending likely does it again, and each batch
-    // would stop after its first call and send all the others again)
+    // the calls the batch did not start
+    if (skipped.length === 0) return false;
+    if (run.sliced) {
+      // the batch had run its slice of time: the rest wait for the next turn of the event loop,
+      // ahead of the calls that come meanwhile (I/O runs between slices)
+      this.queue = skipped.concat(this.queue);
+      if (!this.inTurn) {
+        this.inTurn = true;
+        setImmediate(this.endTurn);
+      }
+      return true;
+    }
+    // The calls after one that left a promise pending (its microtasks have run now), one at a time:
+    // a handler that left a promise pending likely does it again, and each batch would stop after
+    // its first call and send all the others again.
     for (let k = 0; k < skipped.length; k++) {
       if (this.sync && !this.disposed && inst === this.current && inst.canRunSync && syncAllowed(performance.now())) {
         this.runBatch(inst, [skipped[k] as Queued]);
@@ -185,6 +203,7 @@ export class JsFunction implements LoadedFunction {
       for (const q of skipped.slice(k)) this.invokeAsync(JSON.parse(q.reqJson) as FunctionRequest).then(q.resolve, q.reject);
       break;
     }
+    return false;
   }
 
   /** Answers a call of a batch from what became of it. */

@@ -37,7 +37,8 @@ export type BatchItem =
   | { kind: 'again'; leftMs: number; ran: boolean; culprit: boolean }
   /**
    * Not run: a request before it left a promise pending, whose microtasks run when the batch returns
-   * and before any later request starts (as when each request ran alone). The caller runs it next.
+   * and before any later request starts (as when each request ran alone), or the batch had run its
+   * slice of time (Batch.sliced). The caller runs it next.
    */
   | { kind: 'skipped' }
   | { kind: 'failed'; error: ZvError };
@@ -52,6 +53,11 @@ export interface Batch {
   tookMs: number;
   /** The request that ran longest (by the isolate's clock, ms resolution). */
   slowest: number;
+  /**
+   * Requests are 'skipped' because the batch had run its slice of time (BATCH_SLICE_MS in
+   * shims-glue.ts), not because the one before them left a promise pending.
+   */
+  sliced: boolean;
 }
 
 /**
@@ -303,7 +309,10 @@ export class Instance {
           items[i] = this.doneItem(x);
         }
       }
-      return { items, stopped: null, cpuMs, tookMs, slowest };
+      const ran = items.findIndex((item) => item.kind === 'skipped');
+      // the one before the first skipped one left a promise pending, or the slice was up
+      const sliced = ran > 0 && p[2 + 2 * (ran - 1)] !== 1;
+      return { items, stopped: null, cpuMs, tookMs, slowest, sliced };
     }
 
     const reason = this.death ?? this.classify(failure);
@@ -338,7 +347,7 @@ export class Instance {
       }
     }
     if (reason !== null) this.kill(reason);
-    return { items, stopped: reason, cpuMs, tookMs, slowest };
+    return { items, stopped: reason, cpuMs, tookMs, slowest, sliced: false };
   }
 
   private doneItem(x: unknown): BatchItem {

@@ -423,6 +423,7 @@ function settle(id) {
 // ran out, or the isolate ran out of memory), which requests finished, which one was running and
 // which never started. Containers have no prototype and typed-array writes cannot be intercepted,
 // so no setter user code adds to a prototype sees or changes an answer.
+const BATCH_SLICE_MS = 10;
 const box = objectCreate(null);
 box.items = objectCreate(null);
 box.count = 0;
@@ -433,9 +434,14 @@ function invokeBatch(reqsJson) {
   const items = objectCreate(null);
   box.items = items;
   box.count = 0;
+  const started = dateNow();
   for (let i = 0; i < n; i++) {
+    // No call starts once the batch has run BATCH_SLICE_MS: the host runs the rest in the event
+    // loop's next turn (so only a call that is slow on its own can reach the 50 ms bound).
+    const now = dateNow();
+    if (i > 0 && now - started >= BATCH_SLICE_MS) break;
     progress[0] = i;
-    progress[1 + 2 * i] = dateNow();
+    progress[1 + 2 * i] = now;
     progress[2 + 2 * i] = 0;
     const w = invokeOne(reqs[i]);
     if (typeof w === 'number') progress[2 + 2 * i] = 1;
