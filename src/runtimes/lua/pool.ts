@@ -103,6 +103,11 @@ export class LuaPool {
   private readonly functions = new Map<string, PoolFunction>();
   private readonly byId = new Map<number, PoolFunction>();
   private readonly running = new Map<string, number>();
+  /** When a batch of each function last started (fair turns between functions, see schedule). */
+  private readonly lastTurn = new Map<string, number>();
+  /** Functions whose last call ran into its timeout: their calls run alone, one per batch. */
+  private readonly slow = new Set<string>();
+  private turn = 0;
   private nextJob = 1;
   private nextFunction = 1;
   private readonly writer = new RecordWriter();
@@ -133,6 +138,8 @@ export class LuaPool {
   unregister(key: string): void {
     const fn = this.functions.get(key);
     this.functions.delete(key);
+    this.lastTurn.delete(key);
+    this.slow.delete(key);
     if (fn) this.byId.delete(fn.id);
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const job = this.queue[i];
@@ -172,37 +179,52 @@ export class LuaPool {
     await Promise.all([...this.slots].map((slot) => this.retire(slot, err)));
   }
 
+  /**
+   * Shares the queue out among the slots that can take a batch now (idle ones and ones that may
+   * still start). Functions take turns: a free slot gets the queued call of the function whose last
+   * batch started longest ago (first in the queue among equals), so one function's backlog, or its
+   * calls that each run to their timeout, cannot hold other functions' calls behind all of them.
+   * The batch is that call and the next queued calls that may run too, up to the slot's share; a
+   * function whose last call ran into its timeout (`slow`) runs alone, one call per batch.
+   */
   private schedule(): void {
-    // slots that can take a batch now (idle ones and ones that may still start): the queue is
-    // shared out among them
     let free = this.opts.maxWorkers - this.slots.length;
     for (const s of this.slots) if (!s.gone && s.jobs.length === 0) free++;
-    let i = 0;
-    while (i < this.queue.length && free > 0) {
-      const job = this.queue[i];
-      if (!job) break;
-      if ((this.running.get(job.key) ?? 0) >= this.perFunction) {
-        i++;
-        continue;
+    const queue = this.queue;
+    while (queue.length > 0 && free > 0) {
+      let at = -1;
+      let turn = Infinity;
+      for (let k = 0; k < queue.length; k++) {
+        const job = queue[k] as Job;
+        if ((this.running.get(job.key) ?? 0) >= this.perFunction) continue;
+        const t = this.lastTurn.get(job.key) ?? -1;
+        if (t < turn) {
+          at = k;
+          turn = t;
+          if (t < 0) break; // never ran: nothing comes before it
+        }
       }
+      if (at < 0) return;
+      const job = queue[at] as Job;
       const slot = this.pickSlot(job.key);
       if (!slot) return;
-      const share = Math.min(MAX_BATCH, Math.ceil((this.queue.length - i) / free));
+      const share = this.slow.has(job.key) ? 1 : Math.min(MAX_BATCH, Math.ceil(queue.length / free));
       free--;
-      // the batch: this job and the next ones that may run too, up to its share; the queue keeps
-      // the others in order (compacted in place)
+      // the queue keeps the others in order (compacted in place)
       const batch = [job];
       const keys = new Set([job.key]);
-      const queue = this.queue;
-      let kept = i;
-      for (let k = i + 1; k < queue.length; k++) {
+      let kept = 0;
+      for (let k = 0; k < queue.length; k++) {
+        if (k === at) continue;
         const next = queue[k] as Job;
-        if (batch.length < share && (keys.has(next.key) || (this.running.get(next.key) ?? 0) < this.perFunction)) {
+        if (k > at && batch.length < share && !this.slow.has(next.key) && (keys.has(next.key) || (this.running.get(next.key) ?? 0) < this.perFunction)) {
           batch.push(next);
           keys.add(next.key);
         } else queue[kept++] = next;
       }
       queue.length = kept;
+      const now = ++this.turn;
+      for (const key of keys) this.lastTurn.set(key, now);
       this.start(slot, batch);
     }
   }
@@ -466,7 +488,10 @@ export class LuaPool {
         deadline = Math.max(since, slot.sentAt) + this.timeoutOf(job) + this.opts.graceMs;
       }
       const now = Date.now();
-      if (now >= deadline) void this.retire(slot, this.overrun(job), job);
+      if (now >= deadline) {
+        this.slow.add(job.key);
+        void this.retire(slot, this.overrun(job), job);
+      }
       else this.armTimer(slot, deadline - now);
     }, Math.max(1, delay));
     slot.timer.unref();
@@ -480,6 +505,10 @@ export class LuaPool {
       const job = slot.jobs[at] as Job;
       slot.jobs.splice(at, 1);
       this.releaseIn(slot, job.key);
+      if (job.kind === 'invoke') {
+        if (outcome.ok) this.slow.delete(job.key);
+        else if (outcome.code === 'FUNCTION_TIMEOUT') this.slow.add(job.key);
+      }
       if (outcome.ok) {
         if (job.kind === 'invoke' && !outcome.response) job.reject(new ZvError('FUNCTION_BAD_RESPONSE'));
         else job.resolve(outcome.response);
