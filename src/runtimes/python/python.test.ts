@@ -8,6 +8,7 @@ import type { FunctionRequest } from '../../core/function-contract.js';
 import { runtimeContract } from '../contract.js';
 import type { FunctionSource, LoadedFunction, LogStream } from '../types.js';
 import { PythonRuntime } from './index.js';
+import { processAlive as alive } from '../../../test/support/procs.js';
 import type { PythonFunction } from './function.js';
 
 const py = (...lines: string[]): string => `${lines.join('\n')}\n`;
@@ -320,15 +321,6 @@ describe('python runtime', () => {
     await missing.close();
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Whether `pid` is gone within a generous deadline (a killed child exists until Node reaps it). */
 async function gone(pid: number): Promise<boolean> {

@@ -4,6 +4,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FunctionSource } from '../types.js';
 import { PythonRuntime } from './index.js';
+import { processAlive as alive } from '../../../test/support/procs.js';
 import type { PythonFunction } from './function.js';
 
 const py = (...lines: string[]): string => `${lines.join('\n')}\n`;
@@ -23,15 +24,6 @@ const INSPECT = py(
   '        fork = type(e).__name__',
   '    return json.dumps({"env": dict(os.environ), "fork": fork, "as": resource.getrlimit(resource.RLIMIT_AS)[0], "tmp": sorted(os.listdir("/tmp"))})',
 );
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, cond: () => boolean): Promise<void> {
   for (const end = Date.now() + 60_000; !cond();) {
