@@ -321,17 +321,8 @@ function packChecked(v) {
 // unwire() (instance.ts) reverses it.
 function wire(p) {
   if (p.kind === 'value' && typeof p.value === 'string' && apply(strCharCodeAt, p.value, [0]) !== 0) return p.value;
-  const ks = objectKeys(p);
-  let s = '\0{', sep = '';
-  for (let i = 0; i < ks.length; i++) {
-    const v = p[ks[i]];
-    if (v === undefined) continue;
-    const e = exactJson(v);
-    if (e === undefined) return p;
-    s += sep + jsonStringify(ks[i]) + ':' + e;
-    sep = ',';
-  }
-  return s + '}';
+  const j = objectJson(p);
+  return j === undefined ? p : '\0' + j;
 }
 function exactJson(x) {
   if (typeof x === 'string') return jsonStringify(x);
@@ -339,6 +330,11 @@ function exactJson(x) {
   if (typeof x === 'boolean') return x ? 'true' : 'false';
   if (x === null) return 'null';
   if (typeof x !== 'object' || getPrototypeOf(x) !== null) return undefined;
+  return objectJson(x);
+}
+// The JSON of an object's own enumerable keys whose values all have an exact JSON (undefined
+// values left out, as JSON.stringify leaves them), else undefined.
+function objectJson(x) {
   const ks = objectKeys(x);
   let s = '{', sep = '';
   for (let i = 0; i < ks.length; i++) {
