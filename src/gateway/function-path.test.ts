@@ -4,7 +4,11 @@
 // control stands for a runtime that misbehaves on purpose.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { callFunction } from './function-path.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { callFunction, functionFirst } from './function-path.js';
+import { withHttpMetrics } from './http-metrics.js';
+import { ServingTable } from '../serving/table.js';
 import { DrainingFunction } from '../serving/drain.js';
 import type { ServedFunction } from '../serving/table.js';
 import type { LoadedFunction } from '../runtimes/types.js';
@@ -71,5 +75,35 @@ describe('callFunction', () => {
     assert.equal(await codeOf(callFunction(coded, REQ, metrics, 1024)), 'FUNCTION_MEMORY_LIMIT');
     assert.equal(metrics.invocations.value({ runtime: 'lua', result: 'FUNCTION_ERROR' }), 1);
     assert.equal(metrics.invocations.value({ runtime: 'lua', result: 'FUNCTION_MEMORY_LIMIT' }), 1);
+  });
+});
+
+describe('HTTP metrics of the gateway', () => {
+  it('counts each answer once: the function path its own, the fallback through withHttpMetrics', async () => {
+    const metrics = new Metrics();
+    const serving = new ServingTable();
+    const fn = served(async (req) => ({ status: 200, headers: {}, body: `hi ${req.query.n ?? ''}` }));
+    serving.setApp('ns/app', { namespace: 'ns', functions: new Map([['/f', fn]]), static: null });
+    const fallback = withHttpMetrics(metrics, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('fallback');
+    });
+    const server = createServer(functionFirst({ serving, metrics, maxBodyBytes: 1024 } as unknown as Parameters<typeof functionFirst>[0], fallback));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      for (let n = 0; n < 3; n++) assert.equal(await (await fetch(`${base}/ns/f?n=${n}`)).text(), `hi ${n}`);
+      assert.equal(await (await fetch(`${base}/healthz`)).text(), 'fallback');
+      assert.equal(await (await fetch(`${base}/ns/missing`)).text(), 'fallback');
+      const until = Date.now() + 60_000;
+      while (metrics.httpRequests.value({ kind: 'function', status: '200' }) < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      // three answered on the function path, one (a path no function serves) by the fallback
+      assert.equal(metrics.httpRequests.value({ kind: 'function', status: '200' }), 4);
+      assert.equal(metrics.httpRequests.value({ kind: 'system', status: '200' }), 1);
+      assert.equal(metrics.invocations.value({ runtime: 'lua', result: 'ok' }), 3);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -19,7 +19,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { requestSpans } from '../telemetry/tracing.js';
 import { checkResponse, DEFAULT_MAX_RESPONSE_BYTES } from '../runtimes/response-cap.js';
 import { lingerClose, lingerLimits } from './linger.js';
-import { countedByHandler, countRequest } from './http-metrics.js';
+import { countRequest } from './http-metrics.js';
 import type { HttpDeps } from './http.js';
 
 const RESERVED = new Set(RESERVED_NAMESPACES);
@@ -310,7 +310,6 @@ export function functionFirst(deps: HttpDeps, fallback: RequestListener): Reques
     // proxied functions (docker, services) stream through the Hono route; a miss answers there too
     if (!first || first.value.handle.fn.upstream) return fallback(req, res);
     const started = performance.now();
-    countedByHandler(req);
     const method = req.method ?? 'GET';
     const query = search.length > 1 ? firstValues(new URLSearchParams(search)) : {};
     const headers = requestHeaders(req);

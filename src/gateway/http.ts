@@ -22,6 +22,7 @@ import { lingerClose, lingerLimits, type LingerLimits } from './linger.js';
 import type { IncomingMessage, RequestListener } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { callFunction, firstValues, functionFirst, observeFunctionRequest } from './function-path.js';
+import { withHttpMetrics } from './http-metrics.js';
 
 export interface HttpDeps {
   serving: ServingTable;
@@ -186,5 +187,6 @@ export function createHttpApp(deps: HttpDeps): Hono {
  */
 export function createGateway(deps: HttpDeps): { app: Hono; listener: RequestListener } {
   const app = createHttpApp(deps);
-  return { app, listener: functionFirst(deps, getRequestListener(app.fetch)) };
+  // HTTP metrics: the function path counts its own answers, everything else is counted here
+  return { app, listener: functionFirst(deps, withHttpMetrics(deps.metrics, getRequestListener(app.fetch))) };
 }

@@ -24,7 +24,6 @@ import { createGateway } from '../gateway/http.js';
 import { clientErrorHandler } from '../gateway/client-error.js';
 import { closeIdleAfterPoll } from '../gateway/keep-alive.js';
 import { lingerLimits } from '../gateway/linger.js';
-import { httpMetricsListener } from '../gateway/http-metrics.js';
 import { managementApi } from '../api/index.js';
 import { credentialsApi } from '../api/credentials.js';
 import { CredentialService } from '../credentials/service.js';
@@ -284,7 +283,6 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   try {
     server = await new Promise<Server>((resolveListen, reject) => {
       const s = createServer(listener);
-      s.on('request', httpMetricsListener(metrics));
       // 431/400 for what the parser refuses, in the error shape, closed without a reset
       s.on('clientError', clientErrorHandler(lingerLimits(config.maxBodyBytes)));
       // a request sent on an idle kept-alive connection while the loop was blocked is not reset
