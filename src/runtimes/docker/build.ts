@@ -21,6 +21,8 @@ export const LABEL_INSTANCE = 'zerverless.instance';
  * the next poll builds again instead of waiting for a new commit. A name the Dockerfile gives
  * (FROM missing:tag) is not a bare content id, so it stays the Dockerfile's fault.
  */
+/** The Dockerfile line the engine names in a parse error (classic builder and BuildKit wordings). */
+const DOCKERFILE_LINE = /dockerfile parse error (?:on )?line (\d{1,6})\b/i;
 const LOST_LAYER = /unable to find image "?sha256:[0-9a-f]{64}"?/i;
 
 const KEEP_LINES = 200;
@@ -135,7 +137,11 @@ export async function buildImage(docker: Dockerode, req: BuildRequest): Promise<
     if (partial) push(partial);
     partial = '';
     const tail = lines.slice(-ERROR_LINES).join('\n');
-    return new ZvError(code, `${req.build.dockerfile}: docker build failed: ${why}${tail ? `\n${tail}` : ''}`, { buildLog: lines.slice() });
+    // the engine names the Dockerfile's line of a parse error ("dockerfile parse error line 2: …",
+    // "… on line 2 …"): the error names it as file:line, like the other runtimes' compile errors
+    const line = code === 'FUNCTION_COMPILE_ERROR' ? DOCKERFILE_LINE.exec(why)?.[1] : undefined;
+    const where = line ? `${req.build.dockerfile}:${line}` : req.build.dockerfile;
+    return new ZvError(code, `${where}: docker build failed: ${why}${tail ? `\n${tail}` : ''}`, { buildLog: lines.slice() });
   };
 
   const abort = new AbortController();

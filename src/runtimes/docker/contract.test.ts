@@ -160,9 +160,6 @@ runtimeContract<keyof ContractSamples>({
   // node's http client adds Host; the runtime adds X-Forwarded-Prefix and sends the body whole.
   proxyHeaders: ['host', 'x-forwarded-prefix', 'content-length', 'connection'],
   isolation: 'container',
-  todo: {
-    compileError: 'the docker runtime names the Dockerfile but not the line (build.ts: "<file>: docker build failed: … line 2 …", not "<file>:2")',
-  },
   skip,
 });
 
