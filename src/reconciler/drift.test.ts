@@ -74,6 +74,10 @@ const identity = (namespace: string, name: string, repo: TestRepo, path = ''): D
   key: `${namespace}/${name}`, name, namespace, source: { repoURL: repo.url, branch: 'main', path },
 });
 
+// Awaited before any suite is declared: node:test starts running the suites declared so far while
+// the module waits, and a suite declared after that await can be left out of the run.
+const noDocker = await requireDocker();
+
 describe('describeRepairs', () => {
   it('words a drift pass for the history: repaired first, then failures with their reason', () => {
     const repairs: DriftRepair[] = [
@@ -184,7 +188,7 @@ COPY www /www
 CMD ["sh", "-c", "exec httpd -f -p $PORT -h /www"]
 `;
 
-describe('drift repair: docker functions', { skip: await requireDocker(), timeout: 300_000 }, () => {
+describe('drift repair: docker functions', { skip: noDocker, timeout: 300_000 }, () => {
   const docker = new Dockerode();
   const namespace = `drift-${randomBytes(3).toString('hex')}`;
   let dir: string;

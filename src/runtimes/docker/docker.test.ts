@@ -66,6 +66,10 @@ const MAIN: Record<string, string | { text: string; mode: number }> = {
   'www/cgi-bin/probe': CGI(`${HEADERS}\nif out=$(timeout 6 wget -qO- "http://$QUERY_STRING/" 2>&1); then echo "reached:$out"; else echo "blocked:$?"; fi`),
 };
 
+// Awaited before any suite is declared: node:test starts running the suites declared so far while
+// the module waits, and a suite declared after that await was silently never run.
+const noDocker = await requireDocker();
+
 describe('docker runtime: availability', () => {
   it('explains that no engine answers', async () => {
     const rt = new DockerRuntime({ docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) });
@@ -76,7 +80,7 @@ describe('docker runtime: availability', () => {
   });
 });
 
-describe('docker runtime', { skip: await requireDocker(), timeout: 180_000 }, () => {
+describe('docker runtime', { skip: noDocker, timeout: 180_000 }, () => {
   const docker = new Dockerode();
   const instance = `test-${randomBytes(4).toString('hex')}`;
   const salt = randomBytes(8).toString('hex');
