@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { callFunction, functionFirst } from './function-path.js';
-import { withHttpMetrics } from './http-metrics.js';
+import { kindOf, withHttpMetrics } from './http-metrics.js';
 import { ServingTable } from '../serving/table.js';
 import { DrainingFunction } from '../serving/drain.js';
 import type { ServedFunction } from '../serving/table.js';
@@ -105,5 +105,15 @@ describe('HTTP metrics of the gateway', () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('kindOf', () => {
+  it('labels requests by what they reach', () => {
+    const cases: Array<[string, string]> = [
+      ['/api/gitops/applications', 'api'], ['/static/demo/index.html', 'static'], ['/healthz', 'system'], ['/metrics?x=1', 'system'],
+      ['/hooks/github', 'hooks'], ['/ui', 'console'], ['/ui/app.js', 'console'], ['/uix/f', 'function'], ['/demo/api/hello', 'function'],
+    ];
+    for (const [url, kind] of cases) assert.equal(kindOf(url), kind, url);
   });
 });

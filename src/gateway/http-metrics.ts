@@ -3,12 +3,15 @@
 import type { RequestListener } from 'node:http';
 import type { Metrics } from '../telemetry/metrics.js';
 
-function kindOf(url: string): string {
+/** The `kind` label of a request the fallback answers, from its target. */
+export function kindOf(url: string): string {
   const q = url.indexOf('?');
   const pathname = q === -1 ? url : url.slice(0, q);
   if (pathname.startsWith('/api/')) return 'api';
   if (pathname.startsWith('/static/')) return 'static';
   if (pathname === '/healthz' || pathname === '/readyz' || pathname === '/metrics') return 'system';
+  if (pathname.startsWith('/hooks/')) return 'hooks';
+  if (pathname === '/ui' || pathname.startsWith('/ui/')) return 'console';
   return 'function';
 }
 
