@@ -93,6 +93,25 @@ async function filesContaining(dir: string, needle: string): Promise<string[]> {
   return out;
 }
 
+/**
+ * Follows `GET /api/gitops/applications/<query>`, makes `trigger` print, and reads the stream until
+ * it holds `needle`; the caller aborts the follow.
+ */
+async function follow(h: Harness, query: string, trigger: string, needle: string): Promise<{ text: string; abort: AbortController; res: Response }> {
+  const abort = new AbortController();
+  const res = await fetch(`${h.url}/api/gitops/applications/${query}`, { headers: { authorization: `Bearer ${h.token}` }, signal: abort.signal });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  assert.equal((await h.get(trigger)).status, 200);
+  let text = '';
+  while (!text.includes(needle)) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, 'the followed answer ended early');
+    text += new TextDecoder().decode(value);
+  }
+  return { text, abort, res };
+}
+
 describe('kept function logs (GET …/logs, zerverless logs)', () => {
   let h: Harness;
   let repo: TestRepo;
@@ -163,18 +182,8 @@ describe('kept function logs (GET …/logs, zerverless logs)', () => {
   });
 
   it('follow=true receives a line printed after it started; `zerverless logs -f` too', async () => {
-    const abort = new AbortController();
-    const res = await fetch(`${h.url}/api/gitops/applications/app/logs?function=/js&follow=true&tail=0`, { headers: { authorization: `Bearer ${h.token}` }, signal: abort.signal });
-    assert.equal(res.status, 200);
+    const { text, abort, res } = await follow(h, 'app/logs?function=/js&follow=true&tail=0', '/team/js?m=followed', 'js says followed');
     assert.match(res.headers.get('content-type') ?? '', /application\/x-ndjson/);
-    const reader = res.body!.getReader();
-    assert.equal((await h.get('/team/js?m=followed')).status, 200);
-    let text = '';
-    while (!text.includes('js says followed')) {
-      const { value, done } = await reader.read();
-      assert.ok(!done, 'the followed answer ended early');
-      text += new TextDecoder().decode(value);
-    }
     const line = JSON.parse(text.split('\n').find((l) => l.includes('followed'))!) as Line;
     assert.deepEqual({ ...line, at: 'x' }, { at: 'x', stream: 'stdout', line: 'js says followed', function: '/js' });
     abort.abort();
@@ -320,17 +329,7 @@ describe('kept service logs (GET …/logs?service=, zerverless logs APP SERVICE)
     assert.ok(existsSync(join(h.dataDir, 'logs', 'team', 'svc', 'web')));
 
     // Followed: a line printed after the follow started arrives.
-    const abort = new AbortController();
-    const res = await fetch(`${h.url}/api/gitops/applications/svc/logs?service=web&follow=true&tail=0`, { headers: { authorization: `Bearer ${h.token}` }, signal: abort.signal });
-    assert.equal(res.status, 200);
-    const reader = res.body!.getReader();
-    assert.equal((await h.get('/team/web/x?m=followed')).status, 200);
-    let text = '';
-    while (!text.includes('web says /web/x?m=followed')) {
-      const { value, done } = await reader.read();
-      assert.ok(!done, 'the followed answer ended early');
-      text += new TextDecoder().decode(value);
-    }
+    const { abort } = await follow(h, 'svc/logs?service=web&follow=true&tail=0', '/team/web/x?m=followed', 'web says /web/x?m=followed');
     abort.abort();
 
     // Today's `zerverless logs APP SERVICE` keeps working, with the service's name on each line.
