@@ -1,5 +1,7 @@
-// The Python runtime: real CPython 3, sandboxed worker processes — one per loaded function to
-// start with, more while calls to it wait (function.ts: the pool and its budgets). `compile` (a sync)
+// The Python runtime: real CPython 3, sandboxed worker processes — one per called function to
+// start with, more while calls to it wait (function.ts: the pool), never more than
+// --python-max-workers in all (budget.ts: a function with none takes the worker idle the longest
+// from another, or waits in line for one; the other keeps its code loaded). `compile` (a sync)
 // imports the module in a child forked from the namespace's check zygote (checker.ts), so a synced
 // function keeps no process until it is called. A worker is taken from the spares (spares.ts:
 // sandboxed interpreters started ahead of calls) when one is up. See sandbox.ts for what the
@@ -8,8 +10,9 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../types.js';
-import { PythonFunction, WorkerBudget, startWorker } from './function.js';
+import { PythonFunction } from './function.js';
 import type { WorkerFactory } from './function.js';
+import { WorkerBudget } from './budget.js';
 import { SparePool } from './spares.js';
 import type { SpareOptions } from './spares.js';
 import { Checker } from './checker.js';
@@ -32,9 +35,15 @@ export interface PythonRuntimeOptions extends ResponseCapOptions {
   sandbox?: boolean;
   /** Worker processes at most per function (--python-workers, default 4). */
   workersPerFunction?: number;
-  /** Worker processes at most in all (--python-max-workers); every loaded function still gets one. */
+  /**
+   * Worker processes at most in all (--python-max-workers): a function that has none takes the
+   * worker idle the longest from another function, or waits in line (within its timeout).
+   */
   maxWorkers?: number;
-  /** An extra worker (not a function's last) idle this long is stopped (default 10 s). */
+  /**
+   * An extra worker (not a function's last) idle this long is stopped (default 10 s); a function's
+   * last worker idle this long may be stopped for another function's extra one at the budget.
+   */
   workerIdleMs?: number;
   /** Spare workers started ahead of calls (spares.ts); `{ perCommand: 0 }` keeps none. */
   spares?: SpareOptions;
@@ -80,8 +89,8 @@ export class PythonRuntime implements FunctionRuntime {
     this.sandbox = opts.sandbox ?? true;
     this.maxResponseBytes = responseCap(opts);
     this.workersPerFunction = Math.max(1, Math.floor(opts.workersPerFunction ?? DEFAULT_PYTHON_WORKERS));
-    this.budget = new WorkerBudget(Math.max(1, Math.floor(opts.maxWorkers ?? defaultPythonMaxWorkers())));
     this.workerIdleMs = opts.workerIdleMs ?? DEFAULT_WORKER_IDLE_MS;
+    this.budget = new WorkerBudget(Math.max(1, Math.floor(opts.maxWorkers ?? defaultPythonMaxWorkers())), this.workerIdleMs);
     this.spares = new SparePool(maxReplyBytes(this.maxResponseBytes), opts.spares);
   }
 
@@ -93,22 +102,21 @@ export class PythonRuntime implements FunctionRuntime {
   async load(source: FunctionSource, log: FunctionLogger): Promise<LoadedFunction> {
     const cmd = await this.command(source);
     const workers: WorkerFactory = { take: (l) => this.spares.take(cmd, l), settled: () => this.spares.refill(cmd) };
-    this.budget.take(0);
-    let first;
+    const pool = { maxWorkers: this.workersPerFunction, workerIdleMs: this.workerIdleMs, budget: this.budget };
+    const fn: PythonFunction = new PythonFunction(source, workers, this.sandbox, log, this.maxResponseBytes, () => this.loaded.delete(fn), pool);
+    this.loaded.add(fn);
     try {
-      first = await startWorker(source, workers, this.sandbox, log, this.maxResponseBytes);
+      // The first worker, which proves the module loads (or, every worker busy, a place in line).
+      await fn.start();
     } catch (e) {
-      this.budget.give();
+      await fn.dispose();
+      if (this.closed) throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
       throw e;
     }
     if (this.closed) {
-      this.budget.give();
-      first.kill();
+      await fn.dispose();
       throw new ZvError('RUNTIME_UNAVAILABLE', 'python: the runtime is closed');
     }
-    const pool = { maxWorkers: this.workersPerFunction, workerIdleMs: this.workerIdleMs, budget: this.budget };
-    const fn: PythonFunction = new PythonFunction(source, workers, this.sandbox, log, this.maxResponseBytes, first, () => this.loaded.delete(fn), pool);
-    this.loaded.add(fn);
     return fn;
   }
 
@@ -142,14 +150,19 @@ export class PythonRuntime implements FunctionRuntime {
       : { file: a.info.executable, prefix: [] };
   }
 
-  /** Functions loaded and not yet disposed (each keeps at least one worker process). */
+  /** Functions loaded and not yet disposed (each with its code loaded; a worker only when the budget allows). */
   get liveCount(): number {
     return this.loaded.size;
   }
 
-  /** Worker processes running or starting, of all functions. */
+  /** Worker processes running, starting or stopping (not yet exited), of all functions: at most maxWorkers. */
   get workerCount(): number {
     return this.budget.total;
+  }
+
+  /** Functions waiting in line for a first worker, for tests. */
+  get waitingForWorker(): number {
+    return this.budget.waiting;
   }
 
   /** Host pids of the spare workers alive (not counted in workerCount), for tests. */
