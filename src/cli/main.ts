@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-syncs <n>', 'application syncs running at once; more wait their turn, shown as syncing (default 4)')
     .option('--revisions <n>', 'deployed revisions kept per application for rollback (default 20)')
     .option('--python-workers <n>', 'worker processes at most per Python function; another starts while calls wait (default 4)')
-    .option('--python-max-workers <n>', 'Python worker processes at most in all; every called function still gets one (default 4 per core, at least 8; up to 4 spare workers started ahead of calls are not counted)')
+    .option('--python-max-workers <n>', 'Python worker processes at most in all: a function with none takes the worker idle the longest from another (which keeps its code loaded), or its call waits, within its timeout, until one frees (default 4 per core, at least 8; up to 4 spare workers started ahead of calls are not counted)')
     .option('--allow-file-repos', 'accept file:// and local-path repository URLs')
     .option('--max-body <size>', 'request body limit, e.g. 10MiB (default 10 MiB)')
     .option('--max-response <size>', 'response limit of a Lua, JS or Python function, e.g. 10MiB (default 10 MiB)')
