@@ -1,11 +1,13 @@
 // Test helpers for real-Docker tests: whether an engine answers, the skip-or-fail rule (skip on a
 // laptop without Docker, fail under CI=true), and the local base image `zv-busybox:test`, imported
 // from a tiny root filesystem holding the host's static busybox (no registry is reachable); and
-// whether the engine isolates its bridge networks (iptables).
+// whether the engine isolates its bridge networks (iptables); and the removal of what a test
+// server made in the engine (removeInstanceObjects, called when a test harness closes).
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
@@ -180,5 +182,34 @@ export async function removeNetworksOf(namespaces: string[], docker: Dockerode =
   for (const net of nets) {
     if (!namespaces.includes(net.Labels?.['zerverless.namespace'] ?? '')) continue;
     await docker.getNetwork(net.Id).remove().catch(() => undefined);
+  }
+}
+
+/** The instance label a server puts on what it makes in the engine: a hash of its data dir (src/server/server.ts). */
+export function instanceOf(dataDir: string): string {
+  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+}
+
+/**
+ * Removes what the server on `dataDir` made in the engine, found by its instance label: its
+ * containers (a server's stop keeps them for its next start to adopt, PRODUCT.md §7), then its
+ * networks, then its images no container uses (never forced: an image another server's container
+ * runs stays). For a test server whose data dir goes with it: nothing will ever adopt them, and
+ * left behind they hold a bridge network each (the engine has about 30) and restart with dockerd.
+ * Nothing to do without an engine; a failure is reported on stderr, never thrown.
+ */
+export async function removeInstanceObjects(dataDir: string, docker: Dockerode = new Dockerode()): Promise<void> {
+  if (!(await dockerAvailable())) return;
+  const label = [`zerverless.instance=${instanceOf(dataDir)}`];
+  const quiet = (): undefined => undefined;
+  try {
+    for (const c of await docker.listContainers({ all: true, filters: { label } })) await docker.getContainer(c.Id).remove({ force: true }).catch(quiet);
+    for (const n of await docker.listNetworks({ filters: { label } })) await docker.getNetwork(n.Id).remove().catch(quiet);
+    for (const img of await docker.listImages({ filters: { label } })) {
+      const tags = (img.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+      for (const ref of tags.length ? tags : [img.Id]) await docker.getImage(ref).remove().catch(quiet);
+    }
+  } catch (e) {
+    process.stderr.write(`removing the docker objects of the test server on ${dataDir} failed: ${e instanceof Error ? e.message : String(e)}\n`);
   }
 }

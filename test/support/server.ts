@@ -6,6 +6,7 @@ import { resolveServeConfig, type ServeConfig } from '../../src/server/config.js
 import { startServer, type RunningServer } from '../../src/server/server.js';
 import { silentLogger } from '../../src/telemetry/log.js';
 import type { AppStatus } from '../../src/core/status.js';
+import { removeInstanceObjects } from './docker.js';
 
 export interface Harness {
   server: RunningServer;
@@ -64,6 +65,8 @@ export async function startHarness(overrides: Partial<ServeConfig> = {}): Promis
     },
     async close() {
       await server.close();
+      // Its docker containers outlive the stop (for a restart to adopt); this data dir goes, so they go too.
+      await removeInstanceObjects(config.dataDir);
       await rm(dataDir, { recursive: true, force: true });
     },
     async api<T>(method: string, path: string, body?: unknown) {
