@@ -1,11 +1,12 @@
 // Helpers shared by the benchmarks (bench/run.mjs and bench/scale.mjs): settings from the
 // environment, git repositories written by the bench, child processes that print their URL when
-// ready, and small HTTP helpers.
+// ready, the removal of what the bench's servers made in the Docker engine, and small HTTP helpers.
 import { spawn, execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { arch, cpus, platform, release } from 'node:os';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, cpus, platform, release, tmpdir } from 'node:os';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -99,6 +100,8 @@ export function startChild(name, script, args = [], { env = process.env, timeout
   // when they stop (node --cpu-prof, file names carry the pid), to see where a target's time goes;
   // figures of a profiled run are lower.
   const profile = process.env.BENCH_PROFILE_DIR && (script === 'server.mjs' || script === 'baseline.mjs') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const dataDirAt = script === 'server.mjs' ? args.indexOf('--data-dir') + 1 : 0;
+  if (dataDirAt > 0 && args[dataDirAt]) trackDockerOf(resolve(ROOT, args[dataDirAt])); // the server runs in ROOT
   const child = spawn(process.execPath, ['--no-node-snapshot', ...profile, join(HERE, script), ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -155,6 +158,124 @@ export function announceAndServe(server) {
   process.stdin.on('end', shutdown);
   process.stdin.on('error', shutdown);
   process.stdin.resume();
+}
+
+// --- what the servers made in the Docker engine ----------------------------------------------------
+//
+// A zerverless server labels the containers, networks and images it makes with its instance (a hash
+// of its data dir, src/server/server.ts) and keeps them when it stops: its next start adopts them
+// (PRODUCT.md §7). A bench server's data dir is thrown away, so nothing ever would, and each left
+// container holds a bridge network (the engine's default address pools have about 30) and starts
+// again with dockerd. So the bench removes everything labelled with its servers' instances when it
+// exits, whichever way: done, failed, Ctrl-C / SIGTERM (the benches' handlers stop the servers, then
+// exit) or an uncaught error (process 'exit'). The instances are also written to a ledger file named
+// by the bench's pid; a bench killed outright (SIGKILL) leaves its ledger, which the next bench run
+// sweeps once that pid is gone.
+
+const LEDGER_DIR = join(tmpdir(), 'zv-bench-docker');
+const LEDGER = join(LEDGER_DIR, `${process.pid}.json`);
+/** Instances of the servers this bench started (data dirs hashed as the server does). */
+const instances = new Set();
+/** Whether the docker CLI reaches an engine (asked when the first server starts); without one there is nothing to remove. */
+let dockerOk = null;
+
+/** The instance label a server on dataDir puts on what it makes in the engine. */
+export function instanceOf(dataDir) {
+  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+}
+
+function trackDockerOf(dataDir) {
+  dockerOk ??= dockerLines(['version', '--format', '{{.Server.Version}}']) !== null;
+  if (!dockerOk) return;
+  if (instances.size === 0) {
+    sweepStaleLedgers();
+    process.on('exit', removeAllDockerObjects);
+  }
+  instances.add(instanceOf(dataDir));
+  try {
+    mkdirSync(LEDGER_DIR, { recursive: true });
+    writeFileSync(LEDGER, JSON.stringify({ pid: process.pid, argv: process.argv.slice(1), instances: [...instances] }));
+  } catch {
+    // no ledger: only a SIGKILLed bench would miss it
+  }
+}
+
+/** Lines of a docker CLI command's stdout; null when there is no docker CLI or it failed. */
+function dockerLines(args) {
+  try {
+    return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000, maxBuffer: 16 << 20 })
+      .split('\n').filter(Boolean);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Removes the containers (forced), then the networks, then the images (never forced: an image a
+ * container of another server runs stays) labelled with one of these instances. Synchronous (the
+ * docker CLI), so that it also runs in an 'exit' handler. Returns what it removed.
+ */
+export function removeDockerObjects(list) {
+  const want = new Set(list);
+  const done = { containers: 0, networks: 0, images: 0 };
+  if (want.size === 0) return done;
+  const labelled = (kind, fmt) => {
+    const lines = dockerLines([...kind, '--filter', 'label=zerverless.managed=true', '--format', fmt]) ?? [];
+    return lines.map((l) => l.split(' ')).filter(([, inst]) => want.has(inst)).map(([id]) => id);
+  };
+  const containers = labelled(['ps', '-a'], '{{.ID}} {{.Label "zerverless.instance"}}');
+  if (containers.length && dockerLines(['rm', '-f', ...containers]) !== null) done.containers = containers.length;
+  for (const id of labelled(['network', 'ls'], '{{.ID}} {{.Label "zerverless.instance"}}')) if (dockerLines(['network', 'rm', id]) !== null) done.networks++;
+  const ids = dockerLines(['images', '-q', '--filter', 'label=zerverless.managed=true']) ?? [];
+  const images = ids.length ? dockerLines(['image', 'inspect', '--format', '{{.Id}} {{index .Config.Labels "zerverless.instance"}} {{range .RepoTags}}{{.}} {{end}}', ...new Set(ids)]) ?? [] : [];
+  for (const line of images) {
+    const [id, inst, ...tags] = line.split(' ').filter(Boolean);
+    if (!want.has(inst)) continue;
+    // by tag (an image of several tags is only removed with its last one), an untagged one by id
+    if (dockerLines(['image', 'rm', ...(tags.length ? tags : [id])]) !== null) done.images++;
+  }
+  return done;
+}
+
+/** At exit: what every server of this bench made; then the ledger goes. */
+function removeAllDockerObjects() {
+  // An uncaught error exits with the servers still up: stop them first (they exit on SIGTERM).
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  const done = removeDockerObjects(instances);
+  if (done.containers || done.networks || done.images) {
+    process.stderr.write(`bench: removed what its servers made in the Docker engine: ${done.containers} containers, ${done.networks} networks, ${done.images} images\n`);
+  }
+  rmSync(LEDGER, { force: true });
+}
+
+/** The ledgers of benches whose process is gone: what their servers made is removed, then the ledger. */
+function sweepStaleLedgers() {
+  let files = [];
+  try {
+    files = readdirSync(LEDGER_DIR).filter((f) => /^\d+\.json$/.test(f));
+  } catch {
+    return;
+  }
+  for (const f of files) {
+    const pid = Number(f.slice(0, -5));
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+      continue; // that bench still runs (or its pid was reused: its ledger waits)
+    } catch (e) {
+      if (e.code !== 'ESRCH') continue;
+    }
+    try {
+      const { instances: left = [] } = JSON.parse(readFileSync(join(LEDGER_DIR, f), 'utf8'));
+      const done = removeDockerObjects(left);
+      if (done.containers || done.networks || done.images) {
+        process.stderr.write(`bench: removed what an earlier bench (pid ${pid}, gone) left in the Docker engine: ${done.containers} containers, ${done.networks} networks, ${done.images} images\n`);
+      }
+    } catch {
+      // unreadable: dropped
+    }
+    rmSync(join(LEDGER_DIR, f), { force: true });
+  }
 }
 
 // --- HTTP ---------------------------------------------------------------------------------------

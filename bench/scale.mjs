@@ -30,13 +30,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import autocannon from 'autocannon';
 import {
-  CLK_TCK, HERE, ROOT, api, children, commit, envNumber, getText, git, parseDurationMs, processTree, readToken, runMeta, startChild, stopChild, waitForBody,
+  CLK_TCK, HERE, ROOT, api, children, commit, envNumber, getText, git, instanceOf, parseDurationMs, processTree, readToken, removeDockerObjects, runMeta, startChild, stopChild,
+  waitForBody,
 } from './lib.mjs';
 import { rowWebhooks, webhooksTableRow } from './webhooks.mjs';
 
@@ -752,7 +753,6 @@ async function rowDocker() {
   const without = [...manifestHead('dock', NS), '  functions:', ...luaFn('/lua', 'lua'), ''].join('\n');
   await newRepo(repoDir, { 'zerverless.yaml': without });
   const s = await rowServer('docker');
-  const images = new Set();
   try {
     const base = s.zv.url;
     await registerApp(base, { name: 'dock', namespace: NS, repoDir });
@@ -769,9 +769,8 @@ async function rowDocker() {
         'svc/Dockerfile': `FROM ${BASE}\nCOPY www /www\nCMD ["sh", "-c", "exec httpd -f -p $PORT -h /www"]\n`,
         'svc/www/web/index.html': page,
       }, `bench: add docker ${i + 1}`);
-      const r = await syncApp(base, 'dock', NS);
+      await syncApp(base, 'dock', NS);
       const tSync = performance.now();
-      for (const f of r.functions ?? []) if (f.image) images.add(f.image);
       const tServed = await waitForBody(`${base}/${NS}/web/index.html`, page, 60_000).catch(() => null);
       rounds.push({ syncMs: tSync - t, servedMs: tServed === null ? null : tServed - t, gitProcesses: s.gitCount() - g });
       await commit(repoDir, { 'zerverless.yaml': without, svc: null }, `bench: remove docker ${i + 1}`);
@@ -782,20 +781,9 @@ async function rowDocker() {
   } finally {
     await stopChild(s.zv.child);
     // A replaced container drains before it goes and an image waits 10 minutes: the server is gone
-    // by then, so remove what this server (its instance label, a hash of its data dir) left.
-    const instance = createHash('sha256').update(resolve(s.dataDir)).digest('hex').slice(0, 12);
-    const docker = (...args) => {
-      try {
-        return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean);
-      } catch {
-        return [];
-      }
-    };
-    const containers = docker('ps', '-aq', '--filter', `label=zerverless.instance=${instance}`);
-    if (containers.length) docker('rm', '-f', ...containers);
-    docker('network', 'rm', `zv-${instance}-${NS}`);
-    const imgs = [...images, ...docker('images', '-q', '--filter', `label=zerverless.instance=${instance}`)];
-    if (imgs.length) docker('image', 'rm', '-f', ...new Set(imgs));
+    // by then, so remove what this server (its instance label, a hash of its data dir) left, now
+    // rather than when the bench exits (lib.mjs does it then for every server).
+    removeDockerObjects([instanceOf(s.dataDir)]);
   }
 }
 
