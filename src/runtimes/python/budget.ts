@@ -117,7 +117,7 @@ export class WorkerBudget {
     this.extras.delete(m);
   }
 
-  /** A slot taken and not used (a start that failed before it made a process). */
+  /** A slot given back: a worker start that failed (its process has exited). */
   give(): void {
     this.total = Math.max(0, this.total - 1);
     this.serve();

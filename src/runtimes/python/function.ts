@@ -112,6 +112,11 @@ export class PythonFunction implements LoadedFunction, BudgetMember {
   private readonly queue: Job[] = [];
   /** `start()` (a load) waiting for the first worker. */
   private firstWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  /**
+   * Just loaded: the first call is on its way (LazyFunction calls once the load resolves, within
+   * the same turn), so the budget does not take the new worker before it gets there.
+   */
+  private shielded = false;
   private disposed = false;
   private restartDelay = 100;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -190,7 +195,7 @@ export class PythonFunction implements LoadedFunction, BudgetMember {
   // --- BudgetMember (budget.ts) -------------------------------------------------------------
 
   get idleSince(): number | undefined {
-    return this.idle[0]?.since;
+    return this.shielded ? undefined : this.idle[0]?.since;
   }
 
   stopIdle(): void {
@@ -275,7 +280,14 @@ export class PythonFunction implements LoadedFunction, BudgetMember {
         this.adopt(w);
         const waiter = this.firstWaiter;
         this.firstWaiter = undefined;
-        waiter?.resolve();
+        if (waiter) {
+          this.shielded = true;
+          setImmediate(() => {
+            this.shielded = false;
+            if (this.idle.length) this.pool.budget.offer();
+          });
+          waiter.resolve();
+        }
         this.release(w);
       },
       (e: unknown) => {
