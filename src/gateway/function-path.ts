@@ -35,21 +35,53 @@ interface InFlight {
   deadline: number;
   timeoutMs: number;
   reject: (e: ZvError) => void;
+  /** Neighbours in the list of calls in flight; `listed` while in it. */
+  prev: InFlight | null;
+  next: InFlight | null;
+  listed: boolean;
 }
 
 // One sweeper for every call in flight instead of a timer and a Promise.race per call (together
-// about 3 µs of a small request's ~30). It runs only while calls are in flight.
-const inFlight = new Set<InFlight>();
+// about 3 µs of a small request's ~30). It runs only while calls are in flight. The calls are a
+// doubly linked list, not a Set: under load a Set with an entry added and deleted per request kept
+// about 1 MB of young objects alive at every scavenge (measured with --trace-gc-nvp: 1.1 MB
+// survived and 1 MB promoted per scavenge, each taking ~1.3 ms instead of ~0.35; ~1 µs a request).
+let first: InFlight | null = null;
+let last: InFlight | null = null;
+let inFlightCount = 0;
 let sweeper: NodeJS.Timeout | null = null;
+
+function track(c: InFlight): void {
+  c.prev = last;
+  if (last === null) first = c;
+  else last.next = c;
+  last = c;
+  c.listed = true;
+  inFlightCount++;
+}
+
+/** Takes a call out of the list; false when it was not in it (the backstop answered it already). */
+function untrack(c: InFlight): boolean {
+  if (!c.listed) return false;
+  c.listed = false;
+  if (c.prev === null) first = c.next;
+  else c.prev.next = c.next;
+  if (c.next === null) last = c.prev;
+  else c.next.prev = c.prev;
+  c.prev = null;
+  c.next = null;
+  inFlightCount--;
+  return true;
+}
 
 function sweep(): void {
   const now = performance.now();
-  for (const c of inFlight) {
-    if (now < c.deadline) continue;
-    inFlight.delete(c);
-    c.reject(new ZvError('FUNCTION_TIMEOUT', `no answer within ${c.timeoutMs} ms`));
+  for (let c = first; c !== null;) {
+    const next = c.next;
+    if (now >= c.deadline && untrack(c)) c.reject(new ZvError('FUNCTION_TIMEOUT', `no answer within ${c.timeoutMs} ms`));
+    c = next;
   }
-  if (inFlight.size === 0 && sweeper) {
+  if (inFlightCount === 0 && sweeper) {
     clearInterval(sweeper);
     sweeper = null;
   }
@@ -70,8 +102,8 @@ export function callFunction(
       metrics.invocations.inc({ runtime: fn.runtime, result: err.code });
       reject(err);
     };
-    const call: InFlight = { deadline: performance.now() + fn.timeoutMs + graceMs, timeoutMs: fn.timeoutMs, reject: failed };
-    inFlight.add(call);
+    const call: InFlight = { deadline: performance.now() + fn.timeoutMs + graceMs, timeoutMs: fn.timeoutMs, reject: failed, prev: null, next: null, listed: false };
+    track(call);
     sweeper ??= setInterval(sweep, BACKSTOP_SWEEP_MS).unref();
     let running: Promise<FunctionResponse>;
     try {
@@ -81,7 +113,7 @@ export function callFunction(
     }
     running.then(
       (r) => {
-        if (!inFlight.delete(call)) return; // the backstop answered already
+        if (!untrack(call)) return; // the backstop answered already
         let res: FunctionResponse;
         try {
           res = checkResponse(r, maxResponseBytes);
@@ -93,7 +125,7 @@ export function callFunction(
         resolve(res);
       },
       (e: unknown) => {
-        if (inFlight.delete(call)) failed(e);
+        if (untrack(call)) failed(e);
       },
     );
   });
