@@ -134,13 +134,13 @@ export function callFunction(
 /**
  * Counts an answered function request in the per-function metrics (bounded labels,
  * telemetry/function-metrics.ts) and, when tracing is on, makes its server span: called after the
- * answer is written (`started`: performance.now() when the request was taken), out of its way.
+ * answer is written (`started`: performance.now() when the request was taken, `end`: now), out of
+ * its way.
  */
 export function observeFunctionRequest(
   metrics: Metrics, fn: ServedFunction, method: string, status: number, started: number,
-  traceparent: string | undefined | null, tracestate: string | string[] | undefined | null,
+  traceparent: string | undefined | null, tracestate: string | string[] | undefined | null, end = performance.now(),
 ): void {
-  const end = performance.now();
   metrics.functions.observe(fn, status, (end - started) / 1000);
   const record = requestSpans.record;
   if (record === null) return;
@@ -308,10 +308,11 @@ export function functionFirst(deps: HttpDeps, fallback: RequestListener): Reques
     countRequest(deps.metrics, 'function', fail(req, res, e, extra), started);
   };
 
-  const observe = (req: IncomingMessage, fn: ServedFunction, method: string, status: number, started: number): void => {
-    countRequest(deps.metrics, 'function', status, started);
-    const tp = req.headers.traceparent;
-    observeFunctionRequest(deps.metrics, fn, method, status, started, typeof tp === 'string' ? tp : undefined, req.headers.tracestate);
+  // (the trace headers from the FunctionRequest's headers: req.headers would build node's own copy)
+  const observe = (fn: ServedFunction, freq: FunctionRequest, status: number, started: number): void => {
+    const end = performance.now();
+    countRequest(deps.metrics, 'function', status, started, end);
+    observeFunctionRequest(deps.metrics, fn, freq.method, status, started, freq.headers.traceparent, freq.headers.tracestate, end);
   };
 
   const answer = (req: IncomingMessage, res: ServerResponse, fn: ServedFunction, freq: FunctionRequest, started: number): void => {
@@ -325,9 +326,9 @@ export function functionFirst(deps: HttpDeps, fallback: RequestListener): Reques
           if (!res.headersSent) status = fail(req, res, toZvError(e, 'FUNCTION_BAD_RESPONSE'));
           else res.destroy();
         }
-        observe(req, fn, freq.method, status, started);
+        observe(fn, freq, status, started);
       },
-      (e: unknown) => observe(req, fn, freq.method, fail(req, res, e), started),
+      (e: unknown) => observe(fn, freq, fail(req, res, e), started),
     );
   };
 

@@ -35,6 +35,30 @@ function keyOf<L extends string>(labelNames: readonly L[], labels: Readonly<Reco
   return key;
 }
 
+/**
+ * The cell of the label set used last, kept with its values: the request path repeats one label set
+ * (kind=function, status=200) many times in a row, and comparing a few short strings costs less
+ * than building the key and hashing it.
+ */
+class LastCell<L extends string, C> {
+  private values: string[] | null = null;
+  private cell: C | null = null;
+
+  constructor(private readonly labelNames: readonly L[]) {}
+
+  get(labels: Readonly<Record<L, string>>): C | null {
+    const values = this.values;
+    if (values === null) return null;
+    for (let i = 0; i < values.length; i++) if (labels[this.labelNames[i] as L] !== values[i]) return null;
+    return this.cell;
+  }
+
+  set(labels: Readonly<Record<L, string>>, cell: C): void {
+    this.values = this.labelNames.map((n) => labels[n]);
+    this.cell = cell;
+  }
+}
+
 function register(registry: Registry, name: string, help: string, type: 'counter' | 'histogram', values: () => MetricPoint[]): void {
   const metric = {
     name, help, type, aggregator: 'sum',
@@ -50,16 +74,25 @@ export class RequestCounter<L extends string> {
 
   constructor(registry: Registry, opts: { name: string; help: string; labelNames: readonly L[] }) {
     this.labelNames = opts.labelNames;
+    this.last = new LastCell(opts.labelNames);
     register(registry, opts.name, opts.help, 'counter', () => [...this.cells.values()].map((c) => ({ labels: c.labels, value: c.value })));
   }
 
   private readonly labelNames: readonly L[];
 
+  private readonly last: LastCell<L, { labels: Record<L, string>; value: number }>;
+
   inc(labels: Readonly<Record<L, string>>, by = 1): void {
+    const hit = this.last.get(labels);
+    if (hit !== null) {
+      hit.value += by;
+      return;
+    }
     const key = keyOf(this.labelNames, labels);
-    const cell = this.cells.get(key);
+    let cell = this.cells.get(key);
     if (cell) cell.value += by;
-    else this.cells.set(key, { labels: { ...labels }, value: by });
+    else this.cells.set(key, (cell = { labels: { ...labels }, value: by }));
+    this.last.set(labels, cell);
   }
 
   /** The count of one label set (0 when never counted). */
@@ -84,6 +117,7 @@ export class RequestHistogram<L extends string> {
 
   constructor(registry: Registry, opts: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[] }) {
     this.labelNames = opts.labelNames;
+    this.last = new LastCell(opts.labelNames);
     this.bounds = [...opts.buckets].sort((a, b) => a - b);
     register(registry, opts.name, opts.help, 'histogram', () => {
       const out: MetricPoint[] = [];
@@ -92,12 +126,18 @@ export class RequestHistogram<L extends string> {
     });
   }
 
+  private readonly last: LastCell<L, HistogramCell<L>>;
+
   observe(labels: Readonly<Record<L, string>>, value: number): void {
-    const key = keyOf(this.labelNames, labels);
-    let cell = this.cells.get(key);
-    if (!cell) {
-      cell = { labels: { ...labels }, buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
-      this.cells.set(key, cell);
+    let cell = this.last.get(labels);
+    if (cell === null) {
+      const key = keyOf(this.labelNames, labels);
+      cell = this.cells.get(key) ?? null;
+      if (cell === null) {
+        cell = { labels: { ...labels }, buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
+        this.cells.set(key, cell);
+      }
+      this.last.set(labels, cell);
     }
     let b = 0;
     while (b < this.bounds.length && value > (this.bounds[b] as number)) b++;
