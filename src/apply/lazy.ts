@@ -71,7 +71,7 @@ export class LazyFunction implements LoadedFunction {
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
     if (this.disposed) return Promise.reject(new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded'));
     this.inflight++;
-    // .then rather than async/await: this sits on every request's path, and each async layer costs
+    // .then rather than async/await, and handlers made once: this sits on every request's path
     let running: Promise<FunctionResponse>;
     try {
       const fn = this.loaded;
@@ -79,22 +79,25 @@ export class LazyFunction implements LoadedFunction {
     } catch (e) {
       running = Promise.reject(e);
     }
-    return running.then(
-      (r) => {
-        this.ended();
-        return r;
-      },
-      (e: unknown) => {
-        this.ended();
-        throw e;
-      },
-    );
+    return running.then(this.answered, this.failed);
   }
 
+  private readonly answered = (r: FunctionResponse): FunctionResponse => {
+    this.ended();
+    return r;
+  };
+
+  private readonly failed = (e: unknown): never => {
+    this.ended();
+    throw e;
+  };
+
   private ended(): void {
-    this.inflight--;
+    // The idle clock starts when the last call in flight ends (expire waits while any is): the
+    // time is read then, not at every call's end.
+    if (--this.inflight > 0) return;
     this.lastUsed = performance.now();
-    if (this.inflight === 0) this.arm();
+    this.arm();
   }
 
   async dispose(): Promise<void> {

@@ -15,25 +15,31 @@ export class DrainingFunction {
   }
 
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
-    const done = this.begin();
-    // .then rather than async/await: this sits on every request's path, and each async layer costs
+    this.inflight++;
+    // .then rather than async/await, and handlers made once: this sits on every request's path
     let running: Promise<FunctionResponse>;
     try {
       running = this.fn.invoke(req);
     } catch (e) {
-      done();
+      this.ended();
       return Promise.reject(e);
     }
-    return running.then(
-      (r) => {
-        done();
-        return r;
-      },
-      (e: unknown) => {
-        done();
-        throw e;
-      },
-    );
+    return running.then(this.answered, this.failed);
+  }
+
+  private readonly answered = (r: FunctionResponse): FunctionResponse => {
+    this.ended();
+    return r;
+  };
+
+  private readonly failed = (e: unknown): never => {
+    this.ended();
+    throw e;
+  };
+
+  private ended(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.idle) this.idle();
   }
 
   /** Counts a request handled outside `invoke` (a proxied one) as in flight until `done` is called. */
@@ -43,8 +49,7 @@ export class DrainingFunction {
     return () => {
       if (ended) return;
       ended = true;
-      this.inflight--;
-      if (this.inflight === 0 && this.idle) this.idle();
+      this.ended();
     };
   }
 
