@@ -4,7 +4,7 @@ import { ZvError, toZvError } from '../../errors/registry.js';
 import { normalizeResult } from '../../core/function-contract.js';
 import type { FunctionRequest, FunctionResponse } from '../../core/function-contract.js';
 import type { FunctionLogger, FunctionSource, LoadedFunction } from '../types.js';
-import { Instance } from './instance.js';
+import { Instance, encodeRequest } from './instance.js';
 import { MAX_BATCH } from './instance.js';
 import type { BatchItem, Packed } from './instance.js';
 import type { CompiledCode } from './compile.js';
@@ -67,6 +67,11 @@ function syncAllowed(now: number): boolean {
   return now >= syncOffUntil;
 }
 
+/** syncAllowed(now), reading the clock only after a trip turned synchronous calls off. */
+function syncAllowedNow(): boolean {
+  return syncOffUntil === 0 || performance.now() >= syncOffUntil;
+}
+
 function recordTrip(now: number): void {
   trips.push(now);
   while (trips.length > 0 && (trips[0] as number) < now - SYNC_TRIP_WINDOW_MS) trips.shift();
@@ -78,7 +83,7 @@ function recordTrip(now: number): void {
 
 /** A synchronous call waiting for its batch. */
 interface Queued {
-  reqJson: string;
+  req: FunctionRequest;
   resolve: (r: FunctionResponse) => void;
   reject: (e: unknown) => void;
 }
@@ -122,12 +127,14 @@ export class JsFunction implements LoadedFunction {
    */
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
     const inst = this.current;
-    if (this.sync && !this.disposed && inst !== null && inst.canRunSync && syncAllowed(performance.now())) {
+    if (this.sync && !this.disposed && inst !== null && syncAllowedNow()) {
+      // (endTurn checks again that the instance can run them, once for the turn's calls)
       if (!this.inTurn) {
+        if (!inst.canRunSync) return this.invokeAsync(req);
         this.inTurn = true;
         setImmediate(this.endTurn);
       }
-      return new Promise((resolve, reject) => this.queue.push({ reqJson: JSON.stringify(req), resolve, reject }));
+      return new Promise((resolve, reject) => this.queue.push({ req, resolve, reject }));
     }
     return this.invokeAsync(req);
   }
@@ -140,7 +147,7 @@ export class JsFunction implements LoadedFunction {
       const inst = this.current;
       if (!(this.sync && !this.disposed && inst !== null && inst.canRunSync && syncAllowed(performance.now()))) {
         // things changed since these calls came (the function went back to its thread, was disposed…)
-        for (const q of queue) this.invokeAsync(JSON.parse(q.reqJson) as FunctionRequest).then(q.resolve, q.reject);
+        for (const q of queue) this.invokeAsync(q.req).then(q.resolve, q.reject);
         return;
       }
       const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(BATCH_TARGET_MS / Math.max(this.syncMs, 0.001))));
@@ -157,7 +164,7 @@ export class JsFunction implements LoadedFunction {
   /** Runs a batch and answers its calls; true when the batch's slice of time was up and the rest wait for the next turn. */
   private runBatch(inst: Instance, batch: Queued[]): boolean {
     const limit = Math.min(SYNC_LIMIT_MS, this.source.timeoutMs);
-    const run = inst.callBatch(batch.map((q) => q.reqJson), limit);
+    const run = inst.callBatch(batch.map((q) => encodeRequest(q.req)), limit);
     if (run.stopped === 'timeout') {
       // the batch ran past the bound on the event loop's thread: this function never runs there again
       this.toAsync(Infinity);
@@ -203,7 +210,7 @@ export class JsFunction implements LoadedFunction {
         this.runBatch(inst, [skipped[k] as Queued]);
         continue;
       }
-      for (const q of skipped.slice(k)) this.invokeAsync(JSON.parse(q.reqJson) as FunctionRequest).then(q.resolve, q.reject);
+      for (const q of skipped.slice(k)) this.invokeAsync(q.req).then(q.resolve, q.reject);
       break;
     }
     return false;
@@ -234,7 +241,7 @@ export class JsFunction implements LoadedFunction {
         if (item.culprit) {
           this.log('stderr', `[zerverless] a call ran past ${limit} ms on the server's event loop; it is run again on the function's own thread (${Math.round(item.leftMs)} ms left)`);
         }
-        this.runAgain(q.reqJson, item.leftMs, judge ? limit : 0).then(q.resolve, q.reject);
+        this.runAgain(q.req, item.leftMs, judge ? limit : 0).then(q.resolve, q.reject);
         return;
       case 'failed':
         q.reject(item.error);
@@ -248,10 +255,10 @@ export class JsFunction implements LoadedFunction {
    * was: under half the bound, not the call's, and the function backs off instead of never running
    * synchronously again.
    */
-  private async runAgain(reqJson: string, leftMs: number, limit = 0): Promise<FunctionResponse> {
+  private async runAgain(req: FunctionRequest, leftMs: number, limit = 0): Promise<FunctionResponse> {
     const inst = await this.instance();
     const cpu = inst.cpuNs();
-    const packed = await inst.invoke(reqJson, leftMs);
+    const packed = await inst.invoke(JSON.stringify(req), leftMs);
     // (the CPU time may include calls that ran beside it: that errs towards never)
     const ms = (inst.cpuNs() - cpu) / 1e6;
     if (limit > 0 && ms >= 0 && ms < limit / 2 && this.asyncUntil === Infinity) {

@@ -8,6 +8,7 @@ import type ivm from 'isolated-vm';
 import { isolatedVm } from './ivm.js';
 import { ZvError } from '../../errors/registry.js';
 import type { FunctionLogger, FunctionSource } from '../types.js';
+import type { FunctionRequest } from '../../core/function-contract.js';
 import { compileAt, compileError, firstFrame, v8CompileError } from './compile.js';
 import type { CompiledCode } from './compile.js';
 import { SETUP_SCRIPT, wrapModule } from './shims-glue.js';
@@ -60,6 +61,21 @@ export interface Batch {
   sliced: boolean;
 }
 
+/** The answers of a batch from the string framed() (shims-glue.ts) made of them. */
+function unframe(s: string, n: number): Record<number, unknown> {
+  const out: Record<number, unknown> = {};
+  let at = 0;
+  for (let i = 0; i < n && at < s.length; i++) {
+    const tag = s.charCodeAt(at);
+    const colon = s.indexOf(':', at + 1);
+    const end = colon + 1 + Number(s.slice(at + 1, colon));
+    if (tag === 115) out[i] = s.slice(colon + 1, end); // s
+    else if (tag === 110) out[i] = Number(s.slice(colon + 1, end)); // n
+    at = end;
+  }
+  return out;
+}
+
 /**
  * A Packed from what the isolate handed back through wire() (shims-glue.ts): a string not starting
  * with NUL is a returned string, NUL + JSON is any other packed answer, an object is one as is.
@@ -70,6 +86,32 @@ function unwire(x: unknown): Packed {
 }
 
 export type DeathReason = 'timeout' | 'memory' | 'disposed';
+
+/**
+ * A request as a batch hands it to the isolate (decodeRequest in shims-glue.ts): the method, the
+ * path, the query's JSON ('' for none) and the number of headers, then each header's name and
+ * value, each ended by NUL, then the body. A request a NUL would garble (none the gateway makes:
+ * HTTP forbids it in a method, a path or a header) goes as its JSON, which starts with '{'.
+ */
+export function encodeRequest(req: FunctionRequest): string {
+  const { method, path, query, headers, body } = req;
+  if (typeof method !== 'string' || typeof path !== 'string' || typeof body !== 'string' || method.charCodeAt(0) === 123 || method.includes('\0') || path.includes('\0')) {
+    return JSON.stringify(req);
+  }
+  let q = '';
+  for (const _ in query) {
+    q = JSON.stringify(query);
+    break;
+  }
+  const names = Object.keys(headers);
+  let s = `${method}\0${path}\0${q}\0${names.length}\0`;
+  for (const name of names) {
+    const value = headers[name];
+    if (typeof value !== 'string' || name.includes('\0') || value.includes('\0')) return JSON.stringify(req);
+    s += `${name}\0${value}\0`;
+  }
+  return s + body;
+}
 
 const ISOLATE_MIN_MB = 8;
 
@@ -270,8 +312,8 @@ export class Instance {
     let failure: unknown = null;
     let failed = false;
     try {
-      const got = (this.batchRef as ivm.Reference).applySync(undefined, [`[${reqs.join(',')}]`], { timeout: syncLimit, result: { copy: true } }) as unknown;
-      raw = n === 1 ? { 0: got } : got as Record<number, unknown>;
+      const got = (this.batchRef as ivm.Reference).applySync(undefined, reqs, { timeout: syncLimit, result: { copy: true } }) as unknown;
+      raw = n === 1 ? { 0: got } : typeof got === 'string' ? unframe(got, n) : got as Record<number, unknown>;
       let ids: number[] | null = null;
       for (let i = 0; i < n; i++) if (typeof raw[i] === 'number') (ids ??= []).push(raw[i] as number);
       if (ids !== null) {

@@ -184,6 +184,24 @@ export const names = Object.keys(forms);`;
     });
   });
 
+  it('hands a batch the requests as they are: NULs, a __proto__ header, any characters', async () => {
+    // a batch encodes requests without JSON (encodeRequest in instance.ts); the handler must see
+    // what JSON would have given it
+    const fn = await load({ code: 'export function handle(req) { return JSON.stringify([req, Object.keys(req.headers), Object.getPrototypeOf(req.headers) === Object.prototype]); }' });
+    for (let i = 0; i < 100; i++) await fn.invoke(req());
+    const proto: Record<string, string> = { host: 'h' };
+    Object.defineProperty(proto, '__proto__', { value: 'x', enumerable: true, writable: true, configurable: true });
+    const reqs: FunctionRequest[] = [
+      { method: 'POST', path: '/a/b', query: { q: 'x\0y', 'é': '€ 😀' }, headers: { 'content-type': 'text/plain', 'x-n': '1' }, body: 'body\0with NUL\n and 😀' },
+      { method: 'GET', path: '/', query: {}, headers: proto, body: '' },
+      { method: 'GET', path: '/%00', query: {}, headers: { 'x-a': 'a\0b' }, body: '' },
+      { method: '{GET', path: '/p', query: {}, headers: {}, body: '{"json":true}' },
+      { method: 'PUT', path: '/', query: {}, headers: {}, body: '' },
+    ];
+    const out = await Promise.all(reqs.map((r) => fn.invoke(r)));
+    assert.deepEqual(out.map((r) => text(r.body)), reqs.map((r) => JSON.stringify([r, Object.keys(r.headers), true])));
+  });
+
   it('a function whose stopped call runs fast on its own thread only backs off', async () => {
     // slow in the isolate that has served many calls, fast in the new one it is run again in: the
     // stop says nothing about the call (as when a busy machine preempts the event loop's thread)
