@@ -15,6 +15,7 @@
 import { ZvError, toZvError } from '../errors/registry.js';
 import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
 import type { FunctionLogger, FunctionRuntime, FunctionSource, LoadedFunction } from '../runtimes/types.js';
+import { passThrough } from '../serving/drain.js';
 
 /** How long a function stays loaded without a call (--function-idle). */
 export const DEFAULT_FUNCTION_IDLE_MS = 5 * 60_000;
@@ -71,7 +72,7 @@ export class LazyFunction implements LoadedFunction {
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
     if (this.disposed) return Promise.reject(new ZvError('FUNCTION_UNAVAILABLE', 'The function was unloaded'));
     this.inflight++;
-    // .then rather than async/await, and handlers made once: this sits on every request's path
+    // .then rather than async/await: this sits on every request's path
     let running: Promise<FunctionResponse>;
     try {
       const fn = this.loaded;
@@ -79,18 +80,10 @@ export class LazyFunction implements LoadedFunction {
     } catch (e) {
       running = Promise.reject(e);
     }
-    return running.then(this.answered, this.failed);
+    return running.then(this.passed.answered, this.passed.failed);
   }
 
-  private readonly answered = (r: FunctionResponse): FunctionResponse => {
-    this.ended();
-    return r;
-  };
-
-  private readonly failed = (e: unknown): never => {
-    this.ended();
-    throw e;
-  };
+  private readonly passed = passThrough(() => this.ended());
 
   private ended(): void {
     // The idle clock starts when the last call in flight ends (expire waits while any is): the

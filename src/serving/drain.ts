@@ -3,6 +3,24 @@
 import type { FunctionRequest, FunctionResponse } from '../core/function-contract.js';
 import type { LoadedFunction } from '../runtimes/types.js';
 
+/**
+ * The two handlers a function handle passes a call's promise through (`.then(...)`): each calls
+ * `ended` and hands the answer or the error on. Made once per handle, not per call: they sit on
+ * every request's path.
+ */
+export function passThrough(ended: () => void): { answered: (r: FunctionResponse) => FunctionResponse; failed: (e: unknown) => never } {
+  return {
+    answered: (r) => {
+      ended();
+      return r;
+    },
+    failed: (e) => {
+      ended();
+      throw e;
+    },
+  };
+}
+
 export class DrainingFunction {
   private inflight = 0;
   private retiring: Promise<void> | null = null;
@@ -16,7 +34,7 @@ export class DrainingFunction {
 
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
     this.inflight++;
-    // .then rather than async/await, and handlers made once: this sits on every request's path
+    // .then rather than async/await: this sits on every request's path
     let running: Promise<FunctionResponse>;
     try {
       running = this.fn.invoke(req);
@@ -24,18 +42,10 @@ export class DrainingFunction {
       this.ended();
       return Promise.reject(e);
     }
-    return running.then(this.answered, this.failed);
+    return running.then(this.passed.answered, this.passed.failed);
   }
 
-  private readonly answered = (r: FunctionResponse): FunctionResponse => {
-    this.ended();
-    return r;
-  };
-
-  private readonly failed = (e: unknown): never => {
-    this.ended();
-    throw e;
-  };
+  private readonly passed = passThrough(() => this.ended());
 
   private ended(): void {
     this.inflight--;
