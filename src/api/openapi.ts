@@ -69,7 +69,7 @@ export const ROUTES: readonly RouteDoc[] = [
   app({ method: 'get', path: '/{name}/plan', summary: 'Plan preview: what a sync of a revision would do; changes nothing', access: 'read',
     params: [{ name: 'revision', in: 'query', description: 'a branch of the repository or a full commit SHA on the application branch (default: the branch head)', schema: str }],
     ok: { 200: { description: 'the plan; a commit the sync would refuse has `errors` (file:line)', schema: ref('PlanPreview') } },
-    errors: ['BAD_REQUEST', 'APP_NOT_FOUND', 'APP_AMBIGUOUS', 'GIT_REF_NOT_FOUND', 'GIT_ERROR', 'GIT_TIMEOUT', 'NOT_READY'] }),
+    errors: ['BAD_REQUEST', 'APP_NOT_FOUND', 'APP_AMBIGUOUS', 'REVISION_NOT_FOUND', 'GIT_REF_NOT_FOUND', 'GIT_ERROR', 'GIT_TIMEOUT', 'NOT_READY'] }),
   app({ method: 'get', path: '/{name}/services/{service}/logs', summary: "A service's recent output", access: 'read',
     params: [{ name: 'service', in: 'path', required: true, description: 'the service', schema: str }, { name: 'tail', in: 'query', description: 'the last n lines', schema: int }],
     ok: { 200: { description: 'lines', schema: obj({ service: str, lines: arr(str) }) } }, errors: ['BAD_REQUEST', 'APP_NOT_FOUND', 'APP_AMBIGUOUS'] }),

@@ -7,7 +7,7 @@
 // owns) is the point of a preview: it is an answer with `errors` filled (file:line when the reader
 // knows them), not a failure. A revision that cannot be read at all (unknown branch or commit, git
 // down) rejects with the source's error.
-import { ZvError, isCommitFault, toZvError } from '../errors/registry.js';
+import { ZvError, isCommitFault, isZvError, toZvError } from '../errors/registry.js';
 import type { Diagnostic } from '../core/desired.js';
 import type { Plan } from '../core/plan/index.js';
 import type { CommitSnapshot, RepoRef } from '../sources/types.js';
@@ -51,10 +51,14 @@ function checkRevision(revision: string): void {
   }
 }
 
+/** Hex digits only, but not 40 of them: most likely an abbreviated SHA, which is not resolved. */
+const HEX_NOT_FULL = /^[0-9a-f]+$/i;
+
 /**
  * Head and snapshot of a preview: a full commit SHA must be on the application's branch (or
  * fetchable: the source's rules); anything else is a branch of the application's repository,
- * resolved with the source's head (GIT_REF_NOT_FOUND when there is none).
+ * resolved with the source's head (GIT_REF_NOT_FOUND when there is none; for a string of hex
+ * digits the message says that a commit must be given in full).
  */
 async function resolve(env: SyncEnv, app: AppRecord, revision: string | undefined): Promise<{ ref: RepoRef; commit: string }> {
   const ref: RepoRef = { ...app.source, namespace: app.namespace };
@@ -62,7 +66,27 @@ async function resolve(env: SyncEnv, app: AppRecord, revision: string | undefine
   if (FULL_SHA.test(revision)) return { ref, commit: revision.toLowerCase() };
   checkRevision(revision);
   const other: RepoRef = { ...ref, branch: revision };
-  return { ref: other, commit: await env.source.head(other, { maxAgeMs: 0 }) };
+  try {
+    return { ref: other, commit: await env.source.head(other, { maxAgeMs: 0 }) };
+  } catch (e) {
+    if (isZvError(e, 'GIT_REF_NOT_FOUND') && HEX_NOT_FULL.test(revision)) {
+      throw new ZvError('GIT_REF_NOT_FOUND',
+        `${e.message}, and revision '${revision}' is no commit either: a commit must be given as its full SHA (40 hex digits; ${revision.length} given), abbreviated SHAs are not resolved`);
+    }
+    throw e;
+  }
+}
+
+/**
+ * A full SHA the repository does not have (the source fetched the branch and asked for the commit
+ * itself, and the remote had neither) is the request's fault: REVISION_NOT_FOUND, naming the commit,
+ * the branch and its tip. Git failing for any other reason stays the source's error (GIT_ERROR 502).
+ */
+function commitNotFound(e: ZvError): ZvError {
+  if (e.code !== 'GIT_ERROR' || typeof e.details?.['missingCommit'] !== 'string') return e;
+  return new ZvError('REVISION_NOT_FOUND',
+    `${e.message}, and the repository does not serve it: preview a commit of the branch (GET …/revisions lists the deployed ones), or another branch by name (?revision=<branch>)`,
+    undefined, { cause: e });
 }
 
 /** A refusal of the sync as preview errors: one per diagnostic (file:line), or one for the whole commit. */
@@ -130,7 +154,7 @@ export async function previewPlan(env: SyncEnv, app: AppRecord, revision?: strin
   } catch (e) {
     const err = toZvError(e);
     // An unsigned commit is a refusal of that commit (shown); a commit that cannot be read is an error of the request.
-    if (!shown(err)) throw err;
+    if (!shown(err)) throw commitNotFound(err);
     const info = await env.source.snapshot(ref, commit).then(commitOf, () => ({ sha: commit, message: '', author: '', time: null }));
     return { ...base, commit: info, ...EMPTY, warnings: [], errors: previewErrors(err) };
   }

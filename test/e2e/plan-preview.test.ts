@@ -163,8 +163,8 @@ describe('plan preview', () => {
     assert.equal(unknownBranch.status, 422, JSON.stringify(unknownBranch.body));
     assert.equal(unknownBranch.body.error.code, 'GIT_REF_NOT_FOUND');
     const unknownCommit = await h.api<{ error: { code: string } }>('GET', `/prev/plan?namespace=prev&revision=${'0'.repeat(40)}`);
-    assert.ok(unknownCommit.status >= 400, JSON.stringify(unknownCommit.body));
-    assert.match(unknownCommit.body.error.code, /^GIT_/);
+    assert.equal(unknownCommit.status, 404, JSON.stringify(unknownCommit.body));
+    assert.equal(unknownCommit.body.error.code, 'REVISION_NOT_FOUND');
     const badName = await h.api<{ error: { code: string } }>('GET', '/prev/plan?namespace=prev&revision=a..b');
     assert.equal(badName.status, 400);
 
@@ -182,5 +182,59 @@ describe('plan preview', () => {
     assert.equal(asReader.status, 200, JSON.stringify(asReader.body));
     const anon = await h.call('GET', '/gitops/applications/prev/plan?namespace=prev', { token: null });
     assert.equal(anon.status, 401);
+  });
+
+  it('a commit the repository does not have is 404 naming the commit and the branch; every other bad revision is a 4xx', async () => {
+    type Err = { error: { code: string; message: string } };
+    const plan = (revision: string) => h.api<Err & Preview>('GET', `/prev/plan?namespace=prev&revision=${encodeURIComponent(revision)}`);
+    const head = repo.git('rev-parse', 'main');
+
+    // A full SHA that no branch of the repository has and that it does not serve: the branch was
+    // fetched, the commit asked for itself, and neither brought it.
+    const unknown = 'deadbeef'.repeat(5);
+    const u = await plan(unknown);
+    assert.equal(u.status, 404, JSON.stringify(u.body));
+    assert.equal(u.body.error.code, 'REVISION_NOT_FOUND');
+    assert.ok(u.body.error.message.includes(unknown), u.body.error.message);
+    assert.match(u.body.error.message, /branch 'main'/);
+    assert.ok(u.body.error.message.includes(head), `names the branch tip: ${u.body.error.message}`);
+    // The same in capitals is the same commit.
+    const upper = await plan(unknown.toUpperCase());
+    assert.equal(upper.status, 404, JSON.stringify(upper.body));
+    assert.equal(upper.body.error.code, 'REVISION_NOT_FOUND');
+
+    // An abbreviated SHA (or one digit too many) is not resolved: a 422 that says to give all 40 digits.
+    for (const short of [head.slice(0, 7), head.slice(0, 39), `${head}0`]) {
+      const r = await plan(short);
+      assert.equal(r.status, 422, `${short}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'GIT_REF_NOT_FOUND');
+      assert.ok(r.body.error.message.includes(short), r.body.error.message);
+      assert.match(r.body.error.message, /40 hex digits/);
+    }
+
+    // Malformed: neither a SHA nor a possible branch name.
+    for (const bad of ['not a commit', 'abc~1', 'HEAD^', `-${head.slice(1)}`, 'x'.repeat(300)]) {
+      const r = await plan(bad);
+      assert.equal(r.status, 400, `${bad}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'BAD_REQUEST');
+    }
+    // A well-formed name that is no branch: 422 naming it.
+    const g = await plan('g'.repeat(40));
+    assert.equal(g.status, 422, JSON.stringify(g.body));
+    assert.equal(g.body.error.code, 'GIT_REF_NOT_FOUND');
+
+    // A commit of another branch (and one no branch has any more) is fetchable from this
+    // repository: its plan is shown, as the docs promise ("on the branch or fetchable").
+    repo.git('checkout', '-q', '-b', 'side');
+    const side = await repo.commit({ 'zerverless.yaml': manifest({ '/side': 's' }, null) }, 'on side');
+    repo.git('checkout', '-q', 'main');
+    const s = await plan(side);
+    assert.equal(s.status, 200, JSON.stringify(s.body));
+    assert.equal(s.body.commit.sha, side);
+    assert.deepEqual(s.body.functions.create, ['/side']);
+
+    // None of it changed what is served.
+    const st = (await h.api('GET', '/prev?namespace=prev')).body;
+    assert.equal(st.status, 'synced');
   });
 });

@@ -340,8 +340,10 @@ export class GitSource implements Source {
         }
         if (await this.hasCommit(repoDir, rev)) return repoDir;
       }
+      // `missingCommit`: the remote answered, and has no such commit (callers tell it from git failing).
       throw new ZvError('GIT_ERROR',
-        `commit ${rev} does not exist in branch '${ref.branch}' of ${redactUrl(ref.repoURL)} (the branch is at ${tip})`);
+        `commit ${rev} does not exist in branch '${ref.branch}' of ${redactUrl(ref.repoURL)} (the branch is at ${tip})`,
+        { missingCommit: rev, branch: ref.branch, tip });
     });
   }
 
