@@ -90,7 +90,7 @@ export const ROUTES: readonly RouteDoc[] = [
     ok: { 200: { description: 'revisions', schema: obj({ revisions: arr({ type: 'object' }) }) } }, errors: ['APP_NOT_FOUND', 'APP_AMBIGUOUS'] }),
   app({ method: 'post', path: '/{name}/rollback', summary: 'Switch back to a kept revision without git; suspends automatic syncs', access: 'write',
     body: { required: true, schema: obj({ revision: { type: 'string', minLength: 4, maxLength: 64, pattern: '^[0-9a-fA-F]+$' } }, ['revision']) },
-    ok: { 200: { description: 'the status', schema: ref('AppStatus') } }, errors: ['VALIDATION_FAILED', 'BAD_REQUEST', 'REVISION_NOT_FOUND', 'APP_NOT_FOUND', 'APP_AMBIGUOUS', 'NOT_READY'] }),
+    ok: { 200: { description: 'the status', schema: ref('AppStatus') } }, errors: ['VALIDATION_FAILED', 'BAD_REQUEST', 'REVISION_NOT_FOUND', 'REVISION_INCOMPLETE', 'APP_NOT_FOUND', 'APP_AMBIGUOUS', 'NOT_READY'] }),
   app({ method: 'get', path: '/{name}/notify', summary: "The application's notification targets (never their secrets)", access: 'read',
     ok: { 200: { description: 'targets', schema: obj({ notify: arr({ type: 'object' }) }) } }, errors: ['APP_NOT_FOUND', 'APP_AMBIGUOUS'] }),
   { method: 'post', path: '/api/tokens', summary: 'Create a token (its secret is shown once)', access: 'admin',

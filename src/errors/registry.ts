@@ -23,6 +23,7 @@ export const ERRORS = {
   WEBHOOK_UNAUTHORIZED: { status: 401, message: 'The webhook delivery is not signed with a configured webhook secret' },
   REVISION_NOT_FOUND: { status: 404, message: 'The application keeps no such revision' },
   TOO_MANY_STREAMS: { status: 429, message: 'Too many event streams are open' },
+  REVISION_INCOMPLETE: { status: 409, message: 'A file of the kept revision is missing from the blob store and cannot be read from git' },
 
   // Gateway
   NOT_FOUND: { status: 404, message: 'Not found' },

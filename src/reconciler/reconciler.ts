@@ -552,8 +552,10 @@ export class Reconciler {
     try {
       const [last] = await this.deps.store.listSyncs(before.id, 1);
       const host = this.hosts.get(before.id);
+      // The source the sync read: a rollback after a PATCH may have to read a file of it again.
+      const source = { repoURL: before.source.repoURL, branch: before.source.branch, path: before.source.path };
       await this.deps.store.addRevision(before.id, {
-        state, services: host ? host.appliedSpecs() : null, commitInfo: last?.commitInfo ?? null, deployedAt: after.lastSync ?? this.now().toISOString(), cause,
+        state, services: host ? host.appliedSpecs() : null, source, commitInfo: last?.commitInfo ?? null, deployedAt: after.lastSync ?? this.now().toISOString(), cause,
       }, this.deps.revisionsKept ?? DEFAULT_REVISIONS_KEPT);
     } catch (e) {
       this.log.warn({ namespace: before.namespace, app: before.name, err: toZvError(e).message }, 'the deployed revision could not be kept');
@@ -567,8 +569,8 @@ export class Reconciler {
    */
   rollback(app: AppRecord, commit: string, actor: string | null): Promise<AppRecord> {
     if (this.stopping) return Promise.reject(new ZvError('NOT_READY', 'the server is shutting down'));
-    // No wait for a garbage collection under way: a rollback stores nothing, and the collector keeps
-    // every blob a kept revision uses.
+    // No wait for a garbage collection under way: a rollback stores nothing (but the blobs of its own
+    // revision that went missing), and the collector keeps every blob a kept revision uses.
     return this.runner.after(String(app.id), async () => {
       const fresh = await this.deps.store.getAppById(app.id);
       if (!fresh) throw new ZvError('APP_NOT_FOUND', `application '${app.name}' in namespace '${app.namespace}' no longer exists`);

@@ -526,6 +526,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       for (let i = 1; i <= 5; i++) {
         await store.addRevision(app.id, {
           state: state(i), services: i === 2 ? [spec] : null, deployedAt: `2026-01-15T10:00:0${i}.000Z`,
+          ...(i === 5 ? { source: { repoURL: 'https://git.example.com/a.git', branch: 'main', path: 'site' } } : {}),
           commitInfo: i === 3 ? null : { message: `commit ${i}`, author: 'Ada <ada@example.com>', time: null }, cause: { trigger: 'poll', actor: null },
         }, 3);
       }
@@ -542,6 +543,9 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       const r4 = await store.getRevision(app.id, sha(4));
       assert.deepEqual(r4?.state, state(4));
       assert.equal(r4?.services, null);
+      // where a revision was read from, when it was told (a rollback may have to read a file again)
+      assert.equal(r4?.source, undefined);
+      assert.deepEqual((await store.getRevision(app.id, sha(5)))?.source, { repoURL: 'https://git.example.com/a.git', branch: 'main', path: 'site' });
       // every blob of a kept revision is kept; the dropped revision's own blob (file 7 of revision 1, 2) is not
       const blobs = await store.revisionBlobHashes();
       const own = (i: number): string => (100_000 + i).toString(16).padStart(64, '0');

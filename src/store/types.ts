@@ -189,17 +189,31 @@ export interface RevisionInfo {
   counts: { functions: number; staticFiles: number; services: number };
 }
 
+/** Where a kept revision was read from: the application's source at the time of its sync. */
+export interface RevisionSource {
+  repoURL: string;
+  branch: string;
+  path: string;
+}
+
 /** A kept revision in full: what a rollback switches back to, without git. */
 export interface Revision extends RevisionInfo {
   state: DeployedState;
   /** The services' applied specs (null: the application had no services). */
   services: ServiceSpec[] | null;
+  /**
+   * Where it was read from, for a rollback that must read a file again (its blob went missing): the
+   * application may sync from another repository since (PATCH). Absent for revisions kept before
+   * sources were recorded, or kept at a restart from the deployed state alone.
+   */
+  source?: RevisionSource;
 }
 
 /** What `addRevision` records. */
 export interface NewRevision {
   state: DeployedState;
   services: ServiceSpec[] | null;
+  source?: RevisionSource;
   commitInfo: CommitInfo | null;
   deployedAt: string;
   cause: SyncCause;

@@ -7,7 +7,9 @@
 // other branch, and a branch that does not exist leaves the old deployment serving.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rename } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { access, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TestRepo } from '../support/repo.js';
 import { startHarness, type Harness } from '../support/server.js';
@@ -220,6 +222,177 @@ describe('revisions and rollback', () => {
     const revs = await revisions('web', 'rb');
     assert.deepEqual(revs.map((r) => [r.revision, r.current, r.message, r.by]), [[commits[3], true, 'Fourth version', 'poll']]);
     assert.equal(await (await h.get('/rb/hi')).text(), 'four');
+  });
+});
+
+/** Removes the server's clones of every repository (they would give a commit without the remote). */
+async function dropClones(dataDir: string): Promise<void> {
+  await rm(join(dataDir, 'git', 'repos'), { recursive: true, force: true });
+}
+
+/** Deletes the blob of `content` from the data dir's blob store (as a person or a disk fault would). */
+async function deleteBlob(dataDir: string, content: string): Promise<string> {
+  const hash = createHash('sha256').update(content).digest('hex');
+  const path = join(dataDir, 'blobs', hash.slice(0, 2), hash.slice(2));
+  await access(path);
+  await rm(path);
+  return path;
+}
+
+describe('rollback to a revision whose static blob is missing', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  type Err = { error: { code: string; message: string } };
+
+  /** What the application serves and says, to compare before and after a refused rollback. */
+  const served = async (name: string, ns: string) => {
+    const st = (await h.api('GET', `/${name}?namespace=${ns}`)).body;
+    return {
+      commit: st.source.commit, status: st.status, suspended: st.suspended ?? null,
+      hi: await (await h.get(`/${ns}/hi`)).text(), index: await (await h.get(`/static/${ns}/index.html`)).text(),
+    };
+  };
+
+  it('reads the missing file again from the revision\'s commit; with the repository gone it is a 409 naming the revision and the file, and nothing changes', async () => {
+    const repo = await TestRepo.create();
+    try {
+      const one = await repo.commit(site('one'), 'First version');
+      assert.equal((await h.register('lost', 'lost', repo.url)).status, 'synced');
+      const two = await repo.commit({ ...site('two'), 'site/only-one.txt': null }, 'Second version');
+      assert.equal((await h.sync('lost', 'lost')).source.commit, two);
+      const blob = await deleteBlob(h.dataDir, 'one');
+      const before = await served('lost', 'lost');
+      assert.deepEqual([before.commit, before.hi, before.index], [two, 'two', '<h1>two</h1>']);
+
+      // Git cannot give the file either (the repository is gone, and so is the server's clone of
+      // it): refused before anything switches.
+      const away = `${repo.dir}-away`;
+      await rename(repo.dir, away);
+      await dropClones(h.dataDir);
+      try {
+        const r = await h.api<Err>('POST', '/lost/rollback?namespace=lost', { revision: one.slice(0, 8) });
+        assert.equal(r.status, 409, JSON.stringify(r.body));
+        assert.equal(r.body.error.code, 'REVISION_INCOMPLETE');
+        const m = r.body.error.message;
+        assert.ok(m.includes(one.slice(0, 12)), m);
+        assert.match(m, /First version/);
+        assert.match(m, /static file only-one\.txt/);
+        assert.match(m, /missing from the blob store/);
+        assert.ok(m.includes(repo.url), `names the repository it tried: ${m}`);
+        assert.match(m, /Nothing was changed\. Roll back again once .* is reachable, or roll back to another revision/);
+        assert.deepEqual(await served('lost', 'lost'), before, 'nothing that serves changed');
+        const rb = await cli('apps', 'rollback', 'lost', one, '--namespace', 'lost', '--server', h.url, '--token', h.token);
+        assert.equal(rb.code, 1, rb.stdout);
+        assert.match(rb.stderr + rb.stdout, /REVISION_INCOMPLETE/);
+      } finally {
+        await rename(away, repo.dir);
+      }
+
+      // With the repository back, the rollback reads the file from the commit and switches.
+      const ok = await h.api('POST', '/lost/rollback?namespace=lost', { revision: one });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(ok.body.source.commit, one);
+      await access(blob);
+      assert.equal(await (await h.get('/static/lost/only-one.txt')).text(), 'one');
+      assert.equal(await (await h.get('/static/lost/index.html')).text(), '<h1>one</h1>');
+      assert.equal(await (await h.get('/lost/hi')).text(), 'one');
+    } finally {
+      await repo.remove();
+    }
+  });
+
+  it('a revision from before a PATCH to another repository is restored from the repository it came from; when that one is gone the message says so', async () => {
+    const first = await TestRepo.create();
+    const second = await TestRepo.create();
+    try {
+      const alpha = await first.commit(site('alpha'), 'Alpha');
+      assert.equal((await h.register('moved', 'moved', first.url)).status, 'synced');
+      const beta = await second.commit(site('beta'), 'Beta');
+      const patched = await h.api('PATCH', '/moved?namespace=moved', { source: { repoURL: second.url } });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      await h.waitFor('moved', (st) => st.source.commit === beta && st.status === 'synced', 120_000, 'moved');
+      await deleteBlob(h.dataDir, 'alpha');
+
+      // The application's repository does not have the commit; the one it was deployed from does.
+      const ok = await h.api('POST', '/moved/rollback?namespace=moved', { revision: alpha });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(await (await h.get('/static/moved/only-alpha.txt')).text(), 'alpha');
+      assert.equal(await (await h.get('/moved/hi')).text(), 'alpha');
+      assert.equal(ok.body.source.repoURL, second.url, 'a rollback does not change the source');
+
+      // Back to the second repository's head; then the first repository goes away.
+      assert.equal((await h.sync('moved', 'moved')).source.commit, beta);
+      await deleteBlob(h.dataDir, 'alpha');
+      const before = await served('moved', 'moved');
+      await first.remove();
+      await dropClones(h.dataDir);
+      const r = await h.api<Err>('POST', '/moved/rollback?namespace=moved', { revision: alpha });
+      assert.equal(r.status, 409, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, 'REVISION_INCOMPLETE');
+      const m = r.body.error.message;
+      assert.ok(m.includes(alpha.slice(0, 12)), m);
+      assert.match(m, /static file only-alpha\.txt/);
+      assert.ok(m.includes(first.url), `names the repository the revision came from: ${m}`);
+      assert.ok(m.includes(second.url), `and the one the application syncs from now: ${m}`);
+      assert.deepEqual(await served('moved', 'moved'), before, 'nothing that serves changed');
+      assert.equal(before.hi, 'beta');
+    } finally {
+      await first.remove();
+      await second.remove();
+    }
+  });
+
+  it('a revision kept before sources were recorded, from a repository the application left: the message says to PATCH the source back', async () => {
+    const first = await TestRepo.create();
+    const second = await TestRepo.create();
+    try {
+      const gamma = await first.commit(site('gamma'), 'Gamma');
+      assert.equal((await h.register('old', 'old', first.url)).status, 'synced');
+      const delta = await second.commit(site('delta'), 'Delta');
+      assert.equal((await h.api('PATCH', '/old?namespace=old', { source: { repoURL: second.url } })).status, 200);
+      await h.waitFor('old', (st) => st.source.commit === delta && st.status === 'synced', 120_000, 'old');
+      // As an older server kept it: no source in the revision.
+      const db = new (sqlite())(join(h.dataDir, 'state.db'));
+      try {
+        const row = db.prepare("SELECT id, state FROM revisions WHERE commit_sha = ?").get(gamma) as { id: number; state: Buffer };
+        const packed = JSON.parse(inflateRawSync(row.state).toString('utf8')) as Record<string, unknown>;
+        assert.ok(packed['source'], 'a revision records its source');
+        delete packed['source'];
+        db.prepare('UPDATE revisions SET state = ? WHERE id = ?').run(deflateRawSync(Buffer.from(JSON.stringify(packed))), row.id);
+      } finally {
+        db.close();
+      }
+      await deleteBlob(h.dataDir, 'gamma');
+      const before = await served('old', 'old');
+      const r = await h.api<Err>('POST', '/old/rollback?namespace=old', { revision: gamma });
+      assert.equal(r.status, 409, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, 'REVISION_INCOMPLETE');
+      const m = r.body.error.message;
+      assert.ok(m.includes(gamma.slice(0, 12)), m);
+      assert.match(m, /static file only-gamma\.txt/);
+      assert.ok(m.includes(second.url), m);
+      assert.match(m, /PATCH the source back to that repository and roll back again/);
+      assert.deepEqual(await served('old', 'old'), before, 'nothing that serves changed');
+
+      // Following the hint works: PATCH back (its sync serves the first repository's head, which
+      // has moved on and lacks the file), then roll back.
+      const epsilon = await first.commit({ ...site('epsilon'), 'site/only-gamma.txt': null }, 'Epsilon');
+      assert.equal((await h.api('PATCH', '/old?namespace=old', { source: { repoURL: first.url } })).status, 200);
+      await h.waitFor('old', (st) => st.source.repoURL === first.url && st.source.commit === epsilon && st.status === 'synced', 120_000, 'old');
+      assert.equal((await h.get('/static/old/only-gamma.txt')).status, 404);
+      const ok = await h.api('POST', '/old/rollback?namespace=old', { revision: gamma });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(await (await h.get('/static/old/only-gamma.txt')).text(), 'gamma');
+    } finally {
+      await first.remove();
+      await second.remove();
+    }
   });
 });
 

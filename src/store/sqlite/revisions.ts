@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { DeployedState, DesiredFunction, StaticFileEntry } from '../../core/desired.js';
 import type { ServiceSpec } from '../../core/services/types.js';
-import type { NewRevision, Revision, RevisionInfo } from '../types.js';
+import type { NewRevision, Revision, RevisionInfo, RevisionSource } from '../types.js';
 import { isoUtc } from './rows.js';
 
 /** Average number of entries per chunk (a power of two). */
@@ -32,6 +32,8 @@ interface PackedState {
   static: { dir: string; dirs?: Record<string, string>; chunks: string[] } | null;
   /** null: the application had no services. */
   services: ServiceSpec[] | null;
+  /** Where the revision was read from (absent in revisions kept before it was recorded). */
+  source?: RevisionSource;
 }
 
 interface RevisionRow {
@@ -112,6 +114,7 @@ export class RevisionTable {
       warnings: rev.state.warnings ?? [],
       static: rev.state.static ? { dir: rev.state.static.dir, ...(rev.state.static.dirs ? { dirs: rev.state.static.dirs } : {}), chunks: chunkIds } : null,
       services: rev.services,
+      ...(rev.source ? { source: { repoURL: rev.source.repoURL, branch: rev.source.branch, path: rev.source.path } } : {}),
     };
     this.sql('DELETE FROM revisions WHERE app_id = ? AND commit_sha = ?').run(appId, rev.state.commit);
     const info = this.sql(`INSERT INTO revisions (app_id, commit_sha, commit_info, deployed_at, trigger, actor, functions, static_files, services, state)
@@ -155,6 +158,7 @@ export class RevisionTable {
       ...infoFromRow(row),
       state: { commit: row.commit_sha, functions: packed.functions, static: site, warnings: packed.warnings },
       services: packed.services,
+      ...(packed.source ? { source: packed.source } : {}),
     };
   }
 
