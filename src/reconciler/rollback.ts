@@ -154,7 +154,7 @@ async function restoreBlobs(env: SyncEnv, blobs: BlobStore, app: AppRecord, rev:
       throw refuse(`commit ${c12} is no longer in ${from}, where it was deployed from`, `Roll back to another revision (GET …/revisions).`, e);
     }
     const where = moved ? `${from}, where it was deployed from (the application syncs from ${shown(app.source.repoURL)} now),` : from;
-    throw refuse(`${where} could not be read to restore them (${err.code}: ${err.message})`, `Roll back again once ${shown(src.repoURL)} is reachable, ${other}.`, e);
+    throw refuse(`${where} could not be read to restore them (${err.code}: ${err.message.replace(/\s*\n\s*/g, ' ')})`, `Roll back again once ${shown(src.repoURL)} is reachable, ${other}.`, e);
   }
 
   const read = async (entry: StaticFileEntry): Promise<Uint8Array> => {
