@@ -97,38 +97,50 @@ export function callFunction(
   fn: ServedFunction, req: FunctionRequest, metrics: Metrics, maxResponseBytes: number, graceMs = BACKSTOP_GRACE_MS,
 ): Promise<FunctionResponse> {
   return new Promise<FunctionResponse>((resolve, reject) => {
-    const failed = (e: unknown): void => {
-      const err = toZvError(e, 'FUNCTION_ERROR');
-      metrics.invocations.inc({ runtime: fn.runtime, result: err.code });
-      reject(err);
-    };
-    const call: InFlight = { deadline: performance.now() + fn.timeoutMs + graceMs, timeoutMs: fn.timeoutMs, reject: failed, prev: null, next: null, listed: false };
-    track(call);
-    sweeper ??= setInterval(sweep, BACKSTOP_SWEEP_MS).unref();
-    let running: Promise<FunctionResponse>;
-    try {
-      running = fn.handle.invoke(req);
-    } catch (e) {
-      running = Promise.reject(e);
-    }
-    running.then(
-      (r) => {
-        if (!untrack(call)) return; // the backstop answered already
-        let res: FunctionResponse;
-        try {
-          res = checkResponse(r, maxResponseBytes);
-        } catch (e) {
-          failed(e);
-          return;
-        }
-        metrics.invocations.inc({ runtime: fn.runtime, result: 'ok' });
-        resolve(res);
-      },
-      (e: unknown) => {
-        if (untrack(call)) failed(e);
-      },
-    );
+    runFunction(fn, req, metrics, maxResponseBytes, (e, r) => (e === null ? resolve(r as FunctionResponse) : reject(e)), graceMs);
   });
+}
+
+/**
+ * callFunction with a callback (`done(null, response)` or `done(error, null)`, called once, never
+ * synchronously): the function path's own calls, without a promise of their own between the
+ * runtime's answer and the write.
+ */
+export function runFunction(
+  fn: ServedFunction, req: FunctionRequest, metrics: Metrics, maxResponseBytes: number,
+  done: (e: ZvError | null, r: FunctionResponse | null) => void, graceMs = BACKSTOP_GRACE_MS,
+): void {
+  const failed = (e: unknown): void => {
+    const err = toZvError(e, 'FUNCTION_ERROR');
+    metrics.invocations.inc({ runtime: fn.runtime, result: err.code });
+    done(err, null);
+  };
+  const call: InFlight = { deadline: performance.now() + fn.timeoutMs + graceMs, timeoutMs: fn.timeoutMs, reject: failed, prev: null, next: null, listed: false };
+  track(call);
+  sweeper ??= setInterval(sweep, BACKSTOP_SWEEP_MS).unref();
+  let running: Promise<FunctionResponse>;
+  try {
+    running = fn.handle.invoke(req);
+  } catch (e) {
+    running = Promise.reject(e);
+  }
+  running.then(
+    (r) => {
+      if (!untrack(call)) return; // the backstop answered already
+      let res: FunctionResponse;
+      try {
+        res = checkResponse(r, maxResponseBytes);
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      metrics.invocations.inc({ runtime: fn.runtime, result: 'ok' });
+      done(null, res);
+    },
+    (e: unknown) => {
+      if (untrack(call)) failed(e);
+    },
+  );
 }
 
 /**
@@ -316,20 +328,21 @@ export function functionFirst(deps: HttpDeps, fallback: RequestListener): Reques
   };
 
   const answer = (req: IncomingMessage, res: ServerResponse, fn: ServedFunction, freq: FunctionRequest, started: number): void => {
-    callFunction(fn, freq, deps.metrics, maxResponse).then(
-      (r) => {
-        let status = r.status;
-        try {
-          writeFunctionResponse(res, freq.method, r);
-        } catch (e) {
-          // e.g. a status node refuses
-          if (!res.headersSent) status = fail(req, res, toZvError(e, 'FUNCTION_BAD_RESPONSE'));
-          else res.destroy();
-        }
-        observe(fn, freq, status, started);
-      },
-      (e: unknown) => observe(fn, freq, fail(req, res, e), started),
-    );
+    runFunction(fn, freq, deps.metrics, maxResponse, (e, r) => {
+      if (r === null) {
+        observe(fn, freq, fail(req, res, e), started);
+        return;
+      }
+      let status = r.status;
+      try {
+        writeFunctionResponse(res, freq.method, r);
+      } catch (err) {
+        // e.g. a status node refuses
+        if (!res.headersSent) status = fail(req, res, toZvError(err, 'FUNCTION_BAD_RESPONSE'));
+        else res.destroy();
+      }
+      observe(fn, freq, status, started);
+    });
   };
 
   return (req, res) => {
