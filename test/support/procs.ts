@@ -1,5 +1,5 @@
 // Process helpers for tests.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Whether a process with this pid exists (signal 0: nothing is sent). */
 export function processAlive(pid: number): boolean {
@@ -36,6 +36,29 @@ export function childPids(match: string, pid = process.pid): number[] {
       } catch {
         // gone meanwhile
       }
+    }
+  }
+  return out;
+}
+
+/**
+ * Live processes (zombies left out) whose working directory is `dir` or below it, with their process
+ * group, read from /proc; `cwd` is the path as the kernel reports it (a removed folder ends in ` (deleted)`).
+ */
+export function processesUnder(dir: string): { pid: number; pgid: number; cwd: string }[] {
+  const root = dir.replace(/\/+$/, '');
+  const out: { pid: number; pgid: number; cwd: string }[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${e}/cwd`);
+      if (cwd !== root && !cwd.startsWith(`${root}/`)) continue;
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so parse after the last ')'.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state !== 'Z' && state !== 'X') out.push({ pid: Number(e), pgid: Number(pgrp), cwd });
+    } catch {
+      // gone meanwhile, or not ours to read
     }
   }
   return out;

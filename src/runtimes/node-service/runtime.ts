@@ -8,7 +8,9 @@
 // ZvError otherwise (a first deploy keeps its unhealthy process supervised; a replacement is stopped and
 // the old process keeps serving). Service processes run in their own process groups; `close()` stops
 // them all. After a restart the caller re-deploys the last synced specs (or calls `adopt`): ready
-// version folders are reused, and leftover processes of a server that died are stopped first.
+// version folders are reused, and leftover processes of a server that died are stopped first (each
+// service's pids.json records every process the runtime started, from its spawn until it is stopped:
+// a new version starting beside the old one, an old one draining after a takeover).
 // A version folder is keyed by version and source: a git branch is resolved when the folder is first
 // prepared, so new commits on it reach a running service with a version bump (or a changed ref).
 // One runtime per dataDir and namespace: it owns `<dataDir>/services[/<namespace>]/`.
@@ -66,6 +68,11 @@ interface Service {
   spec: ServiceSpec;
   active: Instance | null;
   next: Instance | null;
+  /**
+   * Every process started for the service and not yet stopped (active, next, one draining after a
+   * takeover, a relaunch): what pids.json records, so that a restart after a crash stops them all.
+   */
+  procs: Set<Instance>;
   log: LogBuffer;
   /** The last operation's failure; cleared by the next success. */
   message: string | undefined;
@@ -73,7 +80,6 @@ interface Service {
 }
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 function pinnedPort(spec: ServiceSpec): number | null {
@@ -94,7 +100,11 @@ export class NodeServiceRuntime implements ServiceRuntime {
   private readonly ports: PortPool;
   private readonly services = new Map<string, Service>();
   private readonly queues = new Map<string, Promise<unknown>>();
-  private readonly live = new Set<Instance>();
+  /** Every process this runtime started and has not stopped, with its service. */
+  private readonly live = new Map<Instance, Service>();
+  /** Ends the drains under way (see beginShutdown). */
+  private readonly drains = new Set<() => void>();
+  private shuttingDown = false;
   private readonly touched = new Set<string>();
   private readonly backoff: Backoff;
   private readonly timing: HealthTiming;
@@ -147,7 +157,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
       const svc = this.services.get(name);
       await this.reap(name);
       if (svc) {
-        await Promise.all([svc.next, svc.active].map((i) => (i ? this.stopInstance(i) : undefined)));
+        await Promise.all([...svc.procs].map((i) => this.stopInstance(i)));
         this.services.delete(name);
       }
       await rm(join(this.root, name), { recursive: true, force: true });
@@ -170,10 +180,21 @@ export class NodeServiceRuntime implements ServiceRuntime {
     return this.services.get(name)?.log.read() ?? [];
   }
 
+  /**
+   * The server is shutting down and close() follows: a drain under way ends now (the old process is
+   * stopped at once instead of after `drainMs`), and a later one does not wait. A shutdown waits for
+   * the operations under way; close() stops every process anyway.
+   */
+  beginShutdown(): void {
+    this.shuttingDown = true;
+    for (const end of [...this.drains]) end();
+  }
+
   /** Stops every process this runtime started (gracefully); the runtime refuses work afterwards. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.live].map((i) => this.stopInstance(i)));
+    this.beginShutdown();
+    await Promise.all([...this.live.keys()].map((i) => this.stopInstance(i)));
   }
 
   private stateOf(svc: Service): ServiceState {
@@ -220,7 +241,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
       await this.reap(spec.name);
       let svc = this.services.get(spec.name);
       if (!svc) {
-        svc = { name: spec.name, dir: join(this.root, spec.name), spec, active: null, next: null,
+        svc = { name: spec.name, dir: join(this.root, spec.name), spec, active: null, next: null, procs: new Set(),
           log: new LogBuffer(this.o.maxLogBytes ?? 1024 * 1024, this.o.onLog ? (l) => this.o.onLog?.(spec.name, l.stream, l.text) : undefined),
           message: undefined, preparing: false };
         this.services.set(spec.name, svc);
@@ -273,11 +294,17 @@ export class NodeServiceRuntime implements ServiceRuntime {
       port = pinned;
       if (!this.ports.hold(port)) throw serviceError('start', `${spec.name}: port ${port} is already used by another service of this server`);
     } else port = await this.ports.take();
+    if (this.closed) {
+      this.ports.release(port);
+      throw serviceError('closed', 'the Node service runtime is closed');
+    }
     const inst = new Instance({
       spec, namespace: this.o.namespace, application: this.o.application, dir, port, log: svc.log, logger: this.logger, gracePeriodMs: this.grace,
       backoff: this.backoff, timing: this.timing, onPid: () => this.savePids(svc),
     });
-    this.live.add(inst);
+    // Recorded from its spawn on (onPid), whatever role it has then.
+    svc.procs.add(inst);
+    this.live.set(inst, svc);
     try {
       await inst.start();
     } catch (e) {
@@ -288,14 +315,35 @@ export class NodeServiceRuntime implements ServiceRuntime {
   }
 
   private async stopInstance(inst: Instance): Promise<void> {
+    // Recorded until it is gone: a server that dies during the grace period leaves it to the restart.
     await inst.stop();
+    const svc = this.live.get(inst);
     this.live.delete(inst);
     this.ports.release(inst.port);
+    if (svc) {
+      svc.procs.delete(inst);
+      this.savePids(svc);
+    }
   }
 
+  /** pids.json: every process group of the service this runtime runs, whatever its role (active, next, draining). */
   private savePids(svc: Service): void {
-    const pids = [svc.active, svc.next].flatMap((i) => (i && i.pid !== undefined ? [{ pgid: i.pid, version: i.version, port: i.port }] : []));
+    const pids = [...svc.procs].flatMap((i) => (i.pid !== undefined ? [{ pgid: i.pid, version: i.version, port: i.port }] : []));
     writePids(svc.dir, pids);
+  }
+
+  /** Waits `ms`, or less when the runtime shuts down (beginShutdown, close). */
+  private drain(ms: number): Promise<void> {
+    if (this.shuttingDown) return Promise.resolve();
+    return new Promise((resolve) => {
+      const end = (): void => {
+        clearTimeout(timer);
+        this.drains.delete(end);
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      this.drains.add(end);
+    });
   }
 
   /** A first deploy (or one after a failed one): the process stays supervised even if it never gets healthy. */
@@ -320,13 +368,12 @@ export class NodeServiceRuntime implements ServiceRuntime {
       throw e;
     }
     // Take over: upstream() answers with the new process from here on.
+    // `cur` stays in pids.json while it drains: a server killed meanwhile leaves it to the restart.
     svc.active = next;
     svc.next = null;
-    this.savePids(svc);
     svc.log.add('system', `${op}: ${spec.version} took over on port ${next.port}; stopping ${cur.version}`);
-    await sleep(this.o.drainMs ?? 1000);
+    await this.drain(this.o.drainMs ?? 1000);
     await this.stopInstance(cur);
-    this.savePids(svc);
   }
 
   /** A pinned port cannot be shared: stop the old process, start the new; on failure bring the old back. */
