@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ServiceSpec } from '../../core/services/types.js';
+import { TestRepo } from '../../../test/support/repo.js';
 import { NodeServiceRuntime } from './index.js';
 import type { NodeServiceRuntimeOptions } from './index.js';
 
@@ -41,6 +42,22 @@ process.on('SIGTERM', () => {
 export function serviceFiles(version: string, extra: Record<string, unknown> = {}): Record<string, string> {
   const pkg = { name: 'zv-test-service', version, private: true, scripts: { start: 'node server.js' }, ...extra };
   return { 'package.json': JSON.stringify(pkg, null, 2) + '\n', 'server.js': SERVER_JS };
+}
+
+/** A git repository with one commit per version (serviceFiles), each tagged `v<version>`. */
+export async function taggedServiceRepo(first: string, ...more: string[]): Promise<TestRepo> {
+  const repo = await TestRepo.create(serviceFiles(first));
+  repo.git('tag', `v${first}`);
+  for (const version of more) {
+    await repo.commit(serviceFiles(version));
+    repo.git('tag', `v${version}`);
+  }
+  return repo;
+}
+
+/** The spec of service `web` at `version`, from its tag in `repo`. */
+export function taggedSpec(repo: TestRepo, version: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
+  return makeSpec('web', { version, source: { type: 'git', url: repo.url, ref: `v${version}` }, ...over });
 }
 
 export const HTTP_HEALTH = { type: 'http' as const, path: '/health', interval: 400, timeout: 1000 };

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { TestRepo } from '../../../test/support/repo.js';
+import type { TestRepo } from '../../../test/support/repo.js';
 import { processesUnder } from '../../../test/support/procs.js';
 import type { ServiceSpec } from '../../core/services/types.js';
 import { versionFolder } from './fetch.js';
 import { bindable } from './ports.js';
-import { makeSpec, runtime, serviceFiles, tempDir, until, viaUpstream } from './fixtures.test.js';
+import { runtime, taggedServiceRepo, taggedSpec, tempDir, until, viaUpstream } from './fixtures.test.js';
 
 /**
  * The process groups running in a service's version folders, each with its folder (a fetch under way,
@@ -63,14 +63,10 @@ function otherServer(data: string, options: string, body: string): { child: Chil
 
 describe('node services: a server killed during an upgrade leaves nothing a restart cannot stop', () => {
   let repo: TestRepo;
-  const v = (version: string, over: Partial<ServiceSpec> = {}): ServiceSpec =>
-    makeSpec('web', { version, source: { type: 'git', url: repo.url, ref: `v${version}` }, ...over });
+  const v = (version: string, over: Partial<ServiceSpec> = {}): ServiceSpec => taggedSpec(repo, version, over);
 
   before(async () => {
-    repo = await TestRepo.create(serviceFiles('1.0.0'));
-    repo.git('tag', 'v1.0.0');
-    await repo.commit(serviceFiles('2.0.0'));
-    repo.git('tag', 'v2.0.0');
+    repo = await taggedServiceRepo('1.0.0', '2.0.0');
   });
   after(async () => {
     await repo.remove();

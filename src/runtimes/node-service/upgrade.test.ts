@@ -6,12 +6,12 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { rm } from 'node:fs/promises';
-import { TestRepo } from '../../../test/support/repo.js';
+import type { TestRepo } from '../../../test/support/repo.js';
 import type { ServiceSpec } from '../../core/services/types.js';
 import { failureOf } from './index.js';
 import type { NodeServiceRuntime } from './index.js';
 import { bindable } from './ports.js';
-import { alive, makeSpec, runtime, serviceFiles, tempDir, until, viaUpstream } from './fixtures.test.js';
+import { alive, makeSpec, runtime, taggedServiceRepo, taggedSpec, tempDir, until, viaUpstream } from './fixtures.test.js';
 
 /** One GET through upstream() resolved for this request; resolves with the version that answered. */
 function hit(rt: NodeServiceRuntime, name: string): Promise<string> {
@@ -61,16 +61,10 @@ describe('node services: upgrade and reconfigure', () => {
   let repo: TestRepo;
   let dataDir: string;
   let rt: NodeServiceRuntime;
-  const v = (version: string, over: Partial<ServiceSpec> = {}): ServiceSpec =>
-    makeSpec('web', { version, source: { type: 'git', url: repo.url, ref: `v${version}` }, ...over });
+  const v = (version: string, over: Partial<ServiceSpec> = {}): ServiceSpec => taggedSpec(repo, version, over);
 
   before(async () => {
-    repo = await TestRepo.create(serviceFiles('1.0.0'));
-    repo.git('tag', 'v1.0.0');
-    await repo.commit(serviceFiles('2.0.0'));
-    repo.git('tag', 'v2.0.0');
-    await repo.commit(serviceFiles('3.0.0'));
-    repo.git('tag', 'v3.0.0');
+    repo = await taggedServiceRepo('1.0.0', '2.0.0', '3.0.0');
     dataDir = await tempDir();
     // The ready timeout ends the upgrade that never gets healthy: short for a test, long enough for a
     // loaded machine to start a good version.
