@@ -36,26 +36,44 @@ function keyOf<L extends string>(labelNames: readonly L[], labels: Readonly<Reco
 }
 
 /**
- * The cell of the label set used last, kept with its values: the request path repeats one label set
+ * The cells of a metric, one per label set, found by the label values (one Map lookup). The cell of
+ * the label set used last is kept with its values: the request path repeats one label set
  * (kind=function, status=200) many times in a row, and comparing a few short strings costs less
  * than building the key and hashing it.
  */
-class LastCell<L extends string, C> {
-  private values: string[] | null = null;
-  private cell: C | null = null;
+class Cells<L extends string, C extends { labels: Record<L, string> }> {
+  private readonly map = new Map<string, C>();
+  private lastValues: string[] | null = null;
+  private last: C | null = null;
 
-  constructor(private readonly labelNames: readonly L[]) {}
+  constructor(private readonly labelNames: readonly L[], private readonly make: (labels: Record<L, string>) => C) {}
 
-  get(labels: Readonly<Record<L, string>>): C | null {
-    const values = this.values;
-    if (values === null) return null;
-    for (let i = 0; i < values.length; i++) if (labels[this.labelNames[i] as L] !== values[i]) return null;
-    return this.cell;
+  /** The cell of `labels`, made on first use. */
+  of(labels: Readonly<Record<L, string>>): C {
+    const values = this.lastValues;
+    if (values !== null && this.last !== null) {
+      let same = true;
+      for (let i = 0; i < values.length && same; i++) same = labels[this.labelNames[i] as L] === values[i];
+      if (same) return this.last;
+    }
+    const key = keyOf(this.labelNames, labels);
+    let cell = this.map.get(key);
+    if (cell === undefined) {
+      cell = this.make({ ...labels });
+      this.map.set(key, cell);
+    }
+    this.lastValues = this.labelNames.map((n) => labels[n]);
+    this.last = cell;
+    return cell;
   }
 
-  set(labels: Readonly<Record<L, string>>, cell: C): void {
-    this.values = this.labelNames.map((n) => labels[n]);
-    this.cell = cell;
+  /** The cell of `labels` if it was ever made. */
+  peek(labels: Readonly<Record<L, string>>): C | undefined {
+    return this.map.get(keyOf(this.labelNames, labels));
+  }
+
+  values(): IterableIterator<C> {
+    return this.map.values();
   }
 }
 
@@ -70,34 +88,20 @@ function register(registry: Registry, name: string, help: string, type: 'counter
 
 /** A counter with labels; `inc` costs a Map lookup. */
 export class RequestCounter<L extends string> {
-  private readonly cells = new Map<string, { labels: Record<L, string>; value: number }>();
+  private readonly cells: Cells<L, { labels: Record<L, string>; value: number }>;
 
   constructor(registry: Registry, opts: { name: string; help: string; labelNames: readonly L[] }) {
-    this.labelNames = opts.labelNames;
-    this.last = new LastCell(opts.labelNames);
+    this.cells = new Cells(opts.labelNames, (labels) => ({ labels, value: 0 }));
     register(registry, opts.name, opts.help, 'counter', () => [...this.cells.values()].map((c) => ({ labels: c.labels, value: c.value })));
   }
 
-  private readonly labelNames: readonly L[];
-
-  private readonly last: LastCell<L, { labels: Record<L, string>; value: number }>;
-
   inc(labels: Readonly<Record<L, string>>, by = 1): void {
-    const hit = this.last.get(labels);
-    if (hit !== null) {
-      hit.value += by;
-      return;
-    }
-    const key = keyOf(this.labelNames, labels);
-    let cell = this.cells.get(key);
-    if (cell) cell.value += by;
-    else this.cells.set(key, (cell = { labels: { ...labels }, value: by }));
-    this.last.set(labels, cell);
+    this.cells.of(labels).value += by;
   }
 
   /** The count of one label set (0 when never counted). */
   value(labels: Readonly<Record<L, string>>): number {
-    return this.cells.get(keyOf(this.labelNames, labels))?.value ?? 0;
+    return this.cells.peek(labels)?.value ?? 0;
   }
 }
 
@@ -111,14 +115,12 @@ interface HistogramCell<L extends string> {
 
 /** A histogram with labels; `observe` costs a Map lookup and a walk of the bucket bounds. */
 export class RequestHistogram<L extends string> {
-  private readonly cells = new Map<string, HistogramCell<L>>();
-  private readonly labelNames: readonly L[];
+  private readonly cells: Cells<L, HistogramCell<L>>;
   private readonly bounds: readonly number[];
 
   constructor(registry: Registry, opts: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[] }) {
-    this.labelNames = opts.labelNames;
-    this.last = new LastCell(opts.labelNames);
     this.bounds = [...opts.buckets].sort((a, b) => a - b);
+    this.cells = new Cells(opts.labelNames, (labels) => ({ labels, buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }));
     register(registry, opts.name, opts.help, 'histogram', () => {
       const out: MetricPoint[] = [];
       for (const c of this.cells.values()) histogramPoints(out, opts.name, c.labels, this.bounds, c.buckets, 0, c.sum, c.count);
@@ -126,19 +128,8 @@ export class RequestHistogram<L extends string> {
     });
   }
 
-  private readonly last: LastCell<L, HistogramCell<L>>;
-
   observe(labels: Readonly<Record<L, string>>, value: number): void {
-    let cell = this.last.get(labels);
-    if (cell === null) {
-      const key = keyOf(this.labelNames, labels);
-      cell = this.cells.get(key) ?? null;
-      if (cell === null) {
-        cell = { labels: { ...labels }, buckets: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
-        this.cells.set(key, cell);
-      }
-      this.last.set(labels, cell);
-    }
+    const cell = this.cells.of(labels);
     let b = 0;
     while (b < this.bounds.length && value > (this.bounds[b] as number)) b++;
     cell.buckets[b]! += 1;
