@@ -42,10 +42,11 @@ export function responseBytes(res: FunctionResponse): number {
 }
 
 /**
- * At least responseBytes(res): a UTF-16 code unit is at most 3 bytes of UTF-8 (a pair of them, 4).
- * Counted without encoding anything, so a response far under the cap (nearly all) skips the count.
+ * A bound on responseBytes(res) from above: a UTF-16 code unit is at most 3 bytes of UTF-8 (a pair
+ * of them, 4). Counted without encoding anything, so a response far under the cap (nearly all)
+ * skips the exact count.
  */
-function bytesAtMost(res: FunctionResponse): number {
+function bytesBound(res: FunctionResponse): number {
   let n = typeof res.body === 'string' ? 3 * res.body.length : res.body.byteLength;
   const headers = res.headers;
   for (const k in headers) n += 3 * (k.length + String(headers[k]).length);
@@ -54,7 +55,7 @@ function bytesAtMost(res: FunctionResponse): number {
 
 /** Returns `res`, or throws FUNCTION_RESPONSE_TOO_LARGE when it is over `max`. */
 export function checkResponse(res: FunctionResponse, max: number): FunctionResponse {
-  if (bytesAtMost(res) <= max) return res;
+  if (bytesBound(res) <= max) return res;
   const size = responseBytes(res);
   if (size > max) throw responseTooLarge(max, size);
   return res;

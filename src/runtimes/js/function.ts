@@ -63,12 +63,8 @@ const SYNC_TRIP_WINDOW_MS = 60_000;
 const trips: number[] = [];
 let syncOffUntil = 0;
 
-function syncAllowed(now: number): boolean {
-  return now >= syncOffUntil;
-}
-
-/** syncAllowed(now), reading the clock only after a trip turned synchronous calls off. */
-function syncAllowedNow(): boolean {
+/** Whether calls may run synchronously now (the clock is read only after a trip turned them off). */
+function syncAllowed(): boolean {
   return syncOffUntil === 0 || performance.now() >= syncOffUntil;
 }
 
@@ -127,7 +123,7 @@ export class JsFunction implements LoadedFunction {
    */
   invoke(req: FunctionRequest): Promise<FunctionResponse> {
     const inst = this.current;
-    if (this.sync && !this.disposed && inst !== null && syncAllowedNow()) {
+    if (this.sync && !this.disposed && inst !== null && syncAllowed()) {
       // (endTurn checks again that the instance can run them, once for the turn's calls)
       if (!this.inTurn) {
         if (!inst.canRunSync) return this.invokeAsync(req);
@@ -145,7 +141,7 @@ export class JsFunction implements LoadedFunction {
     this.queue = [];
     while (queue.length > 0) {
       const inst = this.current;
-      if (!(this.sync && !this.disposed && inst !== null && inst.canRunSync && syncAllowed(performance.now()))) {
+      if (!(this.sync && !this.disposed && inst !== null && inst.canRunSync && syncAllowed())) {
         // things changed since these calls came (the function went back to its thread, was disposed…)
         for (const q of queue) this.invokeAsync(q.req).then(q.resolve, q.reject);
         return;
@@ -206,7 +202,7 @@ export class JsFunction implements LoadedFunction {
     // a handler that left a promise pending likely does it again, and each batch would stop after
     // its first call and send all the others again.
     for (let k = 0; k < skipped.length; k++) {
-      if (this.sync && !this.disposed && inst === this.current && inst.canRunSync && syncAllowed(performance.now())) {
+      if (this.sync && !this.disposed && inst === this.current && inst.canRunSync && syncAllowed()) {
         this.runBatch(inst, [skipped[k] as Queued]);
         continue;
       }
@@ -280,7 +276,7 @@ export class JsFunction implements LoadedFunction {
       inst = this.current && !this.current.dead ? this.current : await this.instance();
     }
     const started = performance.now();
-    if (this.sync && inst.canRunSync && syncAllowed(started)) return this.invoke(req);
+    if (this.sync && inst.canRunSync && syncAllowed()) return this.invoke(req);
     if (!this.sync && started >= this.asyncUntil && this.probe.inst !== inst) this.probe = { inst, calls: 0, cpuNs: inst.cpuNs() };
     const packed = await inst.invoke(JSON.stringify(req));
     if (!this.sync && this.probe.inst === inst && ++this.probe.calls >= PROBE_CALLS) {
