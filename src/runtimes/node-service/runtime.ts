@@ -68,11 +68,6 @@ interface Service {
   spec: ServiceSpec;
   active: Instance | null;
   next: Instance | null;
-  /**
-   * Every process started for the service and not yet stopped (active, next, one draining after a
-   * takeover, a relaunch): what pids.json records, so that a restart after a crash stops them all.
-   */
-  procs: Set<Instance>;
   log: LogBuffer;
   /** The last operation's failure; cleared by the next success. */
   message: string | undefined;
@@ -100,7 +95,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
   private readonly ports: PortPool;
   private readonly services = new Map<string, Service>();
   private readonly queues = new Map<string, Promise<unknown>>();
-  /** Every process this runtime started and has not stopped, with its service. */
+  /** Every process this runtime started and has not stopped, with its service (pids.json lists a service's). */
   private readonly live = new Map<Instance, Service>();
   /** Ends the drains under way (see beginShutdown). */
   private readonly drains = new Set<() => void>();
@@ -157,7 +152,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
       const svc = this.services.get(name);
       await this.reap(name);
       if (svc) {
-        await Promise.all([...svc.procs].map((i) => this.stopInstance(i)));
+        await Promise.all(this.processesOf(svc).map((i) => this.stopInstance(i)));
         this.services.delete(name);
       }
       await rm(join(this.root, name), { recursive: true, force: true });
@@ -241,7 +236,7 @@ export class NodeServiceRuntime implements ServiceRuntime {
       await this.reap(spec.name);
       let svc = this.services.get(spec.name);
       if (!svc) {
-        svc = { name: spec.name, dir: join(this.root, spec.name), spec, active: null, next: null, procs: new Set(),
+        svc = { name: spec.name, dir: join(this.root, spec.name), spec, active: null, next: null,
           log: new LogBuffer(this.o.maxLogBytes ?? 1024 * 1024, this.o.onLog ? (l) => this.o.onLog?.(spec.name, l.stream, l.text) : undefined),
           message: undefined, preparing: false };
         this.services.set(spec.name, svc);
@@ -303,7 +298,6 @@ export class NodeServiceRuntime implements ServiceRuntime {
       backoff: this.backoff, timing: this.timing, onPid: () => this.savePids(svc),
     });
     // Recorded from its spawn on (onPid), whatever role it has then.
-    svc.procs.add(inst);
     this.live.set(inst, svc);
     try {
       await inst.start();
@@ -320,15 +314,22 @@ export class NodeServiceRuntime implements ServiceRuntime {
     const svc = this.live.get(inst);
     this.live.delete(inst);
     this.ports.release(inst.port);
-    if (svc) {
-      svc.procs.delete(inst);
-      this.savePids(svc);
-    }
+    if (svc) this.savePids(svc);
+  }
+
+  /**
+   * Every process started for the service and not yet stopped (active, next, one draining after a
+   * takeover, a relaunch): what pids.json records, so that a restart after a crash stops them all.
+   */
+  private processesOf(svc: Service): Instance[] {
+    const out: Instance[] = [];
+    for (const [inst, of] of this.live) if (of === svc) out.push(inst);
+    return out;
   }
 
   /** pids.json: every process group of the service this runtime runs, whatever its role (active, next, draining). */
   private savePids(svc: Service): void {
-    const pids = [...svc.procs].flatMap((i) => (i.pid !== undefined ? [{ pgid: i.pid, version: i.version, port: i.port }] : []));
+    const pids = this.processesOf(svc).flatMap((i) => (i.pid !== undefined ? [{ pgid: i.pid, version: i.version, port: i.port }] : []));
     writePids(svc.dir, pids);
   }
 
