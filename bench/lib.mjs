@@ -179,7 +179,7 @@ const instances = new Set();
 /** Whether the docker CLI reaches an engine (asked when the first server starts); without one there is nothing to remove. */
 let dockerOk = null;
 
-/** The instance label a server on dataDir puts on what it makes in the engine. */
+/** The instance label a server on dataDir puts on what it makes in the engine (instanceOf in src/runtimes/docker/build.ts; not imported, so the baseline process loads none of the server). */
 export function instanceOf(dataDir) {
   return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
 }

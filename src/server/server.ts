@@ -1,7 +1,7 @@
 // The composition root: builds every adapter, wires them around the core and starts HTTP.
 // This is the one place that knows which store, source and runtimes are in use.
 import { mkdir, readFile } from 'node:fs/promises';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +13,7 @@ import type { FunctionRuntime } from '../runtimes/types.js';
 import { LuaRuntime } from '../runtimes/lua/index.js';
 import { JsRuntime } from '../runtimes/js/index.js';
 import { PythonRuntime } from '../runtimes/python/index.js';
-import { DockerRuntime } from '../runtimes/docker/index.js';
+import { DockerRuntime, instanceOf } from '../runtimes/docker/index.js';
 import { GitSource } from '../sources/git/index.js';
 import { validateRepoUrl } from '../git-cli/url.js';
 import { setMaxGitProcesses } from '../git-cli/limit.js';
@@ -203,7 +203,7 @@ export async function startServer(config: ServeConfig, opts: StartOptions = {}):
   });
   // Containers carry an instance label derived from the data dir: servers sharing an engine never
   // adopt or remove each other's containers.
-  const instance = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  const instance = instanceOf(dataDir);
   const runtimes = opts.runtimes ?? (await availableRuntimes([
     new LuaRuntime({ maxResponseBytes: config.maxResponseBytes }), new JsRuntime({ maxResponseBytes: config.maxResponseBytes }),
     new PythonRuntime({ maxResponseBytes: config.maxResponseBytes, workersPerFunction: config.pythonWorkers, maxWorkers: config.pythonMaxWorkers }), new DockerRuntime({ instance, log: logger.child({ component: 'docker' }) }),

@@ -4,15 +4,15 @@
 // whether the engine isolates its bridge networks (iptables); and the removal of what a test
 // server made in the engine (removeInstanceObjects, called when a test harness closes).
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
 import Dockerode from 'dockerode';
 import tar from 'tar-fs';
+import { instanceOf } from '../../src/runtimes/docker/index.js';
 
 export const BASE_IMAGE = 'zv-busybox:test';
 /** Marks an image made by this helper (all busybox applets linked); bump when the rootfs changes. */
@@ -183,11 +183,6 @@ export async function removeNetworksOf(namespaces: string[], docker: Dockerode =
     if (!namespaces.includes(net.Labels?.['zerverless.namespace'] ?? '')) continue;
     await docker.getNetwork(net.Id).remove().catch(() => undefined);
   }
-}
-
-/** The instance label a server puts on what it makes in the engine: a hash of its data dir (src/server/server.ts). */
-export function instanceOf(dataDir: string): string {
-  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
 }
 
 /**

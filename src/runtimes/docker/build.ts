@@ -3,6 +3,7 @@
 // every log line goes to the caller, the last ones are kept for the error message, and the ids of
 // the images each step committed are reported (a failed build's are removed by the runtime).
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { DockerBuild } from '../../core/desired.js';
@@ -13,6 +14,14 @@ export const IMAGE_REPO = 'zerverless-fn';
 export const LABEL_MANAGED = 'zerverless.managed';
 export const LABEL_BUILD = 'zerverless.build';
 export const LABEL_INSTANCE = 'zerverless.instance';
+
+/**
+ * The LABEL_INSTANCE value of a server on `dataDir` (a hash of its absolute path): servers sharing
+ * an engine never adopt or remove each other's containers.
+ */
+export function instanceOf(dataDir: string): string {
+  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+}
 
 /**
  * A build step whose cached layer the engine could not find any more: it chose the layer from its
