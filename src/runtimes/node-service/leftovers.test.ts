@@ -143,14 +143,24 @@ describe('node services: a server killed during an upgrade leaves nothing a rest
     }
   });
 
-  it('a shutdown ends a drain under way: beginShutdown() lets the upgrade finish at once; close() stops everything', { timeout: 300_000 }, async () => {
+  /** A runtime with an hour's drain whose upgrade 1.0.0 → 2.0.0 has taken over: 1.0.0 drains. */
+  const draining = async (portRange: [number, number]): Promise<{ data: string; dir: string; rt: ReturnType<typeof runtime>; upgrade: Promise<unknown> }> => {
     const data = await tempDir();
-    const dir = join(data, 'services', 'web');
-    const rt = runtime(data, { portRange: [42550, 42599], drainMs: 3_600_000 });
+    const rt = runtime(data, { portRange, drainMs: 3_600_000 });
     try {
       await rt.deploy(v('1.0.0'));
       const upgrade = rt.upgrade(v('2.0.0'), '1.0.0');
       await until('the takeover', async () => (await rt.getCurrentState())[0]?.version === '2.0.0', 120_000);
+      return { data, dir: join(data, 'services', 'web'), rt, upgrade };
+    } catch (e) {
+      await cleanUp(data, rt);
+      throw e;
+    }
+  };
+
+  it('a shutdown ends a drain under way: beginShutdown() lets the upgrade finish at once; close() stops everything', { timeout: 300_000 }, async () => {
+    const { data, dir, rt, upgrade } = await draining([42550, 42599]);
+    try {
       assert.equal(new Set(groupsIn(dir).values()).size, 2, '1.0.0 drains');
       rt.beginShutdown();
       await upgrade; // an hour's drain would hold it (and the server's shutdown) until the test's timeout
@@ -166,13 +176,8 @@ describe('node services: a server killed during an upgrade leaves nothing a rest
   });
 
   it('close() during a drain stops both processes and the upgrade settles', { timeout: 300_000 }, async () => {
-    const data = await tempDir();
-    const dir = join(data, 'services', 'web');
-    const rt = runtime(data, { portRange: [42600, 42649], drainMs: 3_600_000 });
+    const { data, dir, rt, upgrade } = await draining([42600, 42649]);
     try {
-      await rt.deploy(v('1.0.0'));
-      const upgrade = rt.upgrade(v('2.0.0'), '1.0.0');
-      await until('the takeover', async () => (await rt.getCurrentState())[0]?.version === '2.0.0', 120_000);
       await rt.close();
       await upgrade;
       assert.deepEqual([...groupsIn(dir)], []);
