@@ -259,6 +259,20 @@ describe('rollback to a revision whose static blob is missing', () => {
     };
   };
 
+  /**
+   * An application `name` (namespace `name`) registered on `first` at a commit of site(from), then
+   * PATCHed to `second` at a commit of site(to) and synced there: the two commits.
+   */
+  const moved = async (name: string, first: TestRepo, from: string, second: TestRepo, to: string): Promise<[string, string]> => {
+    const a = await first.commit(site(from), from[0]!.toUpperCase() + from.slice(1));
+    assert.equal((await h.register(name, name, first.url)).status, 'synced');
+    const b = await second.commit(site(to), to[0]!.toUpperCase() + to.slice(1));
+    const patched = await h.api('PATCH', `/${name}?namespace=${name}`, { source: { repoURL: second.url } });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    await h.waitFor(name, (st) => st.source.commit === b && st.status === 'synced', 120_000, name);
+    return [a, b];
+  };
+
   it('reads the missing file again from the revision\'s commit; with the repository gone it is a 409 naming the revision and the file, and nothing changes', async () => {
     const repo = await TestRepo.create();
     try {
@@ -311,12 +325,7 @@ describe('rollback to a revision whose static blob is missing', () => {
     const first = await TestRepo.create();
     const second = await TestRepo.create();
     try {
-      const alpha = await first.commit(site('alpha'), 'Alpha');
-      assert.equal((await h.register('moved', 'moved', first.url)).status, 'synced');
-      const beta = await second.commit(site('beta'), 'Beta');
-      const patched = await h.api('PATCH', '/moved?namespace=moved', { source: { repoURL: second.url } });
-      assert.equal(patched.status, 200, JSON.stringify(patched.body));
-      await h.waitFor('moved', (st) => st.source.commit === beta && st.status === 'synced', 120_000, 'moved');
+      const [alpha, beta] = await moved('moved', first, 'alpha', second, 'beta');
       await deleteBlob(h.dataDir, 'alpha');
 
       // The application's repository does not have the commit; the one it was deployed from does.
@@ -352,11 +361,7 @@ describe('rollback to a revision whose static blob is missing', () => {
     const first = await TestRepo.create();
     const second = await TestRepo.create();
     try {
-      const gamma = await first.commit(site('gamma'), 'Gamma');
-      assert.equal((await h.register('old', 'old', first.url)).status, 'synced');
-      const delta = await second.commit(site('delta'), 'Delta');
-      assert.equal((await h.api('PATCH', '/old?namespace=old', { source: { repoURL: second.url } })).status, 200);
-      await h.waitFor('old', (st) => st.source.commit === delta && st.status === 'synced', 120_000, 'old');
+      const [gamma] = await moved('old', first, 'gamma', second, 'delta');
       // As an older server kept it: no source in the revision.
       const db = new (sqlite())(join(h.dataDir, 'state.db'));
       try {
